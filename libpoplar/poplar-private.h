@@ -92,6 +92,7 @@ struct PoplarPlugin {
   PoplarConfig *config;
   PoplarRegistry *registry;
   bool registering; /* inside init: poplar_register_* allowed */
+  bool init_called; /* fini is due at shutdown */
 };
 
 typedef struct PoplarPassdbEntry {

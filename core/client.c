@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connection life cycle and socket I/O.  The rule that keeps this simple:
+ * poplar_client_pump() is the only place that decides what happens next
+ * (process a command, stream more output, wait), and it is called after
+ * every event.  A client is freed only by a deferred call on its loop, so
+ * no event of the same epoll batch can see a freed client.
+ */
+#include "client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "hooks.h"
+#include "pop3-commands.h"
+#include "session-end.h"
+
+static const char *const state_names[] = {
+    [POPLAR_STATE_CONNECT] = "CONNECT",
+    [POPLAR_STATE_AUTHORIZATION] = "AUTHORIZATION",
+    [POPLAR_STATE_TRANSACTION] = "TRANSACTION",
+    [POPLAR_STATE_UPDATE] = "UPDATE",
+    [POPLAR_STATE_LOGOUT] = "LOGOUT",
+};
+
+void poplar_client_enter_state(PoplarClient *c, PoplarPop3State state)
+{
+  if (poplarpriv_log_enabled(POPLAR_LOG_DEBUG))
+    poplarpriv_log(c->session.id, POPLAR_LOG_DEBUG, "state %s -> %s",
+                   state_names[c->state], state_names[state]);
+  c->state = state;
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static void out_reserve(PoplarOutBuf *b, size_t more)
+{
+  if (b->pos > 0 && b->pos == b->len) {
+    b->pos = b->len = 0;
+  }
+  if (b->len + more <= b->cap)
+    return;
+  if (b->pos > 0) {
+    memmove(b->data, b->data + b->pos, b->len - b->pos);
+    b->len -= b->pos;
+    b->pos = 0;
+    if (b->len + more <= b->cap)
+      return;
+  }
+  size_t cap = MAX(b->cap * 2, 512);
+  while (cap < b->len + more)
+    cap *= 2;
+  b->data = g_realloc(b->data, cap);
+  b->cap = cap;
+}
+
+void poplar_client_write(PoplarClient *c, const void *data, size_t len)
+{
+  out_reserve(&c->out, len);
+  memcpy(c->out.data + c->out.len, data, len);
+  c->out.len += len;
+}
+
+void poplar_client_reply(PoplarClient *c, const char *line)
+{
+  size_t len = strlen(line);
+  /* RFC 2449 section 4: 512 octets with CRLF. */
+  if (len > POPLAR_RESPONSE_LINE_MAX - 2)
+    len = POPLAR_RESPONSE_LINE_MAX - 2;
+  out_reserve(&c->out, len + 2);
+  memcpy(c->out.data + c->out.len, line, len);
+  memcpy(c->out.data + c->out.len + len, "\r\n", 2);
+  c->out.len += len + 2;
+}
+
+void poplar_client_replyf(PoplarClient *c, const char *fmt, ...)
+{
+  char line[POPLAR_RESPONSE_LINE_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line - 2, fmt, ap);
+  va_end(ap);
+  poplar_client_reply(c, line);
+}
+
+/* Releases a large output buffer once drained, so an idle session costs
+ * little memory after a big LIST or RETR. */
+static void out_shrink(PoplarOutBuf *b)
+{
+  if (b->pos == b->len && b->cap > 4096) {
+    g_free(b->data);
+    b->data = NULL;
+    b->cap = b->pos = b->len = 0;
+  }
+}
+
+/* Returns false when the connection failed. */
+static bool client_flush(PoplarClient *c)
+{
+  while (c->out.pos < c->out.len) {
+    ssize_t n = send(c->fd, c->out.data + c->out.pos, c->out.len - c->out.pos,
+                     MSG_NOSIGNAL);
+    if (n > 0) {
+      c->out.pos += (size_t)n;
+      c->session.bytes_out += (uint64_t)n;
+      c->last_activity = poplar_loop_now(c->loop);
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return true;
+    return false;
+  }
+  c->out.pos = c->out.len = 0;
+  out_shrink(&c->out);
+  return true;
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+static bool wants_input(const PoplarClient *c)
+{
+  return !c->eof && !c->job_pending && !c->delaying && !c->fill &&
+         !c->close_after_flush && c->state != POPLAR_STATE_CONNECT &&
+         poplar_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER &&
+         c->in_len < sizeof c->in;
+}
+
+static void update_watch(PoplarClient *c)
+{
+  uint32_t ev = 0;
+  if (wants_input(c))
+    ev |= EPOLLIN;
+  if (poplar_client_pending(c) > 0)
+    ev |= EPOLLOUT;
+  if (!poplar_loop_watch_set(c->loop, &c->watch, ev))
+    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+}
+
+/* Reads what the socket has.  Returns false on EOF or error. */
+static bool client_read(PoplarClient *c)
+{
+  for (;;) {
+    size_t room = sizeof c->in - c->in_len;
+    if (room == 0)
+      return true;
+    ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
+    if (n > 0) {
+      c->in_len += (size_t)n;
+      c->session.bytes_in += (uint64_t)n;
+      c->last_activity = poplar_loop_now(c->loop);
+      if ((size_t)n < room)
+        return true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return true;
+    c->eof = true;
+    return false;
+  }
+}
+
+/* Takes one complete line from the input buffer and runs it.  Returns
+ * false when no complete line is buffered. */
+static bool process_one_line(PoplarClient *c)
+{
+  char *nl = memchr(c->in, '\n', c->in_len);
+  if (!nl) {
+    if (c->in_len == sizeof c->in) {
+      /* No line end in a full buffer: the line is far too long.  Drop
+       * what we have and the rest of the line when it comes. */
+      c->in_len = 0;
+      if (!c->in_discarding) {
+        c->in_discarding = true;
+        poplar_pop3_line_too_long(c);
+      }
+    }
+    return false;
+  }
+  size_t consumed = (size_t)(nl - c->in) + 1;
+  size_t len = consumed - 1;
+  if (len > 0 && c->in[len - 1] == '\r')
+    len--;
+  if (c->in_discarding) {
+    c->in_discarding = false;
+  } else if (consumed > POPLAR_COMMAND_LINE_MAX) {
+    poplar_pop3_line_too_long(c);
+  } else {
+    char line[POPLAR_COMMAND_LINE_MAX + 1];
+    memcpy(line, c->in, len);
+    line[len] = '\0';
+    /* The copy is the only place a password passes through: wiped below. */
+    memmove(c->in, c->in + consumed, c->in_len - consumed);
+    c->in_len -= consumed;
+    poplar_pop3_dispatch(c, line, len);
+    explicit_bzero(line, sizeof line);
+    return true;
+  }
+  memmove(c->in, c->in + consumed, c->in_len - consumed);
+  c->in_len -= consumed;
+  return true;
+}
+
+void poplar_client_pump(PoplarClient *c)
+{
+  if (c->closing)
+    return;
+  for (;;) {
+    if (c->job_pending || c->delaying || c->close_after_flush)
+      break;
+    if (c->fill) {
+      if (poplar_client_pending(c) >= POPLAR_OUTPUT_LOW_WATER)
+        break;
+      if (c->fill(c))
+        c->fill = NULL;
+      continue;
+    }
+    if (c->state == POPLAR_STATE_CONNECT ||
+        poplar_client_pending(c) >= POPLAR_OUTPUT_HIGH_WATER)
+      break;
+    if (!process_one_line(c))
+      break;
+    if (c->closing)
+      return;
+  }
+  if (!client_flush(c)) {
+    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    return;
+  }
+  if (c->close_after_flush && poplar_client_pending(c) == 0 &&
+      !c->job_pending) {
+    poplar_client_close(c, c->reason);
+    return;
+  }
+  if (c->eof && !c->job_pending && !c->fill) {
+    /* The client is gone; whatever it pipelined before leaving has been
+     * answered as far as it could be. */
+    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    return;
+  }
+  update_watch(c);
+}
+
+static void on_io(void *ctx, uint32_t events)
+{
+  PoplarClient *c = ctx;
+  if (c->closing)
+    return;
+  if (events & EPOLLERR) {
+    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP))
+    client_read(c);
+  poplar_client_pump(c);
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void arm_idle_timer(PoplarClient *c)
+{
+  int64_t timeout = (int64_t)c->server->cfg.idle_timeout_ms * 1000;
+  poplar_loop_timer_arm(c->loop, &c->timer, c->last_activity + timeout);
+}
+
+static void on_timer(void *ctx)
+{
+  PoplarClient *c = ctx;
+  if (c->closing)
+    return;
+  if (c->delaying) {
+    c->delaying = false;
+    poplar_client_reply(c, c->delayed_reply);
+    g_clear_pointer(&c->delayed_reply, g_free);
+    c->last_activity = poplar_loop_now(c->loop);
+    arm_idle_timer(c);
+    poplar_client_pump(c);
+    return;
+  }
+  int64_t timeout = (int64_t)c->server->cfg.idle_timeout_ms * 1000;
+  int64_t now = poplar_loop_now(c->loop);
+  if (c->job_pending || now < c->last_activity + timeout) {
+    /* A plugin call is not the client idling. */
+    if (c->job_pending)
+      c->last_activity = now;
+    arm_idle_timer(c);
+    return;
+  }
+  poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
+                 "idle for %llu s: disconnecting",
+                 (unsigned long long)(timeout / G_USEC_PER_SEC));
+  /* RFC 1939 section 3: an autologout timer ends the session without
+   * entering the UPDATE state, so nothing is deleted. */
+  poplar_client_reply(c, "-ERR Idle timeout, closing connection");
+  client_flush(c);
+  poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
+}
+
+void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply)
+{
+  if (delay_ms == 0) {
+    poplar_client_reply(c, reply);
+    g_free(reply);
+    return;
+  }
+  g_free(c->delayed_reply);
+  c->delayed_reply = reply;
+  c->delaying = true;
+  poplar_loop_timer_arm(c->loop, &c->timer,
+                        poplar_loop_now(c->loop) + (int64_t)delay_ms * 1000);
+}
+
+/* ---- plugin jobs ------------------------------------------------------- */
+
+static void job_finished(void *data)
+{
+  PoplarClient *c = data;
+  c->job_pending = false;
+  PoplarJobDone done = c->job_done;
+  c->job_work = NULL;
+  c->job_done = NULL;
+  c->last_activity = poplar_loop_now(c->loop);
+  if (c->final_job) {
+    done(c);
+    return;
+  }
+  if (c->closing) {
+    /* The connection went away during the call: finish tearing down. */
+    poplar_session_end(c);
+    return;
+  }
+  if (done)
+    done(c);
+  poplar_client_pump(c);
+}
+
+void poplar_client_job_thread(gpointer data, gpointer user_data)
+{
+  PoplarClient *c = data;
+  (void)user_data;
+  c->job_work(c);
+  poplar_loop_invoke(c->loop, job_finished, c);
+}
+
+void poplar_client_run_job(PoplarClient *c, PoplarJobFunc work,
+                           PoplarJobDone done)
+{
+  g_assert(!c->job_pending);
+  c->job_pending = true;
+  c->job_work = work;
+  c->job_done = done;
+  GError *error = NULL;
+  if (!g_thread_pool_push(c->server->pool, c, &error)) {
+    /* Only fails when a new thread cannot be created: run it here rather
+     * than lose the session's state. */
+    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                   "plugin pool: %s; running the call on the loop",
+                   error->message);
+    g_error_free(error);
+    work(c);
+    poplar_loop_invoke(c->loop, job_finished, c);
+  }
+}
+
+void poplar_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
+                                 PoplarJobDone done)
+{
+  c->final_job = true;
+  poplar_client_run_job(c, work, done);
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+void poplar_client_logout(PoplarClient *c, PoplarDisconnectReason reason)
+{
+  c->reason = reason;
+  c->close_after_flush = true;
+  if (c->state != POPLAR_STATE_LOGOUT)
+    poplar_client_enter_state(c, POPLAR_STATE_LOGOUT);
+}
+
+void poplar_client_close(PoplarClient *c, PoplarDisconnectReason reason)
+{
+  if (c->closing)
+    return;
+  c->closing = true;
+  c->reason = reason;
+  poplar_loop_watch_remove(c->loop, &c->watch);
+  poplar_loop_timer_cancel(c->loop, &c->timer);
+  close(c->fd);
+  c->fd = -1;
+  if (!c->job_pending)
+    poplar_session_end(c);
+  /* else job_finished() ends the session when the call returns */
+}
+
+/* ---- creation ---------------------------------------------------------- */
+
+static void address_text(const struct sockaddr *sa, char *buf, size_t size,
+                         unsigned *port)
+{
+  buf[0] = '\0';
+  *port = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t)size);
+    *port = ntohs(in->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+      inet_ntop(AF_INET, in6->sin6_addr.s6_addr + 12, buf, (socklen_t)size);
+    else
+      inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t)size);
+    *port = ntohs(in6->sin6_port);
+  }
+}
+
+void poplar_client_close_all(void *data)
+{
+  PoplarLoopClients *list = data;
+  for (PoplarClient *c = list->head; c; c = c->next)
+    poplar_client_close(c, POPLAR_DISCONNECT_SHUTDOWN);
+}
+
+void poplar_client_unlink(PoplarClient *c)
+{
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->siblings->head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+}
+
+void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
+                          const struct sockaddr *remote, socklen_t rlen)
+{
+  PoplarLoop *loop = server->loops[loop_index];
+  (void)rlen;
+  char addr[48];
+  unsigned port;
+  address_text(remote, addr, sizeof addr, &port);
+  bool per_address = false;
+  if (!poplar_conn_limits_enter(server->limits, addr, &per_address)) {
+    static const char busy_ip[] =
+        "-ERR [SYS/TEMP] Too many connections from your address\r\n";
+    static const char busy[] = "-ERR [SYS/TEMP] Server busy, try later\r\n";
+    const char *msg = per_address ? busy_ip : busy;
+    ssize_t ignored = send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    close(fd);
+    poplarpriv_log(NULL, POPLAR_LOG_WARNING,
+                   "connection from %s refused: %s", addr,
+                   per_address ? "max-connections-per-ip reached"
+                               : "max-connections reached");
+    return;
+  }
+
+  PoplarClient *c = g_new0(PoplarClient, 1);
+  c->server = server;
+  c->loop = loop;
+  c->siblings = &server->loop_clients[loop_index];
+  c->next = c->siblings->head;
+  if (c->next)
+    c->next->prev = c;
+  c->siblings->head = c;
+  c->fd = fd;
+  g_strlcpy(c->limits_key, addr, sizeof c->limits_key);
+  poplar_server_next_session_id(server, c->session.id, sizeof c->session.id);
+  g_strlcpy(c->session.remote_address, addr,
+            sizeof c->session.remote_address);
+  c->session.remote_port = port;
+  struct sockaddr_storage local;
+  socklen_t llen = sizeof local;
+  if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+    address_text((struct sockaddr *)&local, c->session.local_address,
+                 sizeof c->session.local_address, &c->session.local_port);
+  c->session.trusted = poplar_netlist_contains(server->cfg.trusted, remote);
+  c->session.start_time = g_get_real_time();
+  c->last_activity = poplar_loop_now(loop);
+  c->state = POPLAR_STATE_CONNECT;
+  g_atomic_int_inc(&server->live_sessions);
+
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  poplar_watch_init(&c->watch, fd, on_io, c);
+  poplar_timer_init(&c->timer, on_timer, c);
+  arm_idle_timer(c);
+  poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "connect from %s port %u%s",
+                 addr, port, c->session.trusted ? " (trusted)" : "");
+  poplar_pop3_start(c);
+}

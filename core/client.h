@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A client connection: its socket, buffers, timers and POP3 state.  A
+ * client belongs to one loop thread.  While a plugin call runs for it on
+ * the pool (job_pending), the loop touches nothing but its socket output,
+ * so the job may use the session, the mailbox and the auth request freely.
+ */
+#ifndef POPLAR_CLIENT_H
+#define POPLAR_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "event-loop.h"
+#include "poplar-limits.h"
+#include "poplar-private.h"
+#include "server.h"
+
+typedef enum PoplarPop3State {
+  POPLAR_STATE_CONNECT,       /* connect hooks running, no greeting yet */
+  POPLAR_STATE_AUTHORIZATION, /* RFC 1939 section 4 */
+  POPLAR_STATE_TRANSACTION,   /* RFC 1939 section 5 */
+  POPLAR_STATE_UPDATE,        /* RFC 1939 section 6 */
+  POPLAR_STATE_LOGOUT,        /* final reply queued, closing */
+} PoplarPop3State;
+
+typedef struct PoplarClient PoplarClient;
+typedef struct PoplarRetr PoplarRetr;
+
+/* Runs on a pool thread. */
+typedef void (*PoplarJobFunc)(PoplarClient *c);
+/* Runs on the client's loop thread after the job. */
+typedef void (*PoplarJobDone)(PoplarClient *c);
+/* Produces more of a streamed reply when output runs low; returns true
+ * when the reply is complete. */
+typedef bool (*PoplarFillFunc)(PoplarClient *c);
+
+typedef struct PoplarOutBuf {
+  char *data;
+  size_t pos; /* next octet to send */
+  size_t len; /* octets queued */
+  size_t cap;
+} PoplarOutBuf;
+
+struct PoplarClient {
+  PoplarSession session; /* what plugins see */
+  PoplarServer *server;
+  PoplarLoop *loop;
+  PoplarLoopClients *siblings; /* the clients of the same loop */
+  PoplarClient *prev, *next;
+  int fd;
+  PoplarWatch watch;
+  PoplarTimer timer;
+  int64_t last_activity;
+  PoplarPop3State state;
+
+  char in[POPLAR_INPUT_BUFFER];
+  size_t in_len;
+  bool in_discarding; /* skipping the rest of an overlong line */
+  bool eof;
+
+  PoplarOutBuf out;
+  bool close_after_flush;
+
+  PoplarFillFunc fill;
+  size_t fill_cursor; /* next message index for LIST/UIDL */
+  PoplarRetr *retr;
+
+  bool job_pending;
+  bool final_job; /* the teardown: its completion frees the client */
+  PoplarJobFunc job_work;
+  PoplarJobDone job_done;
+  bool closing;
+  bool delaying;       /* auth failure delay running */
+  char *delayed_reply; /* sent when the delay ends */
+  PoplarDisconnectReason reason;
+
+  char *user_arg;          /* from USER */
+  char *password;          /* for the auth job; wiped after */
+  char *apop_digest;
+  PoplarAuthRequest *auth; /* the last attempt; owns the login's fields */
+  char *job_reply;         /* reply line produced by a job */
+  PoplarMessage *job_msg;  /* the message a DELE job is about */
+  bool job_ok;
+  bool job_disconnect;
+  unsigned auth_failures;
+  unsigned bad_commands;
+  char apop_stamp[128];
+
+  unsigned retrieved;
+  uint64_t retrieved_octets;
+  unsigned deleted;
+  uint64_t deleted_octets;
+  char limits_key[48];
+};
+
+/* Takes ownership of @fd (accepted, non-blocking); the client lives on
+ * loop @loop_index. */
+void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
+                          const struct sockaddr *remote, socklen_t rlen);
+/* Closes every client of the calling loop (server shutdown).  Loop thread
+ * only; @data is the server's PoplarLoopClients of that loop. */
+void poplar_client_close_all(void *data);
+
+/* Removes @c from its loop's list (when it is freed). */
+void poplar_client_unlink(PoplarClient *c);
+
+/* Queues one reply line; CRLF is added. */
+void poplar_client_reply(PoplarClient *c, const char *line);
+void poplar_client_replyf(PoplarClient *c, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
+/* Queues raw octets. */
+void poplar_client_write(PoplarClient *c, const void *data, size_t len);
+/* Octets queued and not yet sent. */
+static inline size_t poplar_client_pending(const PoplarClient *c)
+{
+  return c->out.len - c->out.pos;
+}
+
+/* The plugin pool's thread function (@data is the client). */
+void poplar_client_job_thread(gpointer data, gpointer user_data);
+/* Runs @work on the plugin pool, then @done on the loop. */
+void poplar_client_run_job(PoplarClient *c, PoplarJobFunc work,
+                           PoplarJobDone done);
+/* Runs the last job of a closed client (its teardown). */
+void poplar_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
+                                 PoplarJobDone done);
+/* Sends what is queued, then closes. */
+void poplar_client_logout(PoplarClient *c, PoplarDisconnectReason reason);
+/* Closes now (queued output is dropped). */
+void poplar_client_close(PoplarClient *c, PoplarDisconnectReason reason);
+/* Changes state, logging the transition. */
+void poplar_client_enter_state(PoplarClient *c, PoplarPop3State state);
+/* Processes buffered input and streamed output as far as possible; call
+ * after anything that may let the session move on. */
+void poplar_client_pump(PoplarClient *c);
+/* Pauses command processing for @delay_ms, then sends @reply (taken) and
+ * goes on. */
+void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply);
+
+#endif

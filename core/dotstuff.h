@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transfer encoding of RETR and TOP (RFC 1939 section 3): line ends
+ * become CRLF, a line starting with '.' gets another '.', and the message
+ * ends with CRLF "." CRLF.  Works on chunks of any size with constant
+ * state, so a message is streamed, never held whole in memory.  The size
+ * it produces (without stuffing and terminator) is what
+ * poplar_crlf_size_*() in libpoplar counts.
+ */
+#ifndef POPLAR_DOTSTUFF_H
+#define POPLAR_DOTSTUFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct PoplarDotStuff {
+  int last;              /* last input octet, -1 before any */
+  uint64_t line_len;     /* octets on the current line, CR excluded */
+  bool in_body;          /* past the blank line ending the header */
+  long body_lines_left;  /* TOP: body lines still to send; -1 for RETR */
+  bool done;             /* TOP: enough lines sent, ignore the rest */
+} PoplarDotStuff;
+
+/* @top_lines: -1 to send everything (RETR), else TOP's line count. */
+void poplar_dotstuff_init(PoplarDotStuff *st, long top_lines);
+
+/* Worst case output for @in_len input octets. */
+#define POPLAR_DOTSTUFF_MAX_OUT(in_len) (2 * (in_len) + 2)
+
+/* Encodes @in into @out (room for POPLAR_DOTSTUFF_MAX_OUT(@in_len)) and
+ * returns the octets written.  After TOP's limit, input is ignored and
+ * st->done is set. */
+size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
+                              size_t in_len, char *out);
+
+/* Room poplar_dotstuff_finish() needs. */
+#define POPLAR_DOTSTUFF_FINISH_MAX 5
+
+/* Ends the message: CRLF when the last line is unterminated, then ".CRLF".
+ * Returns the octets written. */
+size_t poplar_dotstuff_finish(PoplarDotStuff *st, char *out);
+
+#endif /* POPLAR_DOTSTUFF_H */

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every loop thread watches every listening socket with EPOLLEXCLUSIVE, so
+ * the kernel wakes one loop per connection and the loops share the load
+ * without a dispatcher thread.
+ */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "poplar-limits.h"
+
+/* Accepts per wake-up, so one busy listener cannot starve sessions. */
+#define ACCEPT_BATCH 32
+
+typedef struct ListenerWatch {
+  PoplarWatch watch;
+  PoplarListener *listener;
+  unsigned loop_index;
+} ListenerWatch;
+
+struct PoplarListener {
+  int fd;
+  char address[64];
+  PoplarServer *server;
+  ListenerWatch *watches; /* one per loop */
+  unsigned n_watches;
+};
+
+const char *poplar_listener_address(const PoplarListener *l)
+{
+  return l->address;
+}
+
+static bool split_host_port(const char *spec, char **host, char **port)
+{
+  const char *colon;
+  if (spec[0] == '[') {
+    const char *close = strchr(spec, ']');
+    if (!close || close[1] != ':')
+      return false;
+    *host = g_strndup(spec + 1, (gsize)(close - spec - 1));
+    colon = close + 1;
+  } else {
+    colon = strrchr(spec, ':');
+    if (!colon)
+      return false;
+    *host = g_strndup(spec, (gsize)(colon - spec));
+  }
+  *port = g_strdup(colon + 1);
+  if (!**port || !**host) {
+    g_free(*host);
+    g_free(*port);
+    return false;
+  }
+  return true;
+}
+
+static void describe_bound(PoplarListener *l)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (getsockname(l->fd, (struct sockaddr *)&ss, &len) != 0)
+    return;
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+    g_snprintf(l->address, sizeof l->address, "%s:%u", host, port);
+  } else if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+    g_snprintf(l->address, sizeof l->address, "[%s]:%u", host, port);
+  }
+}
+
+PoplarListener *poplar_listener_bind(const char *spec, char **error)
+{
+  g_autofree char *host = NULL;
+  g_autofree char *port = NULL;
+  if (!split_host_port(spec, &host, &port)) {
+    *error = g_strdup_printf("listen address '%s' is not host:port or "
+                             "[ipv6]:port", spec);
+    return NULL;
+  }
+  struct addrinfo hints = {
+      .ai_family = AF_UNSPEC,
+      .ai_socktype = SOCK_STREAM,
+      .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
+  };
+  struct addrinfo *ai = NULL;
+  const char *h = strcmp(host, "*") == 0 ? NULL : host;
+  int gai = getaddrinfo(h, port, &hints, &ai);
+  if (gai != 0) {
+    *error = g_strdup_printf("listen address '%s': %s (numeric addresses "
+                             "and ports only)", spec, gai_strerror(gai));
+    return NULL;
+  }
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  0);
+  if (fd < 0) {
+    *error = g_strdup_printf("listen %s: socket: %s", spec, g_strerror(errno));
+    freeaddrinfo(ai);
+    return NULL;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ai->ai_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+      listen(fd, POPLAR_LISTEN_BACKLOG) != 0) {
+    *error = g_strdup_printf("listen %s: %s", spec, g_strerror(errno));
+    close(fd);
+    freeaddrinfo(ai);
+    return NULL;
+  }
+  freeaddrinfo(ai);
+  PoplarListener *l = g_new0(PoplarListener, 1);
+  l->fd = fd;
+  g_strlcpy(l->address, spec, sizeof l->address);
+  describe_bound(l);
+  return l;
+}
+
+static void on_accept(void *ctx, uint32_t events)
+{
+  ListenerWatch *lw = ctx;
+  PoplarServer *server = lw->listener->server;
+  (void)events;
+  for (int i = 0; i < ACCEPT_BATCH; i++) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(lw->listener->fd, (struct sockaddr *)&ss, &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        poplarpriv_log(NULL, POPLAR_LOG_ERROR, "accept on %s: %s",
+                       lw->listener->address, g_strerror(errno));
+      return;
+    }
+    if (g_atomic_int_get(&server->stopping)) {
+      close(fd);
+      continue;
+    }
+    poplar_client_create(server, lw->loop_index, fd, (struct sockaddr *)&ss,
+                         len);
+  }
+}
+
+bool poplar_listener_attach(PoplarListener *l, PoplarServer *server)
+{
+  l->server = server;
+  l->n_watches = server->n_loops;
+  l->watches = g_new0(ListenerWatch, server->n_loops);
+  for (unsigned i = 0; i < server->n_loops; i++) {
+    ListenerWatch *lw = &l->watches[i];
+    lw->listener = l;
+    lw->loop_index = i;
+    poplar_watch_init(&lw->watch, l->fd, on_accept, lw);
+    if (!poplar_loop_watch_exclusive(server->loops[i], &lw->watch))
+      return false;
+  }
+  return true;
+}
+
+void poplar_listener_free(PoplarListener *l)
+{
+  if (!l)
+    return;
+  if (l->fd >= 0)
+    close(l->fd);
+  g_free(l->watches);
+  g_free(l);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#include "log-sink.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "poplar-private.h"
+
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
+/* One fprintf per line: stdio locks the stream, so lines from several
+ * threads never interleave. */
+static void stderr_handler(PoplarLogLevel level, const char *session_id,
+                           const char *plugin, const char *message)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local();
+  g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S.%f");
+  if (stamp && stamp[0])
+    stamp[23] = '\0'; /* milliseconds */
+  fprintf(stderr, "%s poplard[%d]: %s: %s%s%s%s%s\n", stamp ? stamp : "",
+          (int)getpid(), level_names[level], session_id ? session_id : "",
+          session_id ? ": " : "", plugin ? plugin : "", plugin ? ": " : "",
+          message);
+}
+
+void poplar_log_sink_install(void)
+{
+  setvbuf(stderr, NULL, _IOLBF, 0);
+  poplarpriv_set_log_handler(stderr_handler);
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+#include "mailbox-open.h"
+
+#include <string.h>
+
+#include "hooks.h"
+#include "location.h"
+
+static PoplarLoginResult fail(PoplarClient *c, const char *reply)
+{
+  g_free(c->job_reply);
+  c->job_reply = g_strdup(reply);
+  return POPLAR_LOGIN_REFUSED;
+}
+
+static const char *store_failure_reply(PoplarStoreResult r)
+{
+  switch (r) {
+  case POPLAR_STORE_IN_USE:
+    return "-ERR [IN-USE] Mailbox is locked by another session";
+  case POPLAR_STORE_PERMFAIL:
+    return "-ERR [SYS/PERM] Mailbox cannot be opened";
+  default:
+    return "-ERR [SYS/TEMP] Mailbox temporarily unavailable";
+  }
+}
+
+PoplarLoginResult poplar_mailbox_open_for_login(PoplarClient *c)
+{
+  PoplarServer *server = c->server;
+  PoplarAuthRequest *req = c->auth;
+  const char *tmpl = req->mail ? req->mail : server->cfg.mail;
+  const char *why = NULL;
+  g_autofree char *location =
+      poplar_location_expand(tmpl, req->user, req->home, &why);
+  if (!location) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                   "mail location '%s' for %s: %s", tmpl, req->user, why);
+    return fail(c, "-ERR [SYS/PERM] Mailbox location is misconfigured");
+  }
+  char *colon = strchr(location, ':');
+  if (!colon) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                   "mail location '%s' for %s has no scheme (maildir:...)",
+                   location, req->user);
+    return fail(c, "-ERR [SYS/PERM] Mailbox location is misconfigured");
+  }
+  *colon = '\0';
+  const PoplarStoreEntry *store =
+      poplarpriv_registry_store(server->registry, location);
+  if (!store) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                   "no store for scheme '%s:' (mail location of %s); is its "
+                   "plugin in [plugins] load?", location, req->user);
+    return fail(c, "-ERR [SYS/PERM] Mailbox location is misconfigured");
+  }
+
+  PoplarMailbox *mbox = poplarpriv_mailbox_new(&c->session, store, req->user,
+                                               colon + 1, req->fields);
+  PoplarStoreResult r = poplarpriv_mailbox_open(mbox);
+  if (r != POPLAR_STORE_OK) {
+    poplarpriv_log(c->session.id,
+                   r == POPLAR_STORE_IN_USE ? POPLAR_LOG_INFO
+                                            : POPLAR_LOG_ERROR,
+                   "cannot open mailbox %s:%s of %s: %s", store->scheme,
+                   colon + 1, req->user,
+                   mbox->error ? mbox->error
+                   : r == POPLAR_STORE_IN_USE ? "in use"
+                                              : "store failure");
+    poplarpriv_mailbox_free(mbox);
+    return fail(c, store_failure_reply(r));
+  }
+
+  PoplarHookArgs args = {.mbox = mbox};
+  char *reply = NULL;
+  PoplarVerdict v = poplar_hooks_run(server->registry, &c->session,
+                                     POPLAR_HOOK_MAILBOX_OPEN, &args, &reply);
+  if (v != POPLAR_CONTINUE) {
+    poplarpriv_mailbox_free(mbox);
+    g_free(c->job_reply);
+    c->job_reply = reply;
+    return v == POPLAR_DISCONNECT ? POPLAR_LOGIN_DISCONNECT
+                                  : POPLAR_LOGIN_REFUSED;
+  }
+  poplarpriv_mailbox_number(mbox);
+  c->session.mailbox = mbox;
+  return POPLAR_LOGIN_OK;
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/* poplard: command line, start-up, signals, shutdown. */
+#include <errno.h>
+#include <glib.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "log-sink.h"
+#include "plugin-loader.h"
+#include "server.h"
+
+typedef struct Options {
+  char *config;
+  char *plugin_dir;
+  gboolean check_config;
+  gboolean list_plugins;
+  gboolean version;
+  gboolean debug;
+} Options;
+
+static bool parse_options(int *argc, char ***argv, Options *o)
+{
+  GOptionEntry entries[] = {
+      {"config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config,
+       "Configuration file (default " POPLAR_CONFIG_FILE ")", "FILE"},
+      {"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->plugin_dir,
+       "Load plugins from DIR instead of [server] plugin-dir", "DIR"},
+      {"check-config", 0, 0, G_OPTION_ARG_NONE, &o->check_config,
+       "Check the configuration and plugins, report every problem, exit",
+       NULL},
+      {"list-plugins", 0, 0, G_OPTION_ARG_NONE, &o->list_plugins,
+       "List the plugins in the plugin directory and exit", NULL},
+      {"version", 0, 0, G_OPTION_ARG_NONE, &o->version,
+       "Print the version and exit", NULL},
+      {"debug", 'd', 0, G_OPTION_ARG_NONE, &o->debug, "Log debug messages",
+       NULL},
+      {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+  g_option_context_set_summary(ctx, "Poplar POP3 server.");
+  g_option_context_add_main_entries(ctx, entries, NULL);
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse(ctx, argc, argv, &error)) {
+    fprintf(stderr, "poplard: %s (see poplard --help)\n", error->message);
+    return false;
+  }
+  if (*argc > 1) {
+    fprintf(stderr, "poplard: unexpected argument '%s'\n", (*argv)[1]);
+    return false;
+  }
+  if (!o->config)
+    o->config = g_strdup(POPLAR_CONFIG_FILE);
+  return true;
+}
+
+static void print_errors(const PoplarServer *server)
+{
+  GPtrArray *errors = server->config_file->errors;
+  for (guint i = 0; i < errors->len; i++)
+    fprintf(stderr, "%s\n", (const char *)errors->pdata[i]);
+}
+
+static int list_plugins(const Options *o)
+{
+  /* The directory: the command line's, else the config file's when it can
+   * be read, else the built-in one. */
+  g_autofree char *dir = g_strdup(o->plugin_dir);
+  if (!dir) {
+    PoplarServer probe = {0};
+    probe.config_file = poplarpriv_config_load(o->config);
+    poplar_server_config_read(&probe.cfg, probe.config_file, NULL);
+    dir = g_strdup(probe.cfg.plugin_dir);
+    poplar_server_config_clear(&probe.cfg);
+    poplarpriv_config_free(probe.config_file);
+  }
+  if (!poplar_loader_init()) {
+    fprintf(stderr, "poplard: cannot initialise libltdl\n");
+    return 1;
+  }
+  g_autoptr(GString) out = g_string_new(NULL);
+  printf("Plugins in %s (this poplard provides plugin ABI %d.%d):\n", dir,
+         POPLAR_ABI_MAJOR, POPLAR_ABI_MINOR);
+  poplar_loader_list(dir, out);
+  fputs(out->str, stdout);
+  poplar_loader_shutdown();
+  return 0;
+}
+
+/* Blocks the signals we handle in every thread (the loop threads inherit
+ * the mask) and returns a signalfd for the main thread to wait on. */
+static int setup_signals(void)
+{
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+static void wait_for_stop(int sfd)
+{
+  for (;;) {
+    struct signalfd_siginfo si;
+    ssize_t n = read(sfd, &si, sizeof si);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n != (ssize_t)sizeof si)
+      return;
+    if (si.ssi_signo == SIGHUP) {
+      poplarpriv_log(NULL, POPLAR_LOG_WARNING,
+                     "SIGHUP: reloading is not supported yet; restart "
+                     "poplard to apply a new configuration");
+      continue;
+    }
+    poplarpriv_log(NULL, POPLAR_LOG_INFO, "%s: shutting down",
+                   si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    return;
+  }
+}
+
+int main(int argc, char **argv)
+{
+  Options o = {0};
+  int status = 0;
+  setlocale(LC_ALL, "");
+  if (!parse_options(&argc, &argv, &o))
+    return 2;
+  if (o.version) {
+    printf("poplard %s (plugin ABI %d.%d)\n", POPLAR_VERSION,
+           POPLAR_ABI_MAJOR, POPLAR_ABI_MINOR);
+    return 0;
+  }
+  poplar_log_sink_install();
+  if (o.list_plugins)
+    return list_plugins(&o);
+
+  PoplarServer server = {0};
+  bool ok = poplar_server_setup(&server, o.config, o.plugin_dir,
+                                o.check_config);
+  if (o.debug)
+    poplarpriv_set_log_level(POPLAR_LOG_DEBUG);
+  if (o.check_config) {
+    print_errors(&server);
+    if (ok)
+      printf("%s: configuration OK\n", o.config);
+    else
+      fprintf(stderr, "%s: %u problem(s) found\n", o.config,
+              server.config_file->errors->len);
+    poplar_server_free(&server);
+    status = ok ? 0 : 1;
+    goto out;
+  }
+  if (!ok) {
+    print_errors(&server);
+    fprintf(stderr, "poplard: not started: fix the configuration (poplard "
+                    "--check-config -c %s)\n", o.config);
+    poplar_server_free(&server);
+    status = 1;
+    goto out;
+  }
+  int sfd = setup_signals();
+  GString *error = g_string_new(NULL);
+  if (sfd < 0 || !poplar_server_start(&server, error)) {
+    print_errors(&server);
+    fprintf(stderr, "poplard: not started: %s", error->str);
+    status = 1;
+  } else {
+    poplarpriv_log(NULL, POPLAR_LOG_INFO, "poplard %s ready",
+                   POPLAR_VERSION);
+    wait_for_stop(sfd);
+  }
+  poplar_server_stop(&server);
+  poplar_server_free(&server);
+  if (sfd >= 0)
+    close(sfd);
+  g_string_free(error, TRUE);
+out:
+  g_free(o.config);
+  g_free(o.plugin_dir);
+  return status;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* USER, PASS and APOP (RFC 1939 section 7). */
+#include <gnutls/crypto.h>
+#include <string.h>
+
+#include "login.h"
+#include "pop3-commands.h"
+
+static void forget_password(PoplarClient *c)
+{
+  if (c->password) {
+    explicit_bzero(c->password, strlen(c->password));
+    g_clear_pointer(&c->password, g_free);
+  }
+  g_clear_pointer(&c->apop_digest, g_free);
+}
+
+static void login_work(PoplarClient *c);
+static void login_done(PoplarClient *c);
+
+static void start_login(PoplarClient *c, const char *mech, const char *user)
+{
+  poplarpriv_auth_request_free(c->auth);
+  c->auth = poplarpriv_auth_request_new(&c->session, mech, user);
+  poplar_client_run_job(c, login_work, login_done);
+}
+
+void poplar_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  g_free(c->user_arg);
+  c->user_arg = g_strndup(cmd->rest, cmd->rest_len);
+  /* Whether the user exists is not told here: that would let anyone probe
+   * for valid names. */
+  poplar_client_reply(c, "+OK Send your password");
+}
+
+void poplar_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  if (!c->user_arg) {
+    poplar_pop3_bad_command(c, "-ERR Send USER first");
+    return;
+  }
+  c->password = g_strndup(cmd->rest, cmd->rest_len);
+  g_autofree char *user = g_steal_pointer(&c->user_arg);
+  start_login(c, "USER", user);
+}
+
+static bool is_hex_digest(const char *s)
+{
+  if (strlen(s) != 32)
+    return false;
+  for (const char *p = s; *p; p++) {
+    if (!g_ascii_isxdigit(*p))
+      return false;
+  }
+  return true;
+}
+
+void poplar_cmd_apop(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  if (!c->server->apop || !c->apop_stamp[0]) {
+    poplar_pop3_bad_command(c, "-ERR APOP is not available");
+    return;
+  }
+  if (!is_hex_digest(cmd->argv[1])) {
+    poplar_pop3_bad_command(c, "-ERR APOP digest must be 32 hex digits");
+    return;
+  }
+  c->apop_digest = g_ascii_strdown(cmd->argv[1], -1);
+  start_login(c, "APOP", cmd->argv[0]);
+}
+
+static PoplarPassdbResult check_password(PoplarClient *c,
+                                         PoplarAuthRequest *req)
+{
+  return poplar_auth_verify_plain(c->server->registry, req, c->password);
+}
+
+/* Constant time, so that the comparison does not reveal how much of the
+ * digest was right. */
+static bool digest_equal(const char *a, const char *b, size_t len)
+{
+  unsigned char diff = 0;
+  for (size_t i = 0; i < len; i++)
+    diff |= (unsigned char)(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req)
+{
+  PoplarPassdbResult r = poplar_auth_lookup_secret(c->server->registry, req);
+  if (r != POPLAR_PASSDB_OK)
+    return r;
+  /* RFC 1939: MD5 of the greeting's timestamp followed by the secret. */
+  g_autofree char *input = g_strconcat(c->apop_stamp, req->secret, NULL);
+  poplarpriv_auth_request_forget_secret(req);
+  unsigned char md5[16];
+  int err = gnutls_hash_fast(GNUTLS_DIG_MD5, input, strlen(input), md5);
+  explicit_bzero(input, strlen(input));
+  if (err < 0)
+    return POPLAR_PASSDB_TEMPFAIL;
+  char hex[33];
+  for (int i = 0; i < 16; i++)
+    g_snprintf(hex + 2 * i, 3, "%02x", md5[i]);
+  return digest_equal(hex, c->apop_digest, 32) ? POPLAR_PASSDB_OK
+                                               : POPLAR_PASSDB_DENIED;
+}
+
+static void login_work(PoplarClient *c)
+{
+  PoplarLoginResult r = poplar_auth_login(
+      c, c->apop_digest ? check_apop : check_password);
+  forget_password(c);
+  c->job_ok = (r == POPLAR_LOGIN_OK);
+  c->job_disconnect = (r == POPLAR_LOGIN_DISCONNECT);
+  if (r == POPLAR_LOGIN_FAILED)
+    c->auth_failures++;
+}
+
+static void login_done(PoplarClient *c)
+{
+  if (c->job_ok) {
+    PoplarMailbox *mbox = c->session.mailbox;
+    uint64_t octets = 0;
+    for (size_t i = 0; i < mbox->n_visible; i++)
+      octets += mbox->visible[i]->size;
+    poplar_client_replyf(c, "+OK Logged in, %zu messages (%" G_GUINT64_FORMAT
+                         " octets)", mbox->n_visible, octets);
+    poplar_client_enter_state(c, POPLAR_STATE_TRANSACTION);
+    return;
+  }
+  g_autofree char *reply = g_steal_pointer(&c->job_reply);
+  if (c->job_disconnect) {
+    poplar_client_reply(c, reply);
+    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  if (c->auth_failures >= POPLAR_MAX_AUTH_FAILURES) {
+    poplar_client_reply(c, reply);
+    poplar_client_reply(c, "-ERR Too many failed logins, closing connection");
+    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  /* Every failed attempt waits the same before its reply, whether the user
+   * is unknown or the password wrong, which slows guessing down. */
+  poplar_client_delay(c, c->server->cfg.auth_failure_delay_ms,
+                      g_steal_pointer(&reply));
+}

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One table says which command runs in which state and how its arguments
+ * are split; one dispatch function applies it.  Handlers that need a
+ * plugin (auth, RETR, DELE with hooks, QUIT's update) live in their own
+ * files.
+ */
+#include "pop3-commands.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "hooks.h"
+
+enum {
+  IN_AUTH = 1u << POPLAR_STATE_AUTHORIZATION,
+  IN_TRANS = 1u << POPLAR_STATE_TRANSACTION,
+};
+
+/* How a command's arguments are taken. */
+enum {
+  ARGS_SPLIT, /* split at spaces, min_args..max_args */
+  ARGS_REST,  /* the whole rest of the line, unsplit (PASS, USER) */
+};
+
+typedef void (*PoplarCommandFunc)(PoplarClient *c, const PoplarCommandLine *);
+
+typedef struct PoplarCommand {
+  char name[POPLAR_KEYWORD_MAX + 1];
+  PoplarCommandFunc func;
+  unsigned states;
+  unsigned args_mode;
+  unsigned min_args, max_args;
+} PoplarCommand;
+
+static void cmd_capa(PoplarClient *c, const PoplarCommandLine *cmd);
+static void cmd_noop(PoplarClient *c, const PoplarCommandLine *cmd);
+static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd);
+static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd);
+
+static const PoplarCommand commands[] = {
+    {"USER", poplar_cmd_user, IN_AUTH, ARGS_REST, 1, 1},
+    {"PASS", poplar_cmd_pass, IN_AUTH, ARGS_REST, 1, 1},
+    {"APOP", poplar_cmd_apop, IN_AUTH, ARGS_SPLIT, 2, 2},
+    {"CAPA", cmd_capa, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
+    {"QUIT", poplar_cmd_quit, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
+    {"STAT", cmd_stat, IN_TRANS, ARGS_SPLIT, 0, 0},
+    {"LIST", poplar_cmd_list, IN_TRANS, ARGS_SPLIT, 0, 1},
+    {"UIDL", poplar_cmd_uidl, IN_TRANS, ARGS_SPLIT, 0, 1},
+    {"RETR", poplar_cmd_retr, IN_TRANS, ARGS_SPLIT, 1, 1},
+    {"TOP", poplar_cmd_top, IN_TRANS, ARGS_SPLIT, 2, 2},
+    {"DELE", poplar_cmd_dele, IN_TRANS, ARGS_SPLIT, 1, 1},
+    {"NOOP", cmd_noop, IN_TRANS, ARGS_SPLIT, 0, 0},
+    {"RSET", cmd_rset, IN_TRANS, ARGS_SPLIT, 0, 0},
+};
+
+static const PoplarCommand *find_command(const char *keyword)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+    if (strcmp(commands[i].name, keyword) == 0)
+      return &commands[i];
+  }
+  return NULL;
+}
+
+void poplar_pop3_bad_command(PoplarClient *c, const char *reply)
+{
+  poplar_client_reply(c, reply);
+  if (++c->bad_commands >= POPLAR_MAX_BAD_COMMANDS) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
+                   "%u protocol errors: disconnecting", c->bad_commands);
+    poplar_client_reply(c, "-ERR Too many errors, closing connection");
+    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+  }
+}
+
+void poplar_pop3_line_too_long(PoplarClient *c)
+{
+  poplar_pop3_bad_command(c, "-ERR Line too long (RFC 2449: 255 octets)");
+}
+
+void poplar_pop3_dispatch(PoplarClient *c, const char *line, size_t len)
+{
+  PoplarCommandLine cmd;
+  PoplarParseResult r = poplar_pop3_parse(line, len, false, &cmd);
+  if (r != POPLAR_PARSE_OK) {
+    poplar_pop3_bad_command(c, r == POPLAR_PARSE_BAD_KEYWORD
+                                   ? "-ERR Unknown command"
+                                   : "-ERR Invalid command line");
+    return;
+  }
+  const PoplarCommand *command = find_command(cmd.keyword);
+  if (!command) {
+    poplar_pop3_bad_command(c, "-ERR Unknown command");
+    return;
+  }
+  if (!(command->states & (1u << c->state))) {
+    poplar_pop3_bad_command(c, "-ERR Command not valid in this state");
+    return;
+  }
+  if (command->args_mode == ARGS_REST) {
+    if (cmd.rest_len == 0) {
+      poplar_pop3_bad_command(c, "-ERR Missing argument");
+      return;
+    }
+  } else {
+    r = poplar_pop3_parse(line, len, true, &cmd);
+    if (r != POPLAR_PARSE_OK || cmd.argc < command->min_args ||
+        cmd.argc > command->max_args) {
+      poplar_pop3_bad_command(c, cmd.argc < command->min_args
+                                     ? "-ERR Missing argument"
+                                     : "-ERR Too many arguments");
+      return;
+    }
+  }
+  command->func(c, &cmd);
+}
+
+/* ---- greeting --------------------------------------------------------- */
+
+static void send_greeting(PoplarClient *c)
+{
+  const PoplarServerConfig *cfg = &c->server->cfg;
+  if (c->server->apop) {
+    /* RFC 1939 section 7: a timestamp unique to this greeting. */
+    g_snprintf(c->apop_stamp, sizeof c->apop_stamp, "<%d.%s.%" G_GINT64_FORMAT
+               "@%s>", (int)getpid(), c->session.id,
+               c->session.start_time / G_USEC_PER_SEC, cfg->hostname);
+    poplar_client_replyf(c, "+OK %s %s", cfg->greeting, c->apop_stamp);
+  } else {
+    poplar_client_replyf(c, "+OK %s", cfg->greeting);
+  }
+  poplar_client_enter_state(c, POPLAR_STATE_AUTHORIZATION);
+}
+
+static void connect_hooks_work(PoplarClient *c)
+{
+  PoplarHookArgs args = {0};
+  g_free(c->job_reply);
+  c->job_reply = NULL;
+  PoplarVerdict v = poplar_hooks_run(c->server->registry, &c->session,
+                                     POPLAR_HOOK_CONNECT, &args,
+                                     &c->job_reply);
+  c->job_ok = (v == POPLAR_CONTINUE);
+}
+
+static void connect_hooks_done(PoplarClient *c)
+{
+  if (c->job_ok) {
+    send_greeting(c);
+    return;
+  }
+  /* Any refusal at connect ends the session: there is no greeting to
+   * continue from. */
+  poplar_client_reply(c, c->job_reply);
+  g_clear_pointer(&c->job_reply, g_free);
+  poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+}
+
+void poplar_pop3_start(PoplarClient *c)
+{
+  if (poplar_hooks_present(c->server->registry, POPLAR_HOOK_CONNECT)) {
+    poplar_client_run_job(c, connect_hooks_work, connect_hooks_done);
+    return;
+  }
+  send_greeting(c);
+  poplar_client_pump(c);
+}
+
+/* ---- commands without plugin calls ------------------------------------ */
+
+static void cmd_capa(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  const PoplarServerConfig *cfg = &c->server->cfg;
+  (void)cmd;
+  poplar_client_reply(c, "+OK Capability list follows");
+  poplar_client_reply(c, "TOP");
+  poplar_client_reply(c, "UIDL");
+  if (c->state == POPLAR_STATE_AUTHORIZATION)
+    poplar_client_reply(c, "USER");
+  poplar_client_reply(c, "RESP-CODES");
+  poplar_client_reply(c, "AUTH-RESP-CODE");
+  poplar_client_reply(c, "PIPELINING");
+  if (cfg->login_delay >= 0)
+    poplar_client_replyf(c, "LOGIN-DELAY %lld", cfg->login_delay);
+  if (cfg->expire == POPLAR_EXPIRE_NEVER)
+    poplar_client_reply(c, "EXPIRE NEVER");
+  else if (cfg->expire >= 0)
+    poplar_client_replyf(c, "EXPIRE %lld", cfg->expire);
+  if (cfg->implementation[0])
+    poplar_client_replyf(c, "IMPLEMENTATION %s", cfg->implementation);
+  poplar_client_reply(c, ".");
+}
+
+static void cmd_noop(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  (void)cmd;
+  poplar_client_reply(c, "+OK");
+}
+
+/* Visible, undeleted messages and their octets. */
+static void mailbox_totals(const PoplarMailbox *mbox, unsigned *count,
+                           uint64_t *octets)
+{
+  *count = 0;
+  *octets = 0;
+  for (size_t i = 0; i < mbox->n_visible; i++) {
+    const PoplarMessage *msg = mbox->visible[i];
+    if (!msg->deleted) {
+      (*count)++;
+      *octets += msg->size;
+    }
+  }
+}
+
+static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  unsigned count;
+  uint64_t octets;
+  (void)cmd;
+  mailbox_totals(c->session.mailbox, &count, &octets);
+  poplar_client_replyf(c, "+OK %u %" G_GUINT64_FORMAT, count, octets);
+}
+
+static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  PoplarMailbox *mbox = c->session.mailbox;
+  unsigned count;
+  uint64_t octets;
+  (void)cmd;
+  for (size_t i = 0; i < mbox->n_visible; i++)
+    mbox->visible[i]->deleted = false;
+  c->deleted = 0;
+  c->deleted_octets = 0;
+  mailbox_totals(mbox, &count, &octets);
+  poplar_client_replyf(c, "+OK maildrop has %u messages (%" G_GUINT64_FORMAT
+                       " octets)", count, octets);
+}
+
+PoplarMessage *poplar_pop3_message_arg(PoplarClient *c, const char *arg)
+{
+  PoplarMailbox *mbox = c->session.mailbox;
+  unsigned n = 0;
+  if (!poplar_pop3_parse_number(arg, &n) || n == 0 || n > mbox->n_visible) {
+    poplar_client_reply(c, "-ERR No such message");
+    return NULL;
+  }
+  PoplarMessage *msg = mbox->visible[n - 1];
+  if (msg->deleted) {
+    poplar_client_replyf(c, "-ERR Message %u is deleted", n);
+    return NULL;
+  }
+  return msg;
+}

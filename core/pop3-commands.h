@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* The POP3 command table and the handlers that need no plugin call. */
+#ifndef POPLAR_POP3_COMMANDS_H
+#define POPLAR_POP3_COMMANDS_H
+
+#include <stddef.h>
+
+#include "client.h"
+#include "pop3-parse.h"
+
+/* Sends the greeting (after the connect hooks, if any). */
+void poplar_pop3_start(PoplarClient *c);
+/* Runs one command line (without CRLF). */
+void poplar_pop3_dispatch(PoplarClient *c, const char *line, size_t len);
+/* Answers a line over the RFC 2449 limit. */
+void poplar_pop3_line_too_long(PoplarClient *c);
+/* Counts a protocol error; disconnects after too many. */
+void poplar_pop3_bad_command(PoplarClient *c, const char *reply);
+
+/* Handlers living in their own files. */
+void poplar_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd);
+void poplar_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd);
+void poplar_cmd_apop(PoplarClient *c, const PoplarCommandLine *cmd);
+void poplar_cmd_list(PoplarClient *c, const PoplarCommandLine *cmd);
+void poplar_cmd_uidl(PoplarClient *c, const PoplarCommandLine *cmd);
+void poplar_cmd_retr(PoplarClient *c, const PoplarCommandLine *cmd);
+void poplar_cmd_top(PoplarClient *c, const PoplarCommandLine *cmd);
+void poplar_cmd_quit(PoplarClient *c, const PoplarCommandLine *cmd);
+void poplar_cmd_dele(PoplarClient *c, const PoplarCommandLine *cmd);
+
+/* Closes and frees an unfinished RETR/TOP.  On the pool (it may call the
+ * store) or when no plugin call is needed. */
+void poplar_retr_abort(PoplarClient *c);
+
+/* Looks up message @arg (visible, not deleted).  Sends -ERR and returns
+ * NULL when there is no such message. */
+PoplarMessage *poplar_pop3_message_arg(PoplarClient *c, const char *arg);
+
+#endif

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DELE and QUIT.  DELE only marks; the store deletes nothing before QUIT in
+ * the TRANSACTION state (RFC 1939 section 6), so a dropped connection or a
+ * crash never loses a message the client did not confirm.
+ */
+#include <string.h>
+
+#include "hooks.h"
+#include "pop3-commands.h"
+#include "session-end.h"
+
+static void mark_deleted(PoplarClient *c, PoplarMessage *msg)
+{
+  msg->deleted = true;
+  c->deleted++;
+  c->deleted_octets += msg->size;
+  poplar_client_replyf(c, "+OK Message %u deleted", msg->number);
+}
+
+static void dele_work(PoplarClient *c)
+{
+  PoplarHookArgs args = {.msg = c->job_msg};
+  g_free(c->job_reply);
+  c->job_reply = NULL;
+  PoplarVerdict v = poplar_hooks_run(c->server->registry, &c->session,
+                                     POPLAR_HOOK_MESSAGE_DELETE, &args,
+                                     &c->job_reply);
+  c->job_ok = (v == POPLAR_CONTINUE);
+  c->job_disconnect = (v == POPLAR_DISCONNECT);
+}
+
+static void dele_done(PoplarClient *c)
+{
+  PoplarMessage *msg = c->job_msg;
+  c->job_msg = NULL;
+  if (c->job_ok) {
+    mark_deleted(c, msg);
+    return;
+  }
+  poplar_client_reply(c, c->job_reply);
+  g_clear_pointer(&c->job_reply, g_free);
+  if (c->job_disconnect)
+    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+}
+
+void poplar_cmd_dele(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  PoplarMessage *msg = poplar_pop3_message_arg(c, cmd->argv[0]);
+  if (!msg)
+    return;
+  if (!poplar_hooks_present(c->server->registry,
+                            POPLAR_HOOK_MESSAGE_DELETE)) {
+    mark_deleted(c, msg);
+    return;
+  }
+  c->job_msg = msg;
+  poplar_client_run_job(c, dele_work, dele_done);
+}
+
+/* ---- QUIT and the UPDATE state ----------------------------------------- */
+
+static unsigned messages_left(const PoplarMailbox *mbox)
+{
+  unsigned left = 0;
+  for (size_t i = 0; i < mbox->n_messages; i++) {
+    const PoplarMessage *msg = poplar_mailbox_message(mbox, i);
+    if (!msg->deleted)
+      left++;
+  }
+  return left;
+}
+
+static void update_work(PoplarClient *c)
+{
+  const PoplarRegistry *registry = c->server->registry;
+  PoplarMailbox *mbox = c->session.mailbox;
+  PoplarHookArgs args = {.mbox = mbox};
+  char *reply = NULL;
+  g_free(c->job_reply);
+  c->job_reply = NULL;
+
+  PoplarVerdict v = poplar_hooks_run(registry, &c->session,
+                                     POPLAR_HOOK_UPDATE_BEFORE, &args, &reply);
+  if (v != POPLAR_CONTINUE) {
+    /* Refused: nothing is deleted, and the session ends as QUIT asked. */
+    c->job_reply = reply;
+    c->deleted = 0;
+    c->deleted_octets = 0;
+    return;
+  }
+
+  bool committed = true;
+  if (c->deleted > 0) {
+    PoplarStoreResult r = mbox->store->ops.expunge(mbox->store->data, mbox);
+    if (r != POPLAR_STORE_OK) {
+      committed = false;
+      poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                     "expunge of %u messages failed: %s", c->deleted,
+                     mbox->error ? mbox->error : "store failure");
+      poplarpriv_mailbox_clear_error(mbox);
+    }
+  }
+  args.committed = committed;
+  poplar_hooks_run(registry, &c->session, POPLAR_HOOK_UPDATE_AFTER, &args,
+                   &reply);
+  g_free(reply);
+  if (committed)
+    c->job_reply = g_strdup_printf(
+        "+OK Poplar signing off (%u messages deleted, %u left)", c->deleted,
+        messages_left(mbox));
+  else
+    /* RFC 1939 section 6 wording. */
+    c->job_reply = g_strdup(
+        "-ERR [SYS/TEMP] Some deleted messages not removed");
+}
+
+static void update_done(PoplarClient *c)
+{
+  poplar_client_reply(c, c->job_reply);
+  g_clear_pointer(&c->job_reply, g_free);
+  poplar_client_logout(c, POPLAR_DISCONNECT_QUIT);
+}
+
+void poplar_cmd_quit(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  (void)cmd;
+  if (c->state != POPLAR_STATE_TRANSACTION) {
+    poplar_client_reply(c, "+OK Poplar signing off");
+    poplar_client_logout(c, POPLAR_DISCONNECT_QUIT);
+    return;
+  }
+  poplar_client_enter_state(c, POPLAR_STATE_UPDATE);
+  poplar_client_run_job(c, update_work, update_done);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#include "privileges.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+bool poplar_drop_privileges(const char *user, const char *group,
+                            char **error)
+{
+  if (!user)
+    return true;
+  errno = 0;
+  struct passwd *pw = getpwnam(user);
+  if (!pw) {
+    *error = g_strdup_printf("[server] user: no such user '%s'", user);
+    return false;
+  }
+  gid_t gid = pw->pw_gid;
+  if (group) {
+    struct group *gr = getgrnam(group);
+    if (!gr) {
+      *error = g_strdup_printf("[server] group: no such group '%s'", group);
+      return false;
+    }
+    gid = gr->gr_gid;
+  }
+  if (geteuid() != 0) {
+    if (geteuid() == pw->pw_uid)
+      return true;
+    *error = g_strdup_printf("[server] user is '%s' but poplard is neither "
+                             "root nor that user", user);
+    return false;
+  }
+  if (initgroups(user, gid) != 0 || setgid(gid) != 0 ||
+      setuid(pw->pw_uid) != 0) {
+    *error = g_strdup_printf("cannot switch to user %s: %s", user,
+                             g_strerror(errno));
+    return false;
+  }
+  if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+    *error = g_strdup("root privileges could be regained after the switch");
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* Dropping root for the configured user and group, for good. */
+#ifndef POPLAR_PRIVILEGES_H
+#define POPLAR_PRIVILEGES_H
+
+#include <stdbool.h>
+
+/* When running as root, switches to @user (and @group, or the user's
+ * primary group) with its supplementary groups, and checks that root
+ * cannot be regained.  Without root, only checks that @user is who we
+ * already are.  NULL @user: no change.  Returns false with *@error. */
+bool poplar_drop_privileges(const char *user, const char *group,
+                            char **error);
+
+#endif

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+#include "server-config.h"
+
+#include <unistd.h>
+
+#include "poplar-limits.h"
+#include "location.h"
+
+#ifndef POPLAR_PLUGIN_DIR
+#error "POPLAR_PLUGIN_DIR must be defined by the build"
+#endif
+
+static char **copy_list(PoplarConfig *section, const char *key,
+                        const char *const *def)
+{
+  size_t n = 0;
+  const char *const *items = poplar_config_get_list(section, key, &n);
+  if (n == 0 && !poplar_config_has_key(section, key))
+    items = def;
+  return g_strdupv((char **)items);
+}
+
+static bool read_unsigned(PoplarConfig *s, const char *key, long long def,
+                          long long min, long long max, unsigned *out)
+{
+  long long v = def;
+  bool ok = poplar_config_get_int(s, key, def, min, max, &v);
+  *out = (unsigned)v;
+  return ok;
+}
+
+static bool read_log_level(PoplarConfig *s, PoplarLogLevel *out)
+{
+  static const char *const names[] = {"error", "warning", "info", "debug"};
+  const char *v = poplar_config_get_string(s, "log-level", "info");
+  for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
+    if (g_ascii_strcasecmp(v, names[i]) == 0) {
+      *out = (PoplarLogLevel)i;
+      return true;
+    }
+  }
+  poplar_config_error(s, "log-level",
+                      "'%s' is not one of error, warning, info, debug", v);
+  return false;
+}
+
+static bool read_expire(PoplarConfig *s, long long *out)
+{
+  *out = POPLAR_EXPIRE_UNSET;
+  const char *v = poplar_config_get_string(s, "expire", NULL);
+  if (!v)
+    return true;
+  if (g_ascii_strcasecmp(v, "never") == 0) {
+    *out = POPLAR_EXPIRE_NEVER;
+    return true;
+  }
+  /* RFC 2449 6.7: EXPIRE takes days, or NEVER. */
+  return poplar_config_get_int(s, "expire", 0, 0, 36500, out);
+}
+
+static bool read_trusted(PoplarConfig *s, PoplarNetList *list)
+{
+  static const char *const def[] = {"127.0.0.0/8", "::1/128", NULL};
+  g_auto(GStrv) nets = copy_list(s, "trusted-networks", def);
+  bool ok = true;
+  for (char **n = nets; *n; n++) {
+    const char *why = NULL;
+    if (!poplar_netlist_add(list, *n, &why)) {
+      poplar_config_error(s, "trusted-networks", "'%s': %s", *n, why);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
+                               const char *plugin_dir_override)
+{
+  static const char *const default_listen[] = {"0.0.0.0:110", "[::]:110",
+                                               NULL};
+  guint errors_before = file->errors->len;
+  PoplarConfig *s = poplarpriv_config_section_ensure(file, "server");
+  PoplarConfig *p = poplarpriv_config_section_ensure(file, "plugins");
+  bool ok = true;
+
+  cfg->listen = copy_list(s, "listen", default_listen);
+  if (!cfg->listen[0]) {
+    poplar_config_error(s, "listen", "no address to listen on");
+    ok = false;
+  }
+  cfg->plugin_dir = g_strdup(
+      poplar_config_get_string(s, "plugin-dir", POPLAR_PLUGIN_DIR));
+  if (plugin_dir_override) {
+    g_free(cfg->plugin_dir);
+    cfg->plugin_dir = g_strdup(plugin_dir_override);
+  }
+  cfg->mail = g_strdup(
+      poplar_config_get_string(s, "mail", "maildir:%h/Maildir"));
+  const char *why = NULL;
+  if (!poplar_location_check(cfg->mail, &why)) {
+    poplar_config_error(s, "mail", "'%s': %s", cfg->mail, why);
+    ok = false;
+  } else if (!strchr(cfg->mail, ':')) {
+    poplar_config_error(s, "mail",
+                        "'%s' has no scheme (e.g. maildir:%%h/Maildir)",
+                        cfg->mail);
+    ok = false;
+  }
+  cfg->user = g_strdup(poplar_config_get_string(s, "user", NULL));
+  cfg->group = g_strdup(poplar_config_get_string(s, "group", NULL));
+  char host[256] = "localhost";
+  if (gethostname(host, sizeof host - 1) != 0)
+    g_strlcpy(host, "localhost", sizeof host);
+  cfg->hostname = g_strdup(poplar_config_get_string(s, "hostname", host));
+  cfg->greeting = g_strdup(
+      poplar_config_get_string(s, "greeting", "Poplar POP3 server ready"));
+  cfg->implementation = g_strdup(poplar_config_get_string(
+      s, "implementation", "Poplar " POPLAR_VERSION));
+
+  ok &= poplar_config_get_duration(s, "idle-timeout",
+                                   POPLAR_DEFAULT_IDLE_TIMEOUT_MS,
+                                   &cfg->idle_timeout_ms);
+  if (cfg->idle_timeout_ms == 0) {
+    poplar_config_error(s, "idle-timeout", "must be more than 0");
+    ok = false;
+  }
+  ok &= poplar_config_get_duration(s, "auth-failure-delay",
+                                   POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MS,
+                                   &cfg->auth_failure_delay_ms);
+  ok &= read_unsigned(s, "max-connections", POPLAR_DEFAULT_MAX_CONNECTIONS, 1,
+                      1000000, &cfg->max_connections);
+  ok &= read_unsigned(s, "max-connections-per-ip",
+                      POPLAR_DEFAULT_MAX_CONNECTIONS_PER_IP, 1, 1000000,
+                      &cfg->max_connections_per_ip);
+  ok &= read_unsigned(s, "threads", 0, 0, 256, &cfg->threads);
+  if (cfg->threads == 0)
+    cfg->threads = MAX(1u, g_get_num_processors());
+  ok &= read_unsigned(s, "plugin-threads", POPLAR_DEFAULT_PLUGIN_THREADS, 1,
+                      1024, &cfg->plugin_threads);
+  ok &= poplar_config_get_int(s, "login-delay", -1, 0, 86400 * 365,
+                              &cfg->login_delay);
+  ok &= read_expire(s, &cfg->expire);
+  ok &= read_log_level(s, &cfg->log_level);
+  cfg->trusted = poplar_netlist_new();
+  ok &= read_trusted(s, cfg->trusted);
+
+  static const char *const no_plugins[] = {NULL};
+  cfg->load = copy_list(p, "load", no_plugins);
+
+  poplarpriv_config_report_unused(s);
+  poplarpriv_config_report_unused(p);
+  return ok && file->errors->len == errors_before;
+}
+
+void poplar_server_config_clear(PoplarServerConfig *cfg)
+{
+  g_strfreev(cfg->listen);
+  g_strfreev(cfg->load);
+  g_free(cfg->plugin_dir);
+  g_free(cfg->mail);
+  g_free(cfg->user);
+  g_free(cfg->group);
+  g_free(cfg->hostname);
+  g_free(cfg->greeting);
+  g_free(cfg->implementation);
+  poplar_netlist_free(cfg->trusted);
+  memset(cfg, 0, sizeof *cfg);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* The [server] and [plugins] sections of poplar.conf. */
+#ifndef POPLAR_SERVER_CONFIG_H
+#define POPLAR_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "netlist.h"
+#include "poplar-private.h"
+
+#define POPLAR_EXPIRE_UNSET (-2)
+#define POPLAR_EXPIRE_NEVER (-1)
+
+typedef struct PoplarServerConfig {
+  char **listen;        /* "host:port" */
+  char *plugin_dir;
+  char **load;          /* plugin names or paths, in order */
+  char *mail;           /* default mail location template */
+  char *user;           /* drop to this user after preinit, when root */
+  char *group;
+  char *hostname;       /* in the greeting's APOP timestamp */
+  char *greeting;
+  char *implementation; /* CAPA IMPLEMENTATION, empty to omit */
+  uint64_t idle_timeout_ms;
+  uint64_t auth_failure_delay_ms;
+  unsigned max_connections;
+  unsigned max_connections_per_ip;
+  unsigned threads;        /* loop threads */
+  unsigned plugin_threads; /* plugin call pool */
+  long long login_delay;   /* seconds, -1 when not advertised */
+  long long expire;        /* days, POPLAR_EXPIRE_UNSET/NEVER */
+  PoplarLogLevel log_level;
+  PoplarNetList *trusted;
+} PoplarServerConfig;
+
+/* Reads [server] and [plugins] from @file; problems are added to
+ * file->errors.  @plugin_dir_override (from the command line) wins over
+ * the file.  Returns false when any problem was found. */
+bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
+                               const char *plugin_dir_override);
+void poplar_server_config_clear(PoplarServerConfig *cfg);
+
+#endif

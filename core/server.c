@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Start-up is split around the privilege drop, as Postfix does it: read the
+ * config, load plugins and run their preinit as root; bind the listeners;
+ * drop to the configured user; run init (which registers what plugins
+ * provide); then start the loop threads and the plugin pool.
+ */
+#include "server.h"
+
+#include <string.h>
+
+#include "client.h"
+#include "listener.h"
+#include "login.h"
+#include "plugin-loader.h"
+#include "privileges.h"
+
+static guint error_count(const PoplarServer *server)
+{
+  return server->config_file->errors->len;
+}
+
+static bool load_plugins(PoplarServer *server)
+{
+  PoplarConfig *section =
+      poplarpriv_config_section_ensure(server->config_file, "plugins");
+  bool ok = true;
+  for (char **spec = server->cfg.load; *spec; spec++) {
+    g_autofree char *error = NULL;
+    PoplarPlugin *plugin = poplar_loader_load(
+        server->registry, server->cfg.plugin_dir, *spec, &error);
+    if (!plugin) {
+      poplar_config_error(section, "load", "plugin refused: %s", error);
+      ok = false;
+      continue;
+    }
+    plugin->config =
+        poplarpriv_config_section_ensure(server->config_file, plugin->name);
+  }
+  return ok;
+}
+
+typedef bool (*PluginStep)(PoplarPlugin *plugin, PoplarConfig *config);
+
+static bool run_step(PoplarServer *server, const char *what, bool init)
+{
+  bool ok = true;
+  for (guint i = 0; i < server->registry->plugins->len; i++) {
+    PoplarPlugin *plugin = g_ptr_array_index(server->registry->plugins, i);
+    PluginStep step = init ? plugin->desc.init : plugin->desc.preinit;
+    if (!step)
+      continue;
+    guint before = error_count(server);
+    plugin->registering = init;
+    plugin->init_called |= init;
+    bool step_ok = step(plugin, plugin->config);
+    plugin->registering = false;
+    if (!step_ok) {
+      ok = false;
+      if (error_count(server) == before)
+        poplar_config_error(plugin->config, NULL,
+                            "plugin %s: %s failed (see the log above)",
+                            plugin->name, what);
+    }
+  }
+  return ok;
+}
+
+static bool known_section(PoplarServer *server, const char *name)
+{
+  if (strcmp(name, "server") == 0 || strcmp(name, "plugins") == 0)
+    return true;
+  for (guint i = 0; i < server->registry->plugins->len; i++) {
+    PoplarPlugin *plugin = g_ptr_array_index(server->registry->plugins, i);
+    if (strcmp(plugin->name, name) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* After init: keys nobody read, sections nobody owns, a default mail
+ * location no store serves. */
+static bool check_after_init(PoplarServer *server)
+{
+  PoplarConfigFile *file = server->config_file;
+  guint before = error_count(server);
+  for (guint i = 0; i < server->registry->plugins->len; i++) {
+    PoplarPlugin *plugin = g_ptr_array_index(server->registry->plugins, i);
+    poplarpriv_config_report_unused(plugin->config);
+  }
+  for (guint i = 0; i < file->sections->len; i++) {
+    PoplarConfig *section = g_ptr_array_index(file->sections, i);
+    if (!section->synthetic && !known_section(server, section->name))
+      poplar_config_error(section, NULL,
+                          "unknown section: no loaded plugin is named '%s' "
+                          "(is it in [plugins] load?)", section->name);
+  }
+  g_autofree char *scheme = g_strdup(server->cfg.mail);
+  char *colon = strchr(scheme, ':');
+  if (colon) {
+    *colon = '\0';
+    if (!poplarpriv_registry_store(server->registry, scheme))
+      poplar_config_error(
+          poplarpriv_config_section_ensure(file, "server"), "mail",
+          "no loaded plugin provides the store '%s:' (add it to [plugins] "
+          "load, e.g. store-%s)", scheme, scheme);
+  }
+  if (server->registry->passdbs->len == 0 &&
+      server->registry->mechs->len == 0)
+    poplar_config_error(poplarpriv_config_section_ensure(file, "plugins"),
+                        "load",
+                        "no loaded plugin provides a password database, so "
+                        "nobody can log in (add auth-passwd-file)");
+  server->apop = poplar_auth_can_supply_secrets(server->registry);
+  return error_count(server) == before;
+}
+
+bool poplar_server_setup(PoplarServer *server, const char *config_path,
+                         const char *plugin_dir, bool check_only)
+{
+  server->config_file = poplarpriv_config_load(config_path);
+  bool ok = error_count(server) == 0;
+  ok &= poplar_server_config_read(&server->cfg, server->config_file,
+                                  plugin_dir);
+  poplarpriv_set_log_level(server->cfg.log_level);
+  server->registry = poplarpriv_registry_new();
+  if (!poplar_loader_init()) {
+    poplar_config_error(
+        poplarpriv_config_section_ensure(server->config_file, "plugins"),
+        NULL, "cannot initialise the plugin loader (libltdl)");
+    return false;
+  }
+  ok &= load_plugins(server);
+  if (!ok && !check_only)
+    return false;
+  ok &= run_step(server, "preinit", false);
+  if (check_only) {
+    ok &= run_step(server, "init", true);
+    ok &= check_after_init(server);
+  }
+  return ok;
+}
+
+static gpointer loop_thread(gpointer data)
+{
+  poplar_loop_run(data);
+  return NULL;
+}
+
+void poplar_server_next_session_id(PoplarServer *server, char *out,
+                                   size_t size)
+{
+  unsigned n = (unsigned)g_atomic_int_add((gint *)&server->session_counter,
+                                          1);
+  g_snprintf(out, size, "%s%06x", server->session_prefix, n & 0xffffffu);
+}
+
+bool poplar_server_start(PoplarServer *server, GString *error)
+{
+  PoplarServerConfig *cfg = &server->cfg;
+  server->listeners = g_ptr_array_new_with_free_func(
+      (GDestroyNotify)poplar_listener_free);
+  for (char **spec = cfg->listen; *spec; spec++) {
+    char *err = NULL;
+    PoplarListener *l = poplar_listener_bind(*spec, &err);
+    if (!l) {
+      g_string_append_printf(error, "%s\n", err);
+      g_free(err);
+      return false;
+    }
+    g_ptr_array_add(server->listeners, l);
+  }
+
+  char *err = NULL;
+  if (!poplar_drop_privileges(cfg->user, cfg->group, &err)) {
+    g_string_append_printf(error, "%s\n", err);
+    g_free(err);
+    return false;
+  }
+  bool ok = run_step(server, "init", true);
+  ok &= check_after_init(server);
+  if (!ok)
+    return false;
+
+  /* Session ids: a per-start random prefix keeps them unique across
+   * restarts and nodes as far as log correlation needs. */
+  g_snprintf(server->session_prefix, sizeof server->session_prefix, "%06x",
+             g_random_int() & 0xffffffu);
+  server->limits = poplar_conn_limits_new(cfg->max_connections,
+                                          cfg->max_connections_per_ip);
+  GError *gerr = NULL;
+  server->pool = g_thread_pool_new(poplar_client_job_thread, server,
+                                   (gint)cfg->plugin_threads, FALSE, &gerr);
+  if (!server->pool) {
+    g_string_append_printf(error, "plugin thread pool: %s\n", gerr->message);
+    g_error_free(gerr);
+    return false;
+  }
+  server->n_loops = cfg->threads;
+  server->loops = g_new0(PoplarLoop *, server->n_loops);
+  server->loop_clients = g_new0(PoplarLoopClients, server->n_loops);
+  server->threads = g_new0(GThread *, server->n_loops);
+  for (unsigned i = 0; i < server->n_loops; i++) {
+    server->loops[i] = poplar_loop_new();
+    if (!server->loops[i]) {
+      g_string_append(error, "cannot create an event loop (epoll)\n");
+      return false;
+    }
+  }
+  for (guint i = 0; i < server->listeners->len; i++) {
+    PoplarListener *l = g_ptr_array_index(server->listeners, i);
+    if (!poplar_listener_attach(l, server)) {
+      g_string_append_printf(error, "cannot watch listener %s\n",
+                             poplar_listener_address(l));
+      return false;
+    }
+    poplarpriv_log(NULL, POPLAR_LOG_INFO, "listening on %s",
+                   poplar_listener_address(l));
+  }
+  for (unsigned i = 0; i < server->n_loops; i++) {
+    g_autofree char *name = g_strdup_printf("loop-%u", i);
+    server->threads[i] = g_thread_new(name, loop_thread, server->loops[i]);
+  }
+  return true;
+}
+
+void poplar_server_stop(PoplarServer *server)
+{
+  if (!server->loops)
+    return;
+  g_atomic_int_set(&server->stopping, 1);
+  for (unsigned i = 0; i < server->n_loops; i++)
+    poplar_loop_invoke(server->loops[i], poplar_client_close_all,
+                       &server->loop_clients[i]);
+  /* Sessions end through plugin calls (unlocking mailboxes); give them a
+   * bounded time. */
+  gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  while (g_atomic_int_get(&server->live_sessions) > 0 &&
+         g_get_monotonic_time() < deadline)
+    g_usleep(10 * 1000);
+  for (unsigned i = 0; i < server->n_loops; i++)
+    poplar_loop_quit(server->loops[i]);
+  for (unsigned i = 0; i < server->n_loops; i++)
+    if (server->threads[i])
+      g_thread_join(server->threads[i]);
+}
+
+void poplar_server_free(PoplarServer *server)
+{
+  if (server->pool)
+    g_thread_pool_free(server->pool, FALSE, TRUE);
+  if (server->listeners)
+    g_ptr_array_unref(server->listeners);
+  for (unsigned i = 0; i < server->n_loops; i++)
+    poplar_loop_free(server->loops[i]);
+  g_free(server->loops);
+  g_free(server->loop_clients);
+  g_free(server->threads);
+  if (server->registry) {
+    /* Tables' destroy first, then each plugin's fini, then unmapping. */
+    GPtrArray *plugins = g_ptr_array_ref(server->registry->plugins);
+    g_ptr_array_set_size(server->registry->passdbs, 0);
+    g_ptr_array_set_size(server->registry->stores, 0);
+    g_ptr_array_set_size(server->registry->hooks, 0);
+    g_ptr_array_set_size(server->registry->mechs, 0);
+    for (guint i = plugins->len; i-- > 0;) {
+      PoplarPlugin *plugin = g_ptr_array_index(plugins, i);
+      if (plugin->desc.fini && plugin->init_called)
+        plugin->desc.fini(plugin);
+    }
+    poplar_loader_unload_all(plugins);
+    poplarpriv_registry_free(server->registry);
+    g_ptr_array_unref(plugins);
+  }
+  poplar_loader_shutdown();
+  poplar_conn_limits_free(server->limits);
+  poplar_server_config_clear(&server->cfg);
+  poplarpriv_config_free(server->config_file);
+}

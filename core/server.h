@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* The running server: configuration, plugins, loops, plugin thread pool. */
+#ifndef POPLAR_SERVER_H
+#define POPLAR_SERVER_H
+
+#include <stdbool.h>
+
+#include "conn-limits.h"
+#include "event-loop.h"
+#include "poplar-private.h"
+#include "server-config.h"
+
+typedef struct PoplarListener PoplarListener;
+typedef struct PoplarClient PoplarClient;
+
+/* The clients of one loop, touched only by that loop's thread. */
+typedef struct PoplarLoopClients {
+  PoplarClient *head;
+} PoplarLoopClients;
+
+typedef struct PoplarServer {
+  PoplarServerConfig cfg;
+  PoplarConfigFile *config_file;
+  PoplarRegistry *registry;
+  GPtrArray *listeners; /* PoplarListener* */
+  PoplarLoop **loops;
+  PoplarLoopClients *loop_clients; /* one per loop */
+  GThread **threads;
+  unsigned n_loops;
+  GThreadPool *pool; /* plugin calls */
+  PoplarConnLimits *limits;
+  bool apop; /* some passdb can supply secrets */
+  char session_prefix[8];
+  unsigned session_counter; /* atomic */
+  gint live_sessions;       /* atomic */
+  volatile gint stopping;   /* atomic */
+} PoplarServer;
+
+/* Parses the config and loads and initialises the plugins.  In @check_only
+ * mode nothing is bound and privileges stay.  Every problem goes to
+ * server->config_file->errors.  Returns false on any problem. */
+bool poplar_server_setup(PoplarServer *server, const char *config_path,
+                         const char *plugin_dir, bool check_only);
+/* Binds listeners, drops privileges, starts the loop threads. */
+bool poplar_server_start(PoplarServer *server, GString *error);
+/* Stops accepting, ends every session (nothing is deleted: no UPDATE),
+ * joins the threads. */
+void poplar_server_stop(PoplarServer *server);
+void poplar_server_free(PoplarServer *server);
+
+/* Next session id, unique for this process's lifetime. */
+void poplar_server_next_session_id(PoplarServer *server, char *out,
+                                   size_t size);
+
+#endif

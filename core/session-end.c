@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#include "session-end.h"
+
+#include <string.h>
+
+#include "hooks.h"
+#include "pop3-commands.h"
+
+static const char *const reason_names[] = {
+    [POPLAR_DISCONNECT_QUIT] = "quit",
+    [POPLAR_DISCONNECT_TIMEOUT] = "timeout",
+    [POPLAR_DISCONNECT_CLIENT_CLOSED] = "client closed",
+    [POPLAR_DISCONNECT_ERROR] = "error",
+    [POPLAR_DISCONNECT_SHUTDOWN] = "shutdown",
+};
+
+/* Everything that may call a plugin.  On the pool, or inline when nothing
+ * there needs a plugin. */
+static void teardown_plugins(PoplarClient *c)
+{
+  poplar_retr_abort(c);
+  if (c->state != POPLAR_STATE_CONNECT || c->job_ok) {
+    PoplarHookArgs args = {.reason = c->reason};
+    char *reply = NULL;
+    poplar_hooks_run(c->server->registry, &c->session,
+                     POPLAR_HOOK_DISCONNECT, &args, &reply);
+    g_free(reply);
+  }
+  /* Releasing the mailbox unlocks it; nothing marked is deleted here: only
+   * QUIT's UPDATE deletes. */
+  PoplarMailbox *mbox = c->session.mailbox;
+  c->session.mailbox = NULL;
+  poplarpriv_mailbox_free(mbox);
+  poplarpriv_session_clear(&c->session);
+}
+
+static void log_summary(PoplarClient *c)
+{
+  double secs = (double)(g_get_real_time() - c->session.start_time) / 1e6;
+  /* Marks only count when QUIT committed them. */
+  bool committed = c->reason == POPLAR_DISCONNECT_QUIT;
+  if (c->session.user)
+    poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
+                   "end: user=%s reason=%s retrieved=%u (%" G_GUINT64_FORMAT
+                   " octets) deleted=%u (%" G_GUINT64_FORMAT " octets) in=%"
+                   G_GUINT64_FORMAT " out=%" G_GUINT64_FORMAT " time=%.3fs",
+                   c->session.user, reason_names[c->reason], c->retrieved,
+                   c->retrieved_octets, committed ? c->deleted : 0,
+                   committed ? c->deleted_octets : 0, c->session.bytes_in,
+                   c->session.bytes_out, secs);
+  else
+    poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
+                   "end: no login, reason=%s in=%" G_GUINT64_FORMAT
+                   " out=%" G_GUINT64_FORMAT " time=%.3fs",
+                   reason_names[c->reason], c->session.bytes_in,
+                   c->session.bytes_out, secs);
+}
+
+static void client_free(void *data)
+{
+  PoplarClient *c = data;
+  PoplarServer *server = c->server;
+  poplar_client_unlink(c);
+  poplar_conn_limits_leave(server->limits, c->limits_key);
+  poplarpriv_auth_request_free(c->auth);
+  g_free(c->user_arg);
+  if (c->password) {
+    explicit_bzero(c->password, strlen(c->password));
+    g_free(c->password);
+  }
+  g_free(c->apop_digest);
+  g_free(c->job_reply);
+  g_free(c->delayed_reply);
+  g_free(c->out.data);
+  g_free(c);
+  g_atomic_int_dec_and_test(&server->live_sessions);
+}
+
+static void teardown_work(PoplarClient *c)
+{
+  teardown_plugins(c);
+}
+
+static void teardown_done(void *data)
+{
+  PoplarClient *c = data;
+  poplar_loop_defer(c->loop, client_free, c);
+}
+
+static void teardown_thread_done(PoplarClient *c)
+{
+  teardown_done(c);
+}
+
+static bool needs_plugins(PoplarClient *c)
+{
+  return c->session.mailbox || c->retr || c->session.n_slots > 0 ||
+         poplar_hooks_present(c->server->registry, POPLAR_HOOK_DISCONNECT);
+}
+
+void poplar_session_end(PoplarClient *c)
+{
+  log_summary(c);
+  if (!needs_plugins(c)) {
+    poplarpriv_session_clear(&c->session);
+    teardown_done(c);
+    return;
+  }
+  poplar_client_run_final_job(c, teardown_work, teardown_thread_done);
+}
