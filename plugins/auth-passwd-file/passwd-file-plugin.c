@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * auth-passwd-file: the server's built-in password database.  Reads the
+ * [auth-passwd-file] section, loads the file, and answers USER/PASS, SASL
+ * PLAIN/LOGIN (verify_plain) and APOP (lookup_secret) from it.
+ *
+ * Every failed login is logged at info level with its cause, never with
+ * the password.  The client sees the same reply, after the same work, for
+ * an unknown user as for a wrong password.
+ */
+#include "passwd-file.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+/* How often the file is checked for changes unless configured. */
+#define PW_DEFAULT_RELOAD_INTERVAL_MS 1000
+/* User names from clients are cut to this in log lines. */
+#define PW_LOG_USER_MAX 64
+
+/* A user name fit for a log line: control bytes escaped, length capped,
+ * since it comes from the client when the user is unknown. */
+static char *loggable_user(const char *user)
+{
+  g_autofree char *cut = g_strndup(user, PW_LOG_USER_MAX);
+  char *escaped = g_strescape(cut, NULL);
+  if (strlen(user) > PW_LOG_USER_MAX) {
+    char *longer = g_strconcat(escaped, "...", NULL);
+    g_free(escaped);
+    escaped = longer;
+  }
+  return escaped;
+}
+
+static void auth_log(const PwDb *db, PoplarAuthRequest *req,
+                     PoplarLogLevel level, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+
+static void auth_log(const PwDb *db, PoplarAuthRequest *req,
+                     PoplarLogLevel level, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  poplar_session_log(poplar_auth_request_session(req), db->plugin, level,
+                     "%s", msg);
+}
+
+/* Hands the entry's home, mail location and fields to the request. */
+static void apply_entry(PoplarAuthRequest *req, const PwEntry *e)
+{
+  const char *asked = poplar_auth_request_user(req);
+  if (!asked || strcmp(asked, e->user) != 0)
+    poplar_auth_request_set_user(req, e->user);
+  if (e->home)
+    poplar_auth_request_set_home(req, e->home);
+  if (e->mail)
+    poplar_auth_request_set_mail(req, e->mail);
+  if (e->uid)
+    poplar_auth_request_set_field(req, "uid", e->uid);
+  if (e->gid)
+    poplar_auth_request_set_field(req, "gid", e->gid);
+  for (char **f = e->fields; f && f[0]; f += 2)
+    poplar_auth_request_set_field(req, f[0], f[1]);
+}
+
+static PoplarPassdbResult verify_in_table(PwDb *db, const PwTable *t,
+                                          PoplarAuthRequest *req,
+                                          const char *user,
+                                          const char *password)
+{
+  g_autofree char *shown = loggable_user(user);
+  const PwEntry *e = pw_table_lookup(t, user);
+
+  if (strlen(password) > PW_PASSWORD_MAX) {
+    /* crypt(3) refuses it whoever the user is: no hashing either way. */
+    auth_log(db, req, POPLAR_LOG_INFO,
+             "user '%s': password longer than %d octets refused", shown,
+             PW_PASSWORD_MAX);
+    return e ? POPLAR_PASSDB_DENIED : POPLAR_PASSDB_NO_SUCH_USER;
+  }
+  if (!e) {
+    /* As much work as checking a real password of this file, so that the
+     * time of the reply does not tell which user names exist. */
+    pw_table_burn_dummy(t, password);
+    auth_log(db, req, POPLAR_LOG_INFO, "unknown user '%s' (not in %s)",
+             shown, db->path);
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  }
+
+  PwCheck check = PW_CHECK_MISMATCH;
+  switch (e->password.kind) {
+  case PW_KIND_NONE:
+    pw_table_burn_dummy(t, password);
+    auth_log(db, req, POPLAR_LOG_INFO,
+             "user '%s' has no password (%s line %u): login refused", shown,
+             db->path, e->line);
+    return POPLAR_PASSDB_DENIED;
+  case PW_KIND_PLAIN:
+    check = pw_password_check(&e->password, password);
+    /* A plaintext check is instant; pay for a hash too when the file's
+     * typical entry is hashed, or {PLAIN} users would stand out. */
+    if (t->dummy.kind == PW_KIND_CRYPT)
+      pw_table_burn_dummy(t, password);
+    break;
+  case PW_KIND_CRYPT:
+    check = pw_password_check(&e->password, password);
+    break;
+  }
+
+  switch (check) {
+  case PW_CHECK_FAILED:
+    auth_log(db, req, POPLAR_LOG_ERROR,
+             "user '%s': crypt(3) failed on the hash of %s line %u: %s",
+             shown, db->path, e->line, g_strerror(errno));
+    return POPLAR_PASSDB_TEMPFAIL;
+  case PW_CHECK_MISMATCH:
+    auth_log(db, req, POPLAR_LOG_INFO, "user '%s': wrong password", shown);
+    return POPLAR_PASSDB_DENIED;
+  case PW_CHECK_MATCH:
+    break;
+  }
+  /* nologin is looked at only after the password is right, so that it
+   * tells nothing to someone who does not know the password. */
+  if (e->nologin) {
+    auth_log(db, req, POPLAR_LOG_INFO,
+             "user '%s' is marked nologin (%s line %u): login refused", shown,
+             db->path, e->line);
+    if (e->reason)
+      poplar_auth_request_set_reason(req, "AUTH", e->reason);
+    return POPLAR_PASSDB_DENIED;
+  }
+  apply_entry(req, e);
+  return POPLAR_PASSDB_OK;
+}
+
+static PoplarPassdbResult passwd_file_verify_plain(void *data,
+                                                   PoplarAuthRequest *req,
+                                                   const char *password)
+{
+  PwDb *db = data;
+  const char *user = poplar_auth_request_user(req);
+  if (!user || !user[0])
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  pw_db_maybe_reload(db);
+  PwTable *t = pw_db_snapshot(db);
+  if (!t)
+    return POPLAR_PASSDB_TEMPFAIL;
+  PoplarPassdbResult r =
+      verify_in_table(db, t, req, user, password ? password : "");
+  pw_table_unref(t);
+  return r;
+}
+
+/* APOP needs the secret itself: only {PLAIN} entries have one.  A user
+ * whose password is hashed gets DENIED rather than NO_SUCH_USER: the user
+ * exists here, and another database must not answer for the same name. */
+static PoplarPassdbResult lookup_in_table(PwDb *db, const PwTable *t,
+                                          PoplarAuthRequest *req,
+                                          const char *user)
+{
+  g_autofree char *shown = loggable_user(user);
+  const PwEntry *e = pw_table_lookup(t, user);
+  if (!e) {
+    auth_log(db, req, POPLAR_LOG_INFO, "unknown user '%s' (not in %s)",
+             shown, db->path);
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  }
+  if (e->password.kind != PW_KIND_PLAIN) {
+    auth_log(db, req, POPLAR_LOG_INFO,
+             "user '%s': %s needs a {PLAIN} password, and %s line %u has "
+             "%s: login refused",
+             shown, poplar_auth_request_mechanism(req), db->path, e->line,
+             e->password.kind == PW_KIND_NONE ? "none" : "a hash");
+    return POPLAR_PASSDB_DENIED;
+  }
+  if (e->nologin) {
+    /* No reason given: the client has not proved it knows the secret. */
+    auth_log(db, req, POPLAR_LOG_INFO,
+             "user '%s' is marked nologin (%s line %u): login refused", shown,
+             db->path, e->line);
+    return POPLAR_PASSDB_DENIED;
+  }
+  poplar_auth_request_set_secret(req, e->password.value);
+  apply_entry(req, e);
+  return POPLAR_PASSDB_OK;
+}
+
+static PoplarPassdbResult passwd_file_lookup_secret(void *data,
+                                                    PoplarAuthRequest *req)
+{
+  PwDb *db = data;
+  const char *user = poplar_auth_request_user(req);
+  if (!user || !user[0])
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  pw_db_maybe_reload(db);
+  PwTable *t = pw_db_snapshot(db);
+  if (!t)
+    return POPLAR_PASSDB_TEMPFAIL;
+  PoplarPassdbResult r = lookup_in_table(db, t, req, user);
+  pw_table_unref(t);
+  return r;
+}
+
+static void passwd_file_destroy(void *data)
+{
+  pw_db_free(data);
+}
+
+static const PoplarPassdbOps passwd_file_ops = {
+    .verify_plain = passwd_file_verify_plain,
+    .lookup_secret = passwd_file_lookup_secret,
+    .destroy = passwd_file_destroy,
+};
+
+static bool passwd_file_init(PoplarPlugin *plugin, PoplarConfig *config)
+{
+  /* Read every key before giving up, so one run reports every mistake. */
+  bool ok = true;
+  const char *path = poplar_config_get_string(config, "path", NULL);
+  bool lowercase = false;
+  ok &= poplar_config_get_bool(config, "lowercase-usernames", false,
+                               &lowercase);
+  uint64_t interval_ms = PW_DEFAULT_RELOAD_INTERVAL_MS;
+  ok &= poplar_config_get_duration(config, "reload-interval",
+                                   PW_DEFAULT_RELOAD_INTERVAL_MS,
+                                   &interval_ms);
+  if (ok && interval_ms > (uint64_t)G_MAXINT64 / 1000) {
+    poplar_config_error(config, "reload-interval", "is too long");
+    ok = false;
+  }
+  if (!path || !path[0]) {
+    poplar_config_error(config, "path",
+                        "is required: the passwd-file holding the users, "
+                        "e.g. path = /etc/poplar/users");
+    return false;
+  }
+  if (path[0] != '/') {
+    poplar_config_error(config, "path",
+                        "'%s' must be an absolute path (the server does not "
+                        "run from the configuration's directory)",
+                        path);
+    return false;
+  }
+  if (!ok)
+    return false;
+
+  PwDb *db = pw_db_new(plugin, path, lowercase,
+                       (gint64)interval_ms * G_TIME_SPAN_MILLISECOND);
+  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+  if (!pw_db_load_initial(db, problems)) {
+    for (guint i = 0; i < problems->len; i++)
+      poplar_config_error(config, "path", "%s",
+                          (const char *)g_ptr_array_index(problems, i));
+    pw_db_free(db);
+    return false;
+  }
+  if (!poplar_register_passdb(plugin, "passwd-file", &passwd_file_ops,
+                              sizeof passwd_file_ops, db)) {
+    pw_db_free(db);
+    return false;
+  }
+  return true;
+}
+
+POPLAR_PLUGIN_DEFINE(auth_passwd_file, "0.1.0",
+                     "Users and passwords from a passwd-like file", NULL,
+                     passwd_file_init, NULL)
