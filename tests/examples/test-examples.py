@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Builds examples/ as a third party would, and runs them in poplard.
 
-1. Installs the current build into a temporary DESTDIR.
+1. Checks that the code quoted in docs/plugin-guide.md matches examples/,
+   and installs the current build into a temporary DESTDIR.
 2. Copies each example out of the source tree and builds it with its own
    Makefile, seeing Poplar only through the installed poplar-plugin.pc
    (PKG_CONFIG_LIBDIR and PKG_CONFIG_SYSROOT_DIR point into the DESTDIR).
@@ -56,6 +57,22 @@ def run(cmd, **kwargs):
         raise Failure(f"{' '.join(map(str, cmd))} exited with "
                       f"{proc.returncode}:\n{proc.stdout}")
     return proc.stdout
+
+
+# ---- the guide ----------------------------------------------------------
+
+def check_guide_excerpts(src_root):
+    """docs/plugin-guide.md quotes the examples; every block marked
+    <!-- from PATH --> must still be a verbatim part of PATH."""
+    guide = (src_root / "docs" / "plugin-guide.md").read_text()
+    blocks = re.findall(r"<!-- from (\S+) -->\n```\w*\n(.*?)\n```\n",
+                        guide, re.S)
+    check(len(blocks) >= 10, f"the plugin guide quotes {len(blocks)} "
+                             "excerpts of the examples")
+    stale = [path for path, code in blocks
+             if code not in (src_root / path).read_text()]
+    check(not stale, "every excerpt in docs/plugin-guide.md matches its "
+                     f"source {' '.join(stale)}")
 
 
 # ---- install and build ---------------------------------------------------
@@ -437,6 +454,7 @@ def main():
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="poplar-examples-"))
     try:
+        check_guide_excerpts(src_root)
         destdir = work / "destdir"
         pcdir, libpoplar = install(args.meson.split(), build_root, destdir)
         env = pkg_config_env(pcdir, destdir)
