@@ -211,31 +211,44 @@ static bool process_one_line(PoplarClient *c)
   return true;
 }
 
+/* True when the session can make progress without waiting for the socket,
+ * a plugin call or a timer: stream more of a reply, or run a buffered
+ * command. */
+static bool can_produce(const PoplarClient *c)
+{
+  if (c->closing || c->job_pending || c->delaying || c->close_after_flush)
+    return false;
+  if (c->fill)
+    return poplar_client_pending(c) < POPLAR_OUTPUT_LOW_WATER;
+  if (c->state == POPLAR_STATE_CONNECT ||
+      poplar_client_pending(c) >= POPLAR_OUTPUT_HIGH_WATER)
+    return false;
+  return c->in_len == sizeof c->in || memchr(c->in, '\n', c->in_len);
+}
+
 void poplar_client_pump(PoplarClient *c)
 {
   if (c->closing)
     return;
   for (;;) {
-    if (c->job_pending || c->delaying || c->close_after_flush)
-      break;
-    if (c->fill) {
-      if (poplar_client_pending(c) >= POPLAR_OUTPUT_LOW_WATER)
-        break;
-      if (c->fill(c))
-        c->fill = NULL;
-      continue;
+    while (can_produce(c)) {
+      if (c->fill) {
+        if (c->fill(c))
+          c->fill = NULL;
+      } else {
+        process_one_line(c);
+      }
+      if (c->closing)
+        return;
     }
-    if (c->state == POPLAR_STATE_CONNECT ||
-        poplar_client_pending(c) >= POPLAR_OUTPUT_HIGH_WATER)
-      break;
-    if (!process_one_line(c))
-      break;
-    if (c->closing)
+    if (!client_flush(c)) {
+      poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
       return;
-  }
-  if (!client_flush(c)) {
-    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
-    return;
+    }
+    /* Sending may have made room for more of a streamed reply or for the
+     * replies of commands the client pipelined. */
+    if (!can_produce(c))
+      break;
   }
   if (c->close_after_flush && poplar_client_pending(c) == 0 &&
       !c->job_pending) {

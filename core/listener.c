@@ -84,13 +84,12 @@ static void describe_bound(PoplarListener *l)
   }
 }
 
-PoplarListener *poplar_listener_bind(const char *spec, char **error)
+static struct addrinfo *resolve(const char *spec, char **error)
 {
   g_autofree char *host = NULL;
   g_autofree char *port = NULL;
   if (!split_host_port(spec, &host, &port)) {
-    *error = g_strdup_printf("listen address '%s' is not host:port or "
-                             "[ipv6]:port", spec);
+    *error = g_strdup_printf("'%s' is not host:port or [ipv6]:port", spec);
     return NULL;
   }
   struct addrinfo hints = {
@@ -102,10 +101,26 @@ PoplarListener *poplar_listener_bind(const char *spec, char **error)
   const char *h = strcmp(host, "*") == 0 ? NULL : host;
   int gai = getaddrinfo(h, port, &hints, &ai);
   if (gai != 0) {
-    *error = g_strdup_printf("listen address '%s': %s (numeric addresses "
-                             "and ports only)", spec, gai_strerror(gai));
+    *error = g_strdup_printf("'%s': %s (numeric addresses and ports only)",
+                             spec, gai_strerror(gai));
     return NULL;
   }
+  return ai;
+}
+
+bool poplar_listener_check(const char *spec, char **error)
+{
+  struct addrinfo *ai = resolve(spec, error);
+  if (ai)
+    freeaddrinfo(ai);
+  return ai != NULL;
+}
+
+PoplarListener *poplar_listener_bind(const char *spec, char **error)
+{
+  struct addrinfo *ai = resolve(spec, error);
+  if (!ai)
+    return NULL;
   int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   0);
   if (fd < 0) {

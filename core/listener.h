@@ -8,6 +8,9 @@
 
 #include "server.h"
 
+/* Checks that @spec is a numeric "host:port", "[v6]:port" or "*:port";
+ * returns false with *@error otherwise.  Binds nothing. */
+bool poplar_listener_check(const char *spec, char **error);
 /* Binds "host:port" ("[v6]:port" for IPv6).  Returns NULL with *@error. */
 PoplarListener *poplar_listener_bind(const char *spec, char **error);
 /* Starts accepting on every loop of @server. */

@@ -60,6 +60,9 @@ static bool parse_options(int *argc, char ***argv, Options *o)
 
 static void print_errors(const PoplarServer *server)
 {
+  GPtrArray *warnings = server->config_file->warnings;
+  for (guint i = 0; i < warnings->len; i++)
+    fprintf(stderr, "warning: %s\n", (const char *)warnings->pdata[i]);
   GPtrArray *errors = server->config_file->errors;
   for (guint i = 0; i < errors->len; i++)
     fprintf(stderr, "%s\n", (const char *)errors->pdata[i]);
@@ -136,11 +139,13 @@ int main(int argc, char **argv)
   if (o.version) {
     printf("poplard %s (plugin ABI %d.%d)\n", POPLAR_VERSION,
            POPLAR_ABI_MAJOR, POPLAR_ABI_MINOR);
-    return 0;
+    goto out;
   }
   poplar_log_sink_install();
-  if (o.list_plugins)
-    return list_plugins(&o);
+  if (o.list_plugins) {
+    status = list_plugins(&o);
+    goto out;
+  }
 
   PoplarServer server = {0};
   bool ok = poplar_server_setup(&server, o.config, o.plugin_dir,
@@ -173,6 +178,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "poplard: not started: %s", error->str);
     status = 1;
   } else {
+    GPtrArray *warnings = server.config_file->warnings;
+    for (guint i = 0; i < warnings->len; i++)
+      poplarpriv_log(NULL, POPLAR_LOG_WARNING, "%s",
+                     (const char *)warnings->pdata[i]);
     poplarpriv_log(NULL, POPLAR_LOG_INFO, "poplard %s ready",
                    POPLAR_VERSION);
     wait_for_stop(sfd);

@@ -136,8 +136,10 @@ static void login_done(PoplarClient *c)
     return;
   }
   if (c->auth_failures >= POPLAR_MAX_AUTH_FAILURES) {
+    /* One reply per command, even the last: the close says the rest. */
+    poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
+                   "%u failed logins: disconnecting", c->auth_failures);
     poplar_client_reply(c, reply);
-    poplar_client_reply(c, "-ERR Too many failed logins, closing connection");
     poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
   }

@@ -65,13 +65,16 @@ static const PoplarCommand *find_command(const char *keyword)
 
 void poplar_pop3_bad_command(PoplarClient *c, const char *reply)
 {
-  poplar_client_reply(c, reply);
   if (++c->bad_commands >= POPLAR_MAX_BAD_COMMANDS) {
+    /* The last error's reply says why the connection closes; still one
+     * reply line for one command. */
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "%u protocol errors: disconnecting", c->bad_commands);
     poplar_client_reply(c, "-ERR Too many errors, closing connection");
     poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    return;
   }
+  poplar_client_reply(c, reply);
 }
 
 void poplar_pop3_line_too_long(PoplarClient *c)

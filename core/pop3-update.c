@@ -87,12 +87,15 @@ static void update_work(PoplarClient *c)
     c->job_reply = reply;
     c->deleted = 0;
     c->deleted_octets = 0;
+    c->session.mailbox = NULL;
+    poplarpriv_mailbox_free(mbox);
     return;
   }
 
   bool committed = true;
+  PoplarStoreResult r = POPLAR_STORE_OK;
   if (c->deleted > 0) {
-    PoplarStoreResult r = mbox->store->ops.expunge(mbox->store->data, mbox);
+    r = mbox->store->ops.expunge(mbox->store->data, mbox);
     if (r != POPLAR_STORE_OK) {
       committed = false;
       poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
@@ -105,14 +108,20 @@ static void update_work(PoplarClient *c)
   poplar_hooks_run(registry, &c->session, POPLAR_HOOK_UPDATE_AFTER, &args,
                    &reply);
   g_free(reply);
+  unsigned left = messages_left(mbox);
+  /* Unlock before the client hears +OK: a client that reconnects at once
+   * must find its mailbox free. */
+  c->session.mailbox = NULL;
+  poplarpriv_mailbox_free(mbox);
   if (committed)
     c->job_reply = g_strdup_printf(
         "+OK Poplar signing off (%u messages deleted, %u left)", c->deleted,
-        messages_left(mbox));
+        left);
   else
-    /* RFC 1939 section 6 wording. */
-    c->job_reply = g_strdup(
-        "-ERR [SYS/TEMP] Some deleted messages not removed");
+    /* RFC 1939 section 6 wording; the code says whether retrying helps. */
+    c->job_reply = g_strdup_printf(
+        "-ERR [SYS/%s] Some deleted messages not removed",
+        r == POPLAR_STORE_PERMFAIL ? "PERM" : "TEMP");
 }
 
 static void update_done(PoplarClient *c)

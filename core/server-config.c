@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "poplar-limits.h"
+#include "listener.h"
 #include "location.h"
 
 #ifndef POPLAR_PLUGIN_DIR
@@ -87,6 +88,13 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   if (!cfg->listen[0]) {
     poplar_config_error(s, "listen", "no address to listen on");
     ok = false;
+  }
+  for (char **spec = cfg->listen; *spec; spec++) {
+    g_autofree char *err = NULL;
+    if (!poplar_listener_check(*spec, &err)) {
+      poplar_config_error(s, "listen", "%s", err);
+      ok = false;
+    }
   }
   cfg->plugin_dir = g_strdup(
       poplar_config_get_string(s, "plugin-dir", POPLAR_PLUGIN_DIR));

@@ -203,6 +203,7 @@ static PoplarConfigFile *config_file_new(const char *path)
   file->path = g_strdup(path);
   file->sections = g_ptr_array_new_with_free_func(config_section_free);
   file->errors = g_ptr_array_new_with_free_func(g_free);
+  file->warnings = g_ptr_array_new_with_free_func(g_free);
   return file;
 }
 
@@ -249,6 +250,7 @@ void poplarpriv_config_free(PoplarConfigFile *file)
     return;
   g_ptr_array_unref(file->sections);
   g_ptr_array_unref(file->errors);
+  g_ptr_array_unref(file->warnings);
   g_free(file->path);
   g_free(file);
 }

@@ -15,8 +15,8 @@ static PoplarConfigEntry *config_lookup(PoplarConfig *config, const char *key)
   return e;
 }
 
-static void config_verror(PoplarConfig *config, const char *key,
-                          const char *fmt, va_list ap)
+static void config_vreport(PoplarConfig *config, GPtrArray *to,
+                           const char *key, const char *fmt, va_list ap)
 {
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   PoplarConfigEntry *e = key ? g_hash_table_lookup(config->by_key, key) : NULL;
@@ -28,7 +28,7 @@ static void config_verror(PoplarConfig *config, const char *key,
   if (key)
     g_string_append_printf(s, " %s", key);
   g_string_append_printf(s, ": %s", msg);
-  g_ptr_array_add(config->file->errors, g_string_free(s, FALSE));
+  g_ptr_array_add(to, g_string_free(s, FALSE));
 }
 
 void poplar_config_error(PoplarConfig *config, const char *key,
@@ -36,7 +36,16 @@ void poplar_config_error(PoplarConfig *config, const char *key,
 {
   va_list ap;
   va_start(ap, fmt);
-  config_verror(config, key, fmt, ap);
+  config_vreport(config, config->file->errors, key, fmt, ap);
+  va_end(ap);
+}
+
+void poplar_config_warning(PoplarConfig *config, const char *key,
+                           const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  config_vreport(config, config->file->warnings, key, fmt, ap);
   va_end(ap);
 }
 

@@ -49,6 +49,7 @@ struct PoplarConfigFile {
   char *path;
   GPtrArray *sections; /* PoplarConfig* in file order */
   GPtrArray *errors;   /* char*, "path:line: ..." */
+  GPtrArray *warnings; /* char*, same form, not fatal */
 };
 
 /* Parses @data (the text of @path).  Syntax errors are collected in the
@@ -93,6 +94,7 @@ struct PoplarPlugin {
   PoplarRegistry *registry;
   bool registering; /* inside init: poplar_register_* allowed */
   bool init_called; /* fini is due at shutdown */
+  void *data;       /* poplar_plugin_set_data() */
 };
 
 typedef struct PoplarPassdbEntry {

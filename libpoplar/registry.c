@@ -233,6 +233,16 @@ const char *poplar_plugin_name(const PoplarPlugin *plugin)
   return plugin->name;
 }
 
+void poplar_plugin_set_data(PoplarPlugin *plugin, void *data)
+{
+  plugin->data = data;
+}
+
+void *poplar_plugin_get_data(const PoplarPlugin *plugin)
+{
+  return plugin->data;
+}
+
 const PoplarStoreEntry *poplarpriv_registry_store(const PoplarRegistry *r,
                                                   const char *scheme)
 {

@@ -51,12 +51,16 @@ typedef enum PoplarPassdbResult {
  * Since: 1.0
  */
 typedef struct PoplarPassdbOps {
-  /** Checks @password for poplar_auth_request_user(@req).  On OK the
-   * database may set the canonical user name, home and mail location. */
+  /** Checks @password (never NULL) for poplar_auth_request_user(@req).
+   * On OK the database may set the canonical user name, home and mail
+   * location. */
   PoplarPassdbResult (*verify_plain)(void *data, PoplarAuthRequest *req,
                                      const char *password);
   /** Supplies the plaintext secret with poplar_auth_request_set_secret(),
-   * for APOP.  Leave NULL when the database stores only hashes. */
+   * for APOP.  Leave NULL when the database stores only hashes.  A
+   * database that knows the user but has no plaintext secret for it
+   * returns POPLAR_PASSDB_DENIED, so that no later database answers for
+   * that user. */
   PoplarPassdbResult (*lookup_secret)(void *data, PoplarAuthRequest *req);
   /** Frees @data at shutdown.  May be NULL. */
   void (*destroy)(void *data);

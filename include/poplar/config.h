@@ -127,6 +127,19 @@ POPLAR_API const char *const *poplar_config_get_list(PoplarConfig *config,
 POPLAR_API void poplar_config_error(PoplarConfig *config, const char *key,
                                     const char *fmt, ...) POPLAR_PRINTF(3, 4);
 
+/**
+ * poplar_config_warning:
+ * @key: the key concerned, or NULL for the section as a whole
+ *
+ * Records a warning, reported with file and line like an error (by
+ * poplard --check-config and at start-up) but not fatal: for settings that
+ * work but are unsafe or deprecated.
+ * Since: 1.0
+ */
+POPLAR_API void poplar_config_warning(PoplarConfig *config, const char *key,
+                                      const char *fmt, ...)
+    POPLAR_PRINTF(3, 4);
+
 POPLAR_END_DECLS
 
 #endif /* POPLAR_CONFIG_H */

@@ -65,7 +65,7 @@ typedef void (*PoplarPluginFiniFunc)(PoplarPlugin *plugin);
 typedef struct PoplarPluginDescriptor {
   uint32_t magic;       /* POPLAR_PLUGIN_MAGIC */
   uint16_t abi_major;   /* POPLAR_ABI_MAJOR the plugin was built with */
-  uint16_t abi_minor;   /* POPLAR_ABI_MINOR the plugin was built with */
+  uint16_t abi_minor;   /* POPLAR_TARGET_ABI_MINOR the plugin needs */
   uint32_t struct_size; /* sizeof(PoplarPluginDescriptor) at build time */
   const char *name;     /* e.g. "store_maildir" ('_' reads as '-') */
   const char *version;  /* the plugin's own version */
@@ -96,7 +96,7 @@ typedef struct PoplarPluginDescriptor {
     static const PoplarPluginDescriptor poplar_descriptor_ = {                \
         POPLAR_PLUGIN_MAGIC,                                                  \
         POPLAR_ABI_MAJOR,                                                     \
-        POPLAR_ABI_MINOR,                                                     \
+        POPLAR_TARGET_ABI_MINOR,                                              \
         (uint32_t)sizeof(PoplarPluginDescriptor),                             \
         #ident,                                                               \
         (version),                                                            \

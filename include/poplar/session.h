@@ -61,6 +61,18 @@ POPLAR_API void poplar_session_log(PoplarSession *session,
 POPLAR_API const char *poplar_plugin_name(const PoplarPlugin *plugin);
 
 /**
+ * poplar_plugin_set_data:
+ * Stores a pointer for the plugin itself (not per session), e.g. what
+ * preinit opened for init to use.  The plugin frees it in fini.
+ * Since: 1.0
+ */
+POPLAR_API void poplar_plugin_set_data(PoplarPlugin *plugin, void *data);
+
+/** poplar_plugin_get_data: Returns: what poplar_plugin_set_data() stored,
+ * or NULL.  Since: 1.0 */
+POPLAR_API void *poplar_plugin_get_data(const PoplarPlugin *plugin);
+
+/**
  * poplar_session_id:
  * Returns: a short id, unique over the server's lifetime, that is on every
  * log line about this session.

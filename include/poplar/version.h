@@ -18,6 +18,19 @@
 /** ABI minor version these headers describe.  Since: 1.0 */
 #define POPLAR_ABI_MINOR 0
 
+/**
+ * POPLAR_TARGET_ABI_MINOR:
+ * The ABI minor a plugin declares it needs.  Defaults to the headers' own
+ * minor; define it lower before including any Poplar header (e.g. -D
+ * POPLAR_TARGET_ABI_MINOR=0) to build with newer headers a plugin that
+ * still loads in older 1.x cores, provided it uses only what that minor
+ * has.
+ * Since: 1.0
+ */
+#ifndef POPLAR_TARGET_ABI_MINOR
+#define POPLAR_TARGET_ABI_MINOR POPLAR_ABI_MINOR
+#endif
+
 /** Marks a function exported by libpoplar.so.1.  Since: 1.0 */
 #if defined(__GNUC__)
 #define POPLAR_API __attribute__((visibility("default")))
