@@ -14,12 +14,15 @@ static const size_t hook_offsets[POPLAR_HOOK_N_POINTS] = {
     [POPLAR_HOOK_UPDATE_BEFORE] = offsetof(PoplarHookOps, update_before),
     [POPLAR_HOOK_UPDATE_AFTER] = offsetof(PoplarHookOps, update_after),
     [POPLAR_HOOK_DISCONNECT] = offsetof(PoplarHookOps, disconnect),
+    [POPLAR_HOOK_MESSAGE_SENT] = offsetof(PoplarHookOps, message_sent),
+    [POPLAR_HOOK_RSET] = offsetof(PoplarHookOps, rset),
 };
 
 static const char *const hook_names[POPLAR_HOOK_N_POINTS] = {
     "connect",          "tls",           "auth_before",    "auth_after",
     "mailbox_open",     "message_retrieve", "message_delete",
     "update_before",    "update_after",  "disconnect",
+    "message_sent",     "rset",
 };
 
 const char *poplar_hook_point_name(PoplarHookPoint point)
@@ -36,7 +39,9 @@ bool poplar_hooks_present(const PoplarRegistry *registry,
 /* Points whose verdict is only informative. */
 static bool notification_only(PoplarHookPoint point)
 {
-  return point == POPLAR_HOOK_UPDATE_AFTER || point == POPLAR_HOOK_DISCONNECT;
+  return point == POPLAR_HOOK_UPDATE_AFTER ||
+         point == POPLAR_HOOK_DISCONNECT ||
+         point == POPLAR_HOOK_MESSAGE_SENT || point == POPLAR_HOOK_RSET;
 }
 
 static PoplarVerdict call_one(const PoplarHookEntry *e, PoplarSession *s,
@@ -85,6 +90,15 @@ static PoplarVerdict call_one(const PoplarHookEntry *e, PoplarSession *s,
   case POPLAR_HOOK_DISCONNECT:
     if (o->disconnect)
       return o->disconnect(e->data, s, a->reason);
+    break;
+  case POPLAR_HOOK_MESSAGE_SENT:
+    if (o->message_sent)
+      return o->message_sent(e->data, s, a->msg, a->top_lines, a->octets,
+                             a->complete);
+    break;
+  case POPLAR_HOOK_RSET:
+    if (o->rset)
+      return o->rset(e->data, s, a->mbox);
     break;
   case POPLAR_HOOK_N_POINTS:
     break;

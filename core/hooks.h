@@ -18,6 +18,8 @@ typedef enum PoplarHookPoint {
   POPLAR_HOOK_UPDATE_BEFORE,
   POPLAR_HOOK_UPDATE_AFTER,
   POPLAR_HOOK_DISCONNECT,
+  POPLAR_HOOK_MESSAGE_SENT,
+  POPLAR_HOOK_RSET,
   POPLAR_HOOK_N_POINTS
 } PoplarHookPoint;
 
@@ -27,6 +29,8 @@ typedef struct PoplarHookArgs {
   PoplarMailbox *mbox;
   PoplarMessage *msg;
   long top_lines;
+  uint64_t octets;
+  bool complete;
   bool committed;
   PoplarDisconnectReason reason;
 } PoplarHookArgs;

@@ -225,19 +225,37 @@ static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd)
   poplar_client_replyf(c, "+OK %u %" G_GUINT64_FORMAT, count, octets);
 }
 
+static void rset_reply(PoplarClient *c)
+{
+  unsigned count;
+  uint64_t octets;
+  mailbox_totals(c->session.mailbox, &count, &octets);
+  poplar_client_replyf(c, "+OK maildrop has %u messages (%" G_GUINT64_FORMAT
+                       " octets)", count, octets);
+}
+
+static void rset_hooks_work(PoplarClient *c)
+{
+  PoplarHookArgs args = {.mbox = c->session.mailbox};
+  char *reply = NULL;
+  poplar_hooks_run(c->server->registry, &c->session, POPLAR_HOOK_RSET, &args,
+                   &reply);
+  g_free(reply);
+}
+
 static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   PoplarMailbox *mbox = c->session.mailbox;
-  unsigned count;
-  uint64_t octets;
   (void)cmd;
   for (size_t i = 0; i < mbox->n_visible; i++)
     mbox->visible[i]->deleted = false;
   c->deleted = 0;
   c->deleted_octets = 0;
-  mailbox_totals(mbox, &count, &octets);
-  poplar_client_replyf(c, "+OK maildrop has %u messages (%" G_GUINT64_FORMAT
-                       " octets)", count, octets);
+  if (poplar_hooks_present(c->server->registry, POPLAR_HOOK_RSET)) {
+    poplar_client_run_job(c, rset_hooks_work, rset_reply);
+    return;
+  }
+  rset_reply(c);
 }
 
 PoplarMessage *poplar_pop3_message_arg(PoplarClient *c, const char *arg)

@@ -24,6 +24,8 @@ struct PoplarRetr {
   char *hook_reply;
   PoplarDotStuff enc;
   size_t enc_len;
+  uint64_t octets;   /* encoded octets queued so far */
+  bool reported;     /* message_sent hooks told */
   char raw[POPLAR_RETR_CHUNK];
   char encoded[POPLAR_DOTSTUFF_MAX_OUT(POPLAR_RETR_CHUNK) +
                POPLAR_DOTSTUFF_FINISH_MAX];
@@ -37,6 +39,24 @@ static void retr_free(PoplarClient *c)
   g_free(r->hook_reply);
   g_free(r);
   c->retr = NULL;
+}
+
+/* Tells the message_sent hooks how the transfer ended, once.  On the
+ * pool. */
+static void retr_report(PoplarClient *c, bool complete)
+{
+  PoplarRetr *r = c->retr;
+  if (r->reported)
+    return;
+  r->reported = true;
+  if (!poplar_hooks_present(c->server->registry, POPLAR_HOOK_MESSAGE_SENT))
+    return;
+  PoplarHookArgs args = {.msg = r->msg, .top_lines = r->top_lines,
+                         .octets = r->octets, .complete = complete};
+  char *reply = NULL;
+  poplar_hooks_run(c->server->registry, &c->session,
+                   POPLAR_HOOK_MESSAGE_SENT, &args, &reply);
+  g_free(reply);
 }
 
 /* Closes the store's read handle.  On the pool (a plugin call). */
@@ -66,6 +86,7 @@ static void retr_read_chunk(PoplarClient *c)
     poplarpriv_mailbox_clear_error(mbox);
     r->failed = true;
     retr_close_stream(c);
+    retr_report(c, false);
     return;
   }
   if (n > 0)
@@ -73,9 +94,13 @@ static void retr_read_chunk(PoplarClient *c)
                                         r->encoded);
   if (n == 0 || r->enc.done) {
     r->enc_len += poplar_dotstuff_finish(&r->enc, r->encoded + r->enc_len);
+    r->octets += r->enc_len;
     r->eof = true;
     retr_close_stream(c);
+    retr_report(c, true);
+    return;
   }
+  r->octets += r->enc_len;
 }
 
 static void retr_read_work(PoplarClient *c)
@@ -143,6 +168,7 @@ static void retr_open_work(PoplarClient *c)
     /* Headers added by hooks go first, through the same encoder. */
     r->enc_len = poplar_dotstuff_encode(&r->enc, r->msg->prefix,
                                         r->msg->prefix_len, r->encoded);
+    r->octets += r->enc_len;
     return;
   }
   retr_read_chunk(c);
@@ -267,6 +293,8 @@ void poplar_retr_abort(PoplarClient *c)
 {
   if (c->retr) {
     retr_close_stream(c);
+    if (c->retr->stream_open || c->retr->octets > 0)
+      retr_report(c, c->retr->eof);
     retr_free(c);
   }
 }

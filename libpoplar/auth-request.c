@@ -122,3 +122,13 @@ void poplar_auth_request_set_reason(PoplarAuthRequest *req,
     }
   }
 }
+
+const char *poplar_auth_request_reason_code(const PoplarAuthRequest *req)
+{
+  return req->reason_code;
+}
+
+const char *poplar_auth_request_reason_text(const PoplarAuthRequest *req)
+{
+  return req->reason_text;
+}

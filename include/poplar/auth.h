@@ -229,6 +229,20 @@ POPLAR_API void poplar_auth_request_set_reason(PoplarAuthRequest *req,
                                                const char *resp_code,
                                                const char *text);
 
+/**
+ * poplar_auth_request_reason_code:
+ * Returns: the response code set with poplar_auth_request_set_reason(),
+ * or NULL; for hooks that report why a login failed.
+ * Since: 1.0
+ */
+POPLAR_API const char *
+poplar_auth_request_reason_code(const PoplarAuthRequest *req);
+
+/** poplar_auth_request_reason_text: Returns: the reason's text, or NULL.
+ * Since: 1.0 */
+POPLAR_API const char *
+poplar_auth_request_reason_text(const PoplarAuthRequest *req);
+
 POPLAR_END_DECLS
 
 #endif /* POPLAR_AUTH_H */

@@ -21,13 +21,15 @@
  * mailbox is released; message_retrieve - RETR/TOP get -ERR; message_delete
  * - DELE gets -ERR and the message stays; update_before - QUIT gets -ERR,
  * nothing is deleted, the connection closes.  The verdicts of the
- * notification-only points (update_after, disconnect) are ignored.
+ * notification-only points (update_after, disconnect, message_sent, rset)
+ * are ignored.
  */
 #ifndef POPLAR_HOOK_H
 #define POPLAR_HOOK_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <poplar/auth.h>
 #include <poplar/session.h>
@@ -106,6 +108,14 @@ typedef struct PoplarHookOps {
   /** The session is over.  The verdict is ignored. */
   PoplarVerdict (*disconnect)(void *data, PoplarSession *s,
                               PoplarDisconnectReason reason);
+  /** A RETR or TOP transfer ended: @octets were queued to the client
+   * (dot-stuffing included); @complete is false when the connection or the
+   * store failed part way.  The verdict is ignored. */
+  PoplarVerdict (*message_sent)(void *data, PoplarSession *s,
+                                PoplarMessage *msg, long top_lines,
+                                uint64_t octets, bool complete);
+  /** RSET unmarked every message.  The verdict is ignored. */
+  PoplarVerdict (*rset)(void *data, PoplarSession *s, PoplarMailbox *mbox);
   /** Frees @data at shutdown.  May be NULL. */
   void (*destroy)(void *data);
 } PoplarHookOps;
