@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mailbox lock: one POP3 session per Maildir at a time (RFC 1939
+ * section 8 and the [IN-USE] response code of RFC 2449), across threads,
+ * processes and machines that share the Maildir.
+ *
+ * Protocol.  The lock is the file "poplar-lock" in the Maildir, created with
+ * O_CREAT|O_EXCL (atomic on local file systems and on NFSv3 and later).
+ * It holds one line naming its owner:
+ *   poplar-lock 1 host=<hostname> boot=<boot id> pidns=<pid namespace>
+ *     pid=<pid> time=<unix seconds> token=<random uuid>
+ * The owner keeps the file's mtime fresh while the session lasts (see
+ * maildir-lock-keeper.c, every lock-timeout / 4) and removes the file when
+ * the mailbox is closed, only if it is still its own (same inode, same
+ * token).
+ *
+ * A lock is stale, and is removed before taking a new one, when
+ *  - its owner ran on this very kernel and pid namespace (same host, boot
+ *    id and pid namespace) and that process is gone: a poplard killed with
+ *    SIGKILL or crashed frees its mailboxes at once for the next login; or
+ *  - its mtime is older than lock-timeout: the owner is on another machine
+ *    (or its line cannot be read) and stopped refreshing it, which only a
+ *    dead or hung process does.  This relies on the machines' clocks
+ *    agreeing to well within lock-timeout (NTP), as NFS does anyway.
+ * A lock being written (empty for a moment after O_EXCL) is judged by its
+ * age alone, so it is never taken for stale while fresh.
+ *
+ * Removing a stale lock is serialised by a second lock file,
+ * "poplar-lock.break", so that two sessions that both found the same stale
+ * lock cannot have one of them remove the fresh lock the other has just
+ * taken: under the break lock the lock is examined again and removed only
+ * if it is still the same file and still stale.  The break lock is held for
+ * a few system calls; one left by a crash is stale when its process is gone
+ * (same rules) or after BREAK_LOCK_TIMEOUT_S.
+ *
+ * Why not fcntl()/flock() locks.  They vanish with their process, which is
+ * attractive, but: POSIX record locks belong to the process, so two
+ * sessions of one poplard would share them, and closing any descriptor of
+ * the file drops them; flock() is not shared with other NFS clients on
+ * every system; and on an NFS mount with "nolock", or when lockd/statd are
+ * not running, they silently become local to one machine, so two nodes
+ * would serve one mailbox while both believe they hold the lock.  Worse,
+ * whether a lock exists could not be used to declare a lock file stale for
+ * the same reason.  A lock file works the same on every file system that
+ * can hold a Maildir, can be inspected (cat poplar-lock) and removed by an
+ * administrator, and its staleness rules above cover crashed processes.
+ *
+ * The residual race: if the owner of a live lock fails to refresh it for a
+ * whole lock-timeout (a stalled NFS server) another session may take the
+ * mailbox over; the keeper then logs that the lock was lost, and the owner
+ * never removes a lock that is no longer its own.
+ */
+#include "maildir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCK_MAGIC "poplar-lock 1"
+/* A break lock is held for a few system calls. */
+#define BREAK_LOCK_TIMEOUT_S 30
+/* Attempts to take the lock when it keeps changing hands. */
+#define LOCK_ATTEMPTS 3
+/* A lock line is far shorter; more is not a lock we wrote. */
+#define LOCK_TEXT_MAX 1024
+
+struct MaildirLock {
+  int root_fd; /* our own copy of the Maildir's descriptor */
+  int fd;      /* the lock file, kept open to refresh it */
+  dev_t dev;
+  ino_t ino;
+  MaildirLockOwner owner;
+};
+
+/* ---- owners ---------------------------------------------------------- */
+
+static void read_word_file(const char *path, char *out, size_t out_len)
+{
+  g_autofree char *text = NULL;
+  g_strlcpy(out, "-", out_len);
+  if (!g_file_get_contents(path, &text, NULL, NULL))
+    return;
+  g_strstrip(text);
+  if (text[0] && strlen(text) < out_len && !strpbrk(text, " \t\n="))
+    g_strlcpy(out, text, out_len);
+}
+
+/* "pid:[4026531836]" -> "4026531836" */
+static void read_pid_namespace(char *out, size_t out_len)
+{
+  char link[128];
+  g_strlcpy(out, "-", out_len);
+  ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+  if (n <= 0)
+    return;
+  link[n] = '\0';
+  const char *open = strchr(link, '[');
+  const char *close = open ? strchr(open, ']') : NULL;
+  if (!open || !close || close == open + 1 ||
+      (size_t)(close - open - 1) >= out_len)
+    return;
+  memcpy(out, open + 1, (size_t)(close - open - 1));
+  out[close - open - 1] = '\0';
+}
+
+/* Keeps the owner line one line of key=value words. */
+static void sanitize_word(char *s)
+{
+  for (unsigned char *p = (unsigned char *)s; *p; p++) {
+    if (*p <= 0x20 || *p >= 0x7f || *p == '=')
+      *p = '_';
+  }
+}
+
+void maildir_lock_owner_self(MaildirLockOwner *owner)
+{
+  memset(owner, 0, sizeof *owner);
+  if (gethostname(owner->host, sizeof owner->host - 1) != 0 ||
+      !owner->host[0])
+    g_strlcpy(owner->host, "localhost", sizeof owner->host);
+  sanitize_word(owner->host);
+  read_word_file("/proc/sys/kernel/random/boot_id", owner->boot,
+                 sizeof owner->boot);
+  read_pid_namespace(owner->pidns, sizeof owner->pidns);
+  owner->pid = (long long)getpid();
+  owner->time = (long long)time(NULL);
+  g_autofree char *uuid = g_uuid_string_random();
+  g_strlcpy(owner->token, uuid, sizeof owner->token);
+}
+
+char *maildir_lock_owner_format(const MaildirLockOwner *owner)
+{
+  return g_strdup_printf(LOCK_MAGIC " host=%s boot=%s pidns=%s pid=%lld "
+                         "time=%lld token=%s\n", owner->host, owner->boot,
+                         owner->pidns, owner->pid, owner->time, owner->token);
+}
+
+static bool parse_ll(const char *s, long long *out)
+{
+  gint64 v;
+  if (!g_ascii_string_to_signed(s, 10, 0, G_MAXINT64, &v, NULL))
+    return false;
+  *out = v;
+  return true;
+}
+
+bool maildir_lock_owner_parse(const char *text, MaildirLockOwner *owner)
+{
+  memset(owner, 0, sizeof *owner);
+  g_strlcpy(owner->boot, "-", sizeof owner->boot);
+  g_strlcpy(owner->pidns, "-", sizeof owner->pidns);
+  if (!g_str_has_prefix(text, LOCK_MAGIC " "))
+    return false;
+  g_autofree char *line = g_strndup(text, strcspn(text, "\n"));
+  g_auto(GStrv) words = g_strsplit(line + strlen(LOCK_MAGIC " "), " ", -1);
+  bool have_host = false, have_pid = false, have_token = false;
+  for (char **w = words; *w; w++) {
+    char *eq = strchr(*w, '=');
+    if (!eq)
+      continue;
+    *eq = '\0';
+    const char *key = *w, *value = eq + 1;
+    if (strcmp(key, "host") == 0 && value[0])
+      have_host = g_strlcpy(owner->host, value, sizeof owner->host) <
+                  sizeof owner->host;
+    else if (strcmp(key, "boot") == 0 && value[0])
+      g_strlcpy(owner->boot, value, sizeof owner->boot);
+    else if (strcmp(key, "pidns") == 0 && value[0])
+      g_strlcpy(owner->pidns, value, sizeof owner->pidns);
+    else if (strcmp(key, "pid") == 0)
+      have_pid = parse_ll(value, &owner->pid) && owner->pid > 0;
+    else if (strcmp(key, "time") == 0)
+      parse_ll(value, &owner->time);
+    else if (strcmp(key, "token") == 0 && value[0])
+      have_token = g_strlcpy(owner->token, value, sizeof owner->token) <
+                   sizeof owner->token;
+  }
+  return have_host && have_pid && have_token;
+}
+
+static bool same_machine(const MaildirLockOwner *a, const MaildirLockOwner *b)
+{
+  return strcmp(a->host, b->host) == 0 && strcmp(a->boot, b->boot) == 0 &&
+         strcmp(a->pidns, b->pidns) == 0;
+}
+
+static bool process_gone(long long pid)
+{
+  if (pid <= 0 || pid > INT_MAX)
+    return false;
+  return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* ---- examining a lock file ------------------------------------------- */
+
+typedef struct Holder {
+  bool exists;
+  bool parsed; /* owner is valid */
+  MaildirLockOwner owner;
+  dev_t dev;
+  ino_t ino;
+  int64_t age_ms;
+} Holder;
+
+static int open_at(int dir_fd, const char *name, int flags, mode_t mode)
+{
+  int fd;
+  do
+    fd = openat(dir_fd, name, flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, mode);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+static bool examine(int root_fd, const char *name, Holder *h, GError **error)
+{
+  memset(h, 0, sizeof *h);
+  int fd = open_at(root_fd, name, O_RDONLY, 0);
+  if (fd < 0 && errno == ENOENT)
+    return true;
+  if (fd < 0) {
+    maildir_set_errno_error(error, errno, "cannot open %s", name);
+    return false;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    maildir_set_errno_error(error, errno, "cannot stat %s", name);
+    close(fd);
+    return false;
+  }
+  char text[LOCK_TEXT_MAX + 1];
+  ssize_t n;
+  do
+    n = read(fd, text, LOCK_TEXT_MAX);
+  while (n < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  if (n < 0) {
+    maildir_set_errno_error(error, err, "cannot read %s", name);
+    return false;
+  }
+  text[n] = '\0';
+  h->exists = true;
+  h->parsed = S_ISREG(st.st_mode) && (size_t)n == strlen(text) &&
+              maildir_lock_owner_parse(text, &h->owner);
+  h->dev = st.st_dev;
+  h->ino = st.st_ino;
+  int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
+                     st.st_mtim.tv_nsec / 1000000;
+  h->age_ms = g_get_real_time() / 1000 - mtime_ms;
+  return true;
+}
+
+/* Why the lock @h is stale, or NULL while it is alive. */
+static char *stale_reason(const Holder *h, const MaildirLockOwner *self,
+                          uint64_t timeout_ms)
+{
+  if (h->parsed && same_machine(&h->owner, self) &&
+      process_gone(h->owner.pid))
+    return g_strdup_printf("its process %lld on this host is gone",
+                           h->owner.pid);
+  if (h->age_ms > 0 && (uint64_t)h->age_ms > timeout_ms)
+    return g_strdup_printf("it was not refreshed for %lld s",
+                           (long long)(h->age_ms / 1000));
+  return NULL;
+}
+
+static char *describe(const Holder *h)
+{
+  if (!h->parsed)
+    return g_strdup("an unreadable owner");
+  return g_strdup_printf("pid %lld on %s since %lld", h->owner.pid,
+                         h->owner.host, h->owner.time);
+}
+
+/* ---- taking and removing ---------------------------------------------- */
+
+/* Creates @name exclusively with @content.  Returns the open descriptor,
+ * or -1 with errno set (EEXIST when the file exists). */
+static int create_exclusive(int root_fd, const char *name,
+                            const char *content)
+{
+  int fd = open_at(root_fd, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0)
+    return -1;
+  size_t len = strlen(content);
+  const char *p = content;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      goto fail;
+    p += n;
+    len -= (size_t)n;
+  }
+  /* Other machines read the owner line: send it to the server now. */
+  if (fsync(fd) != 0)
+    goto fail;
+  return fd;
+fail:;
+  int err = errno;
+  unlinkat(root_fd, name, 0);
+  close(fd);
+  errno = err;
+  return -1;
+}
+
+static PoplarStoreResult take_break_lock(int root_fd,
+                                         const MaildirLockOwner *self,
+                                         GError **error)
+{
+  g_autofree char *content = maildir_lock_owner_format(self);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int fd = create_exclusive(root_fd, MAILDIR_LOCK_BREAK_FILE, content);
+    if (fd >= 0) {
+      close(fd);
+      return POPLAR_STORE_OK;
+    }
+    if (errno != EEXIST) {
+      maildir_set_errno_error(error, errno, "cannot create %s",
+                              MAILDIR_LOCK_BREAK_FILE);
+      return (*error)->code;
+    }
+    Holder h;
+    if (!examine(root_fd, MAILDIR_LOCK_BREAK_FILE, &h, error))
+      return (*error)->code;
+    if (!h.exists)
+      continue;
+    g_autofree char *why =
+        stale_reason(&h, self, BREAK_LOCK_TIMEOUT_S * 1000);
+    if (!why) {
+      g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_IN_USE,
+                  "another session is removing a stale lock right now");
+      return POPLAR_STORE_IN_USE;
+    }
+    if (unlinkat(root_fd, MAILDIR_LOCK_BREAK_FILE, 0) != 0 &&
+        errno != ENOENT) {
+      maildir_set_errno_error(error, errno, "cannot remove the stale %s",
+                              MAILDIR_LOCK_BREAK_FILE);
+      return (*error)->code;
+    }
+  }
+  g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_IN_USE,
+              "another session is removing a stale lock right now");
+  return POPLAR_STORE_IN_USE;
+}
+
+/* Removes the stale lock @judged if, under the break lock, it is still the
+ * same file and still stale. */
+static PoplarStoreResult remove_stale(int root_fd, const MaildirLockOwner *self,
+                                      const Holder *judged,
+                                      uint64_t timeout_ms, GError **error)
+{
+  PoplarStoreResult r = take_break_lock(root_fd, self, error);
+  if (r != POPLAR_STORE_OK)
+    return r;
+  Holder now;
+  if (!examine(root_fd, MAILDIR_LOCK_FILE, &now, error)) {
+    r = (*error)->code;
+  } else if (now.exists && now.dev == judged->dev &&
+             now.ino == judged->ino) {
+    g_autofree char *why = stale_reason(&now, self, timeout_ms);
+    if (why && unlinkat(root_fd, MAILDIR_LOCK_FILE, 0) != 0 &&
+        errno != ENOENT) {
+      maildir_set_errno_error(error, errno, "cannot remove the stale %s",
+                              MAILDIR_LOCK_FILE);
+      r = (*error)->code;
+    }
+  }
+  /* Otherwise it changed hands meanwhile: the caller looks again. */
+  unlinkat(root_fd, MAILDIR_LOCK_BREAK_FILE, 0);
+  return r;
+}
+
+static PoplarStoreResult hold(int root_fd, int fd, const MaildirLockOwner *self,
+                              MaildirLock **out, GError **error)
+{
+  struct stat st;
+  int dup_fd = -1;
+  if (fstat(fd, &st) != 0 ||
+      (dup_fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    maildir_set_errno_error(error, errno, "cannot hold %s", MAILDIR_LOCK_FILE);
+    unlinkat(root_fd, MAILDIR_LOCK_FILE, 0);
+    close(fd);
+    return (*error)->code;
+  }
+  MaildirLock *lock = g_new0(MaildirLock, 1);
+  lock->root_fd = dup_fd;
+  lock->fd = fd;
+  lock->dev = st.st_dev;
+  lock->ino = st.st_ino;
+  lock->owner = *self;
+  *out = lock;
+  return POPLAR_STORE_OK;
+}
+
+/* Helpers here read (*error)->code: @error is always the caller's local. */
+static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
+                                 MaildirLock **lock, char **note,
+                                 GError **error)
+{
+  MaildirLockOwner self;
+  maildir_lock_owner_self(&self);
+  g_autofree char *content = maildir_lock_owner_format(&self);
+  *lock = NULL;
+  if (note)
+    *note = NULL;
+  for (int attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+    int fd = create_exclusive(root_fd, MAILDIR_LOCK_FILE, content);
+    if (fd >= 0)
+      return hold(root_fd, fd, &self, lock, error);
+    if (errno != EEXIST) {
+      maildir_set_errno_error(error, errno, "cannot create the lock file %s",
+                              MAILDIR_LOCK_FILE);
+      return (*error)->code;
+    }
+    Holder h;
+    if (!examine(root_fd, MAILDIR_LOCK_FILE, &h, error))
+      return (*error)->code;
+    if (!h.exists)
+      continue; /* released meanwhile */
+    g_autofree char *why = stale_reason(&h, &self, timeout_ms);
+    if (!why) {
+      g_autofree char *who = describe(&h);
+      g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_IN_USE,
+                  "mailbox is locked by another session (%s)", who);
+      return POPLAR_STORE_IN_USE;
+    }
+    PoplarStoreResult r = remove_stale(root_fd, &self, &h, timeout_ms, error);
+    if (r != POPLAR_STORE_OK)
+      return r;
+    if (note) {
+      g_autofree char *who = describe(&h);
+      g_free(*note);
+      *note = g_strdup_printf("removed a stale lock (%s): %s", who, why);
+    }
+  }
+  g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_IN_USE,
+              "mailbox lock keeps changing hands");
+  return POPLAR_STORE_IN_USE;
+}
+
+PoplarStoreResult maildir_lock_acquire(int root_fd, uint64_t timeout_ms,
+                                       MaildirLock **lock, char **note,
+                                       GError **error)
+{
+  GError *local = NULL;
+  PoplarStoreResult r = acquire(root_fd, timeout_ms, lock, note, &local);
+  if (local)
+    g_propagate_error(error, local);
+  return r;
+}
+
+/* True when the lock file is still the one @lock created. */
+static bool still_ours(MaildirLock *lock, bool check_token, GError **error)
+{
+  Holder h;
+  if (!examine(lock->root_fd, MAILDIR_LOCK_FILE, &h, error))
+    return false;
+  if (!h.exists) {
+    g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL,
+                "the lock file was removed by someone else");
+    return false;
+  }
+  if (h.dev != lock->dev || h.ino != lock->ino ||
+      (check_token &&
+       (!h.parsed || strcmp(h.owner.token, lock->owner.token) != 0))) {
+    g_autofree char *who = describe(&h);
+    g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL,
+                "the lock was taken over by another session (%s)", who);
+    return false;
+  }
+  return true;
+}
+
+bool maildir_lock_refresh(MaildirLock *lock, GError **error)
+{
+  struct stat st;
+  /* A cheap identity check by path; the full one runs at release. */
+  if (fstatat(lock->root_fd, MAILDIR_LOCK_FILE, &st, AT_SYMLINK_NOFOLLOW) !=
+      0) {
+    if (errno == ENOENT)
+      g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL,
+                  "the lock file was removed by someone else");
+    else
+      maildir_set_errno_error(error, errno, "cannot stat %s",
+                              MAILDIR_LOCK_FILE);
+    return false;
+  }
+  if (st.st_dev != lock->dev || st.st_ino != lock->ino)
+    return still_ours(lock, false, error);
+  if (futimens(lock->fd, NULL) != 0) {
+    maildir_set_errno_error(error, errno, "cannot refresh %s",
+                            MAILDIR_LOCK_FILE);
+    return false;
+  }
+  return true;
+}
+
+bool maildir_lock_release(MaildirLock *lock, GError **error)
+{
+  if (!lock)
+    return true;
+  bool ok = still_ours(lock, true, error);
+  if (ok && unlinkat(lock->root_fd, MAILDIR_LOCK_FILE, 0) != 0 &&
+      errno != ENOENT) {
+    maildir_set_errno_error(error, errno, "cannot remove %s",
+                            MAILDIR_LOCK_FILE);
+    ok = false;
+  }
+  close(lock->fd);
+  close(lock->root_fd);
+  g_free(lock);
+  return ok;
+}

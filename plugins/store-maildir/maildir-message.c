@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading messages (RETR, TOP, hooks) and removing them at UPDATE.
+ *
+ * A message is opened by the name it had when the mailbox was listed.
+ * Other programs may rename it meanwhile (an IMAP server or an MUA changing
+ * its flags), so when that name is gone the Maildir is listed again and
+ * every message is found by its unique part; only a message that is in
+ * neither cur/ nor new/ any more is reported as gone.
+ */
+#include "maildir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct MaildirStream {
+  int fd;
+  PoplarMailbox *mbox;
+  const MaildirMsg *msg;
+} MaildirStream;
+
+static const char *dir_name(const MaildirMsg *m)
+{
+  return m->in_new ? "new" : "cur";
+}
+
+static int dir_fd(const MaildirMailbox *mb, const MaildirMsg *m)
+{
+  return m->in_new ? mb->dirs.new_fd : mb->dirs.cur_fd;
+}
+
+bool maildir_mailbox_refind(MaildirMailbox *mb, GError **error)
+{
+  if (!mb->by_base) {
+    mb->by_base = g_hash_table_new(g_str_hash, g_str_equal);
+    /* In POP3 order, so that of two files with one unique part the one
+     * the client sees is the one kept. */
+    for (size_t i = 0; i < mb->n_msgs; i++) {
+      MaildirMsg *m = &mb->msgs[i];
+      if (!m->dropped && !g_hash_table_contains(mb->by_base, m->base))
+        g_hash_table_insert(mb->by_base, (gpointer)m->base, m);
+    }
+  }
+  return maildir_refind(&mb->dirs, mb->by_base, error);
+}
+
+static int open_message_file(const MaildirMailbox *mb, const MaildirMsg *m)
+{
+  int fd;
+  do
+    fd = openat(dir_fd(mb, m), m->file,
+                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
+                                       PoplarMessage *msg, void **stream)
+{
+  (void)data;
+  MaildirMailbox *mb = poplar_mailbox_get_data(mbox);
+  MaildirMsg *m = poplar_message_get_data(msg);
+  int fd = open_message_file(mb, m);
+  if (fd < 0 && errno == ENOENT) {
+    g_autoptr(GError) error = NULL;
+    if (!maildir_mailbox_refind(mb, &error)) {
+      poplar_mailbox_set_error(mbox, "%s: %s", mb->path, error->message);
+      return (PoplarStoreResult)error->code;
+    }
+    fd = open_message_file(mb, m);
+  }
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) {
+      poplar_mailbox_set_error(mbox, "message %s (%s/%s/%s) was removed by "
+                               "another program", m->uidl, mb->path,
+                               dir_name(m), m->file);
+      return POPLAR_STORE_GONE;
+    }
+    poplar_mailbox_set_error(mbox, "cannot open %s/%s/%s: %s", mb->path,
+                             dir_name(m), m->file, g_strerror(err));
+    return maildir_result_for_errno(err);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    poplar_mailbox_set_error(mbox, "cannot stat %s/%s/%s: %s", mb->path,
+                             dir_name(m), m->file, g_strerror(err));
+    close(fd);
+    return maildir_result_for_errno(err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    poplar_mailbox_set_error(mbox, "%s/%s/%s is not a regular file",
+                             mb->path, dir_name(m), m->file);
+    close(fd);
+    return POPLAR_STORE_PERMFAIL;
+  }
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  MaildirStream *s = g_new0(MaildirStream, 1);
+  s->fd = fd;
+  s->mbox = mbox;
+  s->msg = m;
+  *stream = s;
+  return POPLAR_STORE_OK;
+}
+
+int64_t maildir_message_read(void *data, void *stream, char *buf, size_t len)
+{
+  (void)data;
+  MaildirStream *s = stream;
+  if (len > (size_t)G_MAXSSIZE)
+    len = (size_t)G_MAXSSIZE;
+  for (;;) {
+    ssize_t n = read(s->fd, buf, len);
+    if (n >= 0)
+      return (int64_t)n;
+    if (errno == EINTR)
+      continue;
+    MaildirMailbox *mb = poplar_mailbox_get_data(s->mbox);
+    poplar_mailbox_set_error(s->mbox, "cannot read %s/%s/%s: %s", mb->path,
+                             dir_name(s->msg), s->msg->file,
+                             g_strerror(errno));
+    return -1;
+  }
+}
+
+void maildir_message_close(void *data, void *stream)
+{
+  (void)data;
+  MaildirStream *s = stream;
+  if (!s)
+    return;
+  close(s->fd);
+  g_free(s);
+}
+
+static int unlink_message(const MaildirMailbox *mb, const MaildirMsg *m)
+{
+  return unlinkat(dir_fd(mb, m), m->file, 0);
+}
+
+PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox)
+{
+  (void)data;
+  MaildirMailbox *mb = poplar_mailbox_get_data(mbox);
+  unsigned removed = 0, vanished = 0, failed = 0;
+  bool refound = false, touched_cur = false, touched_new = false;
+  g_autofree char *first_error = NULL;
+  size_t n = poplar_mailbox_message_count(mbox);
+  for (size_t i = 0; i < n; i++) {
+    PoplarMessage *msg = poplar_mailbox_message(mbox, i);
+    if (!poplar_message_is_deleted(msg))
+      continue;
+    MaildirMsg *m = poplar_message_get_data(msg);
+    int err = unlink_message(mb, m) == 0 ? 0 : errno;
+    if (err == ENOENT && !refound) {
+      /* Renamed by another program?  One listing finds them all. */
+      g_autoptr(GError) error = NULL;
+      refound = true;
+      if (maildir_mailbox_refind(mb, &error))
+        err = unlink_message(mb, m) == 0 ? 0 : errno;
+      else
+        maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path,
+                    error->message);
+    }
+    if (err == 0) {
+      removed++;
+      if (m->in_new)
+        touched_new = true;
+      else
+        touched_cur = true;
+    } else if (err == ENOENT) {
+      vanished++; /* removed by someone else: what the client wanted */
+    } else {
+      if (!first_error)
+        first_error = g_strdup_printf("cannot remove %s/%s/%s: %s", mb->path,
+                                      dir_name(m), m->file, g_strerror(err));
+      failed++;
+    }
+  }
+  /* The removals must survive a crash right after +OK. */
+  int fds[] = {touched_cur ? mb->dirs.cur_fd : -1,
+               touched_new ? mb->dirs.new_fd : -1};
+  for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
+    if (fds[i] >= 0 && fsync(fds[i]) != 0) {
+      if (!first_error)
+        first_error = g_strdup_printf("cannot sync %s/%s/: %s", mb->path,
+                                      i == 0 ? "cur" : "new",
+                                      g_strerror(errno));
+      failed++;
+    }
+  }
+  maildir_log(mb, POPLAR_LOG_DEBUG,
+              "%s: %u messages removed, %u already gone, %u failures",
+              mb->path, removed, vanished, failed);
+  if (failed) {
+    poplar_mailbox_set_error(mbox, "%u removals failed; first: %s", failed,
+                             first_error);
+    return POPLAR_STORE_TEMPFAIL;
+  }
+  return POPLAR_STORE_OK;
+}

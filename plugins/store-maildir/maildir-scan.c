@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The directories of a Maildir: creating them, moving new mail from new/
+ * to cur/, listing messages, and finding a message again after another
+ * program renamed it.
+ *
+ * Everything works on directory descriptors opened once per session, so
+ * that a long path is resolved once and a Maildir renamed under a session
+ * stays consistent for that session.  Nothing here reads a message file:
+ * listing a Maildir costs one readdir of new/ and one of cur/.
+ */
+#include "maildir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAILDIR_DIR_MODE 0700
+
+static int open_dir_at(int at_fd, const char *name)
+{
+  int fd;
+  do
+    fd = openat(at_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+static bool open_subdir(int root_fd, const char *path, const char *name,
+                        bool create, int *out, GError **error)
+{
+  int fd = open_dir_at(root_fd, name);
+  if (fd < 0 && errno == ENOENT && create) {
+    if (mkdirat(root_fd, name, MAILDIR_DIR_MODE) != 0 && errno != EEXIST) {
+      maildir_set_errno_error(error, errno, "cannot create %s/%s", path,
+                              name);
+      return false;
+    }
+    fd = open_dir_at(root_fd, name);
+  }
+  if (fd < 0 && errno == ENOENT) {
+    g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
+                "%s is not a Maildir: it has no %s/ directory (and create = "
+                "no)", path, name);
+    return false;
+  }
+  if (fd < 0) {
+    maildir_set_errno_error(error, errno, "cannot open %s/%s", path, name);
+    return false;
+  }
+  *out = fd;
+  return true;
+}
+
+bool maildir_dirs_open(const char *path, bool create, MaildirDirs *dirs,
+                       GError **error)
+{
+  int root_fd = open_dir_at(AT_FDCWD, path);
+  if (root_fd < 0 && errno == ENOENT) {
+    if (!create) {
+      g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
+                  "Maildir %s does not exist (and create = no)", path);
+      return false;
+    }
+    /* Only the Maildir itself is created, never its parents: a missing
+     * home directory is a problem for the administrator, and creating it
+     * could hide an unmounted file system. */
+    if (mkdir(path, MAILDIR_DIR_MODE) != 0 && errno != EEXIST) {
+      if (errno == ENOENT)
+        g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
+                    "cannot create Maildir %s: its parent directory does not "
+                    "exist", path);
+      else
+        maildir_set_errno_error(error, errno, "cannot create Maildir %s",
+                                path);
+      return false;
+    }
+    root_fd = open_dir_at(AT_FDCWD, path);
+  }
+  if (root_fd < 0) {
+    maildir_set_errno_error(error, errno, "cannot open Maildir %s", path);
+    return false;
+  }
+  MaildirDirs d = {root_fd, -1, -1};
+  int tmp_fd = -1;
+  if (!open_subdir(root_fd, path, "cur", create, &d.cur_fd, error) ||
+      !open_subdir(root_fd, path, "new", create, &d.new_fd, error) ||
+      !open_subdir(root_fd, path, "tmp", create, &tmp_fd, error)) {
+    maildir_dirs_close(&d);
+    return false;
+  }
+  /* tmp/ belongs to delivery agents; it only has to exist. */
+  close(tmp_fd);
+  *dirs = d;
+  return true;
+}
+
+void maildir_dirs_close(MaildirDirs *dirs)
+{
+  int *fds[] = {&dirs->root_fd, &dirs->new_fd, &dirs->cur_fd};
+  for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
+    if (*fds[i] >= 0)
+      close(*fds[i]);
+    *fds[i] = -1;
+  }
+}
+
+/* The names of the message files of @dir_fd.  Names starting with '.' are
+ * not messages (Maildir readers skip them), nor are directories or
+ * symbolic links.  The whole directory is read before anything is renamed
+ * or removed in it. */
+static bool read_names(int dir_fd, const char *dir_name, GPtrArray *names,
+                       GError **error)
+{
+  /* A fresh open file description: rescans never share a read position. */
+  int fd = open_dir_at(dir_fd, ".");
+  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+  if (!dir) {
+    maildir_set_errno_error(error, errno, "cannot read %s/", dir_name);
+    if (fd >= 0)
+      close(fd);
+    return false;
+  }
+  for (;;) {
+    errno = 0;
+    struct dirent *de = readdir(dir);
+    if (!de)
+      break;
+    if (de->d_name[0] == '.' || de->d_type == DT_DIR || de->d_type == DT_LNK)
+      continue;
+    g_ptr_array_add(names, g_strdup(de->d_name));
+  }
+  int err = errno;
+  closedir(dir);
+  if (err != 0) {
+    maildir_set_errno_error(error, err, "cannot read %s/", dir_name);
+    return false;
+  }
+  return true;
+}
+
+char *maildir_cur_name(const char *new_name)
+{
+  if (strchr(new_name, ':'))
+    return g_strdup(new_name);
+  return g_strconcat(new_name, ":2,", NULL);
+}
+
+/* rename() that never replaces an existing file: two files of the same name
+ * in new/ and cur/ are two messages, and replacing one would lose it. */
+static int rename_noreplace(int from_fd, const char *from, int to_fd,
+                            const char *to)
+{
+#ifdef RENAME_NOREPLACE
+  if (renameat2(from_fd, from, to_fd, to, RENAME_NOREPLACE) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+    return -1;
+  /* The file system cannot do it atomically (older NFS): check first.  The
+   * window only matters if two deliveries chose the same unique name, which
+   * Maildir naming rules out. */
+#endif
+  struct stat st;
+  if (fstatat(to_fd, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    errno = EEXIST;
+    return -1;
+  }
+  if (errno != ENOENT)
+    return -1;
+  return renameat(from_fd, from, to_fd, to);
+}
+
+bool maildir_move_new(MaildirDirs *dirs, unsigned *moved, GPtrArray *warnings,
+                      GError **error)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  *moved = 0;
+  if (!read_names(dirs->new_fd, "new", names, error))
+    return false;
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = g_ptr_array_index(names, i);
+    g_autofree char *target = maildir_cur_name(name);
+    if (rename_noreplace(dirs->new_fd, name, dirs->cur_fd, target) == 0) {
+      (*moved)++;
+      continue;
+    }
+    int err = errno;
+    if (err == ENOENT)
+      continue; /* another program moved or removed it meanwhile */
+    g_ptr_array_add(warnings,
+                    g_strdup_printf("cannot move new/%s to cur/%s (left in "
+                                    "new/): %s", name, target,
+                                    g_strerror(err)));
+  }
+  return true;
+}
+
+static void fill_msg(MaildirMsg *m, const char *name, bool in_new,
+                     GStringChunk *strings)
+{
+  g_autofree char *base = maildir_name_base(name);
+  g_autofree char *uidl = maildir_uidl_for_base(base);
+  memset(m, 0, sizeof *m);
+  m->file = g_strdup(name);
+  m->base = g_string_chunk_insert(strings, base);
+  m->uidl = strcmp(uidl, base) == 0 ? m->base
+                                    : g_string_chunk_insert(strings, uidl);
+  maildir_name_time(m->base, &m->seconds, &m->usec);
+  m->has_wsize = maildir_name_wsize(name, &m->size);
+  m->in_new = in_new;
+}
+
+bool maildir_list_dir(int dir_fd, bool in_new, GArray *msgs,
+                      GStringChunk *strings, GError **error)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  if (!read_names(dir_fd, in_new ? "new" : "cur", names, error))
+    return false;
+  for (guint i = 0; i < names->len; i++) {
+    MaildirMsg m;
+    fill_msg(&m, g_ptr_array_index(names, i), in_new, strings);
+    g_array_append_val(msgs, m);
+  }
+  return true;
+}
+
+bool maildir_refind(MaildirDirs *dirs, GHashTable *by_base, GError **error)
+{
+  /* msg -> the first other name found for it; msgs whose current name
+   * still exists keep it. */
+  g_autoptr(GHashTable) found =
+      g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+  g_autoptr(GHashTable) unchanged = g_hash_table_new(NULL, NULL);
+  g_autoptr(GHashTable) found_in_new = g_hash_table_new(NULL, NULL);
+  for (int pass = 0; pass < 2; pass++) {
+    bool in_new = pass == 1;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    if (!read_names(in_new ? dirs->new_fd : dirs->cur_fd,
+                    in_new ? "new" : "cur", names, error))
+      return false;
+    for (guint i = 0; i < names->len; i++) {
+      const char *name = g_ptr_array_index(names, i);
+      g_autofree char *base = maildir_name_base(name);
+      MaildirMsg *m = g_hash_table_lookup(by_base, base);
+      if (!m)
+        continue;
+      if (m->in_new == in_new && strcmp(m->file, name) == 0)
+        g_hash_table_add(unchanged, m);
+      else if (!g_hash_table_contains(found, m)) {
+        g_hash_table_insert(found, m, g_strdup(name));
+        if (in_new)
+          g_hash_table_add(found_in_new, m);
+      }
+    }
+  }
+  GHashTableIter it;
+  gpointer key, value;
+  g_hash_table_iter_init(&it, found);
+  while (g_hash_table_iter_next(&it, &key, &value)) {
+    MaildirMsg *m = key;
+    if (g_hash_table_contains(unchanged, m))
+      continue;
+    g_free(m->file);
+    m->file = g_strdup(value);
+    m->in_new = g_hash_table_contains(found_in_new, m);
+  }
+  return true;
+}

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store-maildir: POP3 mailboxes in Maildir format, location scheme
+ * "maildir:" (mail = maildir:%h/Maildir).
+ *
+ * Opening a mailbox: open (or create) the directories, take the mailbox
+ * lock, move new/ to cur/, list both, sort into POP3 order, find every
+ * size (file name, cache, or counting), hand the messages to the core and
+ * refresh the size cache.  Everything the open allocates belongs to one
+ * MaildirMailbox, freed in close (or at once when the open fails).
+ *
+ * Thread safety: sessions run concurrently on the core's threads.  The
+ * store's own data is read-only after init except the lock keeper, which
+ * has its own mutex; everything else is per mailbox, and the core never
+ * calls one mailbox from two threads at once.
+ */
+#include "maildir.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_LOCK_TIMEOUT_MS (10 * 60 * 1000)
+/* Refreshes run every lock-timeout / 4; shorter makes no sense on NFS. */
+#define MIN_LOCK_TIMEOUT_MS (2 * 1000)
+#define MAX_LOCK_TIMEOUT_MS (7ull * 24 * 60 * 60 * 1000)
+/* Read size when counting a message's size. */
+#define SIZE_BUF_LEN (64 * 1024)
+
+void maildir_log(MaildirMailbox *mb, PoplarLogLevel level, const char *fmt,
+                 ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *text = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  poplar_session_log(poplar_mailbox_session(mb->mbox), mb->store->plugin,
+                     level, "%s", text);
+}
+
+static void mailbox_free(MaildirMailbox *mb)
+{
+  if (!mb)
+    return;
+  if (mb->lock) {
+    g_autoptr(GError) error = NULL;
+    maildir_lock_keeper_remove(mb->store->keeper, mb->lock);
+    if (!maildir_lock_release(mb->lock, &error))
+      maildir_log(mb, POPLAR_LOG_WARNING, "%s: lock not removed: %s",
+                  mb->path, error->message);
+  }
+  maildir_dirs_close(&mb->dirs);
+  for (size_t i = 0; i < mb->n_msgs; i++)
+    g_free(mb->msgs[i].file);
+  g_free(mb->msgs);
+  if (mb->by_base)
+    g_hash_table_unref(mb->by_base);
+  if (mb->strings)
+    g_string_chunk_free(mb->strings);
+  g_free(mb->path);
+  g_free(mb);
+}
+
+static const char *dir_of(const MaildirMsg *m)
+{
+  return m->in_new ? "new" : "cur";
+}
+
+/* Counts the size of @m from its file; false when it cannot be listed. */
+static bool count_size(MaildirMailbox *mb, MaildirMsg *m, char **buf,
+                       bool *vanished)
+{
+  int err = 0;
+  if (!*buf)
+    *buf = g_malloc(SIZE_BUF_LEN);
+  mb->size_reads++;
+  int fd = m->in_new ? mb->dirs.new_fd : mb->dirs.cur_fd;
+  if (maildir_size_compute(fd, m->file, *buf, SIZE_BUF_LEN, &m->size, &err))
+    return true;
+  *vanished = err == ENOENT;
+  if (!*vanished)
+    maildir_log(mb, POPLAR_LOG_WARNING,
+                "%s/%s/%s not listed: cannot read it to count its size: %s",
+                mb->path, dir_of(m), m->file, g_strerror(err));
+  return false;
+}
+
+/* Finds every message's size; messages that vanished or cannot be read are
+ * marked dropped.  *@cache_stale tells whether poplar-sizes needs
+ * rewriting. */
+static void find_sizes(MaildirMailbox *mb, bool *cache_stale,
+                       unsigned *counted)
+{
+  MaildirSizeCache *cache = NULL;
+  if (mb->store->size_cache) {
+    g_autofree char *problem = NULL;
+    cache = maildir_size_cache_load(mb->dirs.root_fd, &problem);
+    if (problem)
+      maildir_log(mb, POPLAR_LOG_WARNING, "%s/%s ignored and rebuilt: %s",
+                  mb->path, MAILDIR_SIZE_CACHE_FILE, problem);
+  }
+  g_autofree char *buf = NULL;
+  g_autoptr(GPtrArray) missing = g_ptr_array_new();
+  *counted = 0;
+  for (size_t i = 0; i < mb->n_msgs; i++) {
+    MaildirMsg *m = &mb->msgs[i];
+    if (m->has_wsize || (cache && maildir_size_cache_lookup(cache, m->uidl,
+                                                            &m->size)))
+      continue;
+    bool vanished = false;
+    if (count_size(mb, m, &buf, &vanished))
+      (*counted)++;
+    else if (vanished)
+      g_ptr_array_add(missing, m);
+    else
+      m->dropped = true;
+  }
+  if (missing->len > 0) {
+    /* Renamed between the listing and now (flags changed)? */
+    g_autoptr(GError) error = NULL;
+    if (!maildir_mailbox_refind(mb, &error))
+      maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path, error->message);
+    for (guint i = 0; i < missing->len; i++) {
+      MaildirMsg *m = g_ptr_array_index(missing, i);
+      bool vanished = false;
+      if (!error && count_size(mb, m, &buf, &vanished))
+        (*counted)++;
+      else
+        m->dropped = true;
+    }
+  }
+  *cache_stale = cache && maildir_size_cache_stale(cache);
+  maildir_size_cache_free(cache);
+}
+
+static bool list_messages(MaildirMailbox *mb, GError **error)
+{
+  g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+  if (!maildir_move_new(&mb->dirs, &mb->moved_new, warnings, error))
+    return false;
+  for (guint i = 0; i < warnings->len; i++)
+    maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path,
+                (const char *)g_ptr_array_index(warnings, i));
+
+  GArray *msgs = g_array_new(FALSE, FALSE, sizeof(MaildirMsg));
+  bool listed =
+      maildir_list_dir(mb->dirs.cur_fd, false, msgs, mb->strings, error) &&
+      maildir_list_dir(mb->dirs.new_fd, true, msgs, mb->strings, error);
+  /* Owned by the mailbox from here on, listed or not. */
+  mb->n_msgs = msgs->len;
+  mb->msgs = (MaildirMsg *)(void *)g_array_free(msgs, FALSE);
+  if (!listed)
+    return false;
+  if (mb->n_msgs > 1)
+    qsort(mb->msgs, mb->n_msgs, sizeof(MaildirMsg), maildir_msg_compare);
+
+  bool cache_stale = false;
+  unsigned counted = 0;
+  find_sizes(mb, &cache_stale, &counted);
+
+  size_t listed_count = 0;
+  uint64_t octets = 0;
+  for (size_t i = 0; i < mb->n_msgs; i++) {
+    MaildirMsg *m = &mb->msgs[i];
+    if (m->dropped)
+      continue;
+    if (!poplar_mailbox_add_message(mb->mbox, m->uidl, m->size, m)) {
+      maildir_log(mb, POPLAR_LOG_WARNING,
+                  "%s/%s/%s not listed: another message has the same unique "
+                  "part (UIDL %s)", mb->path, dir_of(m), m->file, m->uidl);
+      m->dropped = true;
+      continue;
+    }
+    listed_count++;
+    octets += m->size;
+  }
+
+  if (mb->store->size_cache && (counted > 0 || cache_stale)) {
+    g_autoptr(GError) cache_error = NULL;
+    if (!maildir_size_cache_save(mb->dirs.root_fd, mb->msgs, mb->n_msgs,
+                                 &cache_error))
+      maildir_log(mb, POPLAR_LOG_WARNING,
+                  "%s: sizes not cached (the next session counts them "
+                  "again): %s", mb->path, cache_error->message);
+  }
+  maildir_log(mb, POPLAR_LOG_DEBUG,
+              "%s: %zu messages (%" PRIu64 " octets), %u moved from new/, "
+              "%u sizes counted", mb->path, listed_count, octets,
+              mb->moved_new, counted);
+  return true;
+}
+
+/* "/home/u/Maildir///" -> "/home/u/Maildir" */
+static char *clean_path(const char *location)
+{
+  size_t len = strlen(location);
+  while (len > 1 && location[len - 1] == '/')
+    len--;
+  return g_strndup(location, len);
+}
+
+static PoplarStoreResult maildir_open(void *data, PoplarMailbox *mbox,
+                                      const char *location)
+{
+  MaildirStore *store = data;
+  if (location[0] != '/') {
+    poplar_mailbox_set_error(mbox, "mail location maildir:%s is not an "
+                             "absolute path", location);
+    return POPLAR_STORE_PERMFAIL;
+  }
+  MaildirMailbox *mb = g_new0(MaildirMailbox, 1);
+  MaildirDirs no_dirs = MAILDIR_DIRS_INIT;
+  mb->store = store;
+  mb->mbox = mbox;
+  mb->path = clean_path(location);
+  mb->dirs = no_dirs;
+  mb->strings = g_string_chunk_new(4096);
+
+  g_autoptr(GError) error = NULL;
+  g_autofree char *note = NULL;
+  if (!maildir_dirs_open(mb->path, store->create, &mb->dirs, &error))
+    goto fail;
+  if (maildir_lock_acquire(mb->dirs.root_fd, store->lock_timeout_ms,
+                           &mb->lock, &note, &error) != POPLAR_STORE_OK) {
+    if (note)
+      maildir_log(mb, POPLAR_LOG_INFO, "%s: %s", mb->path, note);
+    goto fail;
+  }
+  if (note)
+    maildir_log(mb, POPLAR_LOG_INFO, "%s: %s", mb->path, note);
+  maildir_lock_keeper_add(store->keeper, mb->lock, mb->path);
+  if (!list_messages(mb, &error))
+    goto fail;
+  poplar_mailbox_set_data(mbox, mb);
+  return POPLAR_STORE_OK;
+
+fail:
+  poplar_mailbox_set_error(mbox, "%s: %s", mb->path, error->message);
+  mailbox_free(mb);
+  return (PoplarStoreResult)error->code;
+}
+
+static void maildir_close(void *data, PoplarMailbox *mbox)
+{
+  (void)data;
+  mailbox_free(poplar_mailbox_get_data(mbox));
+  poplar_mailbox_set_data(mbox, NULL);
+}
+
+static void maildir_destroy(void *data)
+{
+  MaildirStore *store = data;
+  maildir_lock_keeper_free(store->keeper);
+  g_free(store);
+}
+
+static const PoplarStoreOps maildir_ops = {
+    .open = maildir_open,
+    .message_open = maildir_message_open,
+    .message_read = maildir_message_read,
+    .message_close = maildir_message_close,
+    .expunge = maildir_expunge,
+    .close = maildir_close,
+    .destroy = maildir_destroy,
+};
+
+static bool maildir_init(PoplarPlugin *plugin, PoplarConfig *config)
+{
+  bool create = true, size_cache = true;
+  uint64_t lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
+  /* Every key is read before giving up, so one run reports every problem. */
+  bool ok = poplar_config_get_bool(config, "create", true, &create);
+  ok = poplar_config_get_bool(config, "size-cache", true, &size_cache) && ok;
+  if (!poplar_config_get_duration(config, "lock-timeout",
+                                  DEFAULT_LOCK_TIMEOUT_MS, &lock_timeout_ms)) {
+    ok = false;
+  } else if (lock_timeout_ms < MIN_LOCK_TIMEOUT_MS ||
+             lock_timeout_ms > MAX_LOCK_TIMEOUT_MS) {
+    poplar_config_error(config, "lock-timeout",
+                        "must be between 2s and 7d (a lock is refreshed "
+                        "every quarter of it)");
+    ok = false;
+  }
+  if (!ok)
+    return false;
+
+  MaildirStore *store = g_new0(MaildirStore, 1);
+  store->plugin = plugin;
+  store->create = create;
+  store->size_cache = size_cache;
+  store->lock_timeout_ms = lock_timeout_ms;
+  store->keeper = maildir_lock_keeper_new(plugin, lock_timeout_ms / 4);
+  if (!poplar_register_store(plugin, "maildir", &maildir_ops,
+                             sizeof maildir_ops, store)) {
+    maildir_destroy(store);
+    return false;
+  }
+  return true;
+}
+
+POPLAR_PLUGIN_DEFINE(store_maildir, "0.1.0", "Maildir mailboxes (maildir:)",
+                     NULL, maildir_init, NULL)

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store-maildir internals, shared by the files of the plugin (and by its
+ * tests, which compile these files directly).  Nothing here is exported:
+ * the plugin is built with hidden visibility and only the descriptor
+ * getter leaves the .so.
+ *
+ * Files, one job each:
+ *   maildir-error.c        errors as store results
+ *   maildir-name.c         what a file name means: unique part, UIDL,
+ *                          W= size, delivery time, POP3 order
+ *   maildir-scan.c         the directories: create, move new/ to cur/,
+ *                          list, find a renamed message again
+ *   maildir-size.c         message sizes and the poplar-sizes cache
+ *   maildir-lock.c         the poplar-lock mailbox lock
+ *   maildir-lock-keeper.c  the thread that keeps held locks fresh
+ *   maildir-message.c      reading messages and expunging them
+ *   maildir-store.c        configuration, open/close, registration
+ */
+#ifndef POPLAR_MAILDIR_H
+#define POPLAR_MAILDIR_H
+
+#include <glib.h>
+#include <poplar/plugin.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Errors inside the plugin carry the PoplarStoreResult to answer as their
+ * code, so that the layer that talks to the core only has to copy them. */
+#define MAILDIR_ERROR (maildir_error_quark())
+GQuark maildir_error_quark(void);
+
+/* What to answer for a failed system call: PERMFAIL for what only an
+ * administrator can fix (permissions, a file where a directory belongs),
+ * TEMPFAIL for the rest (I/O errors, a full disk, a stale NFS handle). */
+PoplarStoreResult maildir_result_for_errno(int err_no);
+
+/* Sets *@error from @err_no, with the code maildir_result_for_errno()
+ * gives and ": <strerror>" after the formatted text. */
+void maildir_set_errno_error(GError **error, int err_no, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* ---- file names (maildir-name.c) -------------------------------------- */
+
+/* A UIDL made from a hash starts with this character, and a unique part
+ * that starts with it is always hashed, so a hashed UIDL never equals a
+ * file's own unique part. */
+#define MAILDIR_UIDL_HASH_PREFIX '~'
+
+/* One message of an open Maildir. */
+typedef struct MaildirMsg {
+  char *file;      /* current name in its directory (owned, g_free) */
+  const char *base; /* unique part: before ':' without ,S= and ,W= */
+  const char *uidl; /* the base itself, or '~' and its SHA-256 in hex */
+  uint64_t seconds; /* delivery time from the name, 0 when it has none */
+  uint32_t usec;    /* the M<usec> part of the name, 0 when absent */
+  uint64_t size;    /* as sent (CRLF) */
+  bool has_wsize;   /* size came from ,W=<n> in the name */
+  bool in_new;      /* lives in new/ (a move to cur/ failed) */
+  bool dropped;     /* vanished or unreadable while opening: not listed */
+} MaildirMsg;
+
+/* Returns the unique part of @file (newly allocated): the text before the
+ * first ':' with every ",S=<digits>" and ",W=<digits>" field removed. */
+char *maildir_name_base(const char *file);
+
+/* Parses ",W=<digits>" before the first ':' of @file. */
+bool maildir_name_wsize(const char *file, uint64_t *wsize);
+
+/* Returns the UIDL for @base (newly allocated): @base itself when it is a
+ * valid RFC 1939 unique-id that does not start with
+ * MAILDIR_UIDL_HASH_PREFIX, otherwise the prefix and the hex SHA-256 of
+ * @base (65 characters). */
+char *maildir_uidl_for_base(const char *base);
+
+/* True when @s is 1..70 characters in 0x21..0x7E (RFC 1939 section 7). */
+bool maildir_uidl_valid(const char *s);
+
+/* Reads the delivery time from @base: leading seconds before the first
+ * '.', and the number after 'M' in the part after it. */
+void maildir_name_time(const char *base, uint64_t *seconds, uint32_t *usec);
+
+/* POP3 order, oldest first: seconds, then microseconds, then the unique
+ * part, then the whole file name (so that duplicates sort the same way
+ * every time).  A qsort comparator for MaildirMsg. */
+int maildir_msg_compare(const void *a, const void *b);
+
+/* ---- directories (maildir-scan.c) ------------------------------------- */
+
+typedef struct MaildirDirs {
+  int root_fd;
+  int new_fd;
+  int cur_fd;
+} MaildirDirs;
+
+#define MAILDIR_DIRS_INIT {-1, -1, -1}
+
+/* Opens the Maildir at @path (absolute), creating it and any missing new/,
+ * cur/ or tmp/ with mode 0700 when @create; the parent must exist. */
+bool maildir_dirs_open(const char *path, bool create, MaildirDirs *dirs,
+                       GError **error);
+void maildir_dirs_close(MaildirDirs *dirs);
+
+/* The name a message of new/ gets in cur/: "<name>:2," unless the name
+ * already carries an info part. */
+char *maildir_cur_name(const char *new_name);
+
+/* Moves every message of new/ to cur/.  A message another program moved
+ * meanwhile is skipped; one that cannot be moved stays in new/ (and is
+ * listed from there) with a warning in *@warnings.  Returns false only
+ * when new/ cannot be read. */
+bool maildir_move_new(MaildirDirs *dirs, unsigned *moved, GPtrArray *warnings,
+                      GError **error);
+
+/* Appends a MaildirMsg for each message file of the directory @dir_fd
+ * (entries starting with '.' and directories are skipped).  Base and UIDL
+ * strings go to @strings. */
+bool maildir_list_dir(int dir_fd, bool in_new, GArray *msgs,
+                      GStringChunk *strings, GError **error);
+
+/* Looks for every message of @by_base (base -> MaildirMsg*) in cur/ and
+ * new/ and updates its file name, for messages another program renamed
+ * (flag changes).  Returns false when a directory cannot be read. */
+bool maildir_refind(MaildirDirs *dirs, GHashTable *by_base, GError **error);
+
+/* ---- sizes (maildir-size.c) ------------------------------------------- */
+
+#define MAILDIR_SIZE_CACHE_FILE "poplar-sizes"
+#define MAILDIR_SIZE_CACHE_TMP "poplar-sizes.tmp"
+
+typedef struct MaildirSizeCache MaildirSizeCache;
+
+/* Loads the cache of the Maildir @root_fd.  A missing cache is empty; a
+ * corrupt one is empty too, and *@problem (when set) says what was wrong.
+ * Never NULL. */
+MaildirSizeCache *maildir_size_cache_load(int root_fd, char **problem);
+void maildir_size_cache_free(MaildirSizeCache *cache);
+/* Looks @uidl up, and counts it as still in use. */
+bool maildir_size_cache_lookup(MaildirSizeCache *cache, const char *uidl,
+                               uint64_t *size);
+/* True when the file on disk should be rewritten: it was corrupt, or it
+ * has entries no message used. */
+bool maildir_size_cache_stale(const MaildirSizeCache *cache);
+/* Writes the sizes of the listed messages that have no ,W= field
+ * atomically (tmp file and rename). */
+bool maildir_size_cache_save(int root_fd, const MaildirMsg *msgs, size_t n,
+                             GError **error);
+
+/* Reads @file of @dir_fd and counts its size as sent.  @buf is scratch
+ * space.  On failure *@err_no holds errno, so that the caller can tell a
+ * vanished file (ENOENT) from a real problem. */
+bool maildir_size_compute(int dir_fd, const char *file, char *buf,
+                          size_t buf_len, uint64_t *size, int *err_no);
+
+/* ---- the mailbox lock (maildir-lock.c) -------------------------------- */
+
+#define MAILDIR_LOCK_FILE "poplar-lock"
+#define MAILDIR_LOCK_BREAK_FILE "poplar-lock.break"
+
+typedef struct MaildirLock MaildirLock;
+
+/* Who holds (or would hold) a lock. */
+typedef struct MaildirLockOwner {
+  char host[256];   /* hostname */
+  char boot[64];    /* kernel boot id, "-" when unknown */
+  char pidns[64];   /* pid namespace, "-" when unknown */
+  long long pid;
+  long long time;   /* seconds since the epoch when taken */
+  char token[40];
+} MaildirLockOwner;
+
+/* Fills @owner with this process's identity (time now, a fresh token). */
+void maildir_lock_owner_self(MaildirLockOwner *owner);
+/* The lock file's content for @owner (one line, newly allocated). */
+char *maildir_lock_owner_format(const MaildirLockOwner *owner);
+/* Parses a lock file's content; false when it is not one. */
+bool maildir_lock_owner_parse(const char *text, MaildirLockOwner *owner);
+
+/* Takes the lock of the Maildir @root_fd.  A stale lock (its holder's
+ * process is dead on this host, or it was not refreshed for @timeout_ms)
+ * is removed first; *@note (when @note is not NULL) then says whose it was,
+ * whatever the result, and the caller frees it.  Returns POPLAR_STORE_OK,
+ * POPLAR_STORE_IN_USE or a failure, with *@error set unless OK. */
+PoplarStoreResult maildir_lock_acquire(int root_fd, uint64_t timeout_ms,
+                                       MaildirLock **lock, char **note,
+                                       GError **error);
+/* Marks the lock as alive (sets its mtime to now).  Returns false when the
+ * lock file is no longer ours (removed or replaced by another session). */
+bool maildir_lock_refresh(MaildirLock *lock, GError **error);
+/* Removes the lock file if it is still ours and frees @lock.  Returns
+ * false (with *@error) when it was not ours any more or could not be
+ * removed. */
+bool maildir_lock_release(MaildirLock *lock, GError **error);
+
+/* ---- keeping locks fresh (maildir-lock-keeper.c) ----------------------- */
+
+typedef struct MaildirLockKeeper MaildirLockKeeper;
+
+/* Refreshes every added lock each @interval_ms on a thread of its own,
+ * started with the first lock (so after any fork of the server). */
+MaildirLockKeeper *maildir_lock_keeper_new(PoplarPlugin *plugin,
+                                           uint64_t interval_ms);
+/* Stops the thread (waiting for it) and frees the keeper; no lock may be
+ * left in it. */
+void maildir_lock_keeper_free(MaildirLockKeeper *keeper);
+void maildir_lock_keeper_add(MaildirLockKeeper *keeper, MaildirLock *lock,
+                             const char *path);
+/* After this returns the thread no longer touches @lock. */
+void maildir_lock_keeper_remove(MaildirLockKeeper *keeper, MaildirLock *lock);
+
+/* ---- the store (maildir-store.c, maildir-message.c) -------------------- */
+
+typedef struct MaildirStore {
+  PoplarPlugin *plugin;
+  bool create;
+  bool size_cache;
+  uint64_t lock_timeout_ms;
+  MaildirLockKeeper *keeper;
+} MaildirStore;
+
+/* The store's state for one open mailbox (poplar_mailbox_get_data()). */
+typedef struct MaildirMailbox {
+  MaildirStore *store;
+  PoplarMailbox *mbox;
+  char *path;
+  MaildirDirs dirs;
+  MaildirLock *lock;
+  MaildirMsg *msgs;
+  size_t n_msgs;
+  GStringChunk *strings;  /* bases and UIDLs of msgs */
+  GHashTable *by_base;    /* base -> MaildirMsg*, built on first refind */
+  unsigned moved_new;     /* messages moved from new/ by this open */
+  unsigned size_reads;    /* message files read to count sizes */
+} MaildirMailbox;
+
+PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
+                                       PoplarMessage *msg, void **stream);
+int64_t maildir_message_read(void *data, void *stream, char *buf, size_t len);
+void maildir_message_close(void *data, void *stream);
+PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox);
+
+/* Updates the names of messages another program renamed (see
+ * maildir_refind()). */
+bool maildir_mailbox_refind(MaildirMailbox *mb, GError **error);
+
+/* Logs through the core with the session's id. */
+void maildir_log(MaildirMailbox *mb, PoplarLogLevel level, const char *fmt,
+                 ...) G_GNUC_PRINTF(3, 4);
+
+#endif /* POPLAR_MAILDIR_H */
