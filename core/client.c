@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "tls.h"
 #include "pop3-commands.h"
 #include "session-end.h"
 
@@ -101,12 +102,59 @@ static void out_shrink(PoplarOutBuf *b)
   }
 }
 
+/* ---- transport: plain socket or TLS, with send()/recv() conventions
+ * (-1 and errno EAGAIN, EINTR or a real error) ---------------------------- */
+
+static ssize_t transport_recv(PoplarClient *c, void *buf, size_t len)
+{
+  if (!c->tls)
+    return recv(c->fd, buf, len, 0);
+  ssize_t n = gnutls_record_recv(c->tls, buf, len);
+  if (n >= 0)
+    return n;
+  if (n == GNUTLS_E_AGAIN)
+    errno = EAGAIN;
+  else if (n == GNUTLS_E_INTERRUPTED)
+    errno = EINTR;
+  else if (n == GNUTLS_E_PREMATURE_TERMINATION)
+    return 0; /* closed without close_notify: as good as EOF for POP3 */
+  else {
+    poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS receive: %s",
+                   gnutls_strerror((int)n));
+    errno = ECONNRESET;
+  }
+  return -1;
+}
+
+static ssize_t transport_send(PoplarClient *c, const void *buf, size_t len)
+{
+  if (!c->tls)
+    return send(c->fd, buf, len, MSG_NOSIGNAL);
+  /* After EAGAIN GnuTLS holds the record it built: finish sending that
+   * one (NULL, 0) before handing it new data. */
+  ssize_t n = c->tls_send_retry ? gnutls_record_send(c->tls, NULL, 0)
+                                : gnutls_record_send(c->tls, buf, len);
+  if (n >= 0) {
+    c->tls_send_retry = false;
+    return n;
+  }
+  if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+    c->tls_send_retry = true;
+    errno = n == GNUTLS_E_AGAIN ? EAGAIN : EINTR;
+    return -1;
+  }
+  errno = EPIPE;
+  return -1;
+}
+
 /* Returns false when the connection failed. */
 static bool client_flush(PoplarClient *c)
 {
+  if (c->handshaking)
+    return true;
   while (c->out.pos < c->out.len) {
-    ssize_t n = send(c->fd, c->out.data + c->out.pos, c->out.len - c->out.pos,
-                     MSG_NOSIGNAL);
+    ssize_t n = transport_send(c, c->out.data + c->out.pos,
+                               c->out.len - c->out.pos);
     if (n > 0) {
       c->out.pos += (size_t)n;
       c->session.bytes_out += (uint64_t)n;
@@ -129,7 +177,8 @@ static bool client_flush(PoplarClient *c)
 static bool wants_input(const PoplarClient *c)
 {
   return !c->eof && !c->job_pending && !c->delaying && !c->fill &&
-         !c->close_after_flush && c->state != POPLAR_STATE_CONNECT &&
+         !c->close_after_flush && !c->stls_pending && !c->handshaking &&
+         c->state != POPLAR_STATE_CONNECT &&
          poplar_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER &&
          c->in_len < sizeof c->in;
 }
@@ -137,6 +186,12 @@ static bool wants_input(const PoplarClient *c)
 static void update_watch(PoplarClient *c)
 {
   uint32_t ev = 0;
+  if (c->handshaking) {
+    ev = gnutls_record_get_direction(c->tls) ? EPOLLOUT : EPOLLIN;
+    if (!poplar_loop_watch_set(c->loop, &c->watch, ev))
+      poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
   if (wants_input(c))
     ev |= EPOLLIN;
   if (poplar_client_pending(c) > 0)
@@ -152,7 +207,7 @@ static bool client_read(PoplarClient *c)
     size_t room = sizeof c->in - c->in_len;
     if (room == 0)
       return true;
-    ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
+    ssize_t n = transport_recv(c, c->in + c->in_len, room);
     if (n > 0) {
       c->in_len += (size_t)n;
       c->session.bytes_in += (uint64_t)n;
@@ -211,12 +266,16 @@ static bool process_one_line(PoplarClient *c)
   return true;
 }
 
+static void tls_begin(PoplarClient *c);
+static void arm_idle_timer(PoplarClient *c);
+
 /* True when the session can make progress without waiting for the socket,
  * a plugin call or a timer: stream more of a reply, or run a buffered
  * command. */
 static bool can_produce(const PoplarClient *c)
 {
-  if (c->closing || c->job_pending || c->delaying || c->close_after_flush)
+  if (c->closing || c->job_pending || c->delaying || c->close_after_flush ||
+      c->stls_pending || c->handshaking)
     return false;
   if (c->fill)
     return poplar_client_pending(c) < POPLAR_OUTPUT_LOW_WATER;
@@ -245,6 +304,15 @@ void poplar_client_pump(PoplarClient *c)
       poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
       return;
     }
+    if (c->stls_pending && poplar_client_pending(c) == 0) {
+      tls_begin(c);
+      return;
+    }
+    /* GnuTLS may hold decrypted input the socket no longer signals. */
+    if (c->tls && wants_input(c) && gnutls_record_check_pending(c->tls) > 0) {
+      client_read(c);
+      continue;
+    }
     /* Sending may have made room for more of a streamed reply or for the
      * replies of commands the client pipelined. */
     if (!can_produce(c))
@@ -264,6 +332,126 @@ void poplar_client_pump(PoplarClient *c)
   update_watch(c);
 }
 
+/* ---- TLS: implicit on listen-tls sockets, or after STLS (RFC 2595) ----- */
+
+static void record_tls_info(PoplarClient *c)
+{
+  PoplarSession *s = &c->session;
+  s->tls = true;
+  g_free(s->tls_version);
+  s->tls_version = g_strdup(
+      gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)));
+  g_free(s->tls_cipher);
+  s->tls_cipher = g_strdup(gnutls_cipher_get_name(gnutls_cipher_get(c->tls)));
+  char sni[256];
+  size_t len = sizeof sni;
+  unsigned type = 0;
+  g_clear_pointer(&s->tls_sni, g_free);
+  if (gnutls_server_name_get(c->tls, sni, &len, &type, 0) == 0 &&
+      type == GNUTLS_NAME_DNS)
+    s->tls_sni = g_strndup(sni, len);
+}
+
+static void tls_hooks_work(PoplarClient *c)
+{
+  PoplarHookArgs args = {0};
+  g_free(c->job_reply);
+  c->job_reply = NULL;
+  PoplarVerdict v = poplar_hooks_run(c->server->registry, &c->session,
+                                     POPLAR_HOOK_TLS, &args, &c->job_reply);
+  c->job_ok = (v == POPLAR_CONTINUE);
+}
+
+static void tls_established(PoplarClient *c)
+{
+  if (!c->job_ok) {
+    /* A refused TLS session ends: the hook's text goes over TLS. */
+    poplar_client_reply(c, c->job_reply);
+    g_clear_pointer(&c->job_reply, g_free);
+    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  if (c->implicit_tls)
+    poplar_pop3_greet(c);
+}
+
+static void tls_handshake_step(PoplarClient *c)
+{
+  int r = gnutls_handshake(c->tls);
+  if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED ||
+      (r < 0 && !gnutls_error_is_fatal(r))) {
+    update_watch(c);
+    return;
+  }
+  if (r < 0) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS handshake failed: %s",
+                   gnutls_strerror(r));
+    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  c->handshaking = false;
+  record_tls_info(c);
+  c->last_activity = poplar_loop_now(c->loop);
+  arm_idle_timer(c);
+  poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS: %s %s%s%s%s",
+                 c->session.tls_version, c->session.tls_cipher,
+                 c->session.tls_sni ? " SNI " : "",
+                 c->session.tls_sni ? c->session.tls_sni : "",
+                 gnutls_session_is_resumed(c->tls) ? " (resumed)" : "");
+  c->job_ok = true;
+  if (poplar_hooks_present(c->server->registry, POPLAR_HOOK_TLS)) {
+    poplar_client_run_job(c, tls_hooks_work, tls_established);
+    update_watch(c);
+    return;
+  }
+  tls_established(c);
+  poplar_client_pump(c);
+}
+
+static void tls_begin(PoplarClient *c)
+{
+  char *error = NULL;
+  c->stls_pending = false;
+  c->tls_ctx = poplar_server_tls(c->server);
+  if (!c->tls_ctx ||
+      !poplar_tls_session_new(c->tls_ctx, c->fd, &c->tls, &error)) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR, "cannot start TLS: %s",
+                   error ? error : "TLS is not configured");
+    g_free(error);
+    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  c->handshaking = true;
+  uint64_t timeout_ms = c->server->cfg.tls.handshake_timeout_ms;
+  poplar_loop_timer_arm(c->loop, &c->timer,
+                        poplar_loop_now(c->loop) + (int64_t)timeout_ms * 1000);
+  tls_handshake_step(c);
+}
+
+void poplar_client_start_tls(PoplarClient *c)
+{
+  /* Whatever the client sent behind STLS was sent in plaintext and must
+   * never be executed under TLS (CVE-2011-0411 and its many relatives). */
+  c->in_len = 0;
+  c->in_discarding = false;
+  c->stls_pending = true;
+  g_clear_pointer(&c->user_arg, g_free);
+}
+
+bool poplar_client_plaintext_ok(const PoplarClient *c)
+{
+  return c->session.tls || c->session.trusted;
+}
+
+void poplar_client_connected(PoplarClient *c)
+{
+  if (c->implicit_tls) {
+    tls_begin(c);
+    return;
+  }
+  poplar_pop3_greet(c);
+}
+
 static void on_io(void *ctx, uint32_t events)
 {
   PoplarClient *c = ctx;
@@ -271,6 +459,10 @@ static void on_io(void *ctx, uint32_t events)
     return;
   if (events & EPOLLERR) {
     poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    return;
+  }
+  if (c->handshaking) {
+    tls_handshake_step(c);
     return;
   }
   if (events & (EPOLLIN | EPOLLHUP))
@@ -291,6 +483,12 @@ static void on_timer(void *ctx)
   PoplarClient *c = ctx;
   if (c->closing)
     return;
+  if (c->handshaking) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
+                   "TLS handshake timed out: disconnecting");
+    poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
+    return;
+  }
   if (c->delaying) {
     c->delaying = false;
     poplar_client_reply(c, c->delayed_reply);
@@ -410,6 +608,8 @@ void poplar_client_close(PoplarClient *c, PoplarDisconnectReason reason)
   c->reason = reason;
   poplar_loop_watch_remove(c->loop, &c->watch);
   poplar_loop_timer_cancel(c->loop, &c->timer);
+  if (c->tls && !c->handshaking)
+    gnutls_bye(c->tls, GNUTLS_SHUT_WR); /* best effort, never waits */
   close(c->fd);
   c->fd = -1;
   if (!c->job_pending)
@@ -457,7 +657,8 @@ void poplar_client_unlink(PoplarClient *c)
 }
 
 void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
-                          const struct sockaddr *remote, socklen_t rlen)
+                          bool implicit_tls, const struct sockaddr *remote,
+                          socklen_t rlen)
 {
   PoplarLoop *loop = server->loops[loop_index];
   (void)rlen;
@@ -503,6 +704,7 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   c->session.start_time = g_get_real_time();
   c->last_activity = poplar_loop_now(loop);
   c->state = POPLAR_STATE_CONNECT;
+  c->implicit_tls = implicit_tls;
   g_atomic_int_inc(&server->live_sessions);
 
   int one = 1;

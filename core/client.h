@@ -8,6 +8,7 @@
 #ifndef POPLAR_CLIENT_H
 #define POPLAR_CLIENT_H
 
+#include <gnutls/gnutls.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,12 @@ struct PoplarClient {
   int fd;
   PoplarWatch watch;
   PoplarTimer timer;
+  gnutls_session_t tls;  /* NULL until TLS starts */
+  PoplarTls *tls_ctx;    /* the credentials this session uses */
+  bool implicit_tls;     /* accepted on a listen-tls socket */
+  bool handshaking;
+  bool stls_pending;     /* STLS answered, handshake once it is sent */
+  bool tls_send_retry;   /* gnutls_record_send must be called again */
   int64_t last_activity;
   PoplarPop3State state;
 
@@ -97,9 +104,18 @@ struct PoplarClient {
 };
 
 /* Takes ownership of @fd (accepted, non-blocking); the client lives on
- * loop @loop_index. */
+ * loop @loop_index.  @implicit_tls: TLS handshake before the greeting. */
 void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
-                          const struct sockaddr *remote, socklen_t rlen);
+                          bool implicit_tls, const struct sockaddr *remote,
+                          socklen_t rlen);
+/* After the connect hooks: the greeting, or first the implicit TLS
+ * handshake. */
+void poplar_client_connected(PoplarClient *c);
+/* True when plaintext passwords may be used: under TLS, or from a trusted
+ * network. */
+bool poplar_client_plaintext_ok(const PoplarClient *c);
+/* STLS: the +OK is queued; start TLS once it is sent. */
+void poplar_client_start_tls(PoplarClient *c);
 /* Closes every client of the calling loop (server shutdown).  Loop thread
  * only; @data is the server's PoplarLoopClients of that loop. */
 void poplar_client_close_all(void *data);

@@ -28,6 +28,7 @@ typedef struct ListenerWatch {
 
 struct PoplarListener {
   int fd;
+  bool tls;
   char address[64];
   PoplarServer *server;
   ListenerWatch *watches; /* one per loop */
@@ -37,6 +38,11 @@ struct PoplarListener {
 const char *poplar_listener_address(const PoplarListener *l)
 {
   return l->address;
+}
+
+bool poplar_listener_is_tls(const PoplarListener *l)
+{
+  return l->tls;
 }
 
 static bool split_host_port(const char *spec, char **host, char **port)
@@ -116,7 +122,8 @@ bool poplar_listener_check(const char *spec, char **error)
   return ai != NULL;
 }
 
-PoplarListener *poplar_listener_bind(const char *spec, char **error)
+PoplarListener *poplar_listener_bind(const char *spec, bool tls,
+                                     char **error)
 {
   struct addrinfo *ai = resolve(spec, error);
   if (!ai)
@@ -142,6 +149,7 @@ PoplarListener *poplar_listener_bind(const char *spec, char **error)
   freeaddrinfo(ai);
   PoplarListener *l = g_new0(PoplarListener, 1);
   l->fd = fd;
+  l->tls = tls;
   g_strlcpy(l->address, spec, sizeof l->address);
   describe_bound(l);
   return l;
@@ -169,8 +177,8 @@ static void on_accept(void *ctx, uint32_t events)
       close(fd);
       continue;
     }
-    poplar_client_create(server, lw->loop_index, fd, (struct sockaddr *)&ss,
-                         len);
+    poplar_client_create(server, lw->loop_index, fd, lw->listener->tls,
+                         (struct sockaddr *)&ss, len);
   }
 }
 

@@ -108,7 +108,7 @@ static int setup_signals(void)
   return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-static void wait_for_stop(int sfd)
+static void wait_for_stop(PoplarServer *server, int sfd)
 {
   for (;;) {
     struct signalfd_siginfo si;
@@ -118,9 +118,18 @@ static void wait_for_stop(int sfd)
     if (n != (ssize_t)sizeof si)
       return;
     if (si.ssi_signo == SIGHUP) {
-      poplarpriv_log(NULL, POPLAR_LOG_WARNING,
-                     "SIGHUP: reloading is not supported yet; restart "
-                     "poplard to apply a new configuration");
+      /* Certificates are replaced for new sessions; live ones keep theirs.
+       * Other settings need a restart until the master process can reload
+       * them. */
+      char *error = NULL;
+      if (poplar_server_reload_tls(server, &error))
+        poplarpriv_log(NULL, POPLAR_LOG_INFO,
+                       "SIGHUP: TLS certificates reloaded");
+      else
+        poplarpriv_log(NULL, POPLAR_LOG_ERROR,
+                       "SIGHUP: TLS certificates not reloaded, the old ones "
+                       "stay in use: %s", error);
+      g_free(error);
       continue;
     }
     poplarpriv_log(NULL, POPLAR_LOG_INFO, "%s: shutting down",
@@ -184,7 +193,7 @@ int main(int argc, char **argv)
                      (const char *)warnings->pdata[i]);
     poplarpriv_log(NULL, POPLAR_LOG_INFO, "poplard %s ready",
                    POPLAR_VERSION);
-    wait_for_stop(sfd);
+    wait_for_stop(&server, sfd);
   }
   poplar_server_stop(&server);
   poplar_server_free(&server);

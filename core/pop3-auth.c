@@ -25,8 +25,19 @@ static void start_login(PoplarClient *c, const char *mech, const char *user)
   poplar_client_run_job(c, login_work, login_done);
 }
 
+static bool plaintext_refused(PoplarClient *c)
+{
+  if (poplar_client_plaintext_ok(c))
+    return false;
+  poplar_pop3_bad_command(c, "-ERR [AUTH] Plaintext authentication is "
+                             "disallowed without TLS: use STLS first");
+  return true;
+}
+
 void poplar_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
 {
+  if (plaintext_refused(c))
+    return;
   g_free(c->user_arg);
   c->user_arg = g_strndup(cmd->rest, cmd->rest_len);
   /* Whether the user exists is not told here: that would let anyone probe
@@ -36,6 +47,8 @@ void poplar_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
 
 void poplar_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
 {
+  if (plaintext_refused(c))
+    return;
   if (!c->user_arg) {
     poplar_pop3_bad_command(c, "-ERR Send USER first");
     return;

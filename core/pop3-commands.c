@@ -34,6 +34,7 @@ typedef struct PoplarCommand {
 } PoplarCommand;
 
 static void cmd_capa(PoplarClient *c, const PoplarCommandLine *cmd);
+static void cmd_stls(PoplarClient *c, const PoplarCommandLine *cmd);
 static void cmd_noop(PoplarClient *c, const PoplarCommandLine *cmd);
 static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd);
 static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd);
@@ -43,6 +44,7 @@ static const PoplarCommand commands[] = {
     {"PASS", poplar_cmd_pass, IN_AUTH, ARGS_REST, 1, 1},
     {"APOP", poplar_cmd_apop, IN_AUTH, ARGS_SPLIT, 2, 2},
     {"CAPA", cmd_capa, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
+    {"STLS", cmd_stls, IN_AUTH, ARGS_SPLIT, 0, 0},
     {"QUIT", poplar_cmd_quit, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
     {"STAT", cmd_stat, IN_TRANS, ARGS_SPLIT, 0, 0},
     {"LIST", poplar_cmd_list, IN_TRANS, ARGS_SPLIT, 0, 1},
@@ -121,7 +123,7 @@ void poplar_pop3_dispatch(PoplarClient *c, const char *line, size_t len)
 
 /* ---- greeting --------------------------------------------------------- */
 
-static void send_greeting(PoplarClient *c)
+void poplar_pop3_greet(PoplarClient *c)
 {
   const PoplarServerConfig *cfg = &c->server->cfg;
   if (c->server->apop) {
@@ -150,7 +152,7 @@ static void connect_hooks_work(PoplarClient *c)
 static void connect_hooks_done(PoplarClient *c)
 {
   if (c->job_ok) {
-    send_greeting(c);
+    poplar_client_connected(c);
     return;
   }
   /* Any refusal at connect ends the session: there is no greeting to
@@ -166,7 +168,7 @@ void poplar_pop3_start(PoplarClient *c)
     poplar_client_run_job(c, connect_hooks_work, connect_hooks_done);
     return;
   }
-  send_greeting(c);
+  poplar_client_connected(c);
   poplar_client_pump(c);
 }
 
@@ -176,10 +178,15 @@ static void cmd_capa(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   const PoplarServerConfig *cfg = &c->server->cfg;
   (void)cmd;
+  bool authorization = c->state == POPLAR_STATE_AUTHORIZATION;
   poplar_client_reply(c, "+OK Capability list follows");
   poplar_client_reply(c, "TOP");
   poplar_client_reply(c, "UIDL");
-  if (c->state == POPLAR_STATE_AUTHORIZATION)
+  /* RFC 2595 section 4: STLS only before TLS and before login.  USER only
+   * where the policy lets a plaintext password through. */
+  if (authorization && !c->session.tls && c->server->tls)
+    poplar_client_reply(c, "STLS");
+  if (authorization && poplar_client_plaintext_ok(c))
     poplar_client_reply(c, "USER");
   poplar_client_reply(c, "RESP-CODES");
   poplar_client_reply(c, "AUTH-RESP-CODE");
@@ -193,6 +200,21 @@ static void cmd_capa(PoplarClient *c, const PoplarCommandLine *cmd)
   if (cfg->implementation[0])
     poplar_client_replyf(c, "IMPLEMENTATION %s", cfg->implementation);
   poplar_client_reply(c, ".");
+}
+
+static void cmd_stls(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  (void)cmd;
+  if (c->session.tls) {
+    poplar_pop3_bad_command(c, "-ERR Already using TLS");
+    return;
+  }
+  if (!c->server->tls) {
+    poplar_pop3_bad_command(c, "-ERR TLS is not available");
+    return;
+  }
+  poplar_client_reply(c, "+OK Begin TLS negotiation");
+  poplar_client_start_tls(c);
 }
 
 static void cmd_noop(PoplarClient *c, const PoplarCommandLine *cmd)

@@ -8,8 +8,10 @@
 #include "client.h"
 #include "pop3-parse.h"
 
-/* Sends the greeting (after the connect hooks, if any). */
+/* Runs the connect hooks, if any, then poplar_client_connected(). */
 void poplar_pop3_start(PoplarClient *c);
+/* Queues the greeting and enters AUTHORIZATION. */
+void poplar_pop3_greet(PoplarClient *c);
 /* Runs one command line (without CRLF). */
 void poplar_pop3_dispatch(PoplarClient *c, const char *line, size_t len);
 /* Answers a line over the RFC 2449 limit. */

@@ -30,6 +30,51 @@ static bool read_unsigned(PoplarConfig *s, const char *key, long long def,
   return ok;
 }
 
+/* RFC 8314 asks for TLS 1.2 or later. */
+#define POPLAR_DEFAULT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS (30 * 1000)
+
+static bool read_tls(PoplarConfigFile *file, PoplarServerConfig *cfg)
+{
+  static const char *const none[] = {NULL};
+  PoplarConfig *t = poplarpriv_config_section_ensure(file, "tls");
+  bool ok = true;
+  cfg->tls.certificates = copy_list(t, "certificates", none);
+  cfg->tls.priority = g_strdup(poplar_config_get_string(
+      t, "priority", POPLAR_DEFAULT_TLS_PRIORITY));
+  g_autofree char *err = NULL;
+  if (!poplar_tls_priority_check(cfg->tls.priority, &err)) {
+    poplar_config_error(t, "priority", "%s", err);
+    ok = false;
+  }
+  ok &= poplar_config_get_duration(t, "handshake-timeout",
+                                   POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS,
+                                   &cfg->tls.handshake_timeout_ms);
+  ok &= poplar_config_get_bool(t, "session-tickets", true,
+                               &cfg->tls.session_tickets);
+  for (char **item = cfg->tls.certificates; *item; item++) {
+    g_autofree char *cert = g_strdup(*item);
+    char *key = strchr(cert, ':');
+    if (key)
+      *key++ = '\0';
+    if (!g_file_test(cert, G_FILE_TEST_IS_REGULAR)) {
+      poplar_config_error(t, "certificates", "'%s' does not exist", cert);
+      ok = false;
+    } else if (key && !g_file_test(key, G_FILE_TEST_IS_REGULAR)) {
+      poplar_config_error(t, "certificates", "key '%s' does not exist", key);
+      ok = false;
+    }
+  }
+  if (cfg->listen_tls[0] && !cfg->tls.certificates[0]) {
+    PoplarConfig *s = poplarpriv_config_section_ensure(file, "server");
+    poplar_config_error(s, "listen-tls",
+                        "implicit TLS needs [tls] certificates");
+    ok = false;
+  }
+  poplarpriv_config_report_unused(t);
+  return ok;
+}
+
 static bool read_log_level(PoplarConfig *s, PoplarLogLevel *out)
 {
   static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -89,11 +134,17 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
     poplar_config_error(s, "listen", "no address to listen on");
     ok = false;
   }
-  for (char **spec = cfg->listen; *spec; spec++) {
-    g_autofree char *err = NULL;
-    if (!poplar_listener_check(*spec, &err)) {
-      poplar_config_error(s, "listen", "%s", err);
-      ok = false;
+  static const char *const none[] = {NULL};
+  cfg->listen_tls = copy_list(s, "listen-tls", none);
+  const char *const keys[] = {"listen", "listen-tls"};
+  char **const lists[] = {cfg->listen, cfg->listen_tls};
+  for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
+    for (char **spec = lists[k]; *spec; spec++) {
+      g_autofree char *err = NULL;
+      if (!poplar_listener_check(*spec, &err)) {
+        poplar_config_error(s, keys[k], "%s", err);
+        ok = false;
+      }
     }
   }
   cfg->plugin_dir = g_strdup(
@@ -152,8 +203,8 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   cfg->trusted = poplar_netlist_new();
   ok &= read_trusted(s, cfg->trusted);
 
-  static const char *const no_plugins[] = {NULL};
-  cfg->load = copy_list(p, "load", no_plugins);
+  cfg->load = copy_list(p, "load", none);
+  ok &= read_tls(file, cfg);
 
   poplarpriv_config_report_unused(s);
   poplarpriv_config_report_unused(p);
@@ -163,7 +214,10 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
 void poplar_server_config_clear(PoplarServerConfig *cfg)
 {
   g_strfreev(cfg->listen);
+  g_strfreev(cfg->listen_tls);
   g_strfreev(cfg->load);
+  g_strfreev(cfg->tls.certificates);
+  g_free(cfg->tls.priority);
   g_free(cfg->plugin_dir);
   g_free(cfg->mail);
   g_free(cfg->user);

@@ -7,13 +7,16 @@
 #include <stdint.h>
 
 #include "netlist.h"
+#include "tls.h"
 #include "poplar-private.h"
 
 #define POPLAR_EXPIRE_UNSET (-2)
 #define POPLAR_EXPIRE_NEVER (-1)
 
 typedef struct PoplarServerConfig {
-  char **listen;        /* "host:port" */
+  char **listen;        /* "host:port", plain (STLS when TLS is set up) */
+  char **listen_tls;    /* "host:port", implicit TLS (RFC 8314) */
+  PoplarTlsConfig tls;  /* [tls]; no certificates: no TLS at all */
   char *plugin_dir;
   char **load;          /* plugin names or paths, in order */
   char *mail;           /* default mail location template */

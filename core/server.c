@@ -68,7 +68,8 @@ static bool run_step(PoplarServer *server, const char *what, bool init)
 
 static bool known_section(PoplarServer *server, const char *name)
 {
-  if (strcmp(name, "server") == 0 || strcmp(name, "plugins") == 0)
+  if (strcmp(name, "server") == 0 || strcmp(name, "plugins") == 0 ||
+      strcmp(name, "tls") == 0)
     return true;
   for (guint i = 0; i < server->registry->plugins->len; i++) {
     PoplarPlugin *plugin = g_ptr_array_index(server->registry->plugins, i);
@@ -118,6 +119,7 @@ static bool check_after_init(PoplarServer *server)
 bool poplar_server_setup(PoplarServer *server, const char *config_path,
                          const char *plugin_dir, bool check_only)
 {
+  g_mutex_init(&server->tls_lock);
   server->config_file = poplarpriv_config_load(config_path);
   bool ok = error_count(server) == 0;
   ok &= poplar_server_config_read(&server->cfg, server->config_file,
@@ -155,20 +157,61 @@ void poplar_server_next_session_id(PoplarServer *server, char *out,
   g_snprintf(out, size, "%s%06x", server->session_prefix, n & 0xffffffu);
 }
 
-bool poplar_server_start(PoplarServer *server, GString *error)
+PoplarTls *poplar_server_tls(PoplarServer *server)
 {
-  PoplarServerConfig *cfg = &server->cfg;
-  server->listeners = g_ptr_array_new_with_free_func(
-      (GDestroyNotify)poplar_listener_free);
-  for (char **spec = cfg->listen; *spec; spec++) {
+  g_mutex_lock(&server->tls_lock);
+  PoplarTls *tls = server->tls ? poplar_tls_ref(server->tls) : NULL;
+  g_mutex_unlock(&server->tls_lock);
+  return tls;
+}
+
+bool poplar_server_reload_tls(PoplarServer *server, char **error)
+{
+  if (!server->cfg.tls.certificates[0])
+    return true;
+  PoplarTls *fresh = poplar_tls_new(&server->cfg.tls, error);
+  if (!fresh)
+    return false;
+  g_mutex_lock(&server->tls_lock);
+  PoplarTls *old = server->tls;
+  server->tls = fresh;
+  g_mutex_unlock(&server->tls_lock);
+  poplar_tls_unref(old);
+  return true;
+}
+
+static bool bind_all(PoplarServer *server, char **specs, bool tls,
+                     GString *error)
+{
+  for (char **spec = specs; *spec; spec++) {
     char *err = NULL;
-    PoplarListener *l = poplar_listener_bind(*spec, &err);
+    PoplarListener *l = poplar_listener_bind(*spec, tls, &err);
     if (!l) {
       g_string_append_printf(error, "%s\n", err);
       g_free(err);
       return false;
     }
     g_ptr_array_add(server->listeners, l);
+  }
+  return true;
+}
+
+bool poplar_server_start(PoplarServer *server, GString *error)
+{
+  PoplarServerConfig *cfg = &server->cfg;
+  server->listeners = g_ptr_array_new_with_free_func(
+      (GDestroyNotify)poplar_listener_free);
+  if (!bind_all(server, cfg->listen, false, error) ||
+      !bind_all(server, cfg->listen_tls, true, error))
+    return false;
+  /* Key files are often readable by root only: load them before the
+   * privilege drop.  A reload (SIGHUP) needs them readable by the
+   * server's user. */
+  char *tls_err = NULL;
+  if (!poplar_server_reload_tls(server, &tls_err)) {
+    g_string_append_printf(error, "[tls] %s\n", tls_err);
+    g_free(tls_err);
+    return false;
   }
 
   char *err = NULL;
@@ -214,8 +257,9 @@ bool poplar_server_start(PoplarServer *server, GString *error)
                              poplar_listener_address(l));
       return false;
     }
-    poplarpriv_log(NULL, POPLAR_LOG_INFO, "listening on %s",
-                   poplar_listener_address(l));
+    poplarpriv_log(NULL, POPLAR_LOG_INFO, "listening on %s%s",
+                   poplar_listener_address(l),
+                   poplar_listener_is_tls(l) ? " (TLS)" : "");
   }
   for (unsigned i = 0; i < server->n_loops; i++) {
     g_autofree char *name = g_strdup_printf("loop-%u", i);
@@ -273,6 +317,8 @@ void poplar_server_free(PoplarServer *server)
     g_ptr_array_unref(plugins);
   }
   poplar_loader_shutdown();
+  poplar_tls_unref(server->tls);
+  g_mutex_clear(&server->tls_lock);
   poplar_conn_limits_free(server->limits);
   poplar_server_config_clear(&server->cfg);
   poplarpriv_config_free(server->config_file);

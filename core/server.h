@@ -9,6 +9,7 @@
 #include "event-loop.h"
 #include "poplar-private.h"
 #include "server-config.h"
+#include "tls.h"
 
 typedef struct PoplarListener PoplarListener;
 typedef struct PoplarClient PoplarClient;
@@ -30,6 +31,8 @@ typedef struct PoplarServer {
   GThreadPool *pool; /* plugin calls */
   PoplarConnLimits *limits;
   bool apop; /* some passdb can supply secrets */
+  GMutex tls_lock;
+  PoplarTls *tls; /* NULL without [tls] certificates */
   char session_prefix[8];
   unsigned session_counter; /* atomic */
   gint live_sessions;       /* atomic */
@@ -47,6 +50,12 @@ bool poplar_server_start(PoplarServer *server, GString *error);
  * joins the threads. */
 void poplar_server_stop(PoplarServer *server);
 void poplar_server_free(PoplarServer *server);
+
+/* A reference to the current TLS credentials, or NULL without TLS. */
+PoplarTls *poplar_server_tls(PoplarServer *server);
+/* Loads the certificates again for new sessions (SIGHUP); live sessions
+ * keep theirs.  On failure the old ones stay and *@error says why. */
+bool poplar_server_reload_tls(PoplarServer *server, char **error);
 
 /* Next session id, unique for this process's lifetime. */
 void poplar_server_next_session_id(PoplarServer *server, char *out,

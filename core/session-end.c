@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "hooks.h"
+#include "tls.h"
 #include "pop3-commands.h"
 
 static const char *const reason_names[] = {
@@ -72,6 +73,9 @@ static void client_free(void *data)
   g_free(c->job_reply);
   g_free(c->delayed_reply);
   g_free(c->out.data);
+  if (c->tls)
+    gnutls_deinit(c->tls);
+  poplar_tls_unref(c->tls_ctx);
   g_free(c);
   g_atomic_int_dec_and_test(&server->live_sessions);
 }
