@@ -16,13 +16,21 @@ MESSAGES = [M1, M2, M3]
 LOAD = ["auth-passwd-file", "store-maildir", "test-hooks"]
 
 
+def wire_octets(body):
+    """Octets a RETR/TOP of @body (CRLF form) puts on the wire after its
+    status line: dot-stuffed, with the terminating ".CRLF"."""
+    stuffed = sum(1 for l in body.split(b"\r\n") if l.startswith(b"."))
+    return len(body) + stuffed + 3
+
+
 class HooksTest(poplartest.PoplarTestCase):
 
-    def start(self, **hooks):
+    def start(self, extra_messages=(), **hooks):
         """A server with test-hooks configured by @hooks (keys of the
         [test-hooks] section, '_' written for '-')."""
         self.srv = self.server(start=False)
-        self.user = self.srv.add_user("alice", "pw", MESSAGES)
+        self.user = self.srv.add_user("alice", "pw",
+                                      MESSAGES + list(extra_messages))
         self.record_path = os.path.join(self.srv.dir, "record")
         self.srv.start(load=LOAD, sections={"test-hooks": self.hook_conf(
             **hooks)})
@@ -93,6 +101,8 @@ class HooksTest(poplartest.PoplarTestCase):
         status, body = c.multi("TOP 2 3")
         self.assertEqual(body, top_of(M2, 3))
         self.assertOk(c.cmd("DELE 1"))
+        self.assertOk(c.cmd("RSET"))
+        self.assertOk(c.cmd("DELE 1"))
         self.assertOk(c.cmd("QUIT"))
         self.assertTrue(c.wait_closed(5))
         lines = self.wait_record(r"^disconnect ")
@@ -103,7 +113,13 @@ class HooksTest(poplartest.PoplarTestCase):
             "auth_after %s alice succeeded" % sid,
             "mailbox_open %s 3" % sid,
             "message_retrieve %s %s -1" % (sid, uidls[0]),
+            "message_sent %s %s -1 %d 1" % (sid, uidls[0],
+                                            wire_octets(crlf(M1))),
             "message_retrieve %s %s 3" % (sid, uidls[1]),
+            "message_sent %s %s 3 %d 1" % (sid, uidls[1],
+                                           wire_octets(top_of(M2, 3))),
+            "message_delete %s %s" % (sid, uidls[0]),
+            "rset %s" % sid,
             "message_delete %s %s" % (sid, uidls[0]),
             "update_before %s" % sid,
             "update_after %s 1" % sid,
@@ -305,6 +321,8 @@ class HooksTest(poplartest.PoplarTestCase):
         lines = self.wait_record(r"^disconnect ")
         self.assertEqual(len([l for l in lines
                               if l.startswith("message_retrieve ")]), 2)
+        self.assertFalse(any(l.startswith("message_sent ") for l in lines),
+                         "message_sent for a refused transfer: %r" % lines)
         self.assertEqual(len(self.files()), 3)
 
     def test_message_retrieve_reject_with_code(self):
@@ -338,6 +356,42 @@ class HooksTest(poplartest.PoplarTestCase):
         self.assertOk(status)
         self.assertEqual(body, crlf(M1))
         self.assertOk(c.cmd("QUIT"))
+
+    def test_message_sent_reports_a_cut_transfer(self):
+        """A client that hangs up in the middle of a 20 MB RETR: the
+        message_sent hook hears complete=0 and fewer octets than the
+        whole message."""
+        big = b"Subject: big\n\n" + b"0123456789abcdef" * 64 * 1024 * 20
+        self.start(extra_messages=[big])
+        c = Conn(self.srv.port)
+        self.addCleanup(c.close)
+        c.sock.setsockopt(poplartest.socket.SOL_SOCKET,
+                          poplartest.socket.SO_RCVBUF, 32 * 1024)
+        c.login("alice", "pw")
+        uidls = self.uidls(c)
+        self.assertOk(c.cmd("RETR 4"))
+        c.sock.recv(64 * 1024)
+        c.close()
+        lines = self.wait_record(r"^message_sent ", timeout=10)
+        sent = [l for l in lines if l.startswith("message_sent ")]
+        self.assertEqual(len(sent), 1, sent)
+        _, sid, uidl, top, octets, complete = sent[0].split(" ")
+        self.assertEqual((uidl, top, complete), (uidls[3], "-1", "0"),
+                         sent[0])
+        self.assertLess(int(octets), wire_octets(crlf(big)))
+        lines = self.wait_record(r"^disconnect ")
+        self.assertIn("disconnect %s client-closed" % sid, lines)
+
+    def test_rset_verdict_is_ignored(self):
+        self.start(rset="reject:SYS/PERM:no")
+        c = self.session()
+        self.assertOk(c.cmd("DELE 1"))
+        self.assertOk(c.cmd("RSET"), "RSET is notification-only")
+        self.assertEqual(c.cmd("STAT").split()[:2], ["+OK", "3"])
+        self.assertOk(c.cmd("QUIT"))
+        lines = self.wait_record(r"^disconnect ")
+        self.assertTrue(any(l.startswith("rset ") for l in lines))
+        self.assertEqual(self.files(), sorted(MESSAGES))
 
     # -- message_delete
 
@@ -393,11 +447,12 @@ class HooksTest(poplartest.PoplarTestCase):
         points = lambda ls: [l.split(" ")[0] for l in ls]
         self.assertEqual(points(firsts), [
             "connect", "auth_before", "auth_after", "mailbox_open",
-            "message_retrieve", "update_before", "update_after",
-            "disconnect"])
+            "message_retrieve", "message_sent", "update_before",
+            "update_after", "disconnect"])
+        # (message_sent is a notification: every table hears it)
         self.assertEqual(points(seconds), [
-            "auth_after", "mailbox_open", "update_before", "update_after",
-            "disconnect"],
+            "auth_after", "mailbox_open", "message_sent", "update_before",
+            "update_after", "disconnect"],
             "the second table must see only the points the first continued")
         self.assertEqual([l for l in firsts
                           if l.split(" ")[0] in points(seconds)], seconds)
@@ -417,7 +472,10 @@ class HooksTest(poplartest.PoplarTestCase):
         seconds = [l[len("second:"):] for l in lines
                    if l.startswith("second:") and l.split(" ")[1:2] == [sid]]
         self.assertEqual(firsts, seconds)
-        self.assertEqual(len(firsts), 9, firsts)
+        self.assertEqual([l.split(" ")[0] for l in firsts], [
+            "connect", "auth_before", "auth_after", "mailbox_open",
+            "message_retrieve", "message_sent", "message_delete",
+            "update_before", "update_after", "disconnect"])
 
     def test_reject_skips_the_next_table(self):
         self.start(message_delete="reject", second_table="yes")

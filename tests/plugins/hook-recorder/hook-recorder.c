@@ -9,7 +9,8 @@
  *   record = PATH            one line per hook call, appended
  *   connect = continue | accept | tempfail | reject[:CODE:text]
  *             | disconnect[:CODE:text]      (same for every hook point,
- *             named with '-': auth-before, message-retrieve, ...)
+ *             named with '-': auth-before, message-retrieve, ...; the
+ *             core ignores the verdicts of notification-only points)
  *   hide-uidls = u1; u2      mailbox_open hides these messages
  *   add-header = Name: value mailbox_open adds it to every message
  *   second-table = yes       registers a second table that only records
@@ -43,6 +44,8 @@ typedef enum HookPoint {
   POINT_UPDATE_BEFORE,
   POINT_UPDATE_AFTER,
   POINT_DISCONNECT,
+  POINT_MESSAGE_SENT,
+  POINT_RSET,
   POINT_COUNT,
 } HookPoint;
 
@@ -51,6 +54,7 @@ static const char *const point_keys[POINT_COUNT] = {
     "connect",          "tls",            "auth-before",   "auth-after",
     "mailbox-open",     "message-retrieve", "message-delete",
     "update-before",    "update-after",   "disconnect",
+    "message-sent",     "rset",
 };
 
 typedef struct Recorder {
@@ -253,6 +257,20 @@ static void note_disconnect(Recorder *r, const char *prefix,
          reason_name(reason));
 }
 
+static void note_message_sent(Recorder *r, const char *prefix,
+                              PoplarSession *s, PoplarMessage *msg,
+                              long top_lines, uint64_t octets, bool complete)
+{
+  record(r, prefix, "message_sent %s %s %ld %" PRIu64 " %d",
+         poplar_session_id(s), poplar_message_uidl(msg), top_lines, octets,
+         complete ? 1 : 0);
+}
+
+static void note_rset(Recorder *r, const char *prefix, PoplarSession *s)
+{
+  record(r, prefix, "rset %s", poplar_session_id(s));
+}
+
 /* ---- the first table: records and answers ------------------------------ */
 
 static PoplarVerdict on_connect(void *data, PoplarSession *s)
@@ -354,6 +372,24 @@ static PoplarVerdict on_disconnect(void *data, PoplarSession *s,
   return answer(r, s, POINT_DISCONNECT);
 }
 
+static PoplarVerdict on_message_sent(void *data, PoplarSession *s,
+                                     PoplarMessage *msg, long top_lines,
+                                     uint64_t octets, bool complete)
+{
+  Recorder *r = data;
+  note_message_sent(r, "", s, msg, top_lines, octets, complete);
+  return answer(r, s, POINT_MESSAGE_SENT);
+}
+
+static PoplarVerdict on_rset(void *data, PoplarSession *s,
+                             PoplarMailbox *mbox)
+{
+  (void)mbox;
+  Recorder *r = data;
+  note_rset(r, "", s);
+  return answer(r, s, POINT_RSET);
+}
+
 static void recorder_free(void *data)
 {
   Recorder *r = data;
@@ -447,6 +483,23 @@ static PoplarVerdict second_disconnect(void *data, PoplarSession *s,
                                        PoplarDisconnectReason reason)
 {
   note_disconnect(((SecondTable *)data)->recorder, SECOND, s, reason);
+  return POPLAR_CONTINUE;
+}
+
+static PoplarVerdict second_message_sent(void *data, PoplarSession *s,
+                                         PoplarMessage *msg, long top_lines,
+                                         uint64_t octets, bool complete)
+{
+  note_message_sent(((SecondTable *)data)->recorder, SECOND, s, msg,
+                    top_lines, octets, complete);
+  return POPLAR_CONTINUE;
+}
+
+static PoplarVerdict second_rset(void *data, PoplarSession *s,
+                                 PoplarMailbox *mbox)
+{
+  (void)mbox;
+  note_rset(((SecondTable *)data)->recorder, SECOND, s);
   return POPLAR_CONTINUE;
 }
 
@@ -552,6 +605,8 @@ static bool test_hooks_init(PoplarPlugin *plugin, PoplarConfig *config)
       .update_before = on_update_before,
       .update_after = on_update_after,
       .disconnect = on_disconnect,
+      .message_sent = on_message_sent,
+      .rset = on_rset,
       .destroy = recorder_free,
   };
   if (!poplar_register_hook(plugin, &first_ops, sizeof first_ops, r)) {
@@ -572,6 +627,8 @@ static bool test_hooks_init(PoplarPlugin *plugin, PoplarConfig *config)
       .update_before = second_update_before,
       .update_after = second_update_after,
       .disconnect = second_disconnect,
+      .message_sent = second_message_sent,
+      .rset = second_rset,
       .destroy = free,
   };
   SecondTable *second = calloc(1, sizeof *second);
