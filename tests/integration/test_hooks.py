@@ -3,7 +3,11 @@
 every verdict has its documented effect on the wire."""
 
 import os
+import poplib
 import re
+import shutil
+import ssl
+import subprocess
 import time
 
 import poplartest
@@ -25,15 +29,16 @@ def wire_octets(body):
 
 class HooksTest(poplartest.PoplarTestCase):
 
-    def start(self, extra_messages=(), **hooks):
+    def start(self, extra_messages=(), sections=None, **hooks):
         """A server with test-hooks configured by @hooks (keys of the
-        [test-hooks] section, '_' written for '-')."""
+        [test-hooks] section, '_' written for '-') and other @sections."""
         self.srv = self.server(start=False)
         self.user = self.srv.add_user("alice", "pw",
                                       MESSAGES + list(extra_messages))
         self.record_path = os.path.join(self.srv.dir, "record")
-        self.srv.start(load=LOAD, sections={"test-hooks": self.hook_conf(
-            **hooks)})
+        all_sections = dict(sections or {})
+        all_sections["test-hooks"] = self.hook_conf(**hooks)
+        self.srv.start(load=LOAD, sections=all_sections)
 
     def hook_conf(self, **hooks):
         conf = {"record": self.record_path}
@@ -188,6 +193,55 @@ class HooksTest(poplartest.PoplarTestCase):
             self.assertTrue(c.wait_closed(5), "connection not closed")
             self.assertTrue(c.tail.startswith(b"-ERR closing now\r\n"),
                             "before the close: %r" % c.tail)
+
+    # -- tls
+
+    def start_tls_server(self, **hooks):
+        """A server with a fresh self-signed certificate for STLS."""
+        if not shutil.which("openssl"):
+            self.skipTest("openssl is needed to make a test certificate")
+        tmp = poplartest.tempfile.mkdtemp(prefix="poplartest-cert-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cert = os.path.join(tmp, "cert.pem")
+        key = os.path.join(tmp, "key.pem")
+        r = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+             "-keyout", key, "-out", cert, "-days", "2",
+             "-subj", "/CN=localhost"], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.start(sections={"tls": {"certificates": cert + ":" + key}},
+                   **hooks)
+
+    def stls(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        p = self.srv.pop()
+        self.addCleanup(p.close)
+        self.assertTrue(p.stls(ctx).startswith(b"+OK"))
+        return p
+
+    def test_tls_is_recorded(self):
+        self.start_tls_server()
+        p = self.stls()
+        p.user("alice")
+        p.pass_("pw")
+        self.assertEqual(p.stat()[0], 3)
+        p.quit()
+        lines = self.wait_record(r"^disconnect ")
+        sid = self.session_id()
+        self.assertEqual([l.split(" ")[0] for l in
+                          self.session_records(sid, lines)][:3],
+                         ["connect", "tls", "auth_before"])
+
+    def test_tls_reject_closes(self):
+        self.start_tls_server(tls="reject")
+        p = self.stls()
+        with self.assertRaises((poplib.error_proto, EOFError, OSError)):
+            p.user("alice")
+            p.pass_("pw")
+        self.wait_record(r"^tls ")
+        self.assertFalse(any(l.startswith("auth_") for l in self.records()))
 
     # -- authentication
 
