@@ -400,6 +400,17 @@ class Server:
         self._finish_reader()
         self.proc = None
 
+    def crash(self):
+        """SIGKILL, as a crash would end poplard: nothing is cleaned up."""
+        pids = self.pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self._kill()
+        wait_gone(pids, 5.0)
+
     def restart(self, **config):
         rc = self.stop()
         if rc != 0:

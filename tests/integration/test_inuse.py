@@ -104,6 +104,20 @@ class InUseTest(poplartest.PoplarTestCase):
         finally:
             p.close()
 
+    def test_login_after_server_crash(self):
+        """A lock left by a crashed server is recognised as stale: the
+        mailbox is not [IN-USE] for ever, and nothing was deleted."""
+        first = self.first_session()
+        self.srv.crash()
+        first.close()
+        self.srv.start()
+        p = self.srv.login(self.user)
+        try:
+            self.assertEqual(p.stat()[0], 2)
+            p.quit()
+        finally:
+            p.close()
+
 
 if __name__ == "__main__":
     poplartest.main()

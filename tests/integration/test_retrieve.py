@@ -150,6 +150,26 @@ class RetrieveTest(poplartest.PoplarTestCase):
             self.assertEqual(got, crlf(m),
                              "curl: message %d differs" % (i + 1))
 
+    def test_client_vanishes_mid_retr(self):
+        """Hanging up in the middle of the 20 MB message loses nothing and
+        leaves the mailbox free."""
+        with Conn(self.srv.port) as c:
+            c.login("alice", "secret")
+            self.assertOk(c.cmd("DELE 1"))
+            self.assertOk(c.cmd("RETR %d" % len(self.messages)))
+            c.sock.recv(100000)
+        p = poplartest.login_when_free(self.srv, self.user)
+        try:
+            self.assertEqual(p.stat()[0], len(self.messages),
+                             "a session cut mid-RETR deleted mail")
+            resp, lines, _ = p.retr(1)
+            self.assertEqual(b"".join(l + b"\r\n" for l in lines),
+                             crlf(self.messages[0]))
+            p.quit()
+        finally:
+            p.close()
+        self.assertTrue(self.srv.alive())
+
     def test_big_message_back_pressure(self):
         """A client that does not read makes the server wait instead of
         buffering the message: poplard's anonymous memory must not grow by

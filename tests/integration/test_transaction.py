@@ -2,6 +2,8 @@
 """RFC 1939 states and commands: deletions only at UPDATE, RSET, TOP,
 LIST/UIDL forms, wrong-state and unknown commands, over-long lines."""
 
+import os
+
 import poplartest
 from poplartest import Conn, crlf, top_of
 
@@ -97,6 +99,26 @@ class TransactionTest(poplartest.PoplarTestCase):
         stat = c.cmd("STAT").split()
         self.assertEqual(stat[1:3], ["2", str(len(crlf(M1)) + len(crlf(M3)))])
         self.assertOk(c.cmd("QUIT"))
+
+    def test_message_removed_by_another_program(self):
+        """A message file removed behind the server's back: RETR gets a
+        clear -ERR, the session goes on, and DELE + QUIT of it succeeds."""
+        c = self.session()
+        status, body = c.multi("RETR 1")
+        self.assertEqual(body, crlf(M1))
+        for path in self.user.maildir.files():
+            with open(path, "rb") as f:
+                if f.read() == M2:
+                    os.unlink(path)
+        self.assertErr(c.cmd("RETR 2"), "RETR of a vanished message")
+        self.assertErr(c.cmd("TOP 2 0"), "TOP of a vanished message")
+        status, body = c.multi("RETR 3")
+        self.assertEqual(body, crlf(M3), "the session goes on")
+        self.assertOk(c.cmd("DELE 2"))
+        self.assertOk(c.cmd("DELE 3"))
+        self.assertOk(c.cmd("QUIT"), "QUIT with a vanished message marked")
+        self.assertTrue(c.wait_closed(5))
+        self.assertEqual(self.user.maildir.contents(), [M1])
 
     # -- TOP
 
