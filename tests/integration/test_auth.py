@@ -3,11 +3,12 @@
 sequence errors, the failure delay."""
 
 import hashlib
+import os
 import re
 import time
 
 import poplartest
-from poplartest import Conn
+from poplartest import Conn, Maildir
 
 M1 = b"Subject: one\n\nbody\n"
 
@@ -142,6 +143,39 @@ class AuthTest(poplartest.PoplarTestCase):
             self.assertErr(c.cmd("APOP ivan " + digest), "APOP replay",
                            code="AUTH")
             c.cmd("QUIT")
+
+
+class MailLocationTest(poplartest.PoplarTestCase):
+    """%u, %d and %h in mail locations, and a per-user override from the
+    passwd file."""
+
+    def test_expansions_and_override(self):
+        srv = self.server(start=False)
+        root = os.path.join(srv.dir, "mail")
+        # %u is the whole user name, %d its domain part.
+        by_domain = Maildir(os.path.join(root, "example.org",
+                                         "nora@example.org"))
+        by_domain.add(b"Subject: by domain\n\nnora\n")
+        srv.add_user("nora@example.org", "pw")
+        # A per-user location (extra field mail=) beats the default.
+        custom = Maildir(os.path.join(srv.dir, "custom-place"))
+        custom.add(b"Subject: custom 1\n\na\n")
+        custom.add(b"Subject: custom 2\n\nb\n")
+        srv.add_user("olga", "pw", mail="maildir:" + custom.path)
+        # %h comes from the passwd file's home field.
+        srv.add_user("pete", "pw", extra="mail=maildir:%h/Other")
+        other = Maildir(os.path.join(srv.users["pete"].home, "Other"))
+        for i in range(3):
+            other.add(b"Subject: other %d\n\nc\n" % i)
+        srv.start(server={"mail": "maildir:%s/%%d/%%u" % root})
+        for user, count in (("nora@example.org", 1), ("olga", 2),
+                            ("pete", 3)):
+            p = srv.login(user, "pw")
+            try:
+                self.assertEqual(p.stat()[0], count, user)
+                p.quit()
+            finally:
+                p.close()
 
 
 if __name__ == "__main__":
