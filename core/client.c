@@ -246,12 +246,15 @@ static bool process_one_line(PoplarClient *c)
   size_t len = consumed - 1;
   if (len > 0 && c->in[len - 1] == '\r')
     len--;
+  /* RFC 5034 4: SASL responses are not bound by the 255-octet command
+   * limit; the input buffer bounds them. */
+  size_t max = c->sasl ? sizeof c->in : POPLAR_COMMAND_LINE_MAX;
   if (c->in_discarding) {
     c->in_discarding = false;
-  } else if (consumed > POPLAR_COMMAND_LINE_MAX) {
+  } else if (consumed > max) {
     poplar_pop3_line_too_long(c);
   } else {
-    char line[POPLAR_COMMAND_LINE_MAX + 1];
+    char line[sizeof c->in + 1];
     memcpy(line, c->in, len);
     line[len] = '\0';
     /* The copy is the only place a password passes through: wiped below. */

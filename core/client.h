@@ -29,6 +29,7 @@ typedef enum PoplarPop3State {
 
 typedef struct PoplarClient PoplarClient;
 typedef struct PoplarRetr PoplarRetr;
+typedef struct PoplarSaslExchange PoplarSaslExchange;
 
 /* Runs on a pool thread. */
 typedef void (*PoplarJobFunc)(PoplarClient *c);
@@ -88,6 +89,9 @@ struct PoplarClient {
   char *password;          /* for the auth job; wiped after */
   char *apop_digest;
   PoplarAuthRequest *auth; /* the last attempt; owns the login's fields */
+  /* The secret check of the login job under way. */
+  PoplarPassdbResult (*login_check)(PoplarClient *c, PoplarAuthRequest *req);
+  PoplarSaslExchange *sasl; /* an AUTH exchange under way */
   char *job_reply;         /* reply line produced by a job */
   PoplarMessage *job_msg;  /* the message a DELE job is about */
   bool job_ok;

@@ -17,15 +17,23 @@ static void forget_password(PoplarClient *c)
 
 static void login_work(PoplarClient *c);
 static void login_done(PoplarClient *c);
+static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req);
 
-static void start_login(PoplarClient *c, const char *mech, const char *user)
+void poplar_pop3_login(PoplarClient *c, PoplarCredentialCheck check)
 {
-  poplarpriv_auth_request_free(c->auth);
-  c->auth = poplarpriv_auth_request_new(&c->session, mech, user);
+  c->login_check = check;
   poplar_client_run_job(c, login_work, login_done);
 }
 
-static bool plaintext_refused(PoplarClient *c)
+static void start_login(PoplarClient *c, const char *mech, const char *user,
+                        PoplarCredentialCheck check)
+{
+  poplarpriv_auth_request_free(c->auth);
+  c->auth = poplarpriv_auth_request_new(&c->session, mech, user);
+  poplar_pop3_login(c, check);
+}
+
+bool poplar_pop3_plaintext_refused(PoplarClient *c)
 {
   if (poplar_client_plaintext_ok(c))
     return false;
@@ -36,7 +44,7 @@ static bool plaintext_refused(PoplarClient *c)
 
 void poplar_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
 {
-  if (plaintext_refused(c))
+  if (poplar_pop3_plaintext_refused(c))
     return;
   g_free(c->user_arg);
   c->user_arg = g_strndup(cmd->rest, cmd->rest_len);
@@ -47,7 +55,7 @@ void poplar_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
 
 void poplar_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
 {
-  if (plaintext_refused(c))
+  if (poplar_pop3_plaintext_refused(c))
     return;
   if (!c->user_arg) {
     poplar_pop3_bad_command(c, "-ERR Send USER first");
@@ -55,7 +63,7 @@ void poplar_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
   }
   c->password = g_strndup(cmd->rest, cmd->rest_len);
   g_autofree char *user = g_steal_pointer(&c->user_arg);
-  start_login(c, "USER", user);
+  start_login(c, "USER", user, poplar_pop3_check_password);
 }
 
 static bool is_hex_digest(const char *s)
@@ -80,11 +88,11 @@ void poplar_cmd_apop(PoplarClient *c, const PoplarCommandLine *cmd)
     return;
   }
   c->apop_digest = g_ascii_strdown(cmd->argv[1], -1);
-  start_login(c, "APOP", cmd->argv[0]);
+  start_login(c, "APOP", cmd->argv[0], check_apop);
 }
 
-static PoplarPassdbResult check_password(PoplarClient *c,
-                                         PoplarAuthRequest *req)
+PoplarPassdbResult poplar_pop3_check_password(PoplarClient *c,
+                                              PoplarAuthRequest *req)
 {
   return poplar_auth_verify_plain(c->server->registry, req, c->password);
 }
@@ -121,9 +129,9 @@ static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req)
 
 static void login_work(PoplarClient *c)
 {
-  PoplarLoginResult r = poplar_auth_login(
-      c, c->apop_digest ? check_apop : check_password);
+  PoplarLoginResult r = poplar_auth_login(c, c->login_check);
   forget_password(c);
+  poplar_sasl_abort(c); /* a SASL exchange ends with its login */
   c->job_ok = (r == POPLAR_LOGIN_OK);
   c->job_disconnect = (r == POPLAR_LOGIN_DISCONNECT);
   if (r == POPLAR_LOGIN_FAILED)

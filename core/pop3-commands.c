@@ -45,6 +45,7 @@ static const PoplarCommand commands[] = {
     {"APOP", poplar_cmd_apop, IN_AUTH, ARGS_SPLIT, 2, 2},
     {"CAPA", cmd_capa, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
     {"STLS", cmd_stls, IN_AUTH, ARGS_SPLIT, 0, 0},
+    {"AUTH", poplar_cmd_auth, IN_AUTH, ARGS_SPLIT, 0, 2},
     {"QUIT", poplar_cmd_quit, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
     {"STAT", cmd_stat, IN_TRANS, ARGS_SPLIT, 0, 0},
     {"LIST", poplar_cmd_list, IN_TRANS, ARGS_SPLIT, 0, 1},
@@ -87,6 +88,10 @@ void poplar_pop3_line_too_long(PoplarClient *c)
 void poplar_pop3_dispatch(PoplarClient *c, const char *line, size_t len)
 {
   PoplarCommandLine cmd;
+  if (c->sasl) {
+    poplar_sasl_response(c, line, len);
+    return;
+  }
   PoplarParseResult r = poplar_pop3_parse(line, len, false, &cmd);
   if (r != POPLAR_PARSE_OK) {
     poplar_pop3_bad_command(c, r == POPLAR_PARSE_BAD_KEYWORD
@@ -191,6 +196,11 @@ static void cmd_capa(PoplarClient *c, const PoplarCommandLine *cmd)
   poplar_client_reply(c, "RESP-CODES");
   poplar_client_reply(c, "AUTH-RESP-CODE");
   poplar_client_reply(c, "PIPELINING");
+  if (authorization) {
+    g_autofree char *mechs = poplar_sasl_mechanisms(c);
+    if (mechs[0])
+      poplar_client_replyf(c, "SASL %s", mechs);
+  }
   if (cfg->login_delay >= 0)
     poplar_client_replyf(c, "LOGIN-DELAY %lld", cfg->login_delay);
   if (cfg->expire == POPLAR_EXPIRE_NEVER)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "client.h"
+#include "login.h"
 #include "pop3-parse.h"
 
 /* Runs the connect hooks, if any, then poplar_client_connected(). */
@@ -18,6 +19,25 @@ void poplar_pop3_dispatch(PoplarClient *c, const char *line, size_t len);
 void poplar_pop3_line_too_long(PoplarClient *c);
 /* Counts a protocol error; disconnects after too many. */
 void poplar_pop3_bad_command(PoplarClient *c, const char *reply);
+
+/* Starts the login job for c->auth with @check as the secret check; the
+ * reply and the state change follow when it returns. */
+void poplar_pop3_login(PoplarClient *c, PoplarCredentialCheck check);
+/* The USER/PASS check: c->password against the passdbs. */
+PoplarPassdbResult poplar_pop3_check_password(PoplarClient *c,
+                                              PoplarAuthRequest *req);
+/* Sends -ERR [AUTH] and returns true when plaintext passwords are not
+ * allowed on this connection. */
+bool poplar_pop3_plaintext_refused(PoplarClient *c);
+
+/* SASL (RFC 5034), pop3-sasl.c. */
+void poplar_cmd_auth(PoplarClient *c, const PoplarCommandLine *cmd);
+/* A client line while an AUTH exchange waits for one. */
+void poplar_sasl_response(PoplarClient *c, const char *line, size_t len);
+/* The mechanisms to list in CAPA and AUTH, space-separated; "" if none. */
+char *poplar_sasl_mechanisms(PoplarClient *c);
+/* Ends an unfinished exchange (teardown): on the pool. */
+void poplar_sasl_abort(PoplarClient *c);
 
 /* Handlers living in their own files. */
 void poplar_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd);

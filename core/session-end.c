@@ -20,6 +20,7 @@ static const char *const reason_names[] = {
 static void teardown_plugins(PoplarClient *c)
 {
   poplar_retr_abort(c);
+  poplar_sasl_abort(c);
   if (c->state != POPLAR_STATE_CONNECT || c->job_ok) {
     PoplarHookArgs args = {.reason = c->reason};
     char *reply = NULL;
@@ -98,7 +99,8 @@ static void teardown_thread_done(PoplarClient *c)
 
 static bool needs_plugins(PoplarClient *c)
 {
-  return c->session.mailbox || c->retr || c->session.n_slots > 0 ||
+  return c->session.mailbox || c->retr || c->sasl ||
+         c->session.n_slots > 0 ||
          poplar_hooks_present(c->server->registry, POPLAR_HOOK_DISCONNECT);
 }
 
