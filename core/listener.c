@@ -45,6 +45,12 @@ bool poplar_listener_is_tls(const PoplarListener *l)
   return l->tls;
 }
 
+bool poplar_listener_fd_name(const PoplarListener *l, struct sockaddr *sa,
+                             socklen_t *len)
+{
+  return getsockname(l->fd, sa, len) == 0;
+}
+
 static bool split_host_port(const char *spec, char **host, char **port)
 {
   const char *colon;

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "server.h"
 
@@ -22,5 +23,8 @@ void poplar_listener_free(PoplarListener *l);
 /* "127.0.0.1:1110" as actually bound (port 0 resolved). */
 const char *poplar_listener_address(const PoplarListener *l);
 bool poplar_listener_is_tls(const PoplarListener *l);
+/* getsockname() of the listening socket. */
+bool poplar_listener_fd_name(const PoplarListener *l, struct sockaddr *sa,
+                             socklen_t *len);
 
 #endif
