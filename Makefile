@@ -8,9 +8,11 @@ BUILD ?= build
 MESON_OPTIONS ?=
 
 BUILD_DEPS = meson ninja-build pkg-config gcc libc6-dev \
-	libglib2.0-dev libgnutls28-dev libltdl-dev libcrypt-dev
+	libglib2.0-dev libgnutls28-dev libltdl-dev libcrypt-dev \
+	libpam0g-dev
 DEMO_DEPS = curl perl
-TEST_DEPS = python3 curl perl gnutls-bin
+TEST_DEPS = python3 curl perl gnutls-bin \
+	libpam-wrapper libnss-wrapper
 
 .PHONY: all deps build demo check install clean
 
