@@ -322,7 +322,7 @@ void poplar_client_pump(PoplarClient *c)
       break;
   }
   if (c->close_after_flush && poplar_client_pending(c) == 0 &&
-      !c->job_pending) {
+      !c->job_pending && !c->delaying) {
     poplar_client_close(c, c->reason);
     return;
   }
@@ -496,6 +496,8 @@ static void on_timer(void *ctx)
     c->delaying = false;
     poplar_client_reply(c, c->delayed_reply);
     g_clear_pointer(&c->delayed_reply, g_free);
+    if (c->logout_after_delay)
+      poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
     c->last_activity = poplar_loop_now(c->loop);
     arm_idle_timer(c);
     poplar_client_pump(c);
@@ -520,13 +522,17 @@ static void on_timer(void *ctx)
   poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
 }
 
-void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply)
+void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
+                         bool then_logout)
 {
   if (delay_ms == 0) {
     poplar_client_reply(c, reply);
     g_free(reply);
+    if (then_logout)
+      poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
+  c->logout_after_delay = then_logout;
   g_free(c->delayed_reply);
   c->delayed_reply = reply;
   c->delaying = true;

@@ -96,6 +96,8 @@ struct PoplarClient {
   PoplarMessage *job_msg;  /* the message a DELE job is about */
   bool job_ok;
   bool job_disconnect;
+  bool job_bad_credentials; /* the login failed on the password */
+  bool logout_after_delay;  /* the delayed reply is the last one */
   unsigned auth_failures;
   unsigned bad_commands;
   char apop_stamp[128];
@@ -157,7 +159,8 @@ void poplar_client_enter_state(PoplarClient *c, PoplarPop3State state);
  * after anything that may let the session move on. */
 void poplar_client_pump(PoplarClient *c);
 /* Pauses command processing for @delay_ms, then sends @reply (taken) and
- * goes on. */
-void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply);
+ * goes on, or closes after it when @then_logout. */
+void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
+                         bool then_logout);
 
 #endif

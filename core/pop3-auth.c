@@ -134,13 +134,17 @@ static void login_work(PoplarClient *c)
   poplar_sasl_abort(c); /* a SASL exchange ends with its login */
   c->job_ok = (r == POPLAR_LOGIN_OK);
   c->job_disconnect = (r == POPLAR_LOGIN_DISCONNECT);
+  c->job_bad_credentials = (r == POPLAR_LOGIN_FAILED);
   if (r == POPLAR_LOGIN_FAILED)
     c->auth_failures++;
 }
 
 static void login_done(PoplarClient *c)
 {
+  PoplarThrottle *throttle = c->server->throttle;
+  const char *user = c->auth ? c->auth->user : NULL;
   if (c->job_ok) {
+    poplar_throttle_success(throttle, c->session.remote_address, user);
     PoplarMailbox *mbox = c->session.mailbox;
     uint64_t octets = 0;
     for (size_t i = 0; i < mbox->n_visible; i++)
@@ -150,22 +154,29 @@ static void login_done(PoplarClient *c)
     poplar_client_enter_state(c, POPLAR_STATE_TRANSACTION);
     return;
   }
-  g_autofree char *reply = g_steal_pointer(&c->job_reply);
+  char *reply = g_steal_pointer(&c->job_reply);
   if (c->job_disconnect) {
     poplar_client_reply(c, reply);
+    g_free(reply);
     poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  if (c->auth_failures >= POPLAR_MAX_AUTH_FAILURES) {
-    /* One reply per command, even the last: the close says the rest. */
+  if (!c->job_bad_credentials) {
+    /* Refused for another reason (a hook, the store, a database that is
+     * down): say so at once; this is no guess to slow down. */
+    poplar_client_reply(c, reply);
+    g_free(reply);
+    return;
+  }
+  /* Every failed guess waits before its reply, the same whether the user
+   * is unknown or the password wrong, and longer after each failure from
+   * this address or for this user.  The last allowed one on a connection
+   * closes it after its reply: one reply per command. */
+  uint64_t delay = poplar_throttle_failure(throttle, c->session.remote_address,
+                                           user, g_get_monotonic_time());
+  bool last = c->auth_failures >= POPLAR_MAX_AUTH_FAILURES;
+  if (last)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "%u failed logins: disconnecting", c->auth_failures);
-    poplar_client_reply(c, reply);
-    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
-    return;
-  }
-  /* Every failed attempt waits the same before its reply, whether the user
-   * is unknown or the password wrong, which slows guessing down. */
-  poplar_client_delay(c, c->server->cfg.auth_failure_delay_ms,
-                      g_steal_pointer(&reply));
+  poplar_client_delay(c, delay, reply, last);
 }

@@ -186,6 +186,12 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   ok &= poplar_config_get_duration(s, "auth-failure-delay",
                                    POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MS,
                                    &cfg->auth_failure_delay_ms);
+  ok &= poplar_config_get_duration(s, "auth-failure-delay-max",
+                                   POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MAX_MS,
+                                   &cfg->auth_failure_delay_max_ms);
+  ok &= poplar_config_get_duration(s, "auth-failure-window",
+                                   POPLAR_DEFAULT_AUTH_FAILURE_WINDOW_MS,
+                                   &cfg->auth_failure_window_ms);
   ok &= read_unsigned(s, "max-connections", POPLAR_DEFAULT_MAX_CONNECTIONS, 1,
                       1000000, &cfg->max_connections);
   ok &= read_unsigned(s, "max-connections-per-ip",

@@ -26,7 +26,9 @@ typedef struct PoplarServerConfig {
   char *greeting;
   char *implementation; /* CAPA IMPLEMENTATION, empty to omit */
   uint64_t idle_timeout_ms;
-  uint64_t auth_failure_delay_ms;
+  uint64_t auth_failure_delay_ms;     /* first failure's delay */
+  uint64_t auth_failure_delay_max_ms; /* ceiling of the growing delay */
+  uint64_t auth_failure_window_ms;    /* how long failures count */
   unsigned max_connections;
   unsigned max_connections_per_ip;
   unsigned threads;        /* loop threads */

@@ -13,6 +13,7 @@
 #include "listener.h"
 #include "login.h"
 #include "plugin-loader.h"
+#include "poplar-limits.h"
 #include "privileges.h"
 
 static guint error_count(const PoplarServer *server)
@@ -231,6 +232,9 @@ bool poplar_server_start(PoplarServer *server, GString *error)
              g_random_int() & 0xffffffu);
   server->limits = poplar_conn_limits_new(cfg->max_connections,
                                           cfg->max_connections_per_ip);
+  server->throttle = poplar_throttle_new(
+      cfg->auth_failure_delay_ms, cfg->auth_failure_delay_max_ms,
+      cfg->auth_failure_window_ms, POPLAR_THROTTLE_ENTRIES);
   GError *gerr = NULL;
   server->pool = g_thread_pool_new(poplar_client_job_thread, server,
                                    (gint)cfg->plugin_threads, FALSE, &gerr);
@@ -320,6 +324,7 @@ void poplar_server_free(PoplarServer *server)
   poplar_tls_unref(server->tls);
   g_mutex_clear(&server->tls_lock);
   poplar_conn_limits_free(server->limits);
+  poplar_throttle_free(server->throttle);
   poplar_server_config_clear(&server->cfg);
   poplarpriv_config_free(server->config_file);
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "auth-throttle.h"
 #include "conn-limits.h"
 #include "event-loop.h"
 #include "poplar-private.h"
@@ -30,6 +31,7 @@ typedef struct PoplarServer {
   unsigned n_loops;
   GThreadPool *pool; /* plugin calls */
   PoplarConnLimits *limits;
+  PoplarThrottle *throttle; /* growing delays after failed logins */
   bool apop; /* some passdb can supply secrets */
   GMutex tls_lock;
   PoplarTls *tls; /* NULL without [tls] certificates */

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+#include "auth-throttle.h"
+
+#include <glib.h>
+
+typedef struct Failures {
+  unsigned count;
+  int64_t last_us;
+} Failures;
+
+struct PoplarThrottle {
+  GMutex lock;
+  uint64_t base_ms, max_ms, window_ms;
+  unsigned max_entries;
+  GHashTable *entries; /* "a:<address>" / "u:<user>" -> Failures */
+};
+
+PoplarThrottle *poplar_throttle_new(uint64_t base_ms, uint64_t max_ms,
+                                    uint64_t window_ms, unsigned max_entries)
+{
+  PoplarThrottle *t = g_new0(PoplarThrottle, 1);
+  g_mutex_init(&t->lock);
+  t->base_ms = base_ms;
+  t->max_ms = MAX(max_ms, base_ms);
+  t->window_ms = window_ms;
+  t->max_entries = max_entries;
+  t->entries = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  return t;
+}
+
+void poplar_throttle_free(PoplarThrottle *t)
+{
+  if (!t)
+    return;
+  g_hash_table_unref(t->entries);
+  g_mutex_clear(&t->lock);
+  g_free(t);
+}
+
+static gboolean expired(gpointer key, gpointer value, gpointer data)
+{
+  const Failures *f = value;
+  const int64_t *limit = data;
+  (void)key;
+  return f->last_us < *limit;
+}
+
+/* Keeps the table bounded: forget old failures first, everything if an
+ * attacker with many addresses still fills it (the cost: their delays
+ * start over, never that real users get locked out). */
+static void make_room(PoplarThrottle *t, int64_t now_us)
+{
+  if (g_hash_table_size(t->entries) < t->max_entries)
+    return;
+  int64_t limit = now_us - (int64_t)t->window_ms * 1000;
+  g_hash_table_foreach_remove(t->entries, expired, &limit);
+  if (g_hash_table_size(t->entries) >= t->max_entries)
+    g_hash_table_remove_all(t->entries);
+}
+
+static unsigned bump(PoplarThrottle *t, char *key, int64_t now_us)
+{
+  Failures *f = g_hash_table_lookup(t->entries, key);
+  if (!f) {
+    make_room(t, now_us);
+    f = g_new0(Failures, 1);
+    g_hash_table_insert(t->entries, key, f);
+  } else {
+    g_free(key);
+    if (now_us - f->last_us > (int64_t)t->window_ms * 1000)
+      f->count = 0;
+  }
+  f->count++;
+  f->last_us = now_us;
+  return f->count;
+}
+
+uint64_t poplar_throttle_failure(PoplarThrottle *t, const char *address,
+                                 const char *user, int64_t now_us)
+{
+  g_mutex_lock(&t->lock);
+  unsigned n = bump(t, g_strconcat("a:", address, NULL), now_us);
+  if (user && user[0]) {
+    g_autofree char *lower = g_utf8_strdown(user, -1);
+    unsigned for_user = bump(t, g_strconcat("u:", lower, NULL), now_us);
+    n = MAX(n, for_user); /* MAX evaluates its arguments twice */
+  }
+  g_mutex_unlock(&t->lock);
+  uint64_t delay = t->base_ms;
+  for (unsigned i = 1; i < n && delay < t->max_ms; i++)
+    delay *= 2;
+  return MIN(delay, t->max_ms);
+}
+
+void poplar_throttle_success(PoplarThrottle *t, const char *address,
+                             const char *user)
+{
+  g_autofree char *akey = g_strconcat("a:", address, NULL);
+  g_autofree char *lower = user ? g_utf8_strdown(user, -1) : NULL;
+  g_autofree char *ukey = lower ? g_strconcat("u:", lower, NULL) : NULL;
+  g_mutex_lock(&t->lock);
+  g_hash_table_remove(t->entries, akey);
+  if (ukey)
+    g_hash_table_remove(t->entries, ukey);
+  g_mutex_unlock(&t->lock);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Slowing down password guessing: each failed login from an address, or
+ * for a user name, doubles the delay before the next failure's reply, up
+ * to a maximum; a success resets both.  Only failures wait, so a user whose
+ * name an attacker is guessing still logs in at once with the right
+ * password.  Thread-safe; bounded in memory.
+ */
+#ifndef POPLAR_AUTH_THROTTLE_H
+#define POPLAR_AUTH_THROTTLE_H
+
+#include <stdint.h>
+
+typedef struct PoplarThrottle PoplarThrottle;
+
+/* @base_ms: the first failure's delay; @max_ms: the ceiling; @window_ms:
+ * how long a failure is remembered; @max_entries: table size bound. */
+PoplarThrottle *poplar_throttle_new(uint64_t base_ms, uint64_t max_ms,
+                                    uint64_t window_ms, unsigned max_entries);
+void poplar_throttle_free(PoplarThrottle *t);
+
+/* Records a failure at @now_us and returns the delay for its reply. */
+uint64_t poplar_throttle_failure(PoplarThrottle *t, const char *address,
+                                 const char *user, int64_t now_us);
+/* Forgets the failures of @address and @user. */
+void poplar_throttle_success(PoplarThrottle *t, const char *address,
+                             const char *user);
+
+#endif
