@@ -11,7 +11,7 @@ BUILD_DEPS = meson ninja-build pkg-config gcc libc6-dev \
 	libglib2.0-dev libgnutls28-dev libltdl-dev libcrypt-dev \
 	libpam0g-dev
 DEMO_DEPS = curl perl
-TEST_DEPS = python3 curl perl gnutls-bin \
+TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	libpam-wrapper libnss-wrapper
 
 .PHONY: all deps build demo check install clean
