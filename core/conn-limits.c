@@ -52,12 +52,16 @@ void poplar_conn_limits_leave(PoplarConnLimits *l, const char *address)
 {
   g_mutex_lock(&l->lock);
   unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(l->by_address, address));
-  if (n <= 1)
+  if (n == 0) {
+    /* Never entered: nothing to give back. */
+    g_mutex_unlock(&l->lock);
+    return;
+  }
+  if (n == 1)
     g_hash_table_remove(l->by_address, address);
   else
     g_hash_table_insert(l->by_address, g_strdup(address),
                         GUINT_TO_POINTER(n - 1));
-  if (l->total > 0)
-    l->total--;
+  l->total--;
   g_mutex_unlock(&l->lock);
 }

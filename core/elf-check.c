@@ -33,7 +33,8 @@ static bool read_at(int fd, void *buf, size_t len, off_t off)
 
 bool poplar_elf_check(const char *path, const char **why)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO named like a plugin must not hang the loader. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     *why = "cannot be opened";
     return false;
@@ -65,9 +66,14 @@ bool poplar_elf_check(const char *path, const char **why)
     *why = "is an ELF file but not a shared object";
     goto out;
   }
-  if (eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phnum == 0 ||
-      (uint64_t)eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr)) >
-          (uint64_t)st.st_size) {
+  uint64_t size = (uint64_t)st.st_size;
+  if (eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phnum == 0) {
+    *why = "has no usable program headers";
+    goto out;
+  }
+  /* Written so that no sum can wrap around. */
+  if (eh.e_phoff > size ||
+      (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr)) > size - eh.e_phoff) {
     *why = "is truncated (program headers lie beyond the end of the file)";
     goto out;
   }
@@ -79,7 +85,7 @@ bool poplar_elf_check(const char *path, const char **why)
       goto out;
     }
     if (ph.p_type == PT_LOAD &&
-        (uint64_t)ph.p_offset + (uint64_t)ph.p_filesz > (uint64_t)st.st_size) {
+        (ph.p_offset > size || ph.p_filesz > size - ph.p_offset)) {
       *why = "is truncated (a segment lies beyond the end of the file)";
       goto out;
     }

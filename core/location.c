@@ -8,7 +8,7 @@
  * directory it is put in. */
 static bool safe_component(const char *s)
 {
-  return s[0] && s[0] != '.' && !strchr(s, '/');
+  return s && s[0] && s[0] != '.' && !strchr(s, '/');
 }
 
 static char *expand(const char *tmpl, const char *user, const char *home,

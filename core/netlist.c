@@ -53,7 +53,7 @@ bool poplar_netlist_add(PoplarNetList *list, const char *text,
   if (slash) {
     char *end;
     long p = strtol(slash, &end, 10);
-    if (!*slash || *end || p < 0 || p > (long)net.prefix) {
+    if (!g_ascii_isdigit(*slash) || *end || p < 0 || p > (long)net.prefix) {
       *why = "bad prefix length after '/'";
       return false;
     }

@@ -25,6 +25,8 @@ PoplarParseResult poplar_pop3_parse(const char *line, size_t len, bool split,
   out->argc = 0;
   if (len == 0)
     return POPLAR_PARSE_EMPTY;
+  if (len > POPLAR_COMMAND_LINE_MAX)
+    return POPLAR_PARSE_BAD_CHAR; /* callers check; never overflow args_buf */
   for (size_t k = 0; k < len; k++) {
     unsigned char ch = (unsigned char)line[k];
     if (ch < 0x20 || ch == 0x7f)
@@ -68,13 +70,13 @@ PoplarParseResult poplar_pop3_parse(const char *line, size_t len, bool split,
 
 bool poplar_pop3_parse_number(const char *arg, unsigned *out)
 {
-  unsigned long v = 0;
+  uint64_t v = 0;
   if (!arg || !*arg)
     return false;
   for (const char *p = arg; *p; p++) {
     if (*p < '0' || *p > '9')
       return false;
-    v = v * 10 + (unsigned long)(*p - '0');
+    v = v * 10 + (uint64_t)(*p - '0');
     if (v > UINT_MAX)
       return false;
   }

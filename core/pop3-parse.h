@@ -35,7 +35,8 @@ typedef struct PoplarCommandLine {
 PoplarParseResult poplar_pop3_parse(const char *line, size_t len, bool split,
                                     PoplarCommandLine *out);
 
-/* Parses a message number argument: 1..UINT_MAX, decimal, no sign. */
+/* Parses a decimal number argument, 0..UINT_MAX, no sign (0 is valid for
+ * TOP's line count; message numbers are checked by the caller). */
 bool poplar_pop3_parse_number(const char *arg, unsigned *out);
 
 const char *poplar_parse_result_text(PoplarParseResult r);

@@ -25,6 +25,7 @@ struct PoplarRetr {
   PoplarDotStuff enc;
   size_t enc_len;
   uint64_t octets;   /* encoded octets queued so far */
+  size_t prefix_pos; /* hook-added header octets already encoded */
   bool reported;     /* message_sent hooks told */
   char raw[POPLAR_RETR_CHUNK];
   char encoded[POPLAR_DOTSTUFF_MAX_OUT(POPLAR_RETR_CHUNK) +
@@ -77,6 +78,16 @@ static void retr_read_chunk(PoplarClient *c)
   PoplarMailbox *mbox = c->session.mailbox;
   const PoplarStoreEntry *store = mbox->store;
   r->enc_len = 0;
+  if (r->prefix_pos < r->msg->prefix_len) {
+    /* Headers added by hooks go first, through the same encoder, a chunk
+     * at a time like the message itself. */
+    size_t slice = MIN(sizeof r->raw, r->msg->prefix_len - r->prefix_pos);
+    r->enc_len = poplar_dotstuff_encode(&r->enc, r->msg->prefix + r->prefix_pos,
+                                        slice, r->encoded);
+    r->prefix_pos += slice;
+    r->octets += r->enc_len;
+    return;
+  }
   int64_t n = store->ops.message_read(store->data, r->stream, r->raw,
                                       sizeof r->raw);
   if (n < 0 || (uint64_t)n > sizeof r->raw) {
@@ -164,13 +175,6 @@ static void retr_open_work(PoplarClient *c)
     return;
   }
   r->stream_open = true;
-  if (r->msg->prefix) {
-    /* Headers added by hooks go first, through the same encoder. */
-    r->enc_len = poplar_dotstuff_encode(&r->enc, r->msg->prefix,
-                                        r->msg->prefix_len, r->encoded);
-    r->octets += r->enc_len;
-    return;
-  }
   retr_read_chunk(c);
 }
 

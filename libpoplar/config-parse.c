@@ -60,6 +60,18 @@ static void file_error(PoplarConfigFile *file, unsigned line, const char *fmt,
     g_ptr_array_add(file->errors, g_strdup_printf("%s: %s", file->path, msg));
 }
 
+/* A character for an error message: itself when printable ASCII, else its
+ * code, so a message never carries control bytes or half a UTF-8 one. */
+static const char *show_char(char ch, char buf[8])
+{
+  unsigned char u = (unsigned char)ch;
+  if (u >= 0x20 && u < 0x7f)
+    g_snprintf(buf, 8, "'%c'", ch);
+  else
+    g_snprintf(buf, 8, "0x%02x", u);
+  return buf;
+}
+
 static bool valid_name_char(char ch, bool section)
 {
   if (g_ascii_isalnum(ch) || ch == '-' || ch == '_' || ch == '.')
@@ -124,8 +136,9 @@ static void parse_line(PoplarConfigFile *file, PoplarConfig **current,
     }
     for (const char *p = name; *p; p++) {
       if (!valid_name_char(*p, true)) {
-        file_error(file, lineno, "invalid character '%c' in section name",
-                   *p);
+        char shown[8];
+        file_error(file, lineno, "invalid character %s in section name",
+                   show_char(*p, shown));
         *current = NULL;
         return;
       }
@@ -157,7 +170,9 @@ static void parse_line(PoplarConfigFile *file, PoplarConfig **current,
   g_autofree char *key = g_strndup(line, klen);
   for (const char *p = key; *p; p++) {
     if (!valid_name_char(*p, false)) {
-      file_error(file, lineno, "invalid character '%c' in key '%s'", *p, key);
+      char shown[8];
+      file_error(file, lineno, "invalid character %s in key",
+                 show_char(*p, shown));
       return;
     }
   }
@@ -214,8 +229,12 @@ PoplarConfigFile *poplarpriv_config_parse(const char *path, const char *data,
   PoplarConfig *current = NULL;
   unsigned lineno = 0;
   size_t pos = 0;
-  if (memchr(data, '\0', len)) {
-    file_error(file, 0, "contains a NUL byte: not a text file");
+  const char *nul = memchr(data, '\0', len);
+  if (nul) {
+    unsigned line = 1;
+    for (const char *p = data; p < nul; p++)
+      line += *p == '\n';
+    file_error(file, line, "contains a NUL byte: not a text file");
     return file;
   }
   while (pos < len) {

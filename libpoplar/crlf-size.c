@@ -36,7 +36,8 @@ void poplar_crlf_size_feed(PoplarCrlfSize *state, const void *buf, size_t len)
 
 uint64_t poplar_crlf_size_finish(const PoplarCrlfSize *state)
 {
-  if (state->last == -1 || state->last == '\n')
+  /* octets == 0 also covers a state zeroed with {0} instead of init. */
+  if (state->octets == 0 || state->last == -1 || state->last == '\n')
     return state->octets;
   return state->octets + 2;
 }

@@ -211,10 +211,12 @@ static bool valid_header_name(const char *name)
 bool poplar_message_add_header(PoplarMessage *msg, const char *name,
                                const char *value)
 {
-  if (!valid_header_name(name) || !value || strpbrk(value, "\r\n")) {
+  /* RFC 5322 2.1.1: a line is at most 998 octets without its CRLF. */
+  if (!valid_header_name(name) || !value || strpbrk(value, "\r\n") ||
+      strlen(name) + 2 + strlen(value) > 998) {
     poplarpriv_log(NULL, POPLAR_LOG_ERROR,
-                   "header '%s' refused: invalid name, or CR/LF in the value",
-                   name ? name : "(null)");
+                   "header '%s' refused: invalid name, CR/LF in the value, "
+                   "or longer than 998 octets", name ? name : "(null)");
     return false;
   }
   g_autofree char *line = g_strdup_printf("%s: %s\r\n", name, value);

@@ -129,7 +129,9 @@ static char *sanitize_reply(const char *text, size_t max)
 /* RFC 2449: a response code is a sequence of atoms separated by '/'. */
 static bool valid_resp_code(const char *code)
 {
-  if (!code[0] || strlen(code) > 40)
+  size_t len = strlen(code);
+  if (len == 0 || len > 40 || code[0] == '/' || code[len - 1] == '/' ||
+      strstr(code, "//"))
     return false;
   for (const char *p = code; *p; p++) {
     if (!(g_ascii_isalnum(*p) || *p == '-' || *p == '/'))
