@@ -8,7 +8,9 @@ import json
 import os
 import poplib
 import re
+import shutil
 import socket
+import ssl
 import subprocess
 import time
 
@@ -305,6 +307,62 @@ class AuditTest(poplartest.PoplarTestCase):
         evs = [e for e in self.events() if e["session"] == sid]
         self.assertEqual(evs[-1]["event"], "disconnect")
         self.assertEqual(evs[-1]["reason"], "shutdown")
+
+    # -- TLS
+
+    def make_certificate(self, directory):
+        certtool = shutil.which("certtool")
+        if not certtool:
+            self.skipTest("certtool (gnutls-bin) is not installed")
+        key = os.path.join(directory, "key.pem")
+        cert = os.path.join(directory, "cert.pem")
+        tmpl = os.path.join(directory, "cert.tmpl")
+        with open(tmpl, "w") as f:
+            f.write('cn = "mail.example.org"\ndns_name = "mail.example.org"\n'
+                    'tls_www_server\nexpiration_days = 2\n')
+        for args in (["--generate-privkey", "--key-type=ecdsa", "--outfile",
+                      key],
+                     ["--generate-self-signed", "--load-privkey", key,
+                      "--template", tmpl, "--outfile", cert]):
+            subprocess.run([certtool] + args, check=True,
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=60)
+        return cert, key
+
+    def test_stls_event_with_version_cipher_and_sni(self):
+        srv = self.server(start=False)
+        user = srv.add_user("alice", PASSWORD, (M1,))
+        cert, key = self.make_certificate(srv.dir)
+        self.audit_path = os.path.join(srv.dir, "audit.jsonl")
+        srv.start(load=LOAD, sections={
+            "tls": {"certificates": "%s:%s" % (cert, key)},
+            "hook-audit": {"sinks": "file", "file": self.audit_path}})
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        # poplib's stls() names the host it connected to (127.0.0.1, which
+        # is sent as no SNI at all): STLS by hand to send a server name.
+        p = srv.pop()
+        port = p.sock.getsockname()[1]
+        resp = p._shortcmd("STLS")
+        p.sock = ctx.wrap_socket(p.sock, server_hostname="mail.example.org")
+        p.file = p.sock.makefile("rb")
+        self.assertTrue(resp.startswith(b"+OK"))
+        p.user("alice")
+        p.pass_(PASSWORD)
+        version = p.sock.version()
+        p.quit()
+        evs = self.session_events(self.sid_of_port(port))
+        names = [e["event"] for e in evs]
+        self.assertEqual(names[:3], ["connect", "tls", "auth_attempt"])
+        self.assertFalse(evs[0]["tls"])
+        tls = evs[1]
+        self.assertEqual(tls["sni"], "mail.example.org")
+        self.assertEqual(tls["tls_version"].replace(".", "").upper(),
+                         version.replace("v", "").replace(".", "").upper())
+        self.assertTrue(tls["tls_cipher"])
+        self.assertEqual(len(tls), 6)
+        self.assertTrue(user.maildir.holds(M1))
 
     # -- logrotate
 
