@@ -283,6 +283,33 @@ class AuditTest(poplartest.PoplarTestCase):
         self.assertNotIn("update", [e["event"] for e in evs])
         self.assertTrue(self.user.maildir.holds(M2))
 
+    def test_update_refused_by_a_later_hook(self):
+        srv = self.server(start=False)
+        user = srv.add_user("alice", PASSWORD, (M1, M2))
+        self.audit_path = os.path.join(srv.dir, "audit.jsonl")
+        srv.start(load=LOAD + ["test-hooks"], sections={
+            "hook-audit": {"sinks": "file", "file": self.audit_path},
+            "test-hooks": {"record": os.path.join(srv.dir, "record"),
+                           "update-before": "tempfail"}})
+        c = Conn(srv.port)
+        self.addCleanup(c.close)
+        port = c.sock.getsockname()[1]
+        c.login("alice", PASSWORD)
+        status, body = c.multi("UIDL")
+        uidl2 = body.split(b"\r\n")[1].split()[1].decode()
+        self.assertOk(c.cmd("DELE 2"))
+        self.assertErr(c.cmd("QUIT"), code="SYS/TEMP")
+        self.assertTrue(c.wait_closed(5))
+        evs = self.session_events(self.sid_of_port(port))
+        update = [e for e in evs if e["event"] == "update"]
+        self.assertEqual(len(update), 1)
+        self.assertEqual(update[0], dict(update[0], **{
+            "committed": False, "deleted": [], "octets_freed": 0,
+            "not_deleted": [uidl2],
+            "error": "refused by a hook before expunge"}))
+        self.assertEqual(evs[-1]["event"], "disconnect")
+        self.assertTrue(user.maildir.holds(M2))
+
     def test_dropped_connection_idle(self):
         self.start()
         c = Conn(self.srv.port)
