@@ -9,10 +9,10 @@ MESON_OPTIONS ?=
 
 BUILD_DEPS = meson ninja-build pkg-config gcc libc6-dev \
 	libglib2.0-dev libgnutls28-dev libltdl-dev libcrypt-dev \
-	libpam0g-dev
+	libpam0g-dev libldap2-dev
 DEMO_DEPS = curl perl
 TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
-	libpam-wrapper libnss-wrapper
+	libpam-wrapper libnss-wrapper slapd
 
 .PHONY: all deps build demo check install clean
 
