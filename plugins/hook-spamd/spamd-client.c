@@ -338,6 +338,7 @@ bool spamd_parse_response(const char *data, size_t len, SpamdVerdict *out,
   }
   *body = '\0';
   body += 4;
+  size_t body_len = len - (size_t)(body - text);
   char **lines = g_strsplit(text, "\r\n", -1);
   bool ok = false;
   bool have_spam = false;
@@ -355,7 +356,15 @@ bool spamd_parse_response(const char *data, size_t len, SpamdVerdict *out,
     goto out;
   }
   for (char **l = lines + 1; *l; l++) {
-    if (g_ascii_strncasecmp(*l, "Spam:", 5) == 0) {
+    if (g_ascii_strncasecmp(*l, "Content-length:", 15) == 0) {
+      char *end = NULL;
+      guint64 n = g_ascii_strtoull(*l + 15, &end, 10);
+      if (end == *l + 15 || n != body_len) {
+        *error = g_strdup_printf("spamd's answer was cut short (%zu of "
+                                 "'%.30s' octets)", body_len, *l + 15);
+        goto out;
+      }
+    } else if (g_ascii_strncasecmp(*l, "Spam:", 5) == 0) {
       if (!parse_spam_header(*l + 5, out)) {
         *error = g_strdup_printf("bad Spam header from spamd: '%.60s'", *l);
         goto out;
