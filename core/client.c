@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "proxy-protocol.h"
 #include "tls.h"
 #include "pop3-commands.h"
 #include "session-end.h"
@@ -186,6 +187,11 @@ static bool wants_input(const PoplarClient *c)
 static void update_watch(PoplarClient *c)
 {
   uint32_t ev = 0;
+  if (c->proxy_pending) {
+    if (!poplar_loop_watch_set(c->loop, &c->watch, EPOLLIN))
+      poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
   if (c->handshaking) {
     ev = gnutls_record_get_direction(c->tls) ? EPOLLOUT : EPOLLIN;
     if (!poplar_loop_watch_set(c->loop, &c->watch, ev))
@@ -271,6 +277,8 @@ static bool process_one_line(PoplarClient *c)
 
 static void tls_begin(PoplarClient *c);
 static void arm_idle_timer(PoplarClient *c);
+static void address_text(const struct sockaddr *sa, char *buf, size_t size,
+                         unsigned *port);
 
 /* True when the session can make progress without waiting for the socket,
  * a plugin call or a timer: stream more of a reply, or run a buffered
@@ -455,6 +463,114 @@ void poplar_client_connected(PoplarClient *c)
   poplar_pop3_greet(c);
 }
 
+/* ---- PROXY protocol: the load balancer's header before anything else --- */
+
+static void proxy_apply(PoplarClient *c, const PoplarProxyInfo *info)
+{
+  PoplarSession *s = &c->session;
+  char proxy[48];
+  g_strlcpy(proxy, s->remote_address, sizeof proxy);
+  if (!info->local) {
+    address_text((const struct sockaddr *)&info->source, s->remote_address,
+                 sizeof s->remote_address, &s->remote_port);
+    address_text((const struct sockaddr *)&info->destination,
+                 s->local_address, sizeof s->local_address, &s->local_port);
+    s->trusted = poplar_netlist_contains(
+        c->server->cfg.trusted, (const struct sockaddr *)&info->source);
+  }
+  g_strlcpy(c->limits_key, s->remote_address, sizeof c->limits_key);
+  bool per_address = false;
+  if (!poplar_conn_limits_enter(c->server->limits, c->limits_key,
+                                &per_address)) {
+    poplarpriv_log(s->id, POPLAR_LOG_WARNING,
+                   "connection from %s (via %s) refused: %s", c->limits_key,
+                   proxy, per_address ? "max-connections-per-ip reached"
+                                      : "max-connections reached");
+    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  c->counted = true;
+  c->proxy_pending = false;
+  c->in_len = 0;
+  c->last_activity = poplar_loop_now(c->loop);
+  arm_idle_timer(c);
+  poplarpriv_log(s->id, POPLAR_LOG_INFO, "connect from %s port %u via %s%s%s",
+                 s->remote_address, s->remote_port, proxy,
+                 info->local ? " (PROXY LOCAL)" : "",
+                 s->trusted ? " (trusted)" : "");
+  poplar_pop3_start(c);
+}
+
+/* Reads the header without taking a single octet beyond it: with implicit
+ * TLS the client's handshake follows at once and belongs to GnuTLS. */
+static void proxy_step(PoplarClient *c)
+{
+  while (c->proxy_skip > 0) {
+    char scratch[4096];
+    ssize_t n = recv(c->fd, scratch, MIN(sizeof scratch, c->proxy_skip), 0);
+    if (n > 0) {
+      c->proxy_skip -= (size_t)n;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+      return;
+    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    return;
+  }
+  if (c->proxy_info) { /* header complete, only TLVs were left */
+    PoplarProxyInfo info = *c->proxy_info;
+    g_clear_pointer(&c->proxy_info, g_free);
+    proxy_apply(c, &info);
+    return;
+  }
+  unsigned char buf[sizeof c->in];
+  size_t have = c->in_len;
+  memcpy(buf, c->in, have);
+  ssize_t n = recv(c->fd, buf + have, sizeof buf - have, MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (n <= 0) {
+    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    return;
+  }
+  PoplarProxyInfo info;
+  const char *why = NULL;
+  size_t total = have + (size_t)n;
+  PoplarProxyResult r = poplar_proxy_parse(buf, total, &info, &why);
+  if (r == POPLAR_PROXY_INCOMPLETE && total == sizeof buf) {
+    r = POPLAR_PROXY_INVALID;
+    why = "PROXY header too long";
+  }
+  if (r == POPLAR_PROXY_INVALID) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_WARNING,
+                   "bad PROXY header from %s: %s", c->session.remote_address,
+                   why);
+    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  /* Everything peeked is header while it is incomplete; once complete,
+   * take exactly the rest of it. */
+  size_t take = (size_t)n;
+  if (r == POPLAR_PROXY_DONE && info.header_len - have < take)
+    take = info.header_len - have;
+  ssize_t got = recv(c->fd, c->in + have, take, 0);
+  if (got != (ssize_t)take) {
+    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  c->in_len = have + take;
+  if (r == POPLAR_PROXY_INCOMPLETE)
+    return;
+  c->proxy_skip = info.header_len - c->in_len;
+  if (c->proxy_skip == 0) {
+    proxy_apply(c, &info);
+    return;
+  }
+  /* TLVs still to come: keep the parsed addresses until they are gone. */
+  c->proxy_info = g_memdup2(&info, sizeof info);
+  proxy_step(c);
+}
+
 static void on_io(void *ctx, uint32_t events)
 {
   PoplarClient *c = ctx;
@@ -462,6 +578,10 @@ static void on_io(void *ctx, uint32_t events)
     return;
   if (events & EPOLLERR) {
     poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    return;
+  }
+  if (c->proxy_pending) {
+    proxy_step(c);
     return;
   }
   if (c->handshaking) {
@@ -486,6 +606,13 @@ static void on_timer(void *ctx)
   PoplarClient *c = ctx;
   if (c->closing)
     return;
+  if (c->proxy_pending) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
+                   "no PROXY header from %s in time: disconnecting",
+                   c->session.remote_address);
+    poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
+    return;
+  }
   if (c->handshaking) {
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "TLS handshake timed out: disconnecting");
@@ -674,8 +801,21 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   char addr[48];
   unsigned port;
   address_text(remote, addr, sizeof addr, &port);
+  bool proxied = server->cfg.proxy_protocol;
+  if (proxied && !poplar_netlist_contains(server->cfg.trusted_proxies,
+                                          remote)) {
+    /* Anyone else could claim to be any client address. */
+    poplarpriv_log(NULL, POPLAR_LOG_WARNING,
+                   "connection from %s refused: not in trusted-proxies, "
+                   "and this server expects PROXY headers", addr);
+    close(fd);
+    return;
+  }
   bool per_address = false;
-  if (!poplar_conn_limits_enter(server->limits, addr, &per_address)) {
+  /* Behind a proxy the limits apply to the client address in the header,
+   * counted once it is read. */
+  if (!proxied &&
+      !poplar_conn_limits_enter(server->limits, addr, &per_address)) {
     static const char busy_ip[] =
         "-ERR [SYS/TEMP] Too many connections from your address\r\n";
     static const char busy[] = "-ERR [SYS/TEMP] Server busy, try later\r\n";
@@ -700,6 +840,8 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   c->siblings->head = c;
   c->fd = fd;
   g_strlcpy(c->limits_key, addr, sizeof c->limits_key);
+  c->counted = !proxied;
+  c->proxy_pending = proxied;
   poplar_server_next_session_id(server, c->session.id, sizeof c->session.id);
   g_strlcpy(c->session.remote_address, addr,
             sizeof c->session.remote_address);
@@ -721,6 +863,13 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   poplar_watch_init(&c->watch, fd, on_io, c);
   poplar_timer_init(&c->timer, on_timer, c);
   arm_idle_timer(c);
+  if (proxied) {
+    poplar_loop_timer_arm(
+        loop, &c->timer,
+        c->last_activity + (int64_t)server->cfg.tls.handshake_timeout_ms * 1000);
+    update_watch(c);
+    return;
+  }
   poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "connect from %s port %u%s",
                  addr, port, c->session.trusted ? " (trusted)" : "");
   poplar_pop3_start(c);

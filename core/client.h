@@ -61,6 +61,10 @@ struct PoplarClient {
   bool handshaking;
   bool stls_pending;     /* STLS answered, handshake once it is sent */
   bool tls_send_retry;   /* gnutls_record_send must be called again */
+  bool proxy_pending;    /* the PROXY header has not been read yet */
+  size_t proxy_skip;     /* PROXY v2 octets (TLVs) still to discard */
+  struct PoplarProxyInfo *proxy_info; /* parsed, kept while TLVs drain */
+  bool counted;          /* in the connection limits under limits_key */
   int64_t last_activity;
   PoplarPop3State state;
 

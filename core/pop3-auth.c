@@ -37,8 +37,11 @@ bool poplar_pop3_plaintext_refused(PoplarClient *c)
 {
   if (poplar_client_plaintext_ok(c))
     return false;
-  poplar_pop3_bad_command(c, "-ERR [AUTH] Plaintext authentication is "
-                             "disallowed without TLS: use STLS first");
+  poplar_pop3_bad_command(
+      c, c->server->tls ? "-ERR [AUTH] Plaintext authentication is "
+                          "disallowed without TLS: use STLS first"
+                        : "-ERR [AUTH] Plaintext authentication is "
+                          "disallowed from this network without TLS");
   return true;
 }
 

@@ -130,12 +130,13 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   bool ok = true;
 
   cfg->listen = copy_list(s, "listen", default_listen);
-  if (!cfg->listen[0]) {
-    poplar_config_error(s, "listen", "no address to listen on");
-    ok = false;
-  }
   static const char *const none[] = {NULL};
   cfg->listen_tls = copy_list(s, "listen-tls", none);
+  if (!cfg->listen[0] && !cfg->listen_tls[0]) {
+    poplar_config_error(s, "listen", "no address to listen on (listen and "
+                                     "listen-tls are both empty)");
+    ok = false;
+  }
   const char *const keys[] = {"listen", "listen-tls"};
   char **const lists[] = {cfg->listen, cfg->listen_tls};
   for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
@@ -208,6 +209,25 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   ok &= read_log_level(s, &cfg->log_level);
   cfg->trusted = poplar_netlist_new();
   ok &= read_trusted(s, cfg->trusted);
+  ok &= poplar_config_get_bool(s, "proxy-protocol", false,
+                               &cfg->proxy_protocol);
+  cfg->trusted_proxies = poplar_netlist_new();
+  size_t n_proxies = 0;
+  const char *const *proxies =
+      poplar_config_get_list(s, "trusted-proxies", &n_proxies);
+  for (size_t i = 0; i < n_proxies; i++) {
+    const char *bad = NULL;
+    if (!poplar_netlist_add(cfg->trusted_proxies, proxies[i], &bad)) {
+      poplar_config_error(s, "trusted-proxies", "'%s': %s", proxies[i], bad);
+      ok = false;
+    }
+  }
+  if (cfg->proxy_protocol && n_proxies == 0) {
+    poplar_config_error(s, "proxy-protocol",
+                        "needs trusted-proxies: the addresses of the load "
+                        "balancers allowed to send PROXY headers");
+    ok = false;
+  }
 
   cfg->load = copy_list(p, "load", none);
   ok &= read_tls(file, cfg);
@@ -232,5 +252,6 @@ void poplar_server_config_clear(PoplarServerConfig *cfg)
   g_free(cfg->greeting);
   g_free(cfg->implementation);
   poplar_netlist_free(cfg->trusted);
+  poplar_netlist_free(cfg->trusted_proxies);
   memset(cfg, 0, sizeof *cfg);
 }

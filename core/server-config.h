@@ -37,6 +37,8 @@ typedef struct PoplarServerConfig {
   long long expire;        /* days, POPLAR_EXPIRE_UNSET/NEVER */
   PoplarLogLevel log_level;
   PoplarNetList *trusted;
+  bool proxy_protocol;            /* every connection starts with a header */
+  PoplarNetList *trusted_proxies; /* who may send one */
 } PoplarServerConfig;
 
 /* Reads [server] and [plugins] from @file; problems are added to

@@ -63,7 +63,8 @@ static void client_free(void *data)
   PoplarClient *c = data;
   PoplarServer *server = c->server;
   poplar_client_unlink(c);
-  poplar_conn_limits_leave(server->limits, c->limits_key);
+  if (c->counted)
+    poplar_conn_limits_leave(server->limits, c->limits_key);
   poplarpriv_auth_request_free(c->auth);
   g_free(c->user_arg);
   if (c->password) {
@@ -73,6 +74,7 @@ static void client_free(void *data)
   g_free(c->apop_digest);
   g_free(c->job_reply);
   g_free(c->delayed_reply);
+  g_free(c->proxy_info);
   g_free(c->out.data);
   if (c->tls)
     gnutls_deinit(c->tls);
