@@ -391,6 +391,54 @@ class AuditTest(poplartest.PoplarTestCase):
         self.assertEqual(len(tls), 6)
         self.assertTrue(user.maildir.holds(M1))
 
+    # -- many sessions at once
+
+    def test_concurrent_sessions_lose_and_mix_nothing(self):
+        import threading
+        names = ["user%d" % i for i in range(24)]
+        self.srv = self.server(start=False)
+        for n in names:
+            self.srv.add_user(n, "pw", (M1, M2))
+        self.audit_path = os.path.join(self.srv.dir, "audit.jsonl")
+        self.srv.start(load=LOAD, sections={"hook-audit": {
+            "sinks": "file", "file": self.audit_path}})
+        errors = []
+
+        def one(name):
+            try:
+                for _ in range(3):
+                    p = self.srv.login(name, "pw")
+                    p.retr(1)
+                    p.top(2, 0)
+                    p.quit()
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        deadline = time.monotonic() + 20
+        while True:
+            evs = self.events()
+            done = sum(1 for e in evs if e["event"] == "disconnect")
+            if done >= len(names) * 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        sessions = {}
+        for e in evs:
+            sessions.setdefault(e["session"], []).append(e)
+        self.assertEqual(len(sessions), len(names) * 3)
+        for sid, s_evs in sessions.items():
+            self.assertEqual([e["event"] for e in s_evs], [
+                "connect", "auth_attempt", "auth_result", "mailbox_open",
+                "retr", "top", "update", "disconnect"], sid)
+            self.assertEqual(len({e["user"] for e in s_evs if "user" in e
+                                  and e["user"]}), 1, sid)
+            self.check_common(s_evs, sid)
+
     # -- logrotate
 
     def test_reopens_after_rename_and_removal(self):
