@@ -12,7 +12,8 @@ BUILD_DEPS = meson ninja-build pkg-config gcc libc6-dev \
 	libpam0g-dev libldap2-dev
 DEMO_DEPS = curl perl
 TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
-	libpam-wrapper libnss-wrapper slapd
+	libpam-wrapper libnss-wrapper slapd \
+	abigail-tools mandoc man-db
 
 .PHONY: all deps build demo check install clean
 

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * poplar/plugin.h - the one header a Poplar plugin includes.
+ *
+ * A plugin is a shared object named after itself (store-maildir.so) that
+ * defines its descriptor with POPLAR_PLUGIN_DEFINE():
+ *
+ *   static bool my_init(PoplarPlugin *plugin, PoplarConfig *config)
+ *   {
+ *     ... read config, poplar_register_store(plugin, "maildir", ...) ...
+ *   }
+ *   POPLAR_PLUGIN_DEFINE(store_maildir, "1.0.0", "Maildir storage",
+ *                        NULL, my_init, NULL)
+ *
+ * Life cycle, all on the main thread:
+ *  1. preinit(plugin, config): before the server drops root privileges.
+ *     Open what needs privileges (a key readable by root only); register
+ *     nothing.
+ *  2. init(plugin, config): after the privilege drop.  Read the section,
+ *     register passdbs, SASL mechanisms, stores and hooks.
+ *  3. fini(plugin): at shutdown, after the last session and after every
+ *     registered table's destroy.
+ * preinit and init return false to refuse to start; they explain why with
+ * poplar_config_error() or poplar_log().  Any of the three may be NULL.
+ *
+ * Build with `pkg-config --cflags --libs poplar-plugin`; link only to
+ * libpoplar (never to symbols of the poplard executable).
+ */
+#ifndef POPLAR_PLUGIN_H
+#define POPLAR_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <poplar/auth.h>
+#include <poplar/config.h>
+#include <poplar/hook.h>
+#include <poplar/session.h>
+#include <poplar/store.h>
+#include <poplar/version.h>
+
+POPLAR_BEGIN_DECLS
+
+/** First member of every descriptor: "POPL".  Since: 1.0 */
+#define POPLAR_PLUGIN_MAGIC 0x504f504cu
+
+/** Runs before the privilege drop.  Since: 1.0 */
+typedef bool (*PoplarPluginPreinitFunc)(PoplarPlugin *plugin,
+                                        PoplarConfig *config);
+/** Runs after the privilege drop; registers what the plugin provides.
+ * Since: 1.0 */
+typedef bool (*PoplarPluginInitFunc)(PoplarPlugin *plugin,
+                                     PoplarConfig *config);
+/** Runs at shutdown.  Since: 1.0 */
+typedef void (*PoplarPluginFiniFunc)(PoplarPlugin *plugin);
+
+/**
+ * PoplarPluginDescriptor:
+ * What a plugin's getter returns.  The first five members never move: the
+ * loader reads magic, ABI and size before anything else, and only reads
+ * members that @struct_size covers.  Fill it with POPLAR_PLUGIN_DEFINE().
+ * Since: 1.0
+ */
+typedef struct PoplarPluginDescriptor {
+  uint32_t magic;       /* POPLAR_PLUGIN_MAGIC */
+  uint16_t abi_major;   /* POPLAR_ABI_MAJOR the plugin was built with */
+  uint16_t abi_minor;   /* POPLAR_TARGET_ABI_MINOR the plugin needs */
+  uint32_t struct_size; /* sizeof(PoplarPluginDescriptor) at build time */
+  const char *name;     /* e.g. "store_maildir" ('_' reads as '-') */
+  const char *version;  /* the plugin's own version */
+  const char *description;
+  PoplarPluginPreinitFunc preinit;
+  PoplarPluginInitFunc init;
+  PoplarPluginFiniFunc fini;
+} PoplarPluginDescriptor;
+
+/** Builds the getter's name: poplar_plugin_<ident>.  Since: 1.0 */
+#define POPLAR_PLUGIN_GETTER(ident) poplar_plugin_##ident
+
+/**
+ * POPLAR_PLUGIN_DEFINE:
+ * @ident: the plugin's name with '-' written as '_' (store_maildir for
+ * store-maildir.so); the getter's name is made from it so that no two
+ * plugins export the same symbol
+ * @version, @description: string literals
+ * @preinit, @init, @fini: functions or NULL
+ *
+ * Defines and exports the plugin's descriptor getter.
+ * Since: 1.0
+ */
+#define POPLAR_PLUGIN_DEFINE(ident, version, description, preinit, init, fini) \
+  POPLAR_API const PoplarPluginDescriptor *POPLAR_PLUGIN_GETTER(ident)(void); \
+  const PoplarPluginDescriptor *POPLAR_PLUGIN_GETTER(ident)(void)             \
+  {                                                                           \
+    static const PoplarPluginDescriptor poplar_descriptor_ = {                \
+        POPLAR_PLUGIN_MAGIC,                                                  \
+        POPLAR_ABI_MAJOR,                                                     \
+        POPLAR_TARGET_ABI_MINOR,                                              \
+        (uint32_t)sizeof(PoplarPluginDescriptor),                             \
+        #ident,                                                               \
+        (version),                                                            \
+        (description),                                                        \
+        (preinit),                                                            \
+        (init),                                                               \
+        (fini),                                                               \
+    };                                                                        \
+    return &poplar_descriptor_;                                               \
+  }
+
+POPLAR_END_DECLS
+
+#endif /* POPLAR_PLUGIN_H */

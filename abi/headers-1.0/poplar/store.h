@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * poplar/store.h - mail stores, mailboxes and messages.
+ *
+ * A store serves mailboxes of one location scheme ("maildir:", "mbox:").
+ * At login the core expands the user's mail location, picks the store by
+ * its scheme and calls open, which locks the mailbox and lists its messages
+ * with poplar_mailbox_add_message().  RETR and TOP read a message through
+ * message_open/message_read/message_close; the core converts line ends to
+ * CRLF and dot-stuffs on the way, so a store hands over the message exactly
+ * as it is stored (LF or CRLF line ends).  Deletions are applied only at
+ * UPDATE, through expunge; close is always called last, after a QUIT or a
+ * dropped connection, and must release the lock.
+ *
+ * Sizes: the size given to poplar_mailbox_add_message() must be the
+ * message's size as the core sends it: every bare LF counted as CRLF, and a
+ * final CRLF counted when the message does not end with a line end.  Use
+ * poplar_crlf_size_feed() to compute it the same way the core sends it.
+ *
+ * All callbacks run on a core plugin thread and may block.
+ */
+#ifndef POPLAR_STORE_H
+#define POPLAR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <poplar/session.h>
+#include <poplar/version.h>
+
+POPLAR_BEGIN_DECLS
+
+/** One message of an open mailbox.  Opaque.  Since: 1.0 */
+typedef struct PoplarMessage PoplarMessage;
+
+/** What a store operation answers.  Append-only.  Since: 1.0 */
+typedef enum PoplarStoreResult {
+  POPLAR_STORE_OK = 0,
+  /** Another session holds the mailbox: -ERR [IN-USE]. */
+  POPLAR_STORE_IN_USE = 1,
+  /** A transient failure (I/O error, disk full): -ERR [SYS/TEMP]. */
+  POPLAR_STORE_TEMPFAIL = 2,
+  /** A failure retrying will not fix (bad location, wrong format):
+   * -ERR [SYS/PERM]. */
+  POPLAR_STORE_PERMFAIL = 3,
+  /** The message no longer exists (removed by another program): RETR gets
+   * a clear -ERR and the session goes on. */
+  POPLAR_STORE_GONE = 4,
+} PoplarStoreResult;
+
+/**
+ * PoplarStoreOps:
+ * Registered with poplar_register_store() together with its sizeof.  All
+ * members are required except destroy.
+ * Since: 1.0
+ */
+typedef struct PoplarStoreOps {
+  /** Locks and lists the mailbox at @location (scheme prefix removed,
+   * %-expansions done).  On failure, explain with
+   * poplar_mailbox_set_error(); close is not called after a failed
+   * open. */
+  PoplarStoreResult (*open)(void *data, PoplarMailbox *mbox,
+                            const char *location);
+  /** Opens @msg for reading; stores a read handle in *@stream. */
+  PoplarStoreResult (*message_open)(void *data, PoplarMailbox *mbox,
+                                    PoplarMessage *msg, void **stream);
+  /** Reads up to @len octets.  Returns the count, 0 at the end, or -1 on
+   * an error (explain with poplar_mailbox_set_error()). */
+  int64_t (*message_read)(void *data, void *stream, char *buf, size_t len);
+  /** Closes a read handle. */
+  void (*message_close)(void *data, void *stream);
+  /** Removes every message for which poplar_message_is_deleted() is true.
+   * Called at UPDATE only.  A message already gone is not an error. */
+  PoplarStoreResult (*expunge)(void *data, PoplarMailbox *mbox);
+  /** Releases the mailbox and its lock, and frees what open allocated. */
+  void (*close)(void *data, PoplarMailbox *mbox);
+  /** Frees @data at shutdown.  May be NULL. */
+  void (*destroy)(void *data);
+} PoplarStoreOps;
+
+/**
+ * poplar_register_store:
+ * @scheme: the location scheme without the colon, e.g. "maildir"
+ *
+ * Call from init.  A scheme can be registered once.
+ * Returns: false when the scheme is taken or an argument is bad (logged).
+ * Since: 1.0
+ */
+POPLAR_API bool poplar_register_store(PoplarPlugin *plugin, const char *scheme,
+                                      const PoplarStoreOps *ops,
+                                      size_t ops_size, void *data);
+
+/** poplar_mailbox_session: Returns: the session that opened the mailbox.
+ * Since: 1.0 */
+POPLAR_API PoplarSession *poplar_mailbox_session(const PoplarMailbox *mbox);
+
+/** poplar_mailbox_user: Returns: the authenticated user.  Since: 1.0 */
+POPLAR_API const char *poplar_mailbox_user(const PoplarMailbox *mbox);
+
+/** poplar_mailbox_location: Returns: the expanded location, without the
+ * scheme.  Since: 1.0 */
+POPLAR_API const char *poplar_mailbox_location(const PoplarMailbox *mbox);
+
+/** poplar_mailbox_field: Returns: a field the password database attached
+ * to the login (see poplar_auth_request_set_field()), or NULL.
+ * Since: 1.0 */
+POPLAR_API const char *poplar_mailbox_field(const PoplarMailbox *mbox,
+                                            const char *key);
+
+/** poplar_mailbox_set_data: Stores the store's own state for this mailbox;
+ * the store frees it in close.  Since: 1.0 */
+POPLAR_API void poplar_mailbox_set_data(PoplarMailbox *mbox, void *data);
+
+/** poplar_mailbox_get_data: Returns: what the store set.  Since: 1.0 */
+POPLAR_API void *poplar_mailbox_get_data(const PoplarMailbox *mbox);
+
+/**
+ * poplar_mailbox_set_error:
+ * Explains the failure of the current store operation.  The text goes to
+ * the log (with the session id), never to the client, which gets a
+ * generic -ERR with the right response code.
+ * Since: 1.0
+ */
+POPLAR_API void poplar_mailbox_set_error(PoplarMailbox *mbox,
+                                         const char *fmt, ...)
+    POPLAR_PRINTF(2, 3);
+
+/**
+ * poplar_mailbox_add_message:
+ * @uidl: 1 to 70 characters in 0x21..0x7E (RFC 1939), unique in the
+ * mailbox and never reused for another message
+ * @size: the message's size as sent (see the top of this file)
+ * @data: the store's handle for the message (e.g. its file name), owned by
+ * the store and freed in close
+ *
+ * Adds a message, in POP3 order (the first added is message 1).  Call from
+ * open only.
+ * Returns: the message, or NULL when @uidl is invalid or already in the
+ * mailbox (logged; the store should skip that message or fail the open).
+ * Since: 1.0
+ */
+POPLAR_API PoplarMessage *poplar_mailbox_add_message(PoplarMailbox *mbox,
+                                                     const char *uidl,
+                                                     uint64_t size,
+                                                     void *data);
+
+/** poplar_mailbox_message_count: Returns: the number of messages added,
+ * hidden ones included.  Since: 1.0 */
+POPLAR_API size_t poplar_mailbox_message_count(const PoplarMailbox *mbox);
+
+/** poplar_mailbox_message: Returns: message @index (0-based, in the order
+ * added), or NULL past the end.  Since: 1.0 */
+POPLAR_API PoplarMessage *poplar_mailbox_message(const PoplarMailbox *mbox,
+                                                 size_t index);
+
+/** poplar_message_uidl: Returns: the unique id.  Since: 1.0 */
+POPLAR_API const char *poplar_message_uidl(const PoplarMessage *msg);
+
+/** poplar_message_size: Returns: the size as sent, including headers that
+ * hooks added.  Since: 1.0 */
+POPLAR_API uint64_t poplar_message_size(const PoplarMessage *msg);
+
+/** poplar_message_number: Returns: the POP3 message number the client sees,
+ * or 0 for a hidden message or before numbering (during open).
+ * Since: 1.0 */
+POPLAR_API unsigned poplar_message_number(const PoplarMessage *msg);
+
+/** poplar_message_get_data: Returns: the store's handle.  Since: 1.0 */
+POPLAR_API void *poplar_message_get_data(const PoplarMessage *msg);
+
+/** poplar_message_is_deleted: Returns: true when marked with DELE (and not
+ * RSET).  Since: 1.0 */
+POPLAR_API bool poplar_message_is_deleted(const PoplarMessage *msg);
+
+/**
+ * poplar_message_set_hidden:
+ * Hides a message from the client (not listed, not numbered, never
+ * deleted).  Only from a mailbox-open hook.
+ * Since: 1.0
+ */
+POPLAR_API void poplar_message_set_hidden(PoplarMessage *msg, bool hidden);
+
+/** poplar_message_is_hidden: Since: 1.0 */
+POPLAR_API bool poplar_message_is_hidden(const PoplarMessage *msg);
+
+/**
+ * poplar_message_add_header:
+ * Prepends "@name: @value" CRLF to the message as the client sees it, and
+ * grows its size to match.  Only from a mailbox-open hook (so that LIST
+ * sizes stay exact).  @name must be a valid header name and @value must not
+ * contain CR or LF.
+ * Returns: false on an invalid name or value (logged).
+ * Since: 1.0
+ */
+POPLAR_API bool poplar_message_add_header(PoplarMessage *msg, const char *name,
+                                          const char *value);
+
+/** A message opened for reading by a hook.  Opaque.  Since: 1.0 */
+typedef struct PoplarMessageReader PoplarMessageReader;
+
+/**
+ * poplar_message_reader_open:
+ * Opens @msg for reading as the store has it (no headers added by hooks,
+ * no CRLF conversion), for hooks that inspect content (a spam filter).
+ * Returns: the reader, or NULL on failure (logged).
+ * Since: 1.0
+ */
+POPLAR_API PoplarMessageReader *
+poplar_message_reader_open(PoplarMailbox *mbox, PoplarMessage *msg);
+
+/** poplar_message_reader_read: Returns: octets read, 0 at the end, -1 on
+ * error.  Since: 1.0 */
+POPLAR_API int64_t poplar_message_reader_read(PoplarMessageReader *reader,
+                                              char *buf, size_t len);
+
+/** poplar_message_reader_close: Frees the reader.  Since: 1.0 */
+POPLAR_API void poplar_message_reader_close(PoplarMessageReader *reader);
+
+/**
+ * PoplarCrlfSize:
+ * State for counting a message's size as the core sends it.  Initialise
+ * with {0}.  Since: 1.0
+ */
+typedef struct PoplarCrlfSize {
+  uint64_t octets;
+  int last; /* last octet seen, or -1 before any */
+  int reserved;
+} PoplarCrlfSize;
+
+/** poplar_crlf_size_init: Since: 1.0 */
+POPLAR_API void poplar_crlf_size_init(PoplarCrlfSize *state);
+
+/** poplar_crlf_size_feed: Counts @len more octets of the stored message.
+ * Since: 1.0 */
+POPLAR_API void poplar_crlf_size_feed(PoplarCrlfSize *state, const void *buf,
+                                      size_t len);
+
+/** poplar_crlf_size_finish: Returns: the size as sent.  Since: 1.0 */
+POPLAR_API uint64_t poplar_crlf_size_finish(const PoplarCrlfSize *state);
+
+POPLAR_END_DECLS
+
+#endif /* POPLAR_STORE_H */
