@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -43,6 +44,73 @@ const char *poplar_listener_address(const PoplarListener *l)
 bool poplar_listener_is_tls(const PoplarListener *l)
 {
   return l->tls;
+}
+
+static void describe_bound(PoplarListener *l);
+static struct addrinfo *resolve(const char *spec, char **error);
+
+int poplar_listener_fd(const PoplarListener *l)
+{
+  return l->fd;
+}
+
+void poplar_listener_set_tls(PoplarListener *l, bool tls)
+{
+  l->tls = tls;
+}
+
+PoplarListener *poplar_listener_adopt(int fd, bool tls)
+{
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+      !listening)
+    return NULL;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    return NULL;
+  PoplarListener *l = g_new0(PoplarListener, 1);
+  l->fd = fd;
+  l->tls = tls;
+  describe_bound(l);
+  return l;
+}
+
+bool poplar_listener_matches(const PoplarListener *l, const char *spec)
+{
+  char *error = NULL;
+  struct addrinfo *ai = resolve(spec, &error);
+  g_free(error);
+  if (!ai)
+    return false;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  bool match = false;
+  if (getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0 &&
+      ss.ss_family == ai->ai_family) {
+    if (ss.ss_family == AF_INET) {
+      const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+      const struct sockaddr_in *b = (const struct sockaddr_in *)ai->ai_addr;
+      match = a->sin_addr.s_addr == b->sin_addr.s_addr &&
+              (b->sin_port == 0 || a->sin_port == b->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+      const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)ai->ai_addr;
+      match = memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) ==
+                  0 &&
+              (b->sin6_port == 0 || a->sin6_port == b->sin6_port);
+    }
+  }
+  freeaddrinfo(ai);
+  return match;
+}
+
+void poplar_listener_detach(PoplarListener *l, PoplarServer *server)
+{
+  /* epoll_ctl is safe from any thread: the loops stop getting wake-ups
+   * for this socket. */
+  for (unsigned i = 0; i < l->n_watches; i++)
+    poplar_loop_watch_remove(server->loops[i], &l->watches[i].watch);
 }
 
 bool poplar_listener_fd_name(const PoplarListener *l, struct sockaddr *sa,
@@ -178,10 +246,6 @@ static void on_accept(void *ctx, uint32_t events)
         poplarpriv_log(NULL, POPLAR_LOG_ERROR, "accept on %s: %s",
                        lw->listener->address, g_strerror(errno));
       return;
-    }
-    if (g_atomic_int_get(&server->stopping)) {
-      close(fd);
-      continue;
     }
     poplar_client_create(server, lw->loop_index, fd, lw->listener->tls,
                          (struct sockaddr *)&ss, len);

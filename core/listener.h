@@ -18,6 +18,18 @@ PoplarListener *poplar_listener_bind(const char *spec, bool tls,
                                      char **error);
 /* Starts accepting on every loop of @server. */
 bool poplar_listener_attach(PoplarListener *l, PoplarServer *server);
+/* Wraps a listening socket passed by systemd or by the previous master
+ * image (reload).  Returns NULL when @fd is not a listening TCP socket. */
+PoplarListener *poplar_listener_adopt(int fd, bool tls);
+/* True when @l is bound to the address @spec names (a port 0 in @spec
+ * matches any port: an ephemeral listener kept across a reload). */
+bool poplar_listener_matches(const PoplarListener *l, const char *spec);
+int poplar_listener_fd(const PoplarListener *l);
+void poplar_listener_set_tls(PoplarListener *l, bool tls);
+/* Stops the loops of this process from accepting on @l (graceful stop:
+ * the socket stays open so the kernel keeps queueing connections for the
+ * other workers). */
+void poplar_listener_detach(PoplarListener *l, PoplarServer *server);
 /* Closes the socket.  Call after the loop threads have stopped. */
 void poplar_listener_free(PoplarListener *l);
 /* "127.0.0.1:1110" as actually bound (port 0 resolved). */

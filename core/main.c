@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "log-sink.h"
+#include "master.h"
+#include "systemd.h"
 #include "plugin-loader.h"
 #include "server.h"
 
@@ -94,57 +96,18 @@ static int list_plugins(const Options *o)
   return 0;
 }
 
-/* Blocks the signals we handle in every thread (the loop threads inherit
- * the mask) and returns a signalfd for the main thread to wait on. */
-static int setup_signals(void)
-{
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  return signalfd(-1, &set, SFD_CLOEXEC);
-}
-
-static void wait_for_stop(PoplarServer *server, int sfd)
-{
-  for (;;) {
-    struct signalfd_siginfo si;
-    ssize_t n = read(sfd, &si, sizeof si);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n != (ssize_t)sizeof si)
-      return;
-    if (si.ssi_signo == SIGHUP) {
-      /* Certificates are replaced for new sessions; live ones keep theirs.
-       * Other settings need a restart until the master process can reload
-       * them. */
-      char *error = NULL;
-      if (poplar_server_reload_tls(server, &error))
-        poplarpriv_log(NULL, POPLAR_LOG_INFO,
-                       "SIGHUP: TLS certificates reloaded");
-      else
-        poplarpriv_log(NULL, POPLAR_LOG_ERROR,
-                       "SIGHUP: TLS certificates not reloaded, the old ones "
-                       "stay in use: %s", error);
-      g_free(error);
-      continue;
-    }
-    poplarpriv_log(NULL, POPLAR_LOG_INFO, "%s: shutting down",
-                   si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-    return;
-  }
-}
-
 int main(int argc, char **argv)
 {
   Options o = {0};
   int status = 0;
+  /* Kept whole for the re-execution at reload (option parsing edits
+   * argv). */
+  char **saved_argv = g_strdupv(argv);
   setlocale(LC_ALL, "");
-  if (!parse_options(&argc, &argv, &o))
+  if (!parse_options(&argc, &argv, &o)) {
+    g_strfreev(saved_argv);
     return 2;
+  }
   if (o.version) {
     printf("poplard %s (plugin ABI %d.%d)\n", POPLAR_VERSION,
            POPLAR_ABI_MAJOR, POPLAR_ABI_MINOR);
@@ -180,10 +143,14 @@ int main(int argc, char **argv)
     status = 1;
     goto out;
   }
-  int sfd = setup_signals();
+  PoplarInheritedFd inherited[64];
+  unsigned n_inherited =
+      poplar_sd_listen_fds(inherited, G_N_ELEMENTS(inherited));
+  int fds[G_N_ELEMENTS(inherited)];
+  for (unsigned i = 0; i < n_inherited; i++)
+    fds[i] = inherited[i].fd;
   GString *error = g_string_new(NULL);
-  if (sfd < 0 || !poplar_server_start(&server, error)) {
-    print_errors(&server);
+  if (!poplar_server_bind(&server, fds, n_inherited, error)) {
     fprintf(stderr, "poplard: not started: %s", error->str);
     status = 1;
   } else {
@@ -191,16 +158,15 @@ int main(int argc, char **argv)
     for (guint i = 0; i < warnings->len; i++)
       poplarpriv_log(NULL, POPLAR_LOG_WARNING, "%s",
                      (const char *)warnings->pdata[i]);
-    poplarpriv_log(NULL, POPLAR_LOG_INFO, "poplard %s ready",
-                   POPLAR_VERSION);
-    wait_for_stop(&server, sfd);
+    PoplarMasterOptions mo = {.config_path = o.config,
+                              .plugin_dir = o.plugin_dir,
+                              .argv = saved_argv};
+    status = poplar_master_run(&server, &mo);
   }
-  poplar_server_stop(&server);
-  poplar_server_free(&server);
-  if (sfd >= 0)
-    close(sfd);
   g_string_free(error, TRUE);
+  poplar_server_free(&server);
 out:
+  g_strfreev(saved_argv);
   g_free(o.config);
   g_free(o.plugin_dir);
   return status;

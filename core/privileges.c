@@ -8,10 +8,18 @@
 #include <unistd.h>
 
 bool poplar_drop_privileges(const char *user, const char *group,
-                            char **error)
+                            bool allow_root, char **error)
 {
-  if (!user)
+  if (!user) {
+    if (geteuid() == 0 && !allow_root) {
+      *error = g_strdup(
+          "refusing to serve sessions as root: set [server] user (and "
+          "group) to an unprivileged account that can read the mail, or "
+          "allow-root = yes");
+      return false;
+    }
     return true;
+  }
   errno = 0;
   struct passwd *pw = getpwnam(user);
   if (!pw) {

@@ -8,8 +8,9 @@
 /* When running as root, switches to @user (and @group, or the user's
  * primary group) with its supplementary groups, and checks that root
  * cannot be regained.  Without root, only checks that @user is who we
- * already are.  NULL @user: no change.  Returns false with *@error. */
+ * already are.  NULL @user: no change, which as root is refused unless
+ * @allow_root.  Returns false with *@error. */
 bool poplar_drop_privileges(const char *user, const char *group,
-                            char **error);
+                            bool allow_root, char **error);
 
 #endif

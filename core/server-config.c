@@ -201,6 +201,10 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   ok &= read_unsigned(s, "threads", 0, 0, 256, &cfg->threads);
   if (cfg->threads == 0)
     cfg->threads = MAX(1u, g_get_num_processors());
+  ok &= read_unsigned(s, "workers", 1, 1, 64, &cfg->workers);
+  ok &= poplar_config_get_duration(s, "shutdown-timeout", 30 * 1000,
+                                   &cfg->shutdown_timeout_ms);
+  ok &= poplar_config_get_bool(s, "allow-root", false, &cfg->allow_root);
   ok &= read_unsigned(s, "plugin-threads", POPLAR_DEFAULT_PLUGIN_THREADS, 1,
                       1024, &cfg->plugin_threads);
   ok &= poplar_config_get_int(s, "login-delay", -1, 0, 86400 * 365,

@@ -31,7 +31,10 @@ typedef struct PoplarServerConfig {
   uint64_t auth_failure_window_ms;    /* how long failures count */
   unsigned max_connections;
   unsigned max_connections_per_ip;
-  unsigned threads;        /* loop threads */
+  unsigned threads;        /* loop threads per worker */
+  unsigned workers;        /* worker processes */
+  uint64_t shutdown_timeout_ms; /* grace for live sessions at stop/reload */
+  bool allow_root;         /* sessions may run as root */
   unsigned plugin_threads; /* plugin call pool */
   long long login_delay;   /* seconds, -1 when not advertised */
   long long expire;        /* days, POPLAR_EXPIRE_UNSET/NEVER */

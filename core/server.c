@@ -181,53 +181,105 @@ bool poplar_server_reload_tls(PoplarServer *server, char **error)
   return true;
 }
 
-static bool bind_all(PoplarServer *server, char **specs, bool tls,
-                     GString *error)
+/* Takes an inherited socket bound to @spec, if there is one. */
+static PoplarListener *take_inherited(GPtrArray *inherited, const char *spec)
+{
+  for (guint i = 0; i < inherited->len; i++) {
+    PoplarListener *l = g_ptr_array_index(inherited, i);
+    if (poplar_listener_matches(l, spec))
+      return g_ptr_array_steal_index(inherited, i);
+  }
+  return NULL;
+}
+
+static bool bind_all(PoplarServer *server, GPtrArray *inherited,
+                     char **specs, bool tls, GString *error)
 {
   for (char **spec = specs; *spec; spec++) {
-    char *err = NULL;
-    PoplarListener *l = poplar_listener_bind(*spec, tls, &err);
-    if (!l) {
-      g_string_append_printf(error, "%s\n", err);
-      g_free(err);
-      return false;
+    PoplarListener *l = take_inherited(inherited, *spec);
+    if (l) {
+      poplar_listener_set_tls(l, tls);
+    } else {
+      char *err = NULL;
+      l = poplar_listener_bind(*spec, tls, &err);
+      if (!l) {
+        g_string_append_printf(error, "%s\n", err);
+        g_free(err);
+        return false;
+      }
     }
     g_ptr_array_add(server->listeners, l);
   }
   return true;
 }
 
-bool poplar_server_start(PoplarServer *server, GString *error)
+bool poplar_server_bind(PoplarServer *server, const int *inherited_fds,
+                        unsigned n_inherited, GString *error)
 {
   PoplarServerConfig *cfg = &server->cfg;
   server->listeners = g_ptr_array_new_with_free_func(
       (GDestroyNotify)poplar_listener_free);
-  if (!bind_all(server, cfg->listen, false, error) ||
-      !bind_all(server, cfg->listen_tls, true, error))
+  g_autoptr(GPtrArray) inherited = g_ptr_array_new_with_free_func(
+      (GDestroyNotify)poplar_listener_free);
+  for (unsigned i = 0; i < n_inherited; i++) {
+    PoplarListener *l = poplar_listener_adopt(inherited_fds[i], false);
+    if (l)
+      g_ptr_array_add(inherited, l);
+    else
+      poplarpriv_log(NULL, POPLAR_LOG_WARNING,
+                     "inherited descriptor %d is not a listening socket: "
+                     "ignored", inherited_fds[i]);
+  }
+  if (!bind_all(server, inherited, cfg->listen, false, error) ||
+      !bind_all(server, inherited, cfg->listen_tls, true, error))
     return false;
+  for (guint i = 0; i < inherited->len; i++)
+    poplarpriv_log(NULL, POPLAR_LOG_WARNING,
+                   "inherited socket %s matches no listen or listen-tls "
+                   "address: closed",
+                   poplar_listener_address(g_ptr_array_index(inherited, i)));
   /* Key files are often readable by root only: load them before the
-   * privilege drop.  A reload (SIGHUP) needs them readable by the
-   * server's user. */
+   * privilege drop. */
   char *tls_err = NULL;
   if (!poplar_server_reload_tls(server, &tls_err)) {
     g_string_append_printf(error, "[tls] %s\n", tls_err);
     g_free(tls_err);
     return false;
   }
+  for (guint i = 0; i < server->listeners->len; i++) {
+    PoplarListener *l = g_ptr_array_index(server->listeners, i);
+    poplarpriv_log(NULL, POPLAR_LOG_INFO, "listening on %s%s",
+                   poplar_listener_address(l),
+                   poplar_listener_is_tls(l) ? " (TLS)" : "");
+  }
+  return true;
+}
 
+bool poplar_server_run(PoplarServer *server, GString *error)
+{
+  PoplarServerConfig *cfg = &server->cfg;
   char *err = NULL;
-  if (!poplar_drop_privileges(cfg->user, cfg->group, &err)) {
+  if (!poplar_drop_privileges(cfg->user, cfg->group, cfg->allow_root, &err)) {
     g_string_append_printf(error, "%s\n", err);
     g_free(err);
     return false;
   }
+  guint warned = server->config_file->warnings->len;
   bool ok = run_step(server, "init", true);
   ok &= check_after_init(server);
-  if (!ok)
+  GPtrArray *warnings = server->config_file->warnings;
+  for (guint i = warned; i < warnings->len; i++)
+    poplarpriv_log(NULL, POPLAR_LOG_WARNING, "%s",
+                   (const char *)warnings->pdata[i]);
+  if (!ok) {
+    GPtrArray *errors = server->config_file->errors;
+    for (guint i = 0; i < errors->len; i++)
+      g_string_append_printf(error, "%s\n", (char *)errors->pdata[i]);
     return false;
+  }
 
-  /* Session ids: a per-start random prefix keeps them unique across
-   * restarts and nodes as far as log correlation needs. */
+  /* Session ids: a per-process random prefix keeps them unique across
+   * workers, restarts and nodes as far as log correlation needs. */
   g_snprintf(server->session_prefix, sizeof server->session_prefix, "%06x",
              g_random_int() & 0xffffffu);
   server->limits = poplar_conn_limits_new(cfg->max_connections,
@@ -261,9 +313,6 @@ bool poplar_server_start(PoplarServer *server, GString *error)
                              poplar_listener_address(l));
       return false;
     }
-    poplarpriv_log(NULL, POPLAR_LOG_INFO, "listening on %s%s",
-                   poplar_listener_address(l),
-                   poplar_listener_is_tls(l) ? " (TLS)" : "");
   }
   for (unsigned i = 0; i < server->n_loops; i++) {
     g_autofree char *name = g_strdup_printf("loop-%u", i);
@@ -272,20 +321,40 @@ bool poplar_server_start(PoplarServer *server, GString *error)
   return true;
 }
 
-void poplar_server_stop(PoplarServer *server)
+bool poplar_server_start(PoplarServer *server, GString *error)
+{
+  return poplar_server_bind(server, NULL, 0, error) &&
+         poplar_server_run(server, error);
+}
+
+static void wait_for_sessions(PoplarServer *server, int64_t deadline)
+{
+  while (g_atomic_int_get(&server->live_sessions) > 0 &&
+         g_get_monotonic_time() < deadline)
+    g_usleep(10 * 1000);
+}
+
+void poplar_server_stop(PoplarServer *server, uint64_t grace_ms)
 {
   if (!server->loops)
     return;
   g_atomic_int_set(&server->stopping, 1);
+  for (guint i = 0; i < server->listeners->len; i++)
+    poplar_listener_detach(g_ptr_array_index(server->listeners, i), server);
+  /* Live sessions may finish (a client in the middle of a download is
+   * not cut off by a reload) until the grace time is up. */
+  wait_for_sessions(server,
+                    g_get_monotonic_time() + (int64_t)grace_ms * 1000);
+  int left = g_atomic_int_get(&server->live_sessions);
+  if (left > 0)
+    poplarpriv_log(NULL, POPLAR_LOG_INFO,
+                   "closing %d sessions still open (nothing they marked is "
+                   "deleted)", left);
   for (unsigned i = 0; i < server->n_loops; i++)
     poplar_loop_invoke(server->loops[i], poplar_client_close_all,
                        &server->loop_clients[i]);
-  /* Sessions end through plugin calls (unlocking mailboxes); give them a
-   * bounded time. */
-  gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-  while (g_atomic_int_get(&server->live_sessions) > 0 &&
-         g_get_monotonic_time() < deadline)
-    g_usleep(10 * 1000);
+  /* Ending a session calls plugins (unlocking mailboxes): bounded too. */
+  wait_for_sessions(server, g_get_monotonic_time() + 10 * G_USEC_PER_SEC);
   for (unsigned i = 0; i < server->n_loops; i++)
     poplar_loop_quit(server->loops[i]);
   for (unsigned i = 0; i < server->n_loops; i++)

@@ -46,11 +46,20 @@ typedef struct PoplarServer {
  * server->config_file->errors.  Returns false on any problem. */
 bool poplar_server_setup(PoplarServer *server, const char *config_path,
                          const char *plugin_dir, bool check_only);
-/* Binds listeners, drops privileges, starts the loop threads. */
+/* Binds the listeners, taking over @inherited_fds (systemd socket
+ * activation, or the previous master image after a reload) where they
+ * match a configured address, and loads the TLS certificates.  Runs in
+ * the master, as root. */
+bool poplar_server_bind(PoplarServer *server, const int *inherited_fds,
+                        unsigned n_inherited, GString *error);
+/* Drops privileges, runs the plugins' init and starts the loop threads
+ * and the plugin pool.  Runs in a worker. */
+bool poplar_server_run(PoplarServer *server, GString *error);
+/* Both, in this process (tests). */
 bool poplar_server_start(PoplarServer *server, GString *error);
-/* Stops accepting, ends every session (nothing is deleted: no UPDATE),
- * joins the threads. */
-void poplar_server_stop(PoplarServer *server);
+/* Stops accepting, lets live sessions finish for up to @grace_ms, then
+ * ends the rest (nothing is deleted: no UPDATE) and joins the threads. */
+void poplar_server_stop(PoplarServer *server, uint64_t grace_ms);
 void poplar_server_free(PoplarServer *server);
 
 /* A reference to the current TLS credentials, or NULL without TLS. */

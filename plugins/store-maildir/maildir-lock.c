@@ -190,11 +190,62 @@ static bool same_machine(const MaildirLockOwner *a, const MaildirLockOwner *b)
          strcmp(a->pidns, b->pidns) == 0;
 }
 
-static bool process_gone(long long pid)
+/* Seconds since the epoch when the kernel booted, or 0 if unknown. */
+static long long boot_time(void)
+{
+  FILE *f = fopen("/proc/stat", "re");
+  long long btime = 0;
+  char line[256];
+  while (f && fgets(line, sizeof line, f)) {
+    if (sscanf(line, "btime %lld", &btime) == 1)
+      break;
+  }
+  if (f)
+    fclose(f);
+  return btime;
+}
+
+/* A process that exists may still not be the owner: a zombie (killed, not
+ * yet reaped, which can last for ever where pid 1 does not reap) holds
+ * nothing, and one that started after the lock was written is another
+ * process that got the same pid. */
+static bool process_is_not_owner(long long pid, long long locked_at)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return false; /* no /proc: trust kill() */
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* The command name may hold spaces and ')': fields follow the last ')'. */
+  char *rp = strrchr(buf, ')');
+  if (!rp)
+    return false;
+  char state = 0;
+  unsigned long long start_ticks = 0;
+  if (sscanf(rp + 1,
+             " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+             "%*d %*d %*d %llu", &state, &start_ticks) != 2)
+    return false;
+  if (state == 'Z' || state == 'X')
+    return true;
+  long ticks = sysconf(_SC_CLK_TCK);
+  long long btime = boot_time();
+  if (ticks <= 0 || btime == 0 || locked_at <= 0)
+    return false;
+  long long started = btime + (long long)(start_ticks / (unsigned long long)ticks);
+  return started > locked_at + 1; /* one second for rounding */
+}
+
+static bool process_gone(long long pid, long long locked_at)
 {
   if (pid <= 0 || pid > INT_MAX)
     return false;
-  return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+    return true;
+  return process_is_not_owner(pid, locked_at);
 }
 
 /* ---- examining a lock file ------------------------------------------- */
@@ -261,7 +312,7 @@ static char *stale_reason(const Holder *h, const MaildirLockOwner *self,
                           uint64_t timeout_ms)
 {
   if (h->parsed && same_machine(&h->owner, self) &&
-      process_gone(h->owner.pid))
+      process_gone(h->owner.pid, h->owner.time))
     return g_strdup_printf("its process %lld on this host is gone",
                            h->owner.pid);
   if (h->age_ms > 0 && (uint64_t)h->age_ms > timeout_ms)

@@ -231,6 +231,12 @@ class Server:
             "mail": "maildir:%h/Maildir",
             "auth-failure-delay": "0",
             "log-level": "debug",
+            # CI runs as root; sessions as root must be asked for.
+            "allow-root": "yes" if os.geteuid() == 0 else None,
+            # Stopping waits this long for live sessions; tests stop often.
+            "shutdown-timeout": "1s",
+            # Every test client comes from 127.0.0.1.
+            "max-connections-per-ip": "512",
         }
         server_keys.update(server or {})
         text = "[server]\n"

@@ -119,7 +119,8 @@ static void start_server(void)
       "mail = mem:%u\n"
       "auth-failure-delay = 0\n"
       "threads = 1\n"
-      "log-level = error\n";
+      "log-level = error\n"
+      "allow-root = yes\n";
   server.config_file = poplarpriv_config_parse("test.conf", conf,
                                                strlen(conf));
   g_assert_true(poplar_server_config_read(&server.cfg, server.config_file,
@@ -401,7 +402,7 @@ int main(int argc, char **argv)
   g_test_add_func("/state/quit-in-authorization", test_quit_in_authorization);
   g_test_add_func("/state/too-many-errors", test_too_many_errors_disconnect);
   int r = g_test_run();
-  poplar_server_stop(&server);
+  poplar_server_stop(&server, 0);
   poplar_server_free(&server);
   return r;
 }

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master process: it holds the listening sockets and supervises the
+ * workers that serve sessions.  It stays root so that it can restart a
+ * worker (which drops privileges itself), bind new addresses and read
+ * root-only keys on reload, but it never talks to a client.
+ *
+ * Reload (SIGHUP) is "check, then start over": the new configuration is
+ * checked in a throw-away child (plugins loaded and initialised as for
+ * --check-config); if it passes, the old workers are told to drain and
+ * the master executes itself again, handing its listening sockets over
+ * exactly as systemd socket activation does.  So a reload gets a fresh
+ * configuration, fresh plugins and fresh certificates through the same
+ * code path as a start, and a bad configuration changes nothing.
+ */
+#include "master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "systemd.h"
+
+/* Restart backoff: a worker that dies is restarted after this, doubled
+ * for each death in a row, reset once a worker has lived for a while. */
+#define RESTART_DELAY_MIN_MS 100
+#define RESTART_DELAY_MAX_MS (30 * 1000)
+#define RESTART_STABLE_MS (60 * 1000)
+/* Exit status of a worker that could not start (config, plugin init). */
+#define WORKER_EXIT_CONFIG 78
+/* Old workers still draining after a reload, passed to the new image. */
+#define DRAINING_ENV "POPLAR_DRAINING_PIDS"
+
+typedef struct Worker {
+  pid_t pid;          /* 0: not running */
+  int64_t started_us; /* monotonic */
+  int64_t restart_at; /* monotonic; 0: no restart scheduled */
+  unsigned failures;  /* deaths in a row */
+  int ready_fd;       /* read end of the readiness pipe, or -1 */
+} Worker;
+
+typedef struct Master {
+  PoplarServer *server;
+  const PoplarMasterOptions *opts;
+  Worker *workers;
+  unsigned n_workers;
+  GArray *draining; /* pid_t of workers from before a reload */
+  int sfd;
+  bool stopping;
+} Master;
+
+static sigset_t handled_signals(void)
+{
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGCHLD);
+  return set;
+}
+
+/* ---- the worker side ----------------------------------------------------- */
+
+static int worker_main(PoplarServer *server, int ready_fd)
+{
+  /* A worker outlives nothing: if the master dies, it drains and exits. */
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_UNBLOCK, &chld, NULL);
+  sigset_t set = handled_signals();
+  sigdelset(&set, SIGCHLD);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  g_autoptr(GString) error = g_string_new(NULL);
+  if (sfd < 0 || !poplar_server_run(server, error)) {
+    fprintf(stderr, "poplard worker %d: not started: %s", (int)getpid(),
+            error->str);
+    return WORKER_EXIT_CONFIG;
+  }
+  char ok = 'R';
+  if (write(ready_fd, &ok, 1) != 1)
+    return WORKER_EXIT_CONFIG;
+  close(ready_fd);
+  for (;;) {
+    struct signalfd_siginfo si;
+    ssize_t n = read(sfd, &si, sizeof si);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n == (ssize_t)sizeof si && si.ssi_signo == SIGHUP)
+      continue; /* the master reloads; workers are replaced, not reloaded */
+    break;
+  }
+  poplar_server_stop(server, server->cfg.shutdown_timeout_ms);
+  poplar_server_free(server); /* plugins' fini runs where their init did */
+  return 0;
+}
+
+/* ---- spawning and reaping ------------------------------------------------ */
+
+static bool spawn(Master *m, Worker *w)
+{
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR, "pipe: %s", g_strerror(errno));
+    return false;
+  }
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR, "cannot start a worker: %s",
+                   g_strerror(errno));
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return false;
+  }
+  if (pid == 0) {
+    close(pipefd[0]);
+    close(m->sfd);
+    _exit(worker_main(m->server, pipefd[1]));
+  }
+  close(pipefd[1]);
+  w->pid = pid;
+  w->started_us = g_get_monotonic_time();
+  w->restart_at = 0;
+  w->ready_fd = pipefd[0];
+  return true;
+}
+
+/* Waits until @w says it runs, or dies.  Returns false when it died. */
+static bool await_ready(Worker *w)
+{
+  char c;
+  ssize_t n;
+  do
+    n = read(w->ready_fd, &c, 1);
+  while (n < 0 && errno == EINTR);
+  close(w->ready_fd);
+  w->ready_fd = -1;
+  return n == 1;
+}
+
+static char *describe_exit(int status)
+{
+  if (WIFEXITED(status))
+    return g_strdup_printf("exited with status %d", WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return g_strdup_printf("killed by signal %d (%s)%s", WTERMSIG(status),
+                           strsignal(WTERMSIG(status)),
+                           WCOREDUMP(status) ? ", core dumped" : "");
+  return g_strdup("ended");
+}
+
+static void schedule_restart(Worker *w)
+{
+  int64_t now = g_get_monotonic_time();
+  if (now - w->started_us > (int64_t)RESTART_STABLE_MS * 1000)
+    w->failures = 0;
+  uint64_t delay = RESTART_DELAY_MIN_MS;
+  for (unsigned i = 0; i < w->failures && delay < RESTART_DELAY_MAX_MS; i++)
+    delay *= 2;
+  delay = MIN(delay, RESTART_DELAY_MAX_MS);
+  w->failures++;
+  w->pid = 0;
+  w->restart_at = now + (int64_t)delay * 1000;
+  poplarpriv_log(NULL, POPLAR_LOG_INFO,
+                 "restarting the worker in %llu ms; other workers and their "
+                 "sessions go on, and nothing its sessions marked was "
+                 "deleted", (unsigned long long)delay);
+}
+
+static void reap(Master *m)
+{
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0)
+      return;
+    bool found = false;
+    for (unsigned i = 0; i < m->n_workers; i++) {
+      Worker *w = &m->workers[i];
+      if (w->pid != pid)
+        continue;
+      found = true;
+      if (m->stopping) {
+        w->pid = 0;
+      } else {
+        g_autofree char *how = describe_exit(status);
+        poplarpriv_log(NULL, POPLAR_LOG_ERROR, "worker %d %s", (int)pid,
+                       how);
+        schedule_restart(w);
+      }
+    }
+    for (guint i = 0; !found && i < m->draining->len; i++) {
+      if (g_array_index(m->draining, pid_t, i) == pid) {
+        g_array_remove_index_fast(m->draining, i);
+        found = true;
+      }
+    }
+  }
+}
+
+static int next_restart_timeout(const Master *m)
+{
+  int64_t next = 0;
+  for (unsigned i = 0; i < m->n_workers; i++) {
+    int64_t at = m->workers[i].restart_at;
+    if (at && (!next || at < next))
+      next = at;
+  }
+  if (!next)
+    return -1;
+  int64_t wait = next - g_get_monotonic_time();
+  return wait <= 0 ? 0 : (int)((wait + 999) / 1000);
+}
+
+static void run_restarts(Master *m)
+{
+  int64_t now = g_get_monotonic_time();
+  for (unsigned i = 0; i < m->n_workers; i++) {
+    Worker *w = &m->workers[i];
+    if (!w->restart_at || w->restart_at > now)
+      continue;
+    if (spawn(m, w)) {
+      if (await_ready(w))
+        poplarpriv_log(NULL, POPLAR_LOG_INFO, "worker %d started",
+                       (int)w->pid);
+      /* else: it died at once; reap() schedules the next try */
+    } else {
+      w->restart_at = now + (int64_t)RESTART_DELAY_MAX_MS * 1000;
+    }
+  }
+}
+
+/* ---- stopping ------------------------------------------------------------ */
+
+static void signal_all(Master *m, int sig)
+{
+  for (unsigned i = 0; i < m->n_workers; i++)
+    if (m->workers[i].pid > 0)
+      kill(m->workers[i].pid, sig);
+  for (guint i = 0; i < m->draining->len; i++)
+    kill(g_array_index(m->draining, pid_t, i), sig);
+}
+
+static bool any_alive(const Master *m)
+{
+  for (unsigned i = 0; i < m->n_workers; i++)
+    if (m->workers[i].pid > 0)
+      return true;
+  return m->draining->len > 0;
+}
+
+static void stop_all(Master *m)
+{
+  m->stopping = true;
+  signal_all(m, SIGTERM);
+  /* Workers give their sessions shutdown-timeout, then end them; allow
+   * for that plus the teardown before insisting. */
+  int64_t deadline = g_get_monotonic_time() +
+                     (int64_t)(m->server->cfg.shutdown_timeout_ms + 15000) *
+                         1000;
+  while (any_alive(m) && g_get_monotonic_time() < deadline) {
+    struct pollfd p = {.fd = m->sfd, .events = POLLIN};
+    poll(&p, 1, 100);
+    struct signalfd_siginfo si;
+    while (read(m->sfd, &si, sizeof si) == (ssize_t)sizeof si)
+      ;
+    reap(m);
+  }
+  if (any_alive(m)) {
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR,
+                   "workers still running after the shutdown timeout: "
+                   "killing them");
+    signal_all(m, SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0)
+      ;
+  }
+}
+
+/* ---- reload -------------------------------------------------------------- */
+
+/* Checks the configuration file in a child, so that loading and
+ * initialising plugins leaves this process untouched. */
+static bool check_new_config(Master *m)
+{
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0)
+    return false;
+  if (pid == 0) {
+    PoplarServer probe = {0};
+    bool ok = poplar_server_setup(&probe, m->opts->config_path,
+                                  m->opts->plugin_dir, true);
+    GPtrArray *errors = probe.config_file->errors;
+    for (guint i = 0; i < errors->len; i++)
+      poplarpriv_log(NULL, POPLAR_LOG_ERROR, "reload refused: %s",
+                     (const char *)errors->pdata[i]);
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Puts the listening sockets at descriptors 3, 4, ... with LISTEN_FDS,
+ * as systemd does, and executes this program again. */
+static void reexec(Master *m)
+{
+  GPtrArray *listeners = m->server->listeners;
+  guint n = listeners->len;
+  g_autofree int *tmp = g_new(int, n ? n : 1);
+  GString *names = g_string_new(NULL);
+  /* First out of the way of 3..3+n, then into place. */
+  for (guint i = 0; i < n; i++) {
+    PoplarListener *l = g_ptr_array_index(listeners, i);
+    tmp[i] = fcntl(poplar_listener_fd(l), F_DUPFD_CLOEXEC, 3 + (int)n);
+    g_string_append_printf(names, "%s%s", i ? ":" : "",
+                           poplar_listener_is_tls(l) ? "pop3s" : "pop3");
+  }
+  for (guint i = 0; i < n; i++) {
+    if (tmp[i] < 0 || dup2(tmp[i], 3 + (int)i) < 0) {
+      poplarpriv_log(NULL, POPLAR_LOG_ERROR,
+                     "reload: cannot pass the sockets on: %s",
+                     g_strerror(errno));
+      g_string_free(names, TRUE);
+      return;
+    }
+  }
+  GString *pids = g_string_new(NULL);
+  for (unsigned i = 0; i < m->n_workers; i++)
+    if (m->workers[i].pid > 0)
+      g_string_append_printf(pids, "%d,", (int)m->workers[i].pid);
+  for (guint i = 0; i < m->draining->len; i++)
+    g_string_append_printf(pids, "%d,", (int)g_array_index(m->draining,
+                                                            pid_t, i));
+  g_autofree char *pid_text = g_strdup_printf("%d", (int)getpid());
+  g_autofree char *n_text = g_strdup_printf("%u", n);
+  setenv("LISTEN_PID", pid_text, 1);
+  setenv("LISTEN_FDS", n_text, 1);
+  setenv("LISTEN_FDNAMES", names->str, 1);
+  setenv(DRAINING_ENV, pids->str, 1);
+  g_string_free(names, TRUE);
+  g_string_free(pids, TRUE);
+  /* The old workers drain while the new image starts new ones. */
+  signal_all(m, SIGTERM);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  fflush(stderr);
+  execv("/proc/self/exe", m->opts->argv);
+  poplarpriv_log(NULL, POPLAR_LOG_ERROR, "reload: cannot execute poplard "
+                 "again: %s", g_strerror(errno));
+}
+
+static void reload(Master *m)
+{
+  poplar_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT,
+                    g_get_monotonic_time());
+  poplarpriv_log(NULL, POPLAR_LOG_INFO, "SIGHUP: checking %s",
+                 m->opts->config_path);
+  if (!check_new_config(m)) {
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR,
+                   "SIGHUP: the new configuration has errors (see above): "
+                   "still running the old one");
+    poplar_sd_notify("READY=1\nSTATUS=reload refused: configuration errors");
+    return;
+  }
+  reexec(m);
+  /* Only reached when the exec failed: carry on with the old image. */
+  poplar_sd_notify("READY=1");
+}
+
+/* ---- the main loop -------------------------------------------------------- */
+
+static void adopt_draining(Master *m)
+{
+  const char *env = getenv(DRAINING_ENV);
+  if (!env)
+    return;
+  g_auto(GStrv) pids = g_strsplit(env, ",", -1);
+  for (char **p = pids; *p; p++) {
+    pid_t pid = (pid_t)strtol(*p, NULL, 10);
+    if (pid > 0)
+      g_array_append_val(m->draining, pid);
+  }
+  unsetenv(DRAINING_ENV);
+}
+
+int poplar_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
+{
+  Master m = {.server = server, .opts = opts};
+  m.draining = g_array_new(FALSE, FALSE, sizeof(pid_t));
+  adopt_draining(&m);
+  sigset_t set = handled_signals();
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  m.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (m.sfd < 0) {
+    fprintf(stderr, "poplard: signalfd: %s\n", g_strerror(errno));
+    return 1;
+  }
+  m.n_workers = server->cfg.workers;
+  m.workers = g_new0(Worker, m.n_workers);
+  for (unsigned i = 0; i < m.n_workers; i++) {
+    Worker *w = &m.workers[i];
+    if (!spawn(&m, w) || !await_ready(w)) {
+      /* The worker printed why; nothing serves, so do not pretend. */
+      fprintf(stderr, "poplard: not started: a worker could not start "
+                      "(see above)\n");
+      m.stopping = true;
+      signal_all(&m, SIGTERM);
+      while (waitpid(-1, NULL, 0) > 0)
+        ;
+      g_free(m.workers);
+      g_array_unref(m.draining);
+      close(m.sfd);
+      return 1;
+    }
+  }
+  poplarpriv_log(NULL, POPLAR_LOG_INFO, "poplard %s ready (%u worker%s)",
+                 POPLAR_VERSION, m.n_workers, m.n_workers == 1 ? "" : "s");
+  poplar_sd_notifyf("READY=1\nSTATUS=serving with %u worker%s", m.n_workers,
+                    m.n_workers == 1 ? "" : "s");
+
+  for (;;) {
+    struct pollfd p = {.fd = m.sfd, .events = POLLIN};
+    poll(&p, 1, next_restart_timeout(&m));
+    struct signalfd_siginfo si;
+    bool stop = false, hup = false;
+    while (read(m.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+      if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+        stop = true;
+      else if (si.ssi_signo == SIGHUP)
+        hup = true;
+    }
+    reap(&m);
+    if (stop) {
+      poplarpriv_log(NULL, POPLAR_LOG_INFO, "shutting down: live sessions "
+                     "get up to %llu ms to finish",
+                     (unsigned long long)server->cfg.shutdown_timeout_ms);
+      poplar_sd_notify("STOPPING=1");
+      stop_all(&m);
+      break;
+    }
+    if (hup)
+      reload(&m);
+    run_restarts(&m);
+  }
+  g_free(m.workers);
+  g_array_unref(m.draining);
+  close(m.sfd);
+  return 0;
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* The master process: supervises workers, stops, reloads. */
+#ifndef POPLAR_MASTER_H
+#define POPLAR_MASTER_H
+
+#include "server.h"
+
+typedef struct PoplarMasterOptions {
+  const char *config_path;
+  const char *plugin_dir; /* --plugin-dir, or NULL */
+  char **argv;            /* to execute again on reload */
+} PoplarMasterOptions;
+
+/* Runs until SIGTERM/SIGINT with @server set up and bound.  Returns the
+ * exit status. */
+int poplar_master_run(PoplarServer *server, const PoplarMasterOptions *opts);
+
+#endif
