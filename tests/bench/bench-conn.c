@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -131,6 +132,43 @@ void bench_conn_finish(BenchConn *c, bool ok, const char *why)
   c->worker->run->scenario->on_end(c, ok);
 }
 
+/* Our own transport functions, so the connection knows whether the socket
+ * itself would block: GnuTLS also answers GNUTLS_E_AGAIN after handling a
+ * post-handshake message (a TLS 1.3 session ticket) with more records
+ * still waiting in the socket, and an edge-triggered epoll would never
+ * report those again. */
+static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+  BenchConn *c = ptr;
+  ssize_t r = recv(c->fd, buf, len, 0);
+  if (r < 0) {
+    if (errno == EAGAIN)
+      c->would_block = true;
+    gnutls_transport_set_errno(c->tls, errno);
+  }
+  return r;
+}
+
+static ssize_t tls_push(gnutls_transport_ptr_t ptr, const void *buf,
+                        size_t len)
+{
+  BenchConn *c = ptr;
+  ssize_t r = send(c->fd, buf, len, MSG_NOSIGNAL);
+  if (r < 0) {
+    if (errno == EAGAIN)
+      c->would_block = true;
+    gnutls_transport_set_errno(c->tls, errno);
+  }
+  return r;
+}
+
+static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+  BenchConn *c = ptr;
+  struct pollfd p = {.fd = c->fd, .events = POLLIN};
+  return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
 static bool tls_begin(BenchConn *c)
 {
   BenchRun *run = c->worker->run;
@@ -150,7 +188,10 @@ static bool tls_begin(BenchConn *c)
                                    c->resume_data.size)) < 0)
     goto fail;
   gnutls_handshake_set_timeout(c->tls, 0);
-  gnutls_transport_set_int(c->tls, c->fd);
+  gnutls_transport_set_ptr(c->tls, c);
+  gnutls_transport_set_pull_function(c->tls, tls_pull);
+  gnutls_transport_set_push_function(c->tls, tls_push);
+  gnutls_transport_set_pull_timeout_function(c->tls, tls_pull_timeout);
   c->state = BENCH_CONN_HANDSHAKE;
   return true;
 fail:;
@@ -267,7 +308,12 @@ static ssize_t conn_recv(BenchConn *c, char *buf, size_t len)
       return -EAGAIN;
     return r < 0 ? -errno : r;
   }
-  ssize_t r = gnutls_record_recv(c->tls, buf, len);
+  ssize_t r;
+  c->would_block = false;
+  do
+    r = gnutls_record_recv(c->tls, buf, len);
+  while ((r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) &&
+         !c->would_block);
   if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
     return -EAGAIN;
   if (r == GNUTLS_E_PREMATURE_TERMINATION)
@@ -343,7 +389,12 @@ void bench_conn_drive(BenchConn *c)
       return;
   }
   if (c->state == BENCH_CONN_HANDSHAKE) {
-    int r = gnutls_handshake(c->tls);
+    int r;
+    c->would_block = false;
+    do
+      r = gnutls_handshake(c->tls);
+    while ((r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) &&
+           !c->would_block);
     if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
       return;
     if (r < 0) {

@@ -27,6 +27,7 @@ static void usage(FILE *f)
       "users (one per client slot, in turn):\n"
       "  --users FILE (user:password lines)  or\n"
       "  --user-prefix P --user-count N [--user-start S] --password PW\n"
+      "  --user NAME --password PW  (one account for every slot)\n"
       "load:\n"
       "  --threads N (2)  --concurrency C (16)  --duration S (5)\n"
       "  --warmup S (0)  --sessions N (rate: stop after N, not after S)\n"
@@ -95,7 +96,7 @@ enum {
   OPT_WARMUP, OPT_SESSIONS, OPT_REPEAT, OPT_COUNT, OPT_HOLD, OPT_PIPELINE,
   OPT_TIMEOUT, OPT_TLS, OPT_RESUME, OPT_PRIORITY, OPT_CA_FILE, OPT_JSON,
   OPT_SERVER_PID, OPT_SERVER_NAME, OPT_LABEL, OPT_QUIET, OPT_SCENARIO,
-  OPT_HELP,
+  OPT_HELP, OPT_USER,
 };
 
 static const struct option long_options[] = {
@@ -104,6 +105,7 @@ static const struct option long_options[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"users", required_argument, NULL, OPT_USERS},
     {"user-prefix", required_argument, NULL, OPT_USER_PREFIX},
+    {"user", required_argument, NULL, OPT_USER},
     {"user-count", required_argument, NULL, OPT_USER_COUNT},
     {"user-start", required_argument, NULL, OPT_USER_START},
     {"password", required_argument, NULL, OPT_PASSWORD},
@@ -176,6 +178,7 @@ static bool parse_args(int argc, char **argv, BenchOptions *opt)
     case OPT_PORT: opt->port = optarg; break;
     case OPT_USERS: users_file = optarg; break;
     case OPT_USER_PREFIX: prefix = optarg; break;
+    case OPT_USER: opt->single_user = optarg; break;
     case OPT_PASSWORD: password = optarg; break;
     case OPT_USER_COUNT:
       if (!parse_uint(optarg, 10000000, &user_count))
@@ -277,6 +280,14 @@ static bool parse_args(int argc, char **argv, BenchOptions *opt)
   if (users_file) {
     if (!bench_users_load(&opt->users, users_file, &err))
       goto user_error;
+  } else if (opt->single_user) {
+    if (!password) {
+      fprintf(stderr, "poplar-bench: --user needs --password\n");
+      return false;
+    }
+    if (!bench_users_make(&opt->users, opt->single_user, 0, 1, password, &err))
+      goto user_error;
+    opt->users.list[0].name[strlen(opt->single_user)] = '\0';
   } else if (prefix || password) {
     if (!prefix || !password) {
       fprintf(stderr, "poplar-bench: --user-prefix needs --password\n");

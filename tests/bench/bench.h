@@ -49,6 +49,7 @@ typedef struct BenchOptions {
   BenchScenarioKind scenario;
   const char *scenario_name;
   const char *label;      /* free text copied into the results */
+  const char *single_user; /* --user */
   const char *host;
   const char *port;
   struct sockaddr_storage addr;
@@ -121,6 +122,7 @@ typedef struct BenchConn {
   gnutls_session_t tls;
   gnutls_datum_t resume_data; /* from the slot's previous TLS session */
   bool resumed;
+  bool would_block;       /* the socket said EAGAIN since the last check */
 
   /* reply parser */
   BenchReplyKind pending[BENCH_PENDING_MAX];

@@ -1,0 +1,279 @@
+# SPDX-License-Identifier: MIT
+"""The servers `make bench` compares: poplard and a private Dovecot
+instance (stock or tuned), each with its own configuration, ports, users
+file and copy of the mail, started and stopped by the benchmark.  Dovecot
+never reads /etc/dovecot and never listens on 110/995: everything it uses
+lives under the benchmark's temporary directory."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+HOST = "127.0.0.1"
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_greeting(port, timeout, proc=None, tls=False):
+    """Waits until @port answers with a POP3 greeting (plain ports only;
+    a TLS port is taken as ready once it accepts)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("server exited with %s while starting" %
+                               proc.returncode)
+        try:
+            with socket.create_connection((HOST, port), timeout=2) as s:
+                if tls:
+                    return
+                s.settimeout(5)
+                if s.recv(512).startswith(b"+OK"):
+                    return
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise RuntimeError("nothing answered on %s:%d within %ss (%s)" % (
+        HOST, port, timeout, last))
+
+
+def process_tree(pid):
+    out = [pid]
+    i = 0
+    while i < len(out):
+        p = out[i]
+        i += 1
+        try:
+            for tid in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, tid)) as f:
+                    out += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+class Server:
+    """What every server offers the benchmark."""
+    name = ""
+    label = ""
+    port = None
+    tls_port = None
+    proc = None
+    log = None
+
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def stop(self, timeout=20):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for p in reversed(process_tree(self.proc.pid)):
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except OSError:
+                        pass
+                self.proc.wait(5)
+        self.proc = None
+        if self.log:
+            self.log.close()
+            self.log = None
+
+
+class Poplard(Server):
+    name = "poplard"
+
+    def __init__(self, world, build, tls, label="poplard", threads=0,
+                 extra_server=None, valgrind=None):
+        self.world = world
+        self.build = build
+        self.label = label
+        self.dir = os.path.join(world.root, label)
+        os.makedirs(self.dir, exist_ok=True)
+        self.plugin_dir = os.path.join(self.dir, "plugins")
+        os.makedirs(self.plugin_dir, exist_ok=True)
+        for name in ("auth-passwd-file", "store-maildir"):
+            dst = os.path.join(self.plugin_dir, name + ".so")
+            if not os.path.exists(dst):
+                os.symlink(os.path.join(build, "plugins", name, name + ".so"),
+                           dst)
+        self.poplard = os.path.join(build, "core", "poplard")
+        self.threads = threads
+        self.extra_server = extra_server or {}
+        self.valgrind = valgrind
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+
+    def config_text(self, tls):
+        w = self.world
+        server = {
+            "listen": "%s:%d" % (HOST, self.port),
+            "plugin-dir": self.plugin_dir,
+            "mail": "maildir:%h/Maildir",
+            "user": w.mail_user,
+            "group": w.mail_group,
+            "threads": str(self.threads),
+            "max-connections": "30000",
+            "max-connections-per-ip": "30000",
+        }
+        if tls:
+            server["listen-tls"] = "%s:%d" % (HOST, self.tls_port)
+        server.update(self.extra_server)
+        text = "[server]\n" + "".join("%s = %s\n" % kv for kv in server.items())
+        text += "\n[plugins]\nload = auth-passwd-file; store-maildir\n"
+        text += "\n[auth-passwd-file]\npath = %s\n" % w.passwd_path("poplard")
+        if tls:
+            text += "\n[tls]\ncertificates = %s:%s\npriority = %s\n" % (
+                w.cert, w.key, w.priority)
+        return text
+
+    def write_config(self, tls):
+        self.conf = os.path.join(self.dir, "poplar.conf")
+        with open(self.conf, "w") as f:
+            f.write(self.config_text(tls))
+        r = subprocess.run([self.poplard, "--check-config", "-c", self.conf],
+                           capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=30)
+        return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+    def configure(self):
+        """Writes the config; drops TLS when this poplard has none.
+        Returns a note when TLS was dropped."""
+        note = None
+        if self.tls_port:
+            ok, why = self.write_config(tls=True)
+            if not ok:
+                note = why
+                self.tls_port = None
+        if not self.tls_port:
+            ok, why = self.write_config(tls=False)
+            if not ok:
+                raise RuntimeError("poplard --check-config failed:\n" + why)
+        return note
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "poplard.log"), "ab")
+        cmd = [self.poplard, "-c", self.conf]
+        if self.valgrind:
+            cmd = self.valgrind + cmd
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        wait_greeting(self.port, 120 if self.valgrind else 20, self.proc)
+
+
+class Dovecot(Server):
+    name = "dovecot"
+
+    def __init__(self, world, mode):
+        assert mode in ("stock", "tuned")
+        self.world = world
+        self.mode = mode
+        self.label = "dovecot-" + mode
+        self.dir = os.path.join(world.root, self.label)
+        for sub in ("run", "state"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self.port = free_port()
+        self.tls_port = free_port()
+
+    def config_text(self):
+        w = self.world
+        d = self.dir
+        lines = [
+            "# Private instance for the benchmark: nothing from /etc/dovecot.",
+            "instance_name = poplar-bench-%s" % self.mode,
+            "base_dir = %s/run" % d,
+            "state_dir = %s/state" % d,
+            "protocols = pop3",
+            "listen = %s" % HOST,
+            "log_path = %s/dovecot.log" % d,
+            "ssl = yes",
+            "ssl_cert = <%s" % w.cert,
+            "ssl_key = <%s" % w.key,
+            # The same protocol, cipher and group as poplard's priority.
+            "ssl_min_protocol = TLSv1.3",
+            "ssl_cipher_suites = TLS_AES_128_GCM_SHA256",
+            "ssl_curve_list = X25519",
+            "disable_plaintext_auth = no",
+            "auth_mechanisms = plain login",
+            "passdb {",
+            "  driver = passwd-file",
+            "  args = scheme=SHA512-CRYPT %s" % w.passwd_path(self.label),
+            "}",
+            "userdb {",
+            "  driver = passwd-file",
+            "  args = %s" % w.passwd_path(self.label),
+            "}",
+            "mail_location = maildir:~/Maildir",
+            # Room for the held-session scenarios: 10,000 sessions.
+            "default_vsz_limit = 1G",
+            "mail_max_userip_connections = 100",
+        ]
+        login = ["  inet_listener pop3 {", "    port = %d" % self.port, "  }",
+                 "  inet_listener pop3s {", "    port = %d" % self.tls_port,
+                 "    ssl = yes", "  }"]
+        if self.mode == "tuned":
+            lines += [
+                # High-performance mode (Dovecot's "Login processes" and
+                # "Performance tuning" pages): login processes serve many
+                # connections, one per core kept ready; pop3 processes are
+                # reused; passdb results are cached; POP3 sessions do not
+                # write flag changes back.
+                "auth_cache_size = 64M",
+                "auth_cache_ttl = 1 hour",
+                "pop3_no_flag_updates = yes",
+                "default_process_limit = 12000",
+                "default_client_limit = 15000",
+                "service pop3-login {",
+            ] + login + [
+                "  service_count = 0",
+                "  process_min_avail = %d" % os.cpu_count(),
+                "  process_limit = %d" % os.cpu_count(),
+                "  client_limit = 15000",
+                "}",
+                "service pop3 {",
+                "  service_count = 0",
+                "  process_min_avail = %d" % os.cpu_count(),
+                "  process_limit = 12000",
+                "  client_limit = 1",
+                "}",
+                "service auth {",
+                "  client_limit = 15000",
+                "}",
+                "service anvil {",
+                "  client_limit = 15000",
+                "}",
+            ]
+        else:
+            lines += ["service pop3-login {"] + login + ["}"]
+        return "\n".join(lines) + "\n"
+
+    def configure(self):
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        with open(self.conf, "w") as f:
+            f.write(self.config_text())
+        r = subprocess.run(["doveconf", "-c", self.conf, "-n"],
+                           capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=30)
+        if r.returncode != 0 or "Warning" in r.stderr or "Error" in r.stderr:
+            if r.returncode != 0:
+                raise RuntimeError("doveconf rejects %s:\n%s" % (
+                    self.conf, r.stderr))
+        return None
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "master.log"), "ab")
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        wait_greeting(self.port, 30, self.proc)

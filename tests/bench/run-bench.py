@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""`make bench`: poplard against Dovecot (tuned and stock) on this machine,
+scenario by scenario, the servers taking turns (A B C A B C ...), with the
+machine's two ceilings (a bare GnuTLS handshake loop, a plain loopback
+copy), an instruction count per session from callgrind and a CPU profile
+of poplard from perf.
+
+  tests/bench/run-bench.py --build BUILD [--rounds 3] [--out DIR] [--quick]
+
+Results: DIR/results.jsonl (every raw result), DIR/summary.txt (the table),
+DIR/summary.json, DIR/callgrind-*.txt and DIR/perf-*.txt (profiles).
+Needs root (Dovecot runs its own privilege separation)."""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_servers import Dovecot, Poplard, free_port, wait_greeting  # noqa
+from bench_world import World  # noqa
+import bench_report  # noqa
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.tool = os.path.join(self.build, "tests", "bench", "poplar-bench")
+        self.out = os.path.abspath(args.out or os.path.join(
+            self.build, "bench-results"))
+        os.makedirs(self.out, exist_ok=True)
+        self.jsonl = os.path.join(self.out, "results.jsonl")
+        if os.path.exists(self.jsonl):
+            os.unlink(self.jsonl)
+        self.results = []   # every result, with "server" replaced by a label
+        self.notes = []
+        q = args.quick
+        self.rate_s = 1.0 if q else 4.0
+        self.rounds = args.rounds
+        self.hold_k = 200 if q else 1000
+        self.scale_k = 500 if q else 10000
+        self.concurrency = 32
+        self.started = time.monotonic()
+
+    def log(self, text):
+        sys.stdout.write("[%6.1fs] %s\n" % (time.monotonic() - self.started,
+                                             text))
+        sys.stdout.flush()
+
+    # -- running poplar-bench
+
+    def bench(self, server, scenario, tls=None, resume=False, label=None,
+              extra=(), users=None, timeout=300, kind=None):
+        """Runs one poplar-bench scenario; returns its result (a dict), or
+        None when it failed (the reason is kept as a note)."""
+        port = server.tls_port if tls else server.port
+        cmd = [self.tool, "--scenario", scenario, "--port", str(port),
+               "--json", self.jsonl, "--quiet",
+               "--label", label or server.label]
+        if tls:
+            cmd += ["--tls", "--priority", self.world.priority,
+                    "--ca-file", self.world.cert]
+            if resume:
+                cmd.append("--resume")
+        if users is None:
+            users = ["--user-prefix", "bench", "--user-count",
+                     str(self.world.rate_users)]
+        if users:
+            cmd += users + ["--password", self.world.password]
+        cmd += list(extra)
+        try:
+            r = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.notes.append("%s %s on %s: no result within %ds" % (
+                scenario, kind or "", server.label, timeout))
+            return None
+        with open(self.jsonl) as f:
+            last = f.read().splitlines()
+        res = json.loads(last[-1]) if last else None
+        if r.returncode != 0 or res is None or res.get("label") != (
+                label or server.label):
+            self.notes.append("%s %s on %s failed (exit %d): %s" % (
+                scenario, kind or "", server.label, r.returncode,
+                (r.stderr.strip() or (res or {}).get("first_error", ""))[:300]))
+            if res is None or res.get("label") != (label or server.label):
+                return None
+        res["server_label"] = server.label
+        res["kind"] = kind or scenario
+        self.results.append(res)
+        return res
+
+    # -- the servers
+
+    def setup(self):
+        a = self.args
+        self.log("generating users, mail and a certificate")
+        self.world = World(root_parent=a.tmp,
+                           hold_users=self.scale_k,
+                           list_sizes=(1000, 10000, 100000) if not a.quick
+                           else (100, 1000, 3000),
+                           retr_mb=20 if a.quick else 200)
+        self.world.make_credentials()
+        self.world.make_templates()
+        self.poplard = Poplard(self.world, self.build, tls=True)
+        self.dovecot_tuned = Dovecot(self.world, "tuned")
+        self.dovecot_stock = Dovecot(self.world, "stock")
+        self.servers = [self.poplard, self.dovecot_tuned, self.dovecot_stock]
+        for s in self.servers:
+            self.world.make_instance(
+                s.label, reader_group="dovecot" if s.name == "dovecot"
+                else None)
+        note = self.poplard.configure()
+        if note:
+            self.notes.append("poplard has no implicit TLS in this build "
+                              "(--check-config: %s): its TLS figures are "
+                              "n/a" % note.splitlines()[-1][:200])
+        for s in self.servers[1:]:
+            s.configure()
+        for s in self.servers:
+            self.log("starting %s (port %d%s)" % (
+                s.label, s.port,
+                ", TLS %d" % s.tls_port if s.tls_port else ""))
+            s.start()
+
+    def stop(self):
+        for s in getattr(self, "servers", []):
+            s.stop()
+
+    def each_round(self, what, fn, servers=None):
+        for r in range(self.rounds):
+            for s in servers or self.servers:
+                self.log("%s, round %d: %s" % (what, r + 1, s.label))
+                fn(s)
+
+    # -- scenarios
+
+    def warm_up(self):
+        # First logins move new/ to cur/ and fill the servers' caches.
+        for s in self.servers:
+            self.bench(s, "rate", extra=["--concurrency", str(self.world.rate_users),
+                                         "--sessions", str(self.world.rate_users * 2)],
+                       kind="warm-up")
+
+    def rate(self):
+        base = ["--concurrency", str(self.concurrency), "--threads", "2",
+                "--duration", str(self.rate_s), "--warmup", "0.5"]
+        self.each_round("session rate, plain", lambda s: self.bench(
+            s, "rate", extra=base, kind="rate-plain"))
+        tls_servers = [s for s in self.servers if s.tls_port]
+        for resume in (False, True):
+            kind = "rate-tls-resumed" if resume else "rate-tls-full"
+            self.each_round("session rate, TLS %s" % (
+                "resumed" if resume else "full"),
+                lambda s: self.bench(s, "rate", tls=True, resume=resume,
+                                     extra=base, kind=kind),
+                tls_servers)
+            self.each_round("TLS ceiling %s" % kind, lambda s: self.bench(
+                s, "handshake", tls=True, resume=resume, users=[],
+                label="gnutls-ceiling", extra=base,
+                kind=kind.replace("rate", "ceiling")), [self.ceiling])
+
+    def list_cold_warm(self):
+        user = self.world.list_user(self.world.list_sizes[1])
+
+        def one(s):
+            self.world.reset_maildir(s.label, user, user)
+            self.bench(s, "list", users=["--user", user],
+                       extra=["--repeat", "6"], kind="list-10k")
+        self.each_round("UIDL+LIST cold and warm", one)
+
+    def curve(self):
+        def one(s):
+            for n in self.world.list_sizes:
+                user = self.world.list_user(n)
+                self.bench(s, "list", users=["--user", user],
+                           extra=["--repeat", "3"], kind="curve-%d" % n)
+        self.each_round("LIST/UIDL curve", one)
+
+    def retr(self):
+        args = ["--pipeline", "8", "--timeout", "120"]
+        users = ["--user", "retr"]
+        self.each_round("RETR plain", lambda s: self.bench(
+            s, "retr", users=users, extra=args, kind="retr-plain"))
+        self.each_round("RETR TLS", lambda s: self.bench(
+            s, "retr", tls=True, users=users, extra=args, kind="retr-tls"),
+            [s for s in self.servers if s.tls_port])
+        for r in range(self.rounds):
+            self.log("copy ceiling, round %d" % (r + 1))
+            subprocess.run([os.path.join(self.build, "tests", "bench",
+                                         "copy-ceiling"),
+                            "--repeat", "3", "--json", self.jsonl,
+                            "--label", "copy-ceiling",
+                            self.world.template_dir("retr")],
+                           check=True, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=120)
+            with open(self.jsonl) as f:
+                res = json.loads(f.read().splitlines()[-1])
+            res["server_label"] = "copy-ceiling"
+            res["kind"] = "ceiling-copy"
+            self.results.append(res)
+
+    def hold(self, k, tls, kind):
+        def one(s):
+            if s is self.dovecot_stock:
+                return  # stock: at most 100 pop3 processes
+            # A fresh server: Dovecot keeps idle pop3 processes of earlier
+            # sessions, which would hide in the baseline.
+            s.stop()
+            s.start()
+            self.bench(s, "hold", tls=tls,
+                       users=["--user-prefix", "bench", "--user-count",
+                              str(k)],
+                       extra=["--count", str(k), "--concurrency", "200",
+                              "--threads", "2", "--hold", "2",
+                              "--timeout", "120",
+                              "--server-pid", str(s.pid())],
+                       timeout=600, kind=kind)
+        servers = [s for s in self.servers if not tls or s.tls_port]
+        self.each_round("%d held sessions%s" % (k, ", TLS" if tls else ""),
+                        one, servers)
+
+    def ceiling_start(self):
+        self.ceiling = type("Ceiling", (), {})()
+        self.ceiling.label = "gnutls-ceiling"
+        self.ceiling.tls_port = free_port()
+        self.ceiling.port = self.ceiling.tls_port
+        self.ceiling.proc = subprocess.Popen(
+            [os.path.join(self.build, "tests", "bench", "tls-ceiling-server"),
+             "--cert", self.world.cert, "--key", self.world.key,
+             "--priority", self.world.priority,
+             "--port", str(self.ceiling.tls_port), "--threads", "8"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        wait_greeting(self.ceiling.tls_port, 10, self.ceiling.proc, tls=True)
+
+    def ceiling_stop(self):
+        self.ceiling.proc.terminate()
+        self.ceiling.proc.wait(10)
+
+    # -- profiles
+
+    def callgrind(self):
+        """Instructions per session: two runs of N1 and N2 sessions on a
+        one-thread poplard under callgrind; the difference over N2 - N1
+        leaves start-up and shutdown out."""
+        if not shutil.which("valgrind"):
+            self.notes.append("valgrind is missing: no instruction count")
+            return
+        n1, n2 = (5, 25) if self.args.quick else (10, 60)
+        totals = {}
+        for n in (n1, n2):
+            out = os.path.join(self.out, "callgrind.out.%d" % n)
+            p = Poplard(self.world, self.build, tls=False,
+                        label="poplard-callgrind-%d" % n, threads=1,
+                        extra_server={"plugin-threads": "1",
+                                      "log-level": "warning"},
+                        valgrind=["valgrind", "--tool=callgrind",
+                                  "--callgrind-out-file=" + out])
+            p.write_config(tls=False)
+            self.log("callgrind: %d sessions" % n)
+            p.start()
+            try:
+                self.bench(p, "rate", extra=["--concurrency", "1",
+                                             "--threads", "1",
+                                             "--sessions", str(n),
+                                             "--timeout", "120"],
+                           kind="callgrind-%d" % n, timeout=600)
+            finally:
+                p.stop(timeout=120)
+            totals[n] = callgrind_total(out)
+            if n == n2:
+                with open(os.path.join(self.out, "callgrind-top.txt"),
+                          "w") as f:
+                    r = subprocess.run(["callgrind_annotate", out],
+                                       capture_output=True, text=True,
+                                       stdin=subprocess.DEVNULL, timeout=120)
+                    f.write(r.stdout)
+                r2 = subprocess.run(["callgrind_annotate", "--inclusive=yes",
+                                     out], capture_output=True, text=True,
+                                    stdin=subprocess.DEVNULL, timeout=120)
+                with open(os.path.join(self.out,
+                                       "callgrind-inclusive.txt"), "w") as f:
+                    f.write(r2.stdout)
+        if None not in totals.values():
+            per = (totals[n2] - totals[n1]) / (n2 - n1)
+            res = {"scenario": "callgrind", "kind": "callgrind",
+                   "server_label": "poplard", "sessions": [n1, n2],
+                   "instructions": [totals[n1], totals[n2]],
+                   "instructions_per_session": per}
+            self.results.append(res)
+            with open(self.jsonl, "a") as f:
+                f.write(json.dumps(res) + "\n")
+
+    def perf(self):
+        if not shutil.which("perf"):
+            self.notes.append("perf is missing: no CPU profile")
+            return
+        base = ["--concurrency", str(self.concurrency), "--threads", "2",
+                "--duration", "4"]
+        runs = [("rate-plain", False)]
+        if self.poplard.tls_port:
+            runs.append(("rate-tls-full", True))
+        for kind, tls in runs:
+            data = os.path.join(self.out, "perf-%s.data" % kind)
+            self.log("perf: poplard %s" % kind)
+            rec = subprocess.Popen(
+                ["perf", "record", "-e", "cpu-clock", "-F", "1999", "-g",
+                 "-o", data, "-p", str(self.poplard.pid()), "--",
+                 "sleep", "4.5"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.bench(self.poplard, "rate", tls=tls, extra=base,
+                       kind="perf-" + kind)
+            _, err = rec.communicate(timeout=60)
+            if rec.returncode != 0:
+                self.notes.append("perf record failed: %s" %
+                                  err.decode(errors="replace")[-300:])
+                return
+            for mode, extra in (("self", ["--no-children"]),
+                                ("children", ["--children"])):
+                r = subprocess.run(
+                    ["perf", "report", "--stdio", "-i", data, "-g", "none",
+                     "--percent-limit", "0.5", "--sort", "dso,symbol"] + extra,
+                    capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                    timeout=120)
+                with open(os.path.join(self.out, "perf-%s-%s.txt" % (
+                        kind, mode)), "w") as f:
+                    f.write(r.stdout)
+            os.unlink(data)
+
+    # -- the whole run
+
+    def run(self):
+        try:
+            self.setup()
+            self.ceiling_start()
+            self.warm_up()
+            self.rate()
+            self.ceiling_stop()
+            self.list_cold_warm()
+            self.curve()
+            self.retr()
+            self.hold(self.hold_k, False, "idle-plain")
+            if self.poplard.tls_port:
+                self.hold(self.hold_k, True, "idle-tls")
+            self.hold(self.scale_k, False, "scale")
+            if not self.args.no_profile:
+                self.perf()
+                self.stop()
+                self.callgrind()
+        finally:
+            self.stop()
+            if getattr(self, "ceiling", None) and self.ceiling.proc.poll() is None:
+                self.ceiling_stop()
+        report = bench_report.Report(self.results, self.notes, self.world,
+                                     self.args)
+        text = report.text()
+        with open(os.path.join(self.out, "summary.txt"), "w") as f:
+            f.write(text)
+        with open(os.path.join(self.out, "summary.json"), "w") as f:
+            json.dump(report.summary(), f, indent=1)
+        sys.stdout.write("\n" + text)
+        self.log("done; results in %s" % self.out)
+        if not self.args.keep:
+            self.world.cleanup()
+        else:
+            self.log("kept %s" % self.world.root)
+
+
+def callgrind_total(path):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("summary:") or line.startswith("totals:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", required=True, help="meson build directory")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", help="results directory (BUILD/bench-results)")
+    ap.add_argument("--tmp", help="where the temporary world goes (/tmp)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small data and short runs, to try the benchmark")
+    ap.add_argument("--no-profile", action="store_true",
+                    help="skip perf and callgrind")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary world")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run-bench: needs root (Dovecot's privilege separation "
+                 "and chown of the test mail)")
+    for prog in ("dovecot", "doveconf", "openssl"):
+        if not shutil.which(prog):
+            sys.exit("run-bench: %s is missing (make bench installs it)" %
+                     prog)
+    # SIGTERM ends the run like ^C: the servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit("run-bench: terminated"))
+    Bench(args).run()
+
+
+if __name__ == "__main__":
+    main()
