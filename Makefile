@@ -15,8 +15,10 @@ TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	libpam-wrapper libnss-wrapper slapd \
 	abigail-tools mandoc man-db \
 	libsasl2-modules libsasl2-modules-db sasl2-bin fetchmail mpop
+BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
+	linux-perf
 
-.PHONY: all deps build demo check install clean
+.PHONY: all deps build demo check bench install clean
 
 all: build
 
@@ -36,6 +38,11 @@ demo: build
 check: build
 	@build-aux/install-deps.sh $(TEST_DEPS)
 	@build-aux/run-tests.sh $(BUILD)
+
+# The benchmark against Dovecot (docs/performance.md); needs root.
+bench: build
+	@build-aux/install-deps.sh $(BENCH_DEPS)
+	python3 tests/bench/run-bench.py --build $(BUILD)
 
 install: build
 	meson install -C $(BUILD)
