@@ -153,6 +153,11 @@ void auth_ldap_pool_give_back(AuthLdapPool *pool, AuthLdapConn *conn,
  * being lent again. */
 void auth_ldap_pool_invalidate(AuthLdapPool *pool);
 
+/* Sets up the TLS library once, on the calling thread, by making a TLS
+ * context for a handle that is thrown away; logins then only make their
+ * own contexts. */
+void auth_ldap_tls_warm_up(const AuthLdapSettings *s);
+
 /* "Invalid credentials (diagnostic text)" for result @rc on @ld (may be
  * NULL).  Free with g_free. */
 char *auth_ldap_error_text(LDAP *ld, int rc);

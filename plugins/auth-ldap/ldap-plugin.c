@@ -40,6 +40,8 @@ static bool auth_ldap_init(PoplarPlugin *plugin, PoplarConfig *config)
    * thread. */
   int version = 0;
   ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &version);
+  if (s->tls != AUTH_LDAP_TLS_NO)
+    auth_ldap_tls_warm_up(s);
 
   AuthLdap *a = auth_ldap_new(plugin, s);
   if (!poplar_register_passdb(plugin, "ldap", &auth_ldap_ops,

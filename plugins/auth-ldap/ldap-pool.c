@@ -101,6 +101,18 @@ static bool set_tls_options(const AuthLdapSettings *s, LDAP *ld,
                     error);
 }
 
+void auth_ldap_tls_warm_up(const AuthLdapSettings *s)
+{
+  LDAP *ld = NULL;
+  if (ldap_initialize(&ld, s->uris) != LDAP_SUCCESS)
+    return;
+  char *error = NULL;
+  /* A failure here shows again, with its reason, at the first login. */
+  set_tls_options(s, ld, &error);
+  g_free(error);
+  ldap_unbind_ext_s(ld, NULL, NULL);
+}
+
 /* A new connection: options, StartTLS, and the service bind when @pool
  * does so.  On failure returns NULL with *@failure and *@error set. */
 static LDAP *connect_new(AuthLdapPool *pool, AuthLdapFailure *failure,

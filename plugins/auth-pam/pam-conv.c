@@ -99,14 +99,15 @@ int auth_pam_conversation(int n_msgs, const struct pam_message **msgs,
     prompted = true;
     cd->prompts++;
   }
-  if (resp_out) {
+  if (resp_out && prompted) {
     *resp_out = resp;
-  } else {
-    /* Some modules pass no answer pointer with messages that need no
-     * answer; a prompt without one cannot be answered. */
-    free_responses(resp, n_msgs);
-    if (prompted)
-      return PAM_CONV_ERR;
+    return PAM_SUCCESS;
   }
-  return PAM_SUCCESS;
+  /* Messages alone get no answer array: modules that show a message often
+   * never free one (PAM accepts NULL here).  Some pass no answer pointer
+   * at all; a prompt without one cannot be answered. */
+  free_responses(resp, n_msgs);
+  if (resp_out)
+    *resp_out = NULL;
+  return prompted ? PAM_CONV_ERR : PAM_SUCCESS;
 }

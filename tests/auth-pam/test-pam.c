@@ -527,6 +527,10 @@ static void test_conversation(void)
   assert_logged("PAM info: hello\\tthere", NULL);
   assert_logged("PAM error message: careful", NULL);
 
+  /* messages alone: no answer array for a module to forget to free */
+  resp = (struct pam_response *)&cd;
+  g_assert_cmpint(converse(&cd, m + 2, 2, &resp), ==, PAM_SUCCESS);
+  g_assert_null(resp);
   /* messages without an answer pointer */
   g_assert_cmpint(converse(&cd, m + 2, 2, NULL), ==, PAM_SUCCESS);
   /* a prompt without one cannot be answered */
@@ -716,8 +720,11 @@ static void reexec_wrapped(char **argv)
   g_autofree char *services = g_build_filename(dir, "services", NULL);
   g_autofree char *passwd = g_build_filename(dir, "passwd", NULL);
   g_autofree char *group = g_build_filename(dir, "group", NULL);
-  g_autofree char *preload =
-      g_strdup_printf("%s:%s", PAM_WRAPPER_LIB, NSS_WRAPPER_LIB);
+  /* Whatever is preloaded already (a sanitizer's runtime) stays first. */
+  const char *before = g_getenv("LD_PRELOAD");
+  g_autofree char *preload = g_strdup_printf(
+      "%s%s%s:%s", before ? before : "", before && before[0] ? ":" : "",
+      PAM_WRAPPER_LIB, NSS_WRAPPER_LIB);
   g_setenv("LD_PRELOAD", preload, TRUE);
   g_setenv("PAM_WRAPPER", "1", TRUE);
   g_setenv("PAM_WRAPPER_SERVICE_DIR", services, TRUE);
