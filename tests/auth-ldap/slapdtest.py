@@ -106,6 +106,7 @@ class Slapd:
         self._log = None
         self.entries = []
         self._loaded = False
+        self._started = False
         self._make_certificates()
 
     @property
@@ -249,21 +250,34 @@ class Slapd:
                 raise SlapdError("slapadd failed:\n%s" %
                                  r.stderr.decode(errors="replace"))
             self._loaded = True
-        self._log = open(self.log_path, "ab")
-        # -d stats: runs in the foreground, logging every operation.
-        self.proc = subprocess.Popen(
-            [SLAPD, "-d", "stats", "-f", self.conf, "-h",
-             "%s %s" % (self.uri, self.ldaps_uri)],
-            stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT)
-        self._wait_listening()
+        # The ports were free when chosen, but another test may have taken
+        # one since: on the first start, try new ones.
+        for attempt in range(3):
+            self._log = open(self.log_path, "ab")
+            # -d stats: runs in the foreground, logging every operation.
+            self.proc = subprocess.Popen(
+                [SLAPD, "-d", "stats", "-f", self.conf, "-h",
+                 "%s %s" % (self.uri, self.ldaps_uri)],
+                stdin=subprocess.DEVNULL, stdout=self._log,
+                stderr=subprocess.STDOUT)
+            try:
+                self._wait_listening()
+                self._started = True
+                return
+            except SlapdError:
+                if self._started or attempt == 2:
+                    raise
+                self.port = free_port()
+                self.ldaps_port = free_port()
 
     def _wait_listening(self):
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self.stop()
                 raise SlapdError("slapd exited with %d:\n%s" % (
-                    self.proc.returncode, self.log_tail()))
+                    rc, self.log_tail()))
             try:
                 with socket.create_connection(("127.0.0.1", self.port),
                                               timeout=1):

@@ -216,6 +216,23 @@ class SearchBindTest(LdapTestCase):
         self.assertEqual(self.stat_as("ALICE", "alice pw"), 2)
         self.srv.wait_for_log(r"login: user=alice mech=USER, 2 messages")
 
+    def test_connections_are_reused(self):
+        """Logins borrow pooled connections: ten logins one after the
+        other open one search and one bind connection, not ten of each."""
+        self.start(self.search_section())
+        # slapd's two readiness probes are connections too: wait until
+        # both are in its log
+        deadline = time.monotonic() + 5
+        while self.slapd.log_text().count(" ACCEPT from ") < 2:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        probes = self.slapd.log_text().count(" ACCEPT from ")
+        for _ in range(5):
+            self.assertEqual(self.stat_as("alice", "alice pw"), 2)
+            self.assertEqual(self.attempt("bob", "wrong"), AUTH_FAILED)
+        accepted = self.slapd.log_text().count(" ACCEPT from ") - probes
+        self.assertEqual(accepted, 2, self.slapd.log_tail())
+
     def test_ambiguous_filter_refused(self):
         self.start(self.search_section())
         self.assertEqual(self.attempt("twin", "twin-pw"), AUTH_FAILED)
