@@ -93,6 +93,13 @@ void auth_pam_check(const PamSettings *settings, PoplarSession *session,
                     PamOutcome *out);
 void auth_pam_outcome_clear(PamOutcome *out);
 
+/* Starts and ends one PAM transaction without a user, on the calling
+ * thread: reads the service's configuration once at start-up, where a
+ * failure can be reported, and lets libraries that set themselves up on
+ * first use (pam_wrapper does) do so before logins run concurrently.
+ * Returns the PAM code, with *@error set (g_free) on failure. */
+int auth_pam_warm_up(const PamSettings *settings, char **error);
+
 /* "pam_authenticate" ... for log lines. */
 const char *auth_pam_step_name(PamStep step);
 

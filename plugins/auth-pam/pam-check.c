@@ -218,6 +218,19 @@ void auth_pam_check(const PamSettings *s, PoplarSession *session,
   pam_end(h, rc);
 }
 
+int auth_pam_warm_up(const PamSettings *s, char **error)
+{
+  PamConvData cd = {.plugin = s->plugin};
+  const struct pam_conv conv = {auth_pam_conversation, &cd};
+  pam_handle_t *h = NULL;
+  int rc = pam_start(s->service, NULL, &conv, &h);
+  if (rc != PAM_SUCCESS)
+    *error = g_strdup(pam_strerror(h, rc));
+  if (h)
+    pam_end(h, rc);
+  return rc;
+}
+
 void auth_pam_outcome_clear(PamOutcome *out)
 {
   g_clear_pointer(&out->user, g_free);

@@ -278,6 +278,12 @@ static bool auth_pam_init(PoplarPlugin *plugin, PoplarConfig *config)
   s->setcred = setcred;
   s->mail = g_strdup(mail);
   s->home_from_passwd = home_from_passwd;
+  g_autofree char *why = NULL;
+  if (auth_pam_warm_up(s, &why) != PAM_SUCCESS)
+    poplar_config_warning(config, "service",
+                          "PAM cannot start service '%s': %s: every login "
+                          "will fail with [SYS/TEMP] until this is fixed",
+                          service, why);
   if (!poplar_register_passdb(plugin, "pam", &auth_pam_ops,
                               sizeof auth_pam_ops, s)) {
     settings_free(s);
