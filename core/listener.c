@@ -34,6 +34,7 @@ struct PoplarListener {
   PoplarServer *server;
   ListenerWatch *watches; /* one per loop */
   unsigned n_watches;
+  gint attached; /* loops still watching; the last one to stop closes */
 };
 
 const char *poplar_listener_address(const PoplarListener *l)
@@ -105,12 +106,30 @@ bool poplar_listener_matches(const PoplarListener *l, const char *spec)
   return match;
 }
 
+static void close_after_batch(void *data)
+{
+  PoplarListener *l = data;
+  close(l->fd);
+  l->fd = -1;
+}
+
+/* On each loop's own thread, so no accept of that loop can be running;
+ * the last loop closes this process's copy of the socket after its
+ * current batch of events. */
+static void detach_one(void *data)
+{
+  ListenerWatch *lw = data;
+  PoplarListener *l = lw->listener;
+  PoplarLoop *loop = l->server->loops[lw->loop_index];
+  poplar_loop_watch_remove(loop, &lw->watch);
+  if (g_atomic_int_dec_and_test(&l->attached))
+    poplar_loop_defer(loop, close_after_batch, l);
+}
+
 void poplar_listener_detach(PoplarListener *l, PoplarServer *server)
 {
-  /* epoll_ctl is safe from any thread: the loops stop getting wake-ups
-   * for this socket. */
   for (unsigned i = 0; i < l->n_watches; i++)
-    poplar_loop_watch_remove(server->loops[i], &l->watches[i].watch);
+    poplar_loop_invoke(server->loops[i], detach_one, &l->watches[i]);
 }
 
 bool poplar_listener_fd_name(const PoplarListener *l, struct sockaddr *sa,
@@ -256,6 +275,7 @@ bool poplar_listener_attach(PoplarListener *l, PoplarServer *server)
 {
   l->server = server;
   l->n_watches = server->n_loops;
+  l->attached = (gint)server->n_loops;
   l->watches = g_new0(ListenerWatch, server->n_loops);
   for (unsigned i = 0; i < server->n_loops; i++) {
     ListenerWatch *lw = &l->watches[i];

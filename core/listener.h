@@ -26,9 +26,9 @@ PoplarListener *poplar_listener_adopt(int fd, bool tls);
 bool poplar_listener_matches(const PoplarListener *l, const char *spec);
 int poplar_listener_fd(const PoplarListener *l);
 void poplar_listener_set_tls(PoplarListener *l, bool tls);
-/* Stops the loops of this process from accepting on @l (graceful stop:
- * the socket stays open so the kernel keeps queueing connections for the
- * other workers). */
+/* Stops the loops of this process from accepting on @l and closes this
+ * process's copy of the socket (graceful stop); the socket itself lives on
+ * in the master and other workers. */
 void poplar_listener_detach(PoplarListener *l, PoplarServer *server);
 /* Closes the socket.  Call after the loop threads have stopped. */
 void poplar_listener_free(PoplarListener *l);

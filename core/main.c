@@ -119,6 +119,8 @@ int main(int argc, char **argv)
     goto out;
   }
 
+  if (!o.check_config)
+    poplar_master_block_signals();
   PoplarServer server = {0};
   bool ok = poplar_server_setup(&server, o.config, o.plugin_dir,
                                 o.check_config);

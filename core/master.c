@@ -264,6 +264,9 @@ static bool any_alive(const Master *m)
 static void stop_all(Master *m)
 {
   m->stopping = true;
+  /* New connections are refused from now on, once the workers have closed
+   * their copies too. */
+  g_ptr_array_set_size(m->server->listeners, 0);
   signal_all(m, SIGTERM);
   /* Workers give their sessions shutdown-timeout, then end them; allow
    * for that plus the teardown before insisting. */
@@ -398,14 +401,20 @@ static void adopt_draining(Master *m)
   unsetenv(DRAINING_ENV);
 }
 
+void poplar_master_block_signals(void)
+{
+  sigset_t set = handled_signals();
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
 int poplar_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
 {
   Master m = {.server = server, .opts = opts};
   m.draining = g_array_new(FALSE, FALSE, sizeof(pid_t));
   adopt_draining(&m);
+  poplar_master_block_signals();
   sigset_t set = handled_signals();
-  sigprocmask(SIG_BLOCK, &set, NULL);
-  signal(SIGPIPE, SIG_IGN);
   m.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (m.sfd < 0) {
     fprintf(stderr, "poplard: signalfd: %s\n", g_strerror(errno));
