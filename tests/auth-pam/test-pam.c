@@ -713,6 +713,26 @@ static char *make_world(void)
   return dir;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* The path of the AddressSanitizer runtime this process runs with. */
+static char *sanitizer_runtime(void)
+{
+  g_autofree char *maps = NULL;
+  if (!g_file_get_contents("/proc/self/maps", &maps, NULL, NULL))
+    return NULL;
+  for (char *line = maps; line && *line;) {
+    char *end = strchr(line, '\n');
+    if (end)
+      *end = '\0';
+    char *path = strchr(line, '/');
+    if (path && strstr(path, "/libasan.so"))
+      return g_strdup(path);
+    line = end ? end + 1 : NULL;
+  }
+  return NULL;
+}
+#endif
+
 /* Executes this program again under pam_wrapper and nss_wrapper. */
 static void reexec_wrapped(char **argv)
 {
@@ -722,10 +742,26 @@ static void reexec_wrapped(char **argv)
   g_autofree char *group = g_build_filename(dir, "group", NULL);
   /* Whatever is preloaded already (a sanitizer's runtime) stays first. */
   const char *before = g_getenv("LD_PRELOAD");
+#if defined(__SANITIZE_ADDRESS__)
+  /* pam_wrapper loads libpam without RTLD_DEEPBIND (which sanitizers
+   * cannot work with) only when it sees libasan in LD_PRELOAD. */
+  g_autofree char *asan_lib = sanitizer_runtime();
+  if (asan_lib && !before)
+    before = asan_lib;
+#endif
   g_autofree char *preload = g_strdup_printf(
       "%s%s%s:%s", before ? before : "", before && before[0] ? ":" : "",
       PAM_WRAPPER_LIB, NSS_WRAPPER_LIB);
   g_setenv("LD_PRELOAD", preload, TRUE);
+#if defined(__SANITIZE_ADDRESS__)
+  /* Sanitizers want their runtime first and no RTLD_DEEPBIND. */
+  const char *asan = g_getenv("ASAN_OPTIONS");
+  g_autofree char *asan_options = g_strdup_printf(
+      "%s%sverify_asan_link_order=0", asan ? asan : "",
+      asan && asan[0] ? ":" : "");
+  g_setenv("ASAN_OPTIONS", asan_options, TRUE);
+  g_setenv("PAM_WRAPPER_DISABLE_DEEPBIND", "1", TRUE);
+#endif
   g_setenv("PAM_WRAPPER", "1", TRUE);
   g_setenv("PAM_WRAPPER_SERVICE_DIR", services, TRUE);
   g_setenv("NSS_WRAPPER_PASSWD", passwd, TRUE);

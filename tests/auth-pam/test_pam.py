@@ -39,6 +39,23 @@ MATRIX_USERS = {
 }
 
 
+def sanitizer_runtime():
+    """[the libasan poplard links to] when it was built with
+    AddressSanitizer, else []: pam_wrapper loads libpam without
+    RTLD_DEEPBIND (which sanitizers cannot work with) only when it sees
+    libasan in LD_PRELOAD."""
+    try:
+        out = subprocess.run(["ldd", poplartest.POPLARD], capture_output=True,
+                             timeout=30, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    for line in out.decode(errors="replace").splitlines():
+        parts = line.split()
+        if parts and parts[0].startswith("libasan.so") and len(parts) > 2:
+            return [parts[2]]
+    return []
+
+
 class PamServer(poplartest.Server):
     """A Server whose poplard runs under pam_wrapper with a PAM stack and
     users of its own.  auth-passwd-file is loaded after auth-pam, so a
@@ -94,10 +111,16 @@ class PamServer(poplartest.Server):
     def start(self, **config):
         # Only poplard runs under the wrappers, never this test process.
         saved = dict(os.environ)
+        asan = os.environ.get("ASAN_OPTIONS", "")
         os.environ.update({
-            "LD_PRELOAD": PAM_WRAPPER_LIB,
+            "LD_PRELOAD": ":".join(sanitizer_runtime() + [PAM_WRAPPER_LIB]),
             "PAM_WRAPPER": "1",
             "PAM_WRAPPER_SERVICE_DIR": self.service_dir,
+            # A poplard built with sanitizers: their runtime does not come
+            # first any more, and RTLD_DEEPBIND would defeat them.
+            "ASAN_OPTIONS": (asan + ":" if asan else "") +
+                            "verify_asan_link_order=0",
+            "PAM_WRAPPER_DISABLE_DEEPBIND": "1",
         })
         try:
             return super().start(**config)
