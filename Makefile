@@ -49,3 +49,31 @@ install: build
 
 clean:
 	rm -rf $(BUILD)
+
+# Fuzzing and sanitizers (docs/security.md).  `make fuzz` runs every
+# libFuzzer target for FUZZ_SECONDS (default 60) each, in build-fuzz (clang,
+# ASan+UBSan, the shared sanitizer runtime because libpoplar is a shared
+# library); `make check-asan` runs the whole suite under AddressSanitizer,
+# UndefinedBehaviorSanitizer and LeakSanitizer in build-asan.
+FUZZ_DEPS = clang libclang-rt-14-dev
+.PHONY: fuzz check-asan
+
+fuzz: deps
+	@build-aux/install-deps.sh $(FUZZ_DEPS)
+	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz \
+	  $(MESON_OPTIONS) -Dfuzzing=true -Dwerror=false \
+	  -Db_sanitize=address,undefined -Db_lundef=false \
+	  -Dc_args=-fsanitize=fuzzer-no-link \
+	  "-Dc_link_args=-shared-libsan -Wl,-rpath,$$(clang -print-resource-dir)/lib/linux"
+	ninja -C build-fuzz
+	@tests/fuzz/run-fuzz.sh build-fuzz $(or $(FUZZ_SECONDS),60)
+
+check-asan: deps
+	@build-aux/install-deps.sh $(TEST_DEPS)
+	@test -f build-asan/build.ninja || meson setup build-asan $(MESON_OPTIONS) \
+	  -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-asan
+	@ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:verify_asan_link_order=0:$(ASAN_OPTIONS) \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0 \
+	  build-aux/run-tests.sh build-asan

@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: MIT
+"""Helpers for the abuse and fault tests: they reuse the integration
+harness (tests/integration/poplartest.py) and add what measuring needs:
+memory samples of poplard, more file descriptors for thousands of
+connections, and figures printed in one form ("FIGURE name = value unit")
+that docs/security.md quotes.
+
+Extra environment (from tests/abuse/meson.build):
+  POPLAR_FAULT_INJECT  the LD_PRELOAD library of storage faults
+"""
+
+import os
+import resource
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+
+import poplartest  # noqa: E402
+from poplartest import Conn, PoplarTestCase, rss_anon_kb  # noqa: E402,F401
+
+FAULT_INJECT = os.environ.get("POPLAR_FAULT_INJECT", "")
+
+
+def figure(name, value, unit=""):
+    """Prints a measured figure where the test log keeps it."""
+    sys.stderr.write("FIGURE %s = %s%s\n" % (name, value,
+                                             " " + unit if unit else ""))
+    sys.stderr.flush()
+
+
+def raise_fd_limit(want):
+    """Raises this process's open-file limit (poplard inherits it) to at
+    least @want when the hard limit allows; returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def server_rss_kb(server):
+    """poplard's anonymous resident memory (KiB), over all its processes."""
+    return rss_anon_kb(server.pids())
+
+
+def under_sanitizer():
+    """True when poplard is built with AddressSanitizer (make check-asan):
+    memory figures then include ASan's shadow and quarantine."""
+    try:
+        with open(poplartest.POPLARD, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+def small_window_conn(port, rcvbuf=8192, sndbuf=16384, timeout=120):
+    """A Conn whose socket buffers are set small before it connects, so
+    that what the server sends and what it does not read back up into
+    poplard instead of into this machine's kernel buffers."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    s.settimeout(timeout)
+    s.connect((poplartest.HOST, port))
+    c = Conn.__new__(Conn)
+    c.sock = s
+    c.buf = bytearray()
+    c.pos = 0
+    return c
+
+
+def second_loopback_works():
+    """Whether this host lets a client bind 127.0.0.2 (Linux does)."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.2", 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def wait_until(cond, timeout, step=0.05):
+    """Polls @cond until it is true or @timeout seconds passed; returns
+    its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+class KnownDefect(Exception):
+    pass
+
+
+def known_defect(what):
+    """Marks a check that fails because of a reported, unfixed defect: the
+    test is reported as skipped with @what, not failed, until the fix
+    lands (then it simply passes, and this marker should go)."""
+    def wrap(fn):
+        def run(self, *a, **kw):
+            try:
+                return fn(self, *a, **kw)
+            except AssertionError as e:
+                self.skipTest("KNOWN DEFECT (docs/security.md): %s: %s" % (
+                    what, str(e).splitlines()[0][:300]))
+        run.__name__ = fn.__name__
+        run.__doc__ = fn.__doc__
+        return run
+    return wrap
+
+
+def main():
+    poplartest.main()

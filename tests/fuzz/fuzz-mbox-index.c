@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store-mbox index reader (plugins/store-mbox/mbox-index.c): the file
+ * next to an mbox that keeps its UIDLs.  A damaged or forged index must be
+ * refused with a reason, and one that is accepted must describe messages
+ * the store can trust: in order, not overlapping, inside the scanned part
+ * of the file, each with a valid and unique UIDL.
+ */
+#include <glib.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mbox.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      g_printerr("invariant failed: %s (%s:%d)\n", #cond, __FILE__,        \
+                 __LINE__);                                                \
+      abort();                                                             \
+    }                                                                      \
+  } while (0)
+
+static bool valid_uidl(const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+  if (n < 1 || n > 70)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+      return false;
+  }
+  return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  int fd = memfd_create("fuzz-mbox-index", MFD_CLOEXEC);
+  CHECK(fd >= 0);
+  CHECK(write(fd, data, size) == (ssize_t)size);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  char *problem = NULL;
+  MboxIndex *index = mbox_index_load(path, &problem);
+  if (!index) {
+    CHECK(problem && problem[0]);
+    g_free(problem);
+    close(fd);
+    return 0;
+  }
+  CHECK(problem == NULL);
+  CHECK(index->scanned <= index->size);
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  const MboxMsg *m = (const MboxMsg *)(const void *)index->msgs->data;
+  for (guint i = 0; i < index->msgs->len; i++) {
+    CHECK(m[i].from <= m[i].data && m[i].data <= m[i].end);
+    CHECK(m[i].end <= index->scanned);
+    if (i > 0)
+      CHECK(m[i].from >= m[i - 1].end && m[i].from > m[i - 1].from);
+    CHECK(valid_uidl(m[i].uidl));
+    CHECK(g_hash_table_add(seen, (gpointer)m[i].uidl));
+  }
+  g_hash_table_unref(seen);
+  mbox_index_free(index);
+  close(fd);
+  return 0;
+}
