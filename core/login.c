@@ -124,7 +124,8 @@ PoplarLoginResult poplar_auth_login(PoplarClient *c,
   if (r != POPLAR_PASSDB_OK) {
     g_free(reply);
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
-                   "login failed: user=%s mech=%s (%s)", req->user,
+                   "login failed: user=%s mech=%s (%s)",
+                   req->user ? req->user : "-",
                    req->mechanism,
                    r == POPLAR_PASSDB_TEMPFAIL   ? "temporary failure"
                    : r == POPLAR_PASSDB_DENIED    ? "wrong credentials"

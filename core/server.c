@@ -140,6 +140,20 @@ bool poplar_server_setup(PoplarServer *server, const char *config_path,
   if (check_only) {
     ok &= run_step(server, "init", true);
     ok &= check_after_init(server);
+    /* Load the certificates too: a key that does not match, or a file that
+     * is not PEM, must fail the check (and so a reload), not the start. */
+    if (server->cfg.tls.certificates[0]) {
+      char *err = NULL;
+      PoplarTls *tls = poplar_tls_new(&server->cfg.tls, &err);
+      if (!tls) {
+        poplar_config_error(
+            poplarpriv_config_section_ensure(server->config_file, "tls"),
+            "certificates", "%s", err);
+        g_free(err);
+        ok = false;
+      }
+      poplar_tls_unref(tls);
+    }
   }
   return ok;
 }

@@ -325,8 +325,6 @@ class TestReload(TlsTestCase):
         self.assertOk(stls_live.cmd("PASS alice pw"))
         self.assertOk(stls_live.cmd("QUIT"))
 
-    @unittest.skip("poplard exits: the reload check does not load the "
-                   "certificates, and the new image cannot")
     def test_sighup_with_a_broken_certificate_keeps_the_old(self):
         s = self.tls_server()
         before = s.cert_fingerprint()
