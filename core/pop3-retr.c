@@ -6,6 +6,7 @@
  * memory per transfer is two chunk buffers whatever the message size, and
  * a client that stops reading stops the reading from disk.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "dotstuff.h"
@@ -210,7 +211,10 @@ static void retr_open_done(PoplarClient *c)
 
 static void start_retr(PoplarClient *c, PoplarMessage *msg, long top_lines)
 {
-  PoplarRetr *r = g_new0(PoplarRetr, 1);
+  /* Only the fields before the two buffers need zeroing: clearing 200 KB
+   * per RETR was a measurable share of a session's time. */
+  PoplarRetr *r = g_malloc(sizeof *r);
+  memset(r, 0, offsetof(PoplarRetr, raw));
   r->msg = msg;
   r->top_lines = top_lines;
   poplar_dotstuff_init(&r->enc, top_lines);

@@ -8,6 +8,7 @@
 #include "server.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "listener.h"
@@ -138,8 +139,6 @@ bool poplar_server_setup(PoplarServer *server, const char *config_path,
     return false;
   ok &= run_step(server, "preinit", false);
   if (check_only) {
-    ok &= run_step(server, "init", true);
-    ok &= check_after_init(server);
     /* Load the certificates too: a key that does not match, or a file that
      * is not PEM, must fail the check (and so a reload), not the start. */
     if (server->cfg.tls.certificates[0]) {
@@ -154,6 +153,21 @@ bool poplar_server_setup(PoplarServer *server, const char *config_path,
       }
       poplar_tls_unref(tls);
     }
+    /* init runs as it would in a worker: files a plugin creates (an audit
+     * log) then belong to the server's user, not to root. */
+    if (geteuid() == 0 && server->cfg.user) {
+      char *err = NULL;
+      if (!poplar_drop_privileges(server->cfg.user, server->cfg.group,
+                                  server->cfg.allow_root, &err)) {
+        poplar_config_error(
+            poplarpriv_config_section_ensure(server->config_file, "server"),
+            "user", "%s", err);
+        g_free(err);
+        return false;
+      }
+    }
+    ok &= run_step(server, "init", true);
+    ok &= check_after_init(server);
   }
   return ok;
 }

@@ -410,8 +410,11 @@ class SpamdTest(poplartest.PoplarTestCase):
         fake = FakeSpamd(delay=0.3)
         self.addCleanup(fake.close)
         names = tuple("user%d" % i for i in range(6))
+        # A long timeout: a session waiting for one of the two connection
+        # slots must not give up (and fail open) on a loaded machine.
         self.start({"spamd": "127.0.0.1:%d" % fake.port,
-                    "max-connections": "2"}, users=names, cache=False)
+                    "max-connections": "2", "timeout": "60s"},
+                   users=names, cache=False)
         errors = []
 
         def one(u):
