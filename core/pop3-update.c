@@ -60,6 +60,15 @@ void poplar_cmd_dele(PoplarClient *c, const PoplarCommandLine *cmd)
 
 /* ---- QUIT and the UPDATE state ----------------------------------------- */
 
+/* Marked by the client (DELE) or by a hook (a policy delete). */
+static unsigned messages_marked(const PoplarMailbox *mbox)
+{
+  unsigned marked = 0;
+  for (size_t i = 0; i < mbox->n_messages; i++)
+    marked += poplar_mailbox_message(mbox, i)->deleted;
+  return marked;
+}
+
 static unsigned messages_left(const PoplarMailbox *mbox)
 {
   unsigned left = 0;
@@ -94,12 +103,13 @@ static void update_work(PoplarClient *c)
 
   bool committed = true;
   PoplarStoreResult r = POPLAR_STORE_OK;
-  if (c->deleted > 0) {
+  unsigned marked = messages_marked(mbox);
+  if (marked > 0) {
     r = mbox->store->ops.expunge(mbox->store->data, mbox);
     if (r != POPLAR_STORE_OK) {
       committed = false;
       poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
-                     "expunge of %u messages failed: %s", c->deleted,
+                     "expunge of %u messages failed: %s", marked,
                      mbox->error ? mbox->error : "store failure");
       poplarpriv_mailbox_clear_error(mbox);
     }

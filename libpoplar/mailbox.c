@@ -195,6 +195,10 @@ void poplar_message_set_hidden(PoplarMessage *msg, bool hidden)
   msg->hidden = hidden;
 }
 bool poplar_message_is_hidden(const PoplarMessage *msg) { return msg->hidden; }
+void poplar_message_set_deleted(PoplarMessage *msg, bool deleted)
+{
+  msg->deleted = deleted;
+}
 
 /* RFC 5322 3.6.8: a field name is printable ASCII except ':'. */
 static bool valid_header_name(const char *name)

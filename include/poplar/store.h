@@ -181,6 +181,17 @@ POPLAR_API bool poplar_message_is_deleted(const PoplarMessage *msg);
  */
 POPLAR_API void poplar_message_set_hidden(PoplarMessage *msg, bool hidden);
 
+/**
+ * poplar_message_set_deleted:
+ * Marks @msg deleted (or unmarks it) as DELE does, from a mailbox-open hook
+ * only: a policy such as a spam filter's "delete".  The message is removed
+ * at the UPDATE of a session the client ends with QUIT, and kept when the
+ * session ends any other way.  Usually combined with
+ * poplar_message_set_hidden(), so that the client never sees it.
+ * Since: 1.0
+ */
+POPLAR_API void poplar_message_set_deleted(PoplarMessage *msg, bool deleted);
+
 /** poplar_message_is_hidden: Since: 1.0 */
 POPLAR_API bool poplar_message_is_hidden(const PoplarMessage *msg);
 

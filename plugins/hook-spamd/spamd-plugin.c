@@ -85,6 +85,9 @@ static bool apply_verdict(SpamdPlugin *p, PoplarMessage *msg,
     add_headers(p, msg, e);
   if (e->spam && p->action != SPAMD_ACTION_TAG) {
     poplar_message_set_hidden(msg, true);
+    /* Removed only if this session ends with QUIT, like a DELE. */
+    if (p->action == SPAMD_ACTION_DELETE)
+      poplar_message_set_deleted(msg, true);
     return true;
   }
   return false;
@@ -352,11 +355,6 @@ static bool spamd_init(PoplarPlugin *plugin, PoplarConfig *config)
                           "delete removes mail for good: set allow-delete = "
                           "yes as well to confirm");
       ok = false;
-    } else {
-      poplar_config_warning(
-          config, "action",
-          "plugin ABI 1.0 cannot mark a message deleted from a hook: spam "
-          "is hidden and kept on the server, as with action = hide");
     }
   }
   ok &= poplar_config_get_bool(config, "add-headers", true, &p->add_headers);

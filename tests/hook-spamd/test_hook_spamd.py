@@ -300,12 +300,19 @@ class SpamdTest(poplartest.PoplarTestCase):
         self.assertNotEqual(r.returncode, 0, out)
         self.assertIn("allow-delete = yes", out)
 
-    def test_delete_with_allow_delete_hides_and_keeps(self):
+    def test_delete_with_allow_delete(self):
         self.start({"action": "delete", "allow-delete": "yes"})
-        self.srv.wait_for_log(r"warning: .*cannot mark a message deleted")
+        # A session that ends without QUIT deletes nothing, spam included.
+        p = self.srv.login(self.user)
+        self.assertEqual(p.stat()[0], 1)
+        p.close()
+        self.srv.wait_for_log(r"end: user=alice reason=client closed")
+        self.assertIn(spam(1), self.user.maildir.contents())
+        # One that QUITs removes the spam it never showed, and only that.
         sizes, uidls, bodies = self.fetch_all()
         self.assertEqual(len(bodies), 1)
-        self.assertIn(spam(1), self.user.maildir.contents())
+        self.assertTrue(bodies[0].endswith(crlf(ham(1))))
+        self.assertEqual(self.user.maildir.contents(), [ham(1)])
 
     # -- the cache
 
