@@ -244,8 +244,10 @@ class Report:
                   None)
         if cg:
             lines.append("  callgrind: %.0f instructions per session "
-                         "(USER/PASS/STAT/QUIT, threads=1)" %
-                         cg["instructions_per_session"])
+                         "(USER/PASS/STAT/QUIT, threads=1), %.0f of them "
+                         "in the SHA512-CRYPT password check" % (
+                             cg["instructions_per_session"],
+                             cg.get("password_hash_per_session", 0)))
         lines += ["", "Targets (issue 6):"]
         for name, value, goal, status in self.targets():
             lines.append("  %-52s %8s  goal %-12s %s" % (name, value, goal,

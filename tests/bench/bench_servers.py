@@ -6,6 +6,7 @@ never reads /etc/dovecot and never listens on 110/995: everything it uses
 lives under the benchmark's temporary directory."""
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -57,6 +58,22 @@ def process_tree(pid):
         except OSError:
             pass
     return out
+
+
+# Open files allowed to poplard, as a unit file's LimitNOFILE= would:
+# Dovecot's master (root) raises its own limits to fit its client_limit
+# settings; poplard leaves its limit as it finds it.
+POPLARD_NOFILE = 65536
+
+
+def raise_nofile():
+    """As many as allowed: a container may cap even root's hard limit."""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (POPLARD_NOFILE, POPLARD_NOFILE))
+    except (ValueError, OSError):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Server:
@@ -168,7 +185,8 @@ class Poplard(Server):
         if self.valgrind:
             cmd = self.valgrind + cmd
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
+                                     stdout=self.log, stderr=self.log,
+                                     preexec_fn=raise_nofile)
         wait_greeting(self.port, 120 if self.valgrind else 20, self.proc)
 
 

@@ -13,6 +13,7 @@ DIR/summary.json, DIR/callgrind-*.txt and DIR/perf-*.txt (profiles).
 Needs root (Dovecot runs its own privilege separation)."""
 
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -22,8 +23,10 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_servers import Dovecot, Poplard, free_port, wait_greeting  # noqa
+from bench_servers import (Dovecot, Poplard, free_port, process_tree,  # noqa
+                           wait_greeting)
 from bench_world import World  # noqa
 import bench_report  # noqa
 
@@ -257,14 +260,24 @@ class Bench:
             return
         n1, n2 = (5, 25) if self.args.quick else (10, 60)
         totals = {}
+        hashing = {}
         for n in (n1, n2):
-            out = os.path.join(self.out, "callgrind.out.%d" % n)
+            # One file per process: poplard's master forks its worker,
+            # which writes its file after dropping privileges.
+            drop = os.path.join(self.world.root, "callgrind")
+            os.makedirs(drop, exist_ok=True)
+            os.chmod(drop, 0o1777)
+            prefix = os.path.join(drop, "callgrind.out.%d" % n)
+            for old in glob.glob(os.path.join(self.out,
+                                              "callgrind.out.%d.*" % n)):
+                os.unlink(old)
             p = Poplard(self.world, self.build, tls=False,
                         label="poplard-callgrind-%d" % n, threads=1,
                         extra_server={"plugin-threads": "1",
                                       "log-level": "warning"},
                         valgrind=["valgrind", "--tool=callgrind",
-                                  "--callgrind-out-file=" + out])
+                                  "--trace-children=yes",
+                                  "--callgrind-out-file=" + prefix + ".%p"])
             p.write_config(tls=False)
             self.log("callgrind: %d sessions" % n)
             p.start()
@@ -276,8 +289,16 @@ class Bench:
                            kind="callgrind-%d" % n, timeout=600)
             finally:
                 p.stop(timeout=120)
-            totals[n] = callgrind_total(out)
-            if n == n2:
+            files = []
+            for f in glob.glob(prefix + ".*"):
+                files.append(shutil.copy(f, self.out))
+            counts = [callgrind_total(f) for f in files]
+            totals[n] = None if None in counts or not counts else sum(counts)
+            hashing[n] = sum(callgrind_inclusive(f, "crypt_rn") for f in files)
+            # The worker, where the sessions run, has the most.
+            out = max(files, key=lambda f: callgrind_total(f) or 0,
+                      default=None)
+            if n == n2 and out:
                 with open(os.path.join(self.out, "callgrind-top.txt"),
                           "w") as f:
                     r = subprocess.run(["callgrind_annotate", out],
@@ -295,7 +316,9 @@ class Bench:
             res = {"scenario": "callgrind", "kind": "callgrind",
                    "server_label": "poplard", "sessions": [n1, n2],
                    "instructions": [totals[n1], totals[n2]],
-                   "instructions_per_session": per}
+                   "instructions_per_session": per,
+                   "password_hash_per_session":
+                       (hashing[n2] - hashing[n1]) / (n2 - n1)}
             self.results.append(res)
             with open(self.jsonl, "a") as f:
                 f.write(json.dumps(res) + "\n")
@@ -306,29 +329,40 @@ class Bench:
             return
         base = ["--concurrency", str(self.concurrency), "--threads", "2",
                 "--duration", "4"]
-        runs = [("rate-plain", False)]
+        runs = [("rate-plain", False, "rate")]
         if self.poplard.tls_port:
-            runs.append(("rate-tls-full", True))
-        for kind, tls in runs:
+            runs.append(("rate-tls-full", True, "rate"))
+        runs.append(("retr-plain", False, "retr"))
+        for kind, tls, scenario in runs:
             data = os.path.join(self.out, "perf-%s.data" % kind)
             self.log("perf: poplard %s" % kind)
             rec = subprocess.Popen(
                 ["perf", "record", "-e", "cpu-clock", "-F", "1999", "-g",
-                 "-o", data, "-p", str(self.poplard.pid()), "--",
+                 "-o", data, "-p",
+                 ",".join(str(p) for p in process_tree(self.poplard.pid())),
+                 "--",
                  "sleep", "4.5"], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            self.bench(self.poplard, "rate", tls=tls, extra=base,
-                       kind="perf-" + kind)
+            if scenario == "rate":
+                self.bench(self.poplard, "rate", tls=tls, extra=base,
+                           kind="perf-" + kind)
+            else:
+                end = time.monotonic() + 4
+                while time.monotonic() < end:
+                    self.bench(self.poplard, "retr", users=["--user", "retr"],
+                               extra=["--pipeline", "8"], kind="perf-" + kind)
             _, err = rec.communicate(timeout=60)
             if rec.returncode != 0:
                 self.notes.append("perf record failed: %s" %
                                   err.decode(errors="replace")[-300:])
                 return
-            for mode, extra in (("self", ["--no-children"]),
-                                ("children", ["--children"])):
+            for mode, extra in (
+                    ("self", ["--no-children", "--sort", "dso,symbol"]),
+                    ("children", ["--children", "--sort", "dso,symbol"]),
+                    ("dso", ["--no-children", "--sort", "dso"])):
                 r = subprocess.run(
                     ["perf", "report", "--stdio", "-i", data, "-g", "none",
-                     "--percent-limit", "0.5", "--sort", "dso,symbol"] + extra,
+                     "--percent-limit", "0.5"] + extra,
                     capture_output=True, text=True, stdin=subprocess.DEVNULL,
                     timeout=120)
                 with open(os.path.join(self.out, "perf-%s-%s.txt" % (
@@ -341,18 +375,28 @@ class Bench:
     def run(self):
         try:
             self.setup()
+            want = self.args.only.split(",") if self.args.only else None
+
+            def wanted(step):
+                return want is None or step in want
             self.ceiling_start()
             self.warm_up()
-            self.rate()
+            if wanted("rate"):
+                self.rate()
             self.ceiling_stop()
-            self.list_cold_warm()
-            self.curve()
-            self.retr()
-            self.hold(self.hold_k, False, "idle-plain")
-            if self.poplard.tls_port:
-                self.hold(self.hold_k, True, "idle-tls")
-            self.hold(self.scale_k, False, "scale")
-            if not self.args.no_profile:
+            if wanted("list"):
+                self.list_cold_warm()
+            if wanted("curve"):
+                self.curve()
+            if wanted("retr"):
+                self.retr()
+            if wanted("idle"):
+                self.hold(self.hold_k, False, "idle-plain")
+                if self.poplard.tls_port:
+                    self.hold(self.hold_k, True, "idle-tls")
+            if wanted("scale"):
+                self.hold(self.scale_k, False, "scale")
+            if wanted("profile") and not self.args.no_profile:
                 self.perf()
                 self.stop()
                 self.callgrind()
@@ -360,6 +404,8 @@ class Bench:
             self.stop()
             if getattr(self, "ceiling", None) and self.ceiling.proc.poll() is None:
                 self.ceiling_stop()
+            if getattr(self, "world", None) and not self.args.keep:
+                self.world.cleanup()
         report = bench_report.Report(self.results, self.notes, self.world,
                                      self.args)
         text = report.text()
@@ -369,10 +415,32 @@ class Bench:
             json.dump(report.summary(), f, indent=1)
         sys.stdout.write("\n" + text)
         self.log("done; results in %s" % self.out)
-        if not self.args.keep:
-            self.world.cleanup()
-        else:
+        if self.args.keep:
             self.log("kept %s" % self.world.root)
+
+
+def default_tmp():
+    """/dev/shm when it has room: the benchmark measures the servers, not
+    this machine's disk (the world is about 3 GB: four copies of the mail,
+    each with a 100,000-message Maildir)."""
+    try:
+        st = os.statvfs("/dev/shm")
+        if st.f_bavail * st.f_frsize > 8 * 1024 ** 3:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return None
+
+
+def callgrind_inclusive(path, symbol):
+    """Instructions spent in @symbol and what it calls."""
+    r = subprocess.run(["callgrind_annotate", "--inclusive=yes", path],
+                       capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=120)
+    for line in r.stdout.splitlines():
+        if (":%s " % symbol) in line:
+            return int(line.split()[0].replace(",", ""))
+    return 0
 
 
 def callgrind_total(path):
@@ -391,14 +459,19 @@ def main():
     ap.add_argument("--build", required=True, help="meson build directory")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", help="results directory (BUILD/bench-results)")
-    ap.add_argument("--tmp", help="where the temporary world goes (/tmp)")
+    ap.add_argument("--tmp", help="where the temporary world goes "
+                    "(/dev/shm when it has 8 GB free, else /tmp)")
     ap.add_argument("--quick", action="store_true",
                     help="small data and short runs, to try the benchmark")
     ap.add_argument("--no-profile", action="store_true",
                     help="skip perf and callgrind")
+    ap.add_argument("--only", help="comma-separated steps: rate, list, "
+                    "curve, retr, idle, scale, profile (default: all)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary world")
     args = ap.parse_args()
+    if args.tmp is None:
+        args.tmp = default_tmp()
     if os.geteuid() != 0:
         sys.exit("run-bench: needs root (Dovecot's privilege separation "
                  "and chown of the test mail)")
