@@ -90,7 +90,8 @@ class World:
         self._text = text
 
         def body(size, seed):
-            start = (seed * 7919) % (len(text) - size - 1)
+            # Leave room for the body and the line ends around it.
+            start = (seed * 7919) % (len(text) - size - 4096)
             start = text.index(b"\n", start) + 1
             end = text.index(b"\n", start + size) + 1
             return text[start:end]
