@@ -373,6 +373,7 @@ class Bench:
     # -- the whole run
 
     def run(self):
+        load_start = loadavg()
         try:
             self.setup()
             want = self.args.only.split(",") if self.args.only else None
@@ -406,6 +407,9 @@ class Bench:
                 self.ceiling_stop()
             if getattr(self, "world", None) and not self.args.keep:
                 self.world.cleanup()
+        # Other work on the machine shows in every figure: say how much.
+        self.notes.append("load average (1, 5, 15 min) at the start: %s, at "
+                          "the end: %s" % (load_start, loadavg()))
         report = bench_report.Report(self.results, self.notes, self.world,
                                      self.args)
         text = report.text()
@@ -417,6 +421,14 @@ class Bench:
         self.log("done; results in %s" % self.out)
         if self.args.keep:
             self.log("kept %s" % self.world.root)
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
 
 
 def default_tmp():
