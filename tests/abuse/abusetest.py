@@ -49,14 +49,20 @@ def server_rss_kb(server):
     return rss_anon_kb(server.pids())
 
 
+_UNDER_SANITIZER = None
+
+
 def under_sanitizer():
     """True when poplard is built with AddressSanitizer (make check-asan):
     memory figures then include ASan's shadow and quarantine."""
-    try:
-        with open(poplartest.POPLARD, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
+    global _UNDER_SANITIZER
+    if _UNDER_SANITIZER is None:
+        try:
+            with open(poplartest.POPLARD, "rb") as f:
+                _UNDER_SANITIZER = b"__asan_init" in f.read()
+        except OSError:
+            _UNDER_SANITIZER = False
+    return _UNDER_SANITIZER
 
 
 def small_window_conn(port, rcvbuf=8192, sndbuf=16384, timeout=120):
@@ -85,6 +91,18 @@ def second_loopback_works():
         return False
     finally:
         s.close()
+
+
+def memory_limit_kb(kb):
+    """@kb, or more under AddressSanitizer, whose shadow memory, allocator
+    caches and quarantine make resident memory no measure of the code's
+    own (the real bound is checked by the plain build in make check)."""
+    return kb * 16 if under_sanitizer() else kb
+
+
+def time_limit_s(seconds):
+    """@seconds, or three times that under the sanitizers (2-5x slower)."""
+    return seconds * 3 if under_sanitizer() else seconds
 
 
 def wait_until(cond, timeout, step=0.05):

@@ -70,10 +70,9 @@ class FloodTest(abusetest.PoplarTestCase):
         figure("flood.rss_growth_while_held_kb", peak - base, "KiB")
         figure("flood.other_client_session_max_ms",
                "%.0f" % (max(logins) * 1000))
-        self.assertLess(max(logins), 1.0, "another client waited %.2fs" %
-                        max(logins))
-        limit = 16 * 1024 if abusetest.under_sanitizer() else 4 * 1024
-        self.assertLess(peak - base, limit,
+        self.assertLess(max(logins), abusetest.time_limit_s(1.0),
+                        "another client waited %.2fs" % max(logins))
+        self.assertLess(peak - base, abusetest.memory_limit_kb(4 * 1024),
                         "poplard grew by %d KiB under the flood" %
                         (peak - base))
 

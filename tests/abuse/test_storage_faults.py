@@ -34,7 +34,9 @@ class FaultServer:
         self.srv = test.server(users=users, start=False)
         self.switch = os.path.join(self.srv.dir, "fault-on")
         self.env = {
-            "LD_PRELOAD": abusetest.FAULT_INJECT,
+            "LD_PRELOAD": ":".join(
+                [abusetest.FAULT_INJECT] +
+                [p for p in [os.environ.get("LD_PRELOAD")] if p]),
             "POPLAR_FAULT_SWITCH": self.switch,
             # An ASan poplard (make check-asan) wants its runtime first.
             "ASAN_OPTIONS": "verify_asan_link_order=0:" +
