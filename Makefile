@@ -14,7 +14,7 @@ DEMO_DEPS = curl perl
 TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	libpam-wrapper libnss-wrapper slapd \
 	abigail-tools mandoc man-db \
-	libsasl2-modules libsasl2-modules-db sasl2-bin fetchmail mpop
+	libsasl2-modules libsasl2-modules-db sasl2-bin fetchmail mpop haproxy
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
 	linux-perf
 
