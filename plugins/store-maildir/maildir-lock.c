@@ -52,11 +52,13 @@
  */
 #include "maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -333,10 +335,19 @@ static char *describe(const Holder *h)
 
 /* Creates @name exclusively with @content.  Returns the open descriptor,
  * or -1 with errno set (EEXIST when the file exists). */
+/* Creates @name holding @content, or fails with EEXIST.  The content is
+ * written to a private file first and linked to @name only when complete
+ * (link is atomic, on NFS too): a process killed half-way leaves a stray
+ * private file, never an empty lock whose owner nobody can judge. */
 static int create_exclusive(int root_fd, const char *name,
-                            const char *content)
+                            const char *content, const MaildirLockOwner *self)
 {
-  int fd = open_at(root_fd, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  /* <name>.new.<boot id>.<pid>.<random>: enough for sweep_strays() to
+   * tell a file of a dead process on this machine. */
+  char tmp[192];
+  snprintf(tmp, sizeof tmp, "%s.new.%s.%lld.%08x", name, self->boot,
+           self->pid, g_random_int());
+  int fd = open_at(root_fd, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
   if (fd < 0)
     return -1;
   size_t len = strlen(content);
@@ -353,10 +364,13 @@ static int create_exclusive(int root_fd, const char *name,
   /* Other machines read the owner line: send it to the server now. */
   if (fsync(fd) != 0)
     goto fail;
+  if (linkat(root_fd, tmp, root_fd, name, 0) != 0)
+    goto fail; /* EEXIST: held by someone else */
+  unlinkat(root_fd, tmp, 0);
   return fd;
 fail:;
   int err = errno;
-  unlinkat(root_fd, name, 0);
+  unlinkat(root_fd, tmp, 0);
   close(fd);
   errno = err;
   return -1;
@@ -368,7 +382,8 @@ static PoplarStoreResult take_break_lock(int root_fd,
 {
   g_autofree char *content = maildir_lock_owner_format(self);
   for (int attempt = 0; attempt < 2; attempt++) {
-    int fd = create_exclusive(root_fd, MAILDIR_LOCK_BREAK_FILE, content);
+    int fd =
+        create_exclusive(root_fd, MAILDIR_LOCK_BREAK_FILE, content, self);
     if (fd >= 0) {
       close(fd);
       return POPLAR_STORE_OK;
@@ -451,6 +466,48 @@ static PoplarStoreResult hold(int root_fd, int fd, const MaildirLockOwner *self,
   return POPLAR_STORE_OK;
 }
 
+/* Removes the private files of lock takers that died between creating
+ * and linking them: at once when their process on this machine is gone,
+ * after @timeout_ms otherwise (another machine).  Called holding the lock,
+ * so no live taker of this mailbox can be half-way. */
+static void sweep_strays(int root_fd, const MaildirLockOwner *self,
+                         uint64_t timeout_ms)
+{
+  static const char prefix[] = MAILDIR_LOCK_FILE ".new.";
+  int dfd = dup(root_fd);
+  DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+  if (!dir) {
+    if (dfd >= 0)
+      close(dfd);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (strncmp(e->d_name, prefix, sizeof prefix - 1) != 0)
+      continue;
+    g_autofree char *rest = g_strdup(e->d_name + sizeof prefix - 1);
+    char *dot_rand = strrchr(rest, '.');
+    char *dot_pid = NULL;
+    if (dot_rand) {
+      *dot_rand = '\0';
+      dot_pid = strrchr(rest, '.');
+    }
+    bool stray = false;
+    if (dot_pid) {
+      *dot_pid = '\0';
+      long long pid = strtoll(dot_pid + 1, NULL, 10);
+      stray = strcmp(rest, self->boot) == 0 && strcmp(self->boot, "-") != 0 &&
+              process_gone(pid, 0);
+    }
+    struct stat st;
+    if (!stray && fstatat(root_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+      stray = (int64_t)(time(NULL) - st.st_mtime) * 1000 > (int64_t)timeout_ms;
+    if (stray)
+      unlinkat(root_fd, e->d_name, 0);
+  }
+  closedir(dir);
+}
+
 /* Helpers here read (*error)->code: @error is always the caller's local. */
 static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
                                  MaildirLock **lock, char **note,
@@ -463,9 +520,11 @@ static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
   if (note)
     *note = NULL;
   for (int attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
-    int fd = create_exclusive(root_fd, MAILDIR_LOCK_FILE, content);
-    if (fd >= 0)
+    int fd = create_exclusive(root_fd, MAILDIR_LOCK_FILE, content, &self);
+    if (fd >= 0) {
+      sweep_strays(root_fd, &self, timeout_ms);
       return hold(root_fd, fd, &self, lock, error);
+    }
     if (errno != EEXIST) {
       maildir_set_errno_error(error, errno, "cannot create the lock file %s",
                               MAILDIR_LOCK_FILE);

@@ -21,7 +21,8 @@ typedef int (*OpenatFn)(int, const char *, int, ...);
 
 static void crash_if_armed(int fd, const char *path, int flags)
 {
-  if (fd < 0 || !(flags & O_EXCL) || strcmp(path, "poplar-lock") != 0)
+  if (fd < 0 || !(flags & O_EXCL) || strncmp(path, "poplar-lock", 11) != 0 ||
+      strncmp(path, "poplar-lock.break", 17) == 0)
     return;
   const char *trigger = getenv("POPLAR_CRASH_ONCE");
   if (trigger && unlink(trigger) == 0)

@@ -399,15 +399,10 @@ class HATest(poplartest.PoplarTestCase):
     def test_node_crashed_mid_run_loses_nothing(self):
         self.stop_mid_run(crash=True)
 
-    # store-maildir creates poplar-lock with O_CREAT|O_EXCL and writes its
-    # owner line afterwards.  A process killed in between leaves a lock
-    # that names no owner, which is stale only after lock-timeout (10m by
-    # default), even on the host where its process is known to be gone:
-    # the README promises the next login.  Expected to fail until the lock
-    # can no longer exist without its owner (written to a temporary file
-    # and link()ed into place, say); then this test passes and the
-    # decorator goes.
-    @unittest.expectedFailure
+    # store-maildir writes the owner line to a private file and links it to
+    # poplar-lock.  A worker killed right after creating that file must
+    # leave the mailbox free for the next login (a lock without an owner
+    # would be stale only after lock-timeout).
     def test_crash_while_taking_the_lock_leaves_the_mailbox_free(self):
         shim = os.environ.get("POPLAR_HA_CRASH_SHIM")
         if not shim:
@@ -424,13 +419,14 @@ class HATest(poplartest.PoplarTestCase):
         except (OSError, EOFError, poplib.error_proto):
             pass
         else:
-            # poplar-lock is no longer created empty: nothing to crash in.
-            self.assertTrue(os.path.exists(trigger))
-            self.assertOk(p.quit())
-            return
+            self.fail("the worker was not killed while taking the lock")
         self.a.wait_for_log(r"worker \d+ killed by signal 9")
-        with open(os.path.join(user.maildir.path, "poplar-lock"), "rb") as f:
-            self.assertEqual(f.read(), b"")
+        # Killed while writing its owner line: that line was in a private
+        # file, so no lock without an owner exists.
+        lock = os.path.join(user.maildir.path, "poplar-lock")
+        if os.path.exists(lock):
+            with open(lock, "rb") as f:
+                self.assertNotEqual(f.read(), b"")
         # Its process is gone: the next login, on either node, gets the
         # mailbox.
         p, _ = self.login("via_b", "alice")
