@@ -182,6 +182,8 @@ def sasl():
         (16, [b"\0alice\0pw"]),
         (16 | 2, [b"user:alice"]),
         (4, [b"\0alice\0" + b"p" * 700]),
+        (4, [b"\0\x1b[31mevil\x07\0pw"]),
+        (5, [b"a\x1b]0;title\x07", b"pw"]),
     ]
     for i, (flags, msgs) in enumerate(seeds):
         write("sasl", "%02d" % i, bytes([flags]) + b"\n".join(msgs))

@@ -38,16 +38,18 @@ for t in $targets; do
   before=$(ls "$work/artifacts" | wc -l)
   max_len=4096
   case "$t" in session|sasl) max_len=16384 ;; esac
+  t0=$(date +%s)
   "$exe" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
     -max_len="$max_len" -dict="$src/pop3.dict" -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/" \
     "$work/corpus" "$src/corpus/$t" > "$work/log" 2>&1
   status=$?
+  took=$(( $(date +%s) - t0 ))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$work/log" | tail -1)
   crashes=$(( $(ls "$work/artifacts" | wc -l) - before ))
-  echo "fuzz-$t: ${runs:-?} executions in ${seconds}s (${speed:-?}/s, $cov), corpus $(ls "$work/corpus" | wc -l) inputs, $crashes findings"
+  echo "fuzz-$t: ${runs:-?} executions in ${took}s (${speed:-?}/s, $cov), corpus $(ls "$work/corpus" | wc -l) inputs, $crashes findings"
   if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ]; then
     echo "fuzz-$t: FINDING, see $work/log and $work/artifacts/"
     tail -40 "$work/log"
