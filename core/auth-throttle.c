@@ -75,29 +75,60 @@ static unsigned bump(PoplarThrottle *t, char *key, int64_t now_us)
   return f->count;
 }
 
-uint64_t poplar_throttle_failure(PoplarThrottle *t, const char *address,
-                                 const char *user, int64_t now_us)
+/* "u:" and the user name folded to lower case.  The name is whatever the
+ * client sent: g_utf8_strdown() reads past the end of invalid UTF-8 (a
+ * lead byte before the terminator makes it skip over it), so such a name
+ * is only folded as ASCII. */
+static char *user_key(const char *user)
 {
-  g_mutex_lock(&t->lock);
-  unsigned n = bump(t, g_strconcat("a:", address, NULL), now_us);
-  if (user && user[0]) {
-    g_autofree char *lower = g_utf8_strdown(user, -1);
-    unsigned for_user = bump(t, g_strconcat("u:", lower, NULL), now_us);
-    n = MAX(n, for_user); /* MAX evaluates its arguments twice */
-  }
-  g_mutex_unlock(&t->lock);
+  g_autofree char *lower = g_utf8_validate(user, -1, NULL)
+                               ? g_utf8_strdown(user, -1)
+                               : g_ascii_strdown(user, -1);
+  return g_strconcat("u:", lower, NULL);
+}
+
+/* d(n) = base * 2^(n-1), at most max; 0 for no failure. */
+static uint64_t delay_for(const PoplarThrottle *t, unsigned n)
+{
+  if (n == 0)
+    return 0;
   uint64_t delay = t->base_ms;
   for (unsigned i = 1; i < n && delay < t->max_ms; i++)
     delay *= 2;
   return MIN(delay, t->max_ms);
 }
 
+uint64_t poplar_throttle_penalty(PoplarThrottle *t, const char *address,
+                                 int64_t now_us)
+{
+  g_autofree char *key = g_strconcat("a:", address, NULL);
+  unsigned n = 0;
+  g_mutex_lock(&t->lock);
+  const Failures *f = g_hash_table_lookup(t->entries, key);
+  if (f && now_us - f->last_us <= (int64_t)t->window_ms * 1000)
+    n = f->count;
+  g_mutex_unlock(&t->lock);
+  return delay_for(t, n);
+}
+
+uint64_t poplar_throttle_failure(PoplarThrottle *t, const char *address,
+                                 const char *user, int64_t now_us)
+{
+  g_mutex_lock(&t->lock);
+  unsigned n = bump(t, g_strconcat("a:", address, NULL), now_us);
+  if (user && user[0]) {
+    unsigned for_user = bump(t, user_key(user), now_us);
+    n = MAX(n, for_user); /* MAX evaluates its arguments twice */
+  }
+  g_mutex_unlock(&t->lock);
+  return delay_for(t, n);
+}
+
 void poplar_throttle_success(PoplarThrottle *t, const char *address,
                              const char *user)
 {
   g_autofree char *akey = g_strconcat("a:", address, NULL);
-  g_autofree char *lower = user ? g_utf8_strdown(user, -1) : NULL;
-  g_autofree char *ukey = lower ? g_strconcat("u:", lower, NULL) : NULL;
+  g_autofree char *ukey = user ? user_key(user) : NULL;
   g_mutex_lock(&t->lock);
   g_hash_table_remove(t->entries, akey);
   if (ukey)

@@ -2,9 +2,14 @@
 /*
  * Slowing down password guessing: each failed login from an address, or
  * for a user name, doubles the delay before the next failure's reply, up
- * to a maximum; a success resets both.  Only failures wait, so a user whose
- * name an attacker is guessing still logs in at once with the right
- * password.  Thread-safe; bounded in memory.
+ * to a maximum; a success resets both.
+ *
+ * An address with failures also waits that delay before its next password
+ * is even checked: otherwise a client that hangs up when the immediate
+ * +OK of a right guess does not come would guess at connection speed.
+ * Only the address counts there, so a user whose name an attacker is
+ * guessing from elsewhere still logs in at once with the right password.
+ * Thread-safe; bounded in memory.
  */
 #ifndef POPLAR_AUTH_THROTTLE_H
 #define POPLAR_AUTH_THROTTLE_H
@@ -22,6 +27,10 @@ void poplar_throttle_free(PoplarThrottle *t);
 /* Records a failure at @now_us and returns the delay for its reply. */
 uint64_t poplar_throttle_failure(PoplarThrottle *t, const char *address,
                                  const char *user, int64_t now_us);
+/* The delay @address has earned by its recent failures at @now_us (0 if
+ * none): how long its next password waits before it is checked. */
+uint64_t poplar_throttle_penalty(PoplarThrottle *t, const char *address,
+                                 int64_t now_us);
 /* Forgets the failures of @address and @user. */
 void poplar_throttle_success(PoplarThrottle *t, const char *address,
                              const char *user);

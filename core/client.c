@@ -217,7 +217,9 @@ static bool client_read(PoplarClient *c)
     if (n > 0) {
       c->in_len += (size_t)n;
       c->session.bytes_in += (uint64_t)n;
-      c->last_activity = poplar_loop_now(c->loop);
+      /* Octets alone are no activity: a client trickling a line that
+       * never ends (slowloris) must still reach the idle timeout.  A
+       * complete line counts (process_one_line()). */
       if ((size_t)n < room)
         return true;
       continue;
@@ -250,6 +252,7 @@ static bool process_one_line(PoplarClient *c)
   }
   size_t consumed = (size_t)(nl - c->in) + 1;
   size_t len = consumed - 1;
+  c->last_activity = poplar_loop_now(c->loop);
   if (len > 0 && c->in[len - 1] == '\r')
     len--;
   /* RFC 5034 4: SASL responses are not bound by the 255-octet command
@@ -619,6 +622,16 @@ static void on_timer(void *ctx)
     poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
     return;
   }
+  if (c->delaying && c->delayed_then) {
+    c->delaying = false;
+    PoplarJobDone then = c->delayed_then;
+    c->delayed_then = NULL;
+    c->last_activity = poplar_loop_now(c->loop);
+    arm_idle_timer(c);
+    then(c);
+    poplar_client_pump(c);
+    return;
+  }
   if (c->delaying) {
     c->delaying = false;
     poplar_client_reply(c, c->delayed_reply);
@@ -662,6 +675,19 @@ void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
   c->logout_after_delay = then_logout;
   g_free(c->delayed_reply);
   c->delayed_reply = reply;
+  c->delaying = true;
+  poplar_loop_timer_arm(c->loop, &c->timer,
+                        poplar_loop_now(c->loop) + (int64_t)delay_ms * 1000);
+}
+
+void poplar_client_delay_then(PoplarClient *c, uint64_t delay_ms,
+                              PoplarJobDone then)
+{
+  if (delay_ms == 0) {
+    then(c);
+    return;
+  }
+  c->delayed_then = then;
   c->delaying = true;
   poplar_loop_timer_arm(c->loop, &c->timer,
                         poplar_loop_now(c->loop) + (int64_t)delay_ms * 1000);

@@ -85,8 +85,9 @@ struct PoplarClient {
   PoplarJobFunc job_work;
   PoplarJobDone job_done;
   bool closing;
-  bool delaying;       /* auth failure delay running */
-  char *delayed_reply; /* sent when the delay ends */
+  bool delaying;       /* an auth delay running */
+  char *delayed_reply; /* sent when the delay ends, or */
+  PoplarJobDone delayed_then; /* called when it ends */
   PoplarDisconnectReason reason;
 
   char *user_arg;          /* from USER */
@@ -166,5 +167,9 @@ void poplar_client_pump(PoplarClient *c);
  * goes on, or closes after it when @then_logout. */
 void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
                          bool then_logout);
+/* Pauses command processing for @delay_ms, then calls @then (at once if
+ * @delay_ms is 0). */
+void poplar_client_delay_then(PoplarClient *c, uint64_t delay_ms,
+                              PoplarJobDone then);
 
 #endif

@@ -155,8 +155,9 @@ static bool split_host_port(const char *spec, char **host, char **port)
   }
   *port = g_strdup(colon + 1);
   if (!**port || !**host) {
-    g_free(*host);
-    g_free(*port);
+    /* The caller's g_autofree frees them again: leave nothing behind. */
+    g_clear_pointer(host, g_free);
+    g_clear_pointer(port, g_free);
     return false;
   }
   return true;

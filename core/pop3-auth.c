@@ -19,10 +19,20 @@ static void login_work(PoplarClient *c);
 static void login_done(PoplarClient *c);
 static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req);
 
+static void login_start(PoplarClient *c)
+{
+  poplar_client_run_job(c, login_work, login_done);
+}
+
 void poplar_pop3_login(PoplarClient *c, PoplarCredentialCheck check)
 {
   c->login_check = check;
-  poplar_client_run_job(c, login_work, login_done);
+  /* An address with recent failures waits before the check, not only
+   * before its -ERR: a client that hangs up early learns nothing, and no
+   * password is checked for it (auth-throttle.h). */
+  uint64_t penalty = poplar_throttle_penalty(
+      c->server->throttle, c->session.remote_address, g_get_monotonic_time());
+  poplar_client_delay_then(c, penalty, login_start);
 }
 
 static void start_login(PoplarClient *c, const char *mech, const char *user,

@@ -82,6 +82,12 @@ void poplar_pop3_bad_command(PoplarClient *c, const char *reply)
 
 void poplar_pop3_line_too_long(PoplarClient *c)
 {
+  if (c->sasl) {
+    /* The -ERR ends AUTH for the client (RFC 5034 4): the exchange ends
+     * with it, or the next command would be read as a SASL response. */
+    poplar_sasl_cancel(c, "-ERR [AUTH] Response too long");
+    return;
+  }
   poplar_pop3_bad_command(c, "-ERR Line too long (RFC 2449: 255 octets)");
 }
 

@@ -36,6 +36,9 @@ void poplar_cmd_auth(PoplarClient *c, const PoplarCommandLine *cmd);
 void poplar_sasl_response(PoplarClient *c, const char *line, size_t len);
 /* The mechanisms to list in CAPA and AUTH, space-separated; "" if none. */
 char *poplar_sasl_mechanisms(PoplarClient *c);
+/* Ends an exchange under way with @reply (a -ERR), finishing the
+ * plugin's state on the pool when there is one. */
+void poplar_sasl_cancel(PoplarClient *c, const char *reply);
 /* Ends an unfinished exchange (teardown): on the pool. */
 void poplar_sasl_abort(PoplarClient *c);
 

@@ -197,6 +197,13 @@ static void retr_open_done(PoplarClient *c)
     retr_free(c);
     return;
   }
+  if (r->failed) {
+    /* The first read failed: nothing was sent, so a -ERR can still say
+     * so (retr_read_chunk() closed the stream and told the hooks). */
+    poplar_client_reply(c, "-ERR [SYS/TEMP] Message cannot be read now");
+    retr_free(c);
+    return;
+  }
   if (r->top_lines < 0) {
     poplar_client_replyf(c, "+OK %" G_GUINT64_FORMAT " octets", r->msg->size);
     c->retrieved++;

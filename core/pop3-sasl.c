@@ -322,7 +322,7 @@ static void cancel_done(PoplarClient *c)
 
 /* Ends the exchange early with @reply, finishing the plugin's state on the
  * pool when there is one. */
-static void cancel(PoplarClient *c, const char *reply)
+void poplar_sasl_cancel(PoplarClient *c, const char *reply)
 {
   c->sasl->cancel_reply = reply;
   if (c->sasl->kind == SASL_PLUGIN && c->sasl->started)
@@ -364,7 +364,7 @@ void poplar_sasl_response(PoplarClient *c, const char *line, size_t len)
 {
   PoplarSaslExchange *x = c->sasl;
   if (len == 1 && line[0] == '*') {
-    cancel(c, "-ERR [AUTH] Authentication cancelled");
+    poplar_sasl_cancel(c, "-ERR [AUTH] Authentication cancelled");
     return;
   }
   if (x->awaiting_ack) {
@@ -379,7 +379,7 @@ void poplar_sasl_response(PoplarClient *c, const char *line, size_t len)
   unsigned char *data = NULL;
   size_t data_len = 0;
   if (!base64_decode_strict(line, len, &data, &data_len)) {
-    cancel(c, "-ERR [AUTH] Invalid base64 in the response");
+    poplar_sasl_cancel(c, "-ERR [AUTH] Invalid base64 in the response");
     return;
   }
   deliver(c, data, data_len, false);

@@ -30,6 +30,24 @@ static bool read_unsigned(PoplarConfig *s, const char *key, long long def,
   return ok;
 }
 
+/* The longest duration any setting takes: deadlines are microseconds in an
+ * int64_t, so an unbounded value would overflow them. */
+#define POPLAR_DURATION_MAX_MS (365ULL * 24 * 3600 * 1000)
+
+static bool read_duration(PoplarConfig *s, const char *key, uint64_t def_ms,
+                          uint64_t *out_ms)
+{
+  if (!poplar_config_get_duration(s, key, def_ms, out_ms))
+    return false;
+  if (*out_ms > POPLAR_DURATION_MAX_MS) {
+    poplar_config_error(s, key, "%s is longer than a year",
+                        poplar_config_get_string(s, key, ""));
+    *out_ms = def_ms;
+    return false;
+  }
+  return true;
+}
+
 /* RFC 8314 asks for TLS 1.2 or later. */
 #define POPLAR_DEFAULT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS (30 * 1000)
@@ -47,7 +65,7 @@ static bool read_tls(PoplarConfigFile *file, PoplarServerConfig *cfg)
     poplar_config_error(t, "priority", "%s", err);
     ok = false;
   }
-  ok &= poplar_config_get_duration(t, "handshake-timeout",
+  ok &= read_duration(t, "handshake-timeout",
                                    POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS,
                                    &cfg->tls.handshake_timeout_ms);
   ok &= poplar_config_get_bool(t, "session-tickets", true,
@@ -177,20 +195,20 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   cfg->implementation = g_strdup(poplar_config_get_string(
       s, "implementation", "Poplar " POPLAR_VERSION));
 
-  ok &= poplar_config_get_duration(s, "idle-timeout",
+  ok &= read_duration(s, "idle-timeout",
                                    POPLAR_DEFAULT_IDLE_TIMEOUT_MS,
                                    &cfg->idle_timeout_ms);
   if (cfg->idle_timeout_ms == 0) {
     poplar_config_error(s, "idle-timeout", "must be more than 0");
     ok = false;
   }
-  ok &= poplar_config_get_duration(s, "auth-failure-delay",
+  ok &= read_duration(s, "auth-failure-delay",
                                    POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MS,
                                    &cfg->auth_failure_delay_ms);
-  ok &= poplar_config_get_duration(s, "auth-failure-delay-max",
+  ok &= read_duration(s, "auth-failure-delay-max",
                                    POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MAX_MS,
                                    &cfg->auth_failure_delay_max_ms);
-  ok &= poplar_config_get_duration(s, "auth-failure-window",
+  ok &= read_duration(s, "auth-failure-window",
                                    POPLAR_DEFAULT_AUTH_FAILURE_WINDOW_MS,
                                    &cfg->auth_failure_window_ms);
   ok &= read_unsigned(s, "max-connections", POPLAR_DEFAULT_MAX_CONNECTIONS, 1,
@@ -202,7 +220,7 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   if (cfg->threads == 0)
     cfg->threads = MAX(1u, g_get_num_processors());
   ok &= read_unsigned(s, "workers", 1, 1, 64, &cfg->workers);
-  ok &= poplar_config_get_duration(s, "shutdown-timeout", 30 * 1000,
+  ok &= read_duration(s, "shutdown-timeout", 30 * 1000,
                                    &cfg->shutdown_timeout_ms);
   ok &= poplar_config_get_bool(s, "allow-root", false, &cfg->allow_root);
   ok &= read_unsigned(s, "plugin-threads", POPLAR_DEFAULT_PLUGIN_THREADS, 1,

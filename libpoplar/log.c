@@ -41,9 +41,11 @@ static void log_emit(PoplarLogLevel level, const char *session_id,
   if (!poplarpriv_log_enabled(level))
     return;
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-  /* One line per call: a plugin's text never forges extra log lines. */
+  /* One line per call, and no control character: neither a plugin's text
+   * nor a user name a client sent (SASL decodes to any octet but NUL)
+   * forges log lines or drives the terminal of whoever reads the log. */
   for (char *p = msg; *p; p++) {
-    if (*p == '\n' || *p == '\r')
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
       *p = ' ';
   }
   log_handler(level, session_id, plugin, msg);

@@ -116,26 +116,5 @@ def wait_until(cond, timeout, step=0.05):
         time.sleep(step)
 
 
-class KnownDefect(Exception):
-    pass
-
-
-def known_defect(what):
-    """Marks a check that fails because of a reported, unfixed defect: the
-    test is reported as skipped with @what, not failed, until the fix
-    lands (then it simply passes, and this marker should go)."""
-    def wrap(fn):
-        def run(self, *a, **kw):
-            try:
-                return fn(self, *a, **kw)
-            except AssertionError as e:
-                self.skipTest("KNOWN DEFECT (docs/security.md): %s: %s" % (
-                    what, str(e).splitlines()[0][:300]))
-        run.__name__ = fn.__name__
-        run.__doc__ = fn.__doc__
-        return run
-    return wrap
-
-
 def main():
     poplartest.main()

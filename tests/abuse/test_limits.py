@@ -148,16 +148,17 @@ class GuessingTest(abusetest.PoplarTestCase):
         self.assertLessEqual(total, bound)
         self.assertGreater(total, 0)
 
-    @abusetest.known_defect("a failed guess is known from the missing +OK "
-                            "before its delayed -ERR: a client that resets "
-                            "the connection guesses at connection speed")
     def test_resetting_guesser_is_bounded(self):
-        """A client that does not wait for the -ERR: a success would have
-        answered +OK at once, so silence means failure; it resets the
-        connection (freeing its slot at once) and tries the next one."""
+        """A client that does not wait for the -ERR: were a right guess
+        answered +OK at once, silence would mean failure, and resetting the
+        connection (freeing its slot at once) would let it guess at
+        connection speed.  An address with failures waits before its
+        password is checked, so what is bounded is the checks the server
+        ran, counted from its log."""
         self.start()
         seconds = 4.0
         guesses = 0
+        mark = self.srv.log_mark()
         stop = time.monotonic() + seconds
         while time.monotonic() < stop:
             s = socket.create_connection(("127.0.0.1", self.srv.port), 5)
@@ -179,12 +180,37 @@ class GuessingTest(abusetest.PoplarTestCase):
             guesses += 1
             f.close()
             s.close()  # RST: SO_LINGER 0
-        rate = guesses / seconds
-        figure("limits.guesses_resetting_per_s", "%.0f" % rate)
+        time.sleep(DMAX + 0.5)  # a check started before the end logs
+        checked = sum(1 for l in self.srv.log_lines()[mark:]
+                      if "login failed" in l)
+        figure("limits.guesses_resetting_sent_per_s",
+               "%.0f" % (guesses / seconds))
+        figure("limits.guesses_resetting_checked_in_%ds" % seconds, checked)
         bound = guesses_bound(C, D1, DMAX, seconds)
-        self.assertLessEqual(guesses, bound,
-                             "%d guesses in %.0fs (bound %.0f)" % (
-                                 guesses, seconds, bound))
+        self.assertGreater(guesses, checked)
+        self.assertLessEqual(checked, bound,
+                             "%d passwords checked in %.0fs (bound %.0f)" % (
+                                 checked, seconds, bound))
+
+    def test_right_password_after_failures(self):
+        """The owner still gets in from an address with failures, once its
+        earned delay has passed."""
+        self.start()
+        with Conn(self.srv.port, timeout=10) as c:
+            c.reply()
+            for i in range(2):
+                c.cmd("USER vera")
+                self.assertTrue(c.cmd("PASS wrong%d" % i).startswith("-ERR"))
+        with Conn(self.srv.port, timeout=10) as c:
+            c.reply()
+            c.cmd("USER vera")
+            t0 = time.monotonic()
+            self.assertTrue(c.cmd("PASS pw").startswith("+OK"))
+            # two failures earned d(2) = 2 * D1 before the check
+            figure("limits.right_password_after_2_failures_s",
+                   "%.2f" % (time.monotonic() - t0))
+            self.assertGreaterEqual(time.monotonic() - t0, 2 * D1 * 0.9)
+            c.cmd("QUIT")
 
 
 if __name__ == "__main__":

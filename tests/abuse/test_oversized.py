@@ -74,8 +74,6 @@ class OversizedTest(abusetest.PoplarTestCase):
         self.assertLess(grown, abusetest.memory_limit_kb(1024),
                         "poplard grew by %d KiB" % grown)
 
-    @abusetest.known_defect("a line too long during AUTH leaves the SASL "
-                            "exchange open")
     def test_10mb_auth_continuation(self):
         before = self.rss()
         with Conn(self.srv.port) as c:

@@ -154,9 +154,6 @@ class SlowlorisTest(abusetest.PoplarTestCase):
         self.assertLess(self.timed_login(), abusetest.time_limit_s(1.0))
         horde.close()
 
-    @abusetest.known_defect("every received octet restarts the idle timer, "
-                            "so a connection that never completes a "
-                            "command is never dropped")
     def test_trickling_connections_are_dropped(self):
         self.start()
         horde = self.hold(trickle=True)

@@ -174,8 +174,6 @@ class StorageFaultTest(abusetest.PoplarTestCase):
         os.chmod(p2, 0o600)
         self.assertEqual(md.contents(), sorted([M2, M3]))
 
-    @abusetest.known_defect("a read error on the first chunk of a message "
-                            "closes the connection without any reply")
     def test_read_error(self):
         fs = FaultServer(self, {"mona": [M1, M2, M3]})
         md = fs.srv.users["mona"].maildir

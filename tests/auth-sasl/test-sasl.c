@@ -270,7 +270,8 @@ static void test_scram_mock(void)
   g_assert_nonnull(b);
   g_autofree char *salt_b = salt_of(b);
   g_assert_cmpstr(salt, ==, salt_b);
-  g_autofree char *again = mock("n,,n=nobody,r=abcDEF123", &user2);
+  g_autofree char *user2b = NULL;
+  g_autofree char *again = mock("n,,n=nobody,r=abcDEF123", &user2b);
   g_assert_cmpstr(again, !=, a);
 
   /* another name, another salt */

@@ -415,16 +415,14 @@ static PoplarServer server;
 static void quiet_log(PoplarLogLevel level, const char *session_id,
                       const char *plugin, const char *message)
 {
-  static gint said;
   (void)level;
   (void)session_id;
   (void)plugin;
   for (const char *p = message; *p; p++) {
-    if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
-      if (g_atomic_int_compare_and_exchange(&said, 0, 1))
-        g_printerr("known defect (docs/security.md F8): control character "
-                   "0x%02x in a log line\n", (unsigned char)*p);
-      return;
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+      g_printerr("control character 0x%02x in a log line\n",
+                 (unsigned char)*p);
+      abort();
     }
   }
 }

@@ -101,7 +101,9 @@ class AuthTest(poplartest.PoplarTestCase):
         self.assertOk(self.attempt("ivan", "right pw"))
 
     def test_failure_delay(self):
-        """auth-failure-delay slows every failure alike, not successes."""
+        """auth-failure-delay slows every failure alike; the address's next
+        password waits its earned delay before it is checked, even a right
+        one, and a success clears it."""
         self.start(**{"auth-failure-delay": "1s"})
 
         def timed(user, password):
@@ -116,7 +118,12 @@ class AuthTest(poplartest.PoplarTestCase):
         self.assertGreaterEqual(elapsed, 0.9, "unknown user answered early")
         reply, elapsed = timed("ivan", "right pw")
         self.assertOk(reply)
-        self.assertLess(elapsed, 0.9, "a successful login was delayed")
+        # two failures: d(2) = 2 s before the check, none after it
+        self.assertGreaterEqual(elapsed, 1.8, "the check did not wait")
+        self.assertLess(elapsed, 3.5, "a successful login was delayed")
+        reply, elapsed = timed("ivan", "right pw")
+        self.assertOk(reply)
+        self.assertLess(elapsed, 0.9, "the success did not clear the delay")
 
     def test_apop(self):
         """{PLAIN} passwords can be supplied to the core, so APOP works

@@ -75,6 +75,41 @@ static void test_bounded_table(void)
   poplar_throttle_free(t);
 }
 
+/* base 100 ms doubling to 800 ms, failures remembered for 60 s */
+static PoplarThrottle *new_throttle(void)
+{
+  return poplar_throttle_new(100, 800, 60 * 1000, 1000);
+}
+
+static void test_penalty_is_the_addresses_earned_delay(void)
+{
+  PoplarThrottle *t = new_throttle();
+  g_assert_cmpuint(poplar_throttle_penalty(t, "192.0.2.1", 0), ==, 0);
+  poplar_throttle_failure(t, "192.0.2.1", "ann", 0);
+  g_assert_cmpuint(poplar_throttle_penalty(t, "192.0.2.1", SEC), ==, 100);
+  poplar_throttle_failure(t, "192.0.2.1", "bob", SEC);
+  poplar_throttle_failure(t, "192.0.2.1", "cat", 2 * SEC);
+  g_assert_cmpuint(poplar_throttle_penalty(t, "192.0.2.1", 3 * SEC), ==, 400);
+  /* a penalty is a query: asking twice earns nothing */
+  g_assert_cmpuint(poplar_throttle_penalty(t, "192.0.2.1", 3 * SEC), ==, 400);
+  /* another address, and the user names, earn nothing before the check */
+  g_assert_cmpuint(poplar_throttle_penalty(t, "192.0.2.2", 3 * SEC), ==, 0);
+  poplar_throttle_free(t);
+}
+
+static void test_user_failures_delay_replies_only(void)
+{
+  PoplarThrottle *t = new_throttle();
+  /* guesses at "ann" from three addresses */
+  poplar_throttle_failure(t, "192.0.2.1", "ann", 0);
+  poplar_throttle_failure(t, "192.0.2.2", "Ann", SEC);
+  g_assert_cmpuint(poplar_throttle_failure(t, "192.0.2.3", "ANN", 2 * SEC),
+                   ==, 400);
+  /* ann's own address has none: her right password is checked at once */
+  g_assert_cmpuint(poplar_throttle_penalty(t, "198.51.100.7", 2 * SEC), ==, 0);
+  poplar_throttle_free(t);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -84,5 +119,9 @@ int main(int argc, char **argv)
   g_test_add_func("/throttle/success-resets", test_success_resets);
   g_test_add_func("/throttle/window-forgets", test_window_forgets);
   g_test_add_func("/throttle/bounded-table", test_bounded_table);
+  g_test_add_func("/throttle/penalty",
+                  test_penalty_is_the_addresses_earned_delay);
+  g_test_add_func("/throttle/user-failures-delay-replies-only",
+                  test_user_failures_delay_replies_only);
   return g_test_run();
 }

@@ -237,6 +237,7 @@ static void test_bad_location(Fixture *f, gconstpointer data)
   g_autofree char *e1 = open_fails(f, "Maildir", POPLAR_STORE_PERMFAIL);
   g_assert_nonnull(strstr(e1, "absolute"));
   g_autofree char *e2 = open_fails(f, "", POPLAR_STORE_PERMFAIL);
+  g_assert_nonnull(e2);
 
   /* The home directory itself is never created. */
   g_autofree char *orphan = g_build_filename(f->tmp, "nohome", "Maildir",
