@@ -18,6 +18,12 @@
 #define PW_DEFAULT_RELOAD_INTERVAL_MS 1000
 /* User names from clients are cut to this in log lines. */
 #define PW_LOG_USER_MAX 64
+/* The verify cache: how long a verified password is trusted without a
+ * hash, and how many users are remembered (about 150 octets each). */
+#define PW_DEFAULT_CACHE_TTL_MS (60 * 60 * 1000)
+#define PW_MAX_CACHE_TTL_MS (24 * 60 * 60 * 1000)
+#define PW_DEFAULT_CACHE_SIZE 100000
+#define PW_MAX_CACHE_SIZE 10000000
 
 /* A user name fit for a log line: control bytes escaped, length capped,
  * since it comes from the client when the user is unknown. */
@@ -66,11 +72,33 @@ static void apply_entry(PoplarAuthRequest *req, const PwEntry *e)
     poplar_auth_request_set_field(req, f[0], f[1]);
 }
 
-static PoplarPassdbResult verify_in_table(PwDb *db, const PwTable *t,
+/* Whether a check of @e costs a hash: a crypt(3) entry, or a {PLAIN} one
+ * that pays for the dummy hash.  Only those gain from the cache. */
+static bool check_is_costly(const PwTable *t, const PwEntry *e)
+{
+  return e->password.kind == PW_KIND_CRYPT ||
+         (e->password.kind == PW_KIND_PLAIN &&
+          t->dummy.kind == PW_KIND_CRYPT);
+}
+
+/* The full check of @password against @e: crypt(3) for a hash, and for a
+ * {PLAIN} entry the dummy hash as well when the file's typical entry is
+ * hashed, or {PLAIN} users would stand out. */
+static PwCheck check_in_full(const PwTable *t, const PwEntry *e,
+                             const char *password)
+{
+  PwCheck check = pw_password_check(&e->password, password);
+  if (e->password.kind == PW_KIND_PLAIN && t->dummy.kind == PW_KIND_CRYPT)
+    pw_table_burn_dummy(t, password);
+  return check;
+}
+
+static PoplarPassdbResult verify_in_table(PwPassdb *pdb, const PwTable *t,
                                           PoplarAuthRequest *req,
                                           const char *user,
                                           const char *password)
 {
+  PwDb *db = pdb->db;
   g_autofree char *shown = loggable_user(user);
   const PwEntry *e = pw_table_lookup(t, user);
 
@@ -89,26 +117,35 @@ static PoplarPassdbResult verify_in_table(PwDb *db, const PwTable *t,
              shown, db->path);
     return POPLAR_PASSDB_NO_SUCH_USER;
   }
-
-  PwCheck check = PW_CHECK_MISMATCH;
-  switch (e->password.kind) {
-  case PW_KIND_NONE:
+  if (e->password.kind == PW_KIND_NONE) {
     pw_table_burn_dummy(t, password);
     auth_log(db, req, POPLAR_LOG_INFO,
              "user '%s' has no password (%s line %u): login refused", shown,
              db->path, e->line);
     return POPLAR_PASSDB_DENIED;
-  case PW_KIND_PLAIN:
-    check = pw_password_check(&e->password, password);
-    /* A plaintext check is instant; pay for a hash too when the file's
-     * typical entry is hashed, or {PLAIN} users would stand out. */
-    if (t->dummy.kind == PW_KIND_CRYPT)
-      pw_table_burn_dummy(t, password);
-    break;
-  case PW_KIND_CRYPT:
-    check = pw_password_check(&e->password, password);
-    break;
   }
+
+  /* Only a right password is ever answered from the cache; any other
+   * attempt costs the full check, as it does without a cache. */
+  PwCacheDigest digest;
+  bool cacheable = pdb->cache && check_is_costly(t, e) &&
+                   pw_cache_digest(pdb->cache, &e->password, password,
+                                   &digest);
+  PwCheck check;
+  if (cacheable && pw_cache_match(pdb->cache, e->user, &digest)) {
+    check = PW_CHECK_MATCH;
+    auth_log(db, req, POPLAR_LOG_DEBUG,
+             "user '%s': password verified from the cache", shown);
+  } else {
+    check = check_in_full(t, e, password);
+    if (cacheable && check == PW_CHECK_MATCH)
+      pw_cache_remember(pdb->cache, e->user, &digest);
+    else if (cacheable && check == PW_CHECK_MISMATCH)
+      /* A wrong password makes the next right one pay for a full check
+       * again: a cached password is never trusted past a failure. */
+      pw_cache_forget(pdb->cache, e->user);
+  }
+  explicit_bzero(&digest, sizeof digest);
 
   switch (check) {
   case PW_CHECK_FAILED:
@@ -140,16 +177,16 @@ static PoplarPassdbResult passwd_file_verify_plain(void *data,
                                                    PoplarAuthRequest *req,
                                                    const char *password)
 {
-  PwDb *db = data;
+  PwPassdb *pdb = data;
   const char *user = poplar_auth_request_user(req);
   if (!user || !user[0])
     return POPLAR_PASSDB_NO_SUCH_USER;
-  pw_db_maybe_reload(db);
-  PwTable *t = pw_db_snapshot(db);
+  pw_db_maybe_reload(pdb->db);
+  PwTable *t = pw_db_snapshot(pdb->db);
   if (!t)
     return POPLAR_PASSDB_TEMPFAIL;
   PoplarPassdbResult r =
-      verify_in_table(db, t, req, user, password ? password : "");
+      verify_in_table(pdb, t, req, user, password ? password : "");
   pw_table_unref(t);
   return r;
 }
@@ -191,7 +228,7 @@ static PoplarPassdbResult lookup_in_table(PwDb *db, const PwTable *t,
 static PoplarPassdbResult passwd_file_lookup_secret(void *data,
                                                     PoplarAuthRequest *req)
 {
-  PwDb *db = data;
+  PwDb *db = ((PwPassdb *)data)->db;
   const char *user = poplar_auth_request_user(req);
   if (!user || !user[0])
     return POPLAR_PASSDB_NO_SUCH_USER;
@@ -204,9 +241,18 @@ static PoplarPassdbResult passwd_file_lookup_secret(void *data,
   return r;
 }
 
+static void pw_passdb_free(PwPassdb *pdb)
+{
+  if (!pdb)
+    return;
+  pw_cache_free(pdb->cache);
+  pw_db_free(pdb->db);
+  g_free(pdb);
+}
+
 static void passwd_file_destroy(void *data)
 {
-  pw_db_free(data);
+  pw_passdb_free(data);
 }
 
 static const PoplarPassdbOps passwd_file_ops = {
@@ -214,6 +260,39 @@ static const PoplarPassdbOps passwd_file_ops = {
     .lookup_secret = passwd_file_lookup_secret,
     .destroy = passwd_file_destroy,
 };
+
+/* Reads the verify-cache keys.  *@ttl_ms is 0 when the cache is off. */
+static bool read_cache_config(PoplarConfig *config, uint64_t *ttl_ms,
+                              unsigned *size)
+{
+  bool ok = true;
+  bool enabled = true;
+  ok &= poplar_config_get_bool(config, "verify-cache", true, &enabled);
+  uint64_t ttl = PW_DEFAULT_CACHE_TTL_MS;
+  if (poplar_config_get_duration(config, "verify-cache-ttl",
+                                 PW_DEFAULT_CACHE_TTL_MS, &ttl)) {
+    if (ttl == 0) {
+      poplar_config_error(config, "verify-cache-ttl",
+                          "must be longer than 0 (to turn the cache off, "
+                          "set verify-cache = no)");
+      ok = false;
+    } else if (ttl > PW_MAX_CACHE_TTL_MS) {
+      poplar_config_error(config, "verify-cache-ttl",
+                          "is at most 1d: a password is checked against "
+                          "the file's hash at least once a day");
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  long long n = PW_DEFAULT_CACHE_SIZE;
+  ok &= poplar_config_get_int(config, "verify-cache-size",
+                              PW_DEFAULT_CACHE_SIZE, 1, PW_MAX_CACHE_SIZE,
+                              &n);
+  *ttl_ms = enabled ? ttl : 0;
+  *size = (unsigned)n;
+  return ok;
+}
 
 static bool passwd_file_init(PoplarPlugin *plugin, PoplarConfig *config)
 {
@@ -231,6 +310,9 @@ static bool passwd_file_init(PoplarPlugin *plugin, PoplarConfig *config)
     poplar_config_error(config, "reload-interval", "is too long");
     ok = false;
   }
+  uint64_t cache_ttl_ms = 0;
+  unsigned cache_size = 0;
+  ok &= read_cache_config(config, &cache_ttl_ms, &cache_size);
   if (!path || !path[0]) {
     poplar_config_error(config, "path",
                         "is required: the passwd-file holding the users, "
@@ -247,19 +329,30 @@ static bool passwd_file_init(PoplarPlugin *plugin, PoplarConfig *config)
   if (!ok)
     return false;
 
-  PwDb *db = pw_db_new(plugin, path, lowercase,
-                       (gint64)interval_ms * G_TIME_SPAN_MILLISECOND);
+  PwPassdb *pdb = g_new0(PwPassdb, 1);
+  pdb->db = pw_db_new(plugin, path, lowercase,
+                      (gint64)interval_ms * G_TIME_SPAN_MILLISECOND);
+  if (cache_ttl_ms) {
+    g_autofree char *error = NULL;
+    pdb->cache = pw_cache_new(
+        cache_size, (gint64)cache_ttl_ms * G_TIME_SPAN_MILLISECOND, &error);
+    if (!pdb->cache) {
+      poplar_config_error(config, "verify-cache", "%s", error);
+      pw_passdb_free(pdb);
+      return false;
+    }
+  }
   g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-  if (!pw_db_load_initial(db, problems)) {
+  if (!pw_db_load_initial(pdb->db, problems)) {
     for (guint i = 0; i < problems->len; i++)
       poplar_config_error(config, "path", "%s",
                           (const char *)g_ptr_array_index(problems, i));
-    pw_db_free(db);
+    pw_passdb_free(pdb);
     return false;
   }
   if (!poplar_register_passdb(plugin, "passwd-file", &passwd_file_ops,
-                              sizeof passwd_file_ops, db)) {
-    pw_db_free(db);
+                              sizeof passwd_file_ops, pdb)) {
+    pw_passdb_free(pdb);
     return false;
   }
   return true;

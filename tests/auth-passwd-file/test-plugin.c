@@ -233,9 +233,14 @@ static PoplarPassdbResult lookup(Fixture *f, const char *user)
   return f->passdb->ops.lookup_secret(f->passdb->data, req);
 }
 
-static PwDb *fixture_db(Fixture *f)
+static PwPassdb *fixture_passdb(Fixture *f)
 {
   return f->passdb->data;
+}
+
+static PwDb *fixture_db(Fixture *f)
+{
+  return fixture_passdb(f)->db;
 }
 
 /* ---- configuration -------------------------------------------------------- */
