@@ -575,6 +575,274 @@ static void test_reload_interval(Fixture *f, gconstpointer data)
   g_assert_cmpint(verify(f, "alice", "new"), ==, POPLAR_PASSDB_OK);
 }
 
+/* ---- the verify cache ------------------------------------------------------ */
+
+static gint64 fake_now = 1000;
+
+static gint64 fake_clock(void)
+{
+  return fake_now;
+}
+
+/* Crypt runs of one verify. */
+static unsigned crypt_cost(Fixture *f, const char *user, const char *password,
+                           PoplarPassdbResult expect)
+{
+  unsigned before = pw_crypt_calls();
+  g_assert_cmpint(verify(f, user, password), ==, expect);
+  return pw_crypt_calls() - before;
+}
+
+static void test_cache_hit(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *hash = pwt_hash("$6$", 1000, "alice-pw");
+  g_autofree char *users = g_strdup_printf(
+      "alice:{SHA512-CRYPT}%s:1000:1001::/home/alice::quota=2G\n", hash);
+  start(f, users);
+  g_assert_nonnull(fixture_passdb(f)->cache);
+
+  g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
+                   1);
+  g_assert_cmpuint(log_count("from the cache", NULL), ==, 0);
+  g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
+                   0);
+  assert_logged("debug s1 auth-passwd-file: user 'alice': password "
+                "verified from the cache",
+                NULL);
+  /* a hit hands over the account like a full check */
+  g_assert_cmpstr(poplar_auth_request_home(f->req), ==, "/home/alice");
+  g_assert_cmpstr(poplar_auth_request_field(f->req, "uid"), ==, "1000");
+  g_assert_cmpstr(poplar_auth_request_field(f->req, "quota"), ==, "2G");
+  g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
+                   0);
+  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 1);
+  assert_never_logged("alice-pw");
+}
+
+/* A wrong password pays the full check, is never remembered, and the next
+ * right password is checked in full again. */
+static void test_cache_wrong_password(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *hash = pwt_hash("$6$", 1000, "alice-pw");
+  g_autofree char *users = g_strdup_printf("alice:%s\n", hash);
+  start(f, users);
+  g_assert_cmpuint(crypt_cost(f, "alice", "wrong", POPLAR_PASSDB_DENIED), ==,
+                   1);
+  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 0);
+  g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
+                   1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "wrong", POPLAR_PASSDB_DENIED), ==,
+                   1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "wrong", POPLAR_PASSDB_DENIED), ==,
+                   1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
+                   1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
+                   0);
+}
+
+/* The file is the truth: a new hash, a new scheme or a removed user make
+ * the cached password worthless at once. */
+static void test_cache_file_changes(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *old_hash = pwt_hash("$6$", 1000, "old");
+  g_autofree char *new_hash = pwt_hash("$6$", 1000, "new");
+  g_autofree char *v1 =
+      g_strdup_printf("alice:%s\nbob:%s\n", old_hash, old_hash);
+  g_autofree char *v2 =
+      g_strdup_printf("alice:%s\nbob:%s\n", new_hash, old_hash);
+  start(f, v1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "old", POPLAR_PASSDB_OK), ==, 1);
+  g_assert_cmpuint(crypt_cost(f, "bob", "old", POPLAR_PASSDB_OK), ==, 1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "old", POPLAR_PASSDB_OK), ==, 0);
+
+  rewrite_in_place(f->path, v2);
+  g_assert_cmpuint(crypt_cost(f, "alice", "old", POPLAR_PASSDB_DENIED), ==,
+                   1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "new", POPLAR_PASSDB_OK), ==, 1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "new", POPLAR_PASSDB_OK), ==, 0);
+  /* an unchanged line keeps its entry across the reload */
+  g_assert_cmpuint(crypt_cost(f, "bob", "old", POPLAR_PASSDB_OK), ==, 0);
+
+  /* bob's hash becomes his password in plain text */
+  g_autofree char *v3 =
+      g_strdup_printf("alice:%s\nbob:{PLAIN}%s\n", new_hash, old_hash);
+  write_file(f->path, v3, 0600);
+  g_assert_cmpint(verify(f, "bob", "old"), ==, POPLAR_PASSDB_DENIED);
+  g_assert_cmpint(verify(f, "bob", old_hash), ==, POPLAR_PASSDB_OK);
+
+  /* alice is removed */
+  write_file(f->path, "bob:{PLAIN}b\n", 0600);
+  g_assert_cmpint(verify(f, "alice", "new"), ==, POPLAR_PASSDB_NO_SUCH_USER);
+  /* and comes back with another hash of the same password */
+  g_autofree char *newer_hash = pwt_hash("$6$", 1000, "new");
+  g_autofree char *v4 = g_strdup_printf("alice:%s\n", newer_hash);
+  write_file(f->path, v4, 0600);
+  g_assert_cmpuint(crypt_cost(f, "alice", "new", POPLAR_PASSDB_OK), ==, 1);
+}
+
+static void test_cache_expiry(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *hash = pwt_hash("$6$", 1000, "pw");
+  g_autofree char *users = g_strdup_printf("alice:%s\n", hash);
+  write_file(f->path, users, 0600);
+  g_assert_true(start_with(f, "path = PATH\nverify-cache-ttl = 10m\n"));
+  fake_now = 1000;
+  pw_cache_set_clock(fixture_passdb(f)->cache, fake_clock);
+  g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 1);
+  fake_now += 10 * G_TIME_SPAN_MINUTE - 1;
+  g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 0);
+  fake_now += 1;
+  g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 0);
+}
+
+static void test_cache_size(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *hash = pwt_hash("$6$", 1000, "pw");
+  g_autofree char *users =
+      g_strdup_printf("u1:%s\nu2:%s\nu3:%s\n", hash, hash, hash);
+  write_file(f->path, users, 0600);
+  g_assert_true(start_with(f, "path = PATH\nverify-cache-size = 2\n"));
+  fake_now = 1000;
+  pw_cache_set_clock(fixture_passdb(f)->cache, fake_clock);
+  g_assert_cmpuint(crypt_cost(f, "u1", "pw", POPLAR_PASSDB_OK), ==, 1);
+  fake_now++;
+  g_assert_cmpuint(crypt_cost(f, "u2", "pw", POPLAR_PASSDB_OK), ==, 1);
+  fake_now++;
+  g_assert_cmpuint(crypt_cost(f, "u3", "pw", POPLAR_PASSDB_OK), ==, 1);
+  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 2);
+  /* u1, the oldest, made room */
+  g_assert_cmpuint(crypt_cost(f, "u3", "pw", POPLAR_PASSDB_OK), ==, 0);
+  g_assert_cmpuint(crypt_cost(f, "u2", "pw", POPLAR_PASSDB_OK), ==, 0);
+  g_assert_cmpuint(crypt_cost(f, "u1", "pw", POPLAR_PASSDB_OK), ==, 1);
+}
+
+static void test_cache_disabled(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *hash = pwt_hash("$6$", 1000, "pw");
+  g_autofree char *users = g_strdup_printf("alice:%s\nbob:{PLAIN}b\n", hash);
+  write_file(f->path, users, 0600);
+  g_assert_true(start_with(f, "path = PATH\nverify-cache = no\n"
+                              "verify-cache-ttl = 5m\n"
+                              "verify-cache-size = 10\n"));
+  g_assert_cmpuint(f->conf->errors->len, ==, 0);
+  g_assert_null(fixture_passdb(f)->cache);
+  for (unsigned i = 0; i < 3; i++) {
+    g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 1);
+    g_assert_cmpuint(crypt_cost(f, "bob", "b", POPLAR_PASSDB_OK), ==, 1);
+  }
+  g_assert_cmpuint(log_count("from the cache", NULL), ==, 0);
+}
+
+/* A {PLAIN} user pays for the dummy hash when the file is hashed; the cache
+ * spares it that as it spares a hashed user, and only for the right
+ * password.  In a file of {PLAIN} passwords, nothing is cached. */
+static void test_cache_plain(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *hash = pwt_hash("$6$", 1000, "pw");
+  g_autofree char *users =
+      g_strdup_printf("alice:%s\ncarol:{PLAIN}carol-pw\n", hash);
+  start(f, users);
+  g_assert_cmpuint(crypt_cost(f, "carol", "carol-pw", POPLAR_PASSDB_OK), ==,
+                   1);
+  g_assert_cmpuint(crypt_cost(f, "carol", "carol-pw", POPLAR_PASSDB_OK), ==,
+                   0);
+  g_assert_cmpuint(crypt_cost(f, "carol", "wrong", POPLAR_PASSDB_DENIED), ==,
+                   1);
+  g_assert_cmpuint(crypt_cost(f, "carol", "carol-pw", POPLAR_PASSDB_OK), ==,
+                   1);
+
+  write_file(f->path, "carol:{PLAIN}carol-pw\ndave:{PLAIN}dave-pw\n",
+             0600);
+  unsigned hits = log_count("from the cache", NULL);
+  for (unsigned i = 0; i < 2; i++) {
+    g_assert_cmpuint(crypt_cost(f, "carol", "carol-pw", POPLAR_PASSDB_OK),
+                     ==, 0);
+    g_assert_cmpuint(crypt_cost(f, "dave", "dave-pw", POPLAR_PASSDB_OK), ==,
+                     0);
+  }
+  g_assert_cmpuint(log_count("from the cache", NULL), ==, hits);
+  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 1);
+}
+
+/* nologin is read from the file at every login, cached password or not. */
+static void test_cache_nologin(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *hash = pwt_hash("$6$", 1000, "pw");
+  g_autofree char *v1 = g_strdup_printf("alice:%s\n", hash);
+  g_autofree char *v2 = g_strdup_printf(
+      "alice:%s::::::nologin reason=Moved\n", hash);
+  start(f, v1);
+  g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 1);
+  write_file(f->path, v2, 0600);
+  g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_DENIED), ==, 0);
+  g_assert_cmpstr(f->req->reason_text, ==, "Moved");
+  assert_logged("user 'alice' is marked nologin", NULL);
+}
+
+/* APOP asks for the secret: the cache neither answers nor learns it. */
+static void test_cache_apop_unaffected(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *hash = pwt_hash("$6$", 1000, "pw");
+  g_autofree char *users =
+      g_strdup_printf("alice:%s\ncarol:{PLAIN}carol-pw\n", hash);
+  start(f, users);
+  g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 1);
+  g_assert_cmpint(lookup(f, "alice"), ==, POPLAR_PASSDB_DENIED);
+  g_assert_null(f->req->secret);
+  g_assert_cmpint(lookup(f, "carol"), ==, POPLAR_PASSDB_OK);
+  g_assert_cmpstr(f->req->secret, ==, "carol-pw");
+  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 1);
+}
+
+static void test_cache_config_errors(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  write_file(f->path, "a:{PLAIN}x\n", 0600);
+  g_assert_false(start_with(f, "path = PATH\n"
+                               "verify-cache = sometimes\n"
+                               "verify-cache-ttl = 2d\n"
+                               "verify-cache-size = 0\n"));
+  assert_config_error(f, "test.conf:6: [auth-passwd-file] verify-cache:",
+                      "sometimes");
+  assert_config_error(f, "test.conf:7: [auth-passwd-file] verify-cache-ttl:",
+                      "at most 1d");
+  assert_config_error(f, "test.conf:8: [auth-passwd-file] verify-cache-size:",
+                      NULL);
+  g_assert_cmpuint(f->conf->errors->len, ==, 3);
+}
+
+static void test_cache_config_zero_ttl(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  write_file(f->path, "a:{PLAIN}x\n", 0600);
+  g_assert_false(start_with(f, "path = PATH\nverify-cache-ttl = 0\n"
+                               "verify-cache-size = lots\n"));
+  assert_config_error(f, "test.conf:6: [auth-passwd-file] verify-cache-ttl:",
+                      "verify-cache = no");
+  assert_config_error(f, "test.conf:7: [auth-passwd-file] verify-cache-size:",
+                      "lots");
+}
+
+static void test_cache_config_limits(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  write_file(f->path, "a:{PLAIN}x\n", 0600);
+  g_assert_true(start_with(f, "path = PATH\nverify-cache-ttl = 1d\n"
+                              "verify-cache-size = 10000000\n"));
+  g_assert_nonnull(fixture_passdb(f)->cache);
+}
+
 /* ---- the README's example ------------------------------------------------------ */
 
 #ifdef README_PATH
@@ -707,6 +975,18 @@ int main(int argc, char **argv)
   ADD("reload/insecure-refused", test_reload_insecure_refused);
   ADD("reload/file-removed", test_reload_file_removed);
   ADD("reload/interval", test_reload_interval);
+  ADD("cache/hit", test_cache_hit);
+  ADD("cache/wrong-password", test_cache_wrong_password);
+  ADD("cache/file-changes", test_cache_file_changes);
+  ADD("cache/expiry", test_cache_expiry);
+  ADD("cache/size", test_cache_size);
+  ADD("cache/disabled", test_cache_disabled);
+  ADD("cache/plain", test_cache_plain);
+  ADD("cache/nologin", test_cache_nologin);
+  ADD("cache/apop-unaffected", test_cache_apop_unaffected);
+  ADD("cache/config-errors", test_cache_config_errors);
+  ADD("cache/config-zero-ttl", test_cache_config_zero_ttl);
+  ADD("cache/config-limits", test_cache_config_limits);
   ADD("threads", test_concurrent_logins_and_reloads);
 #ifdef README_PATH
   ADD("readme-example", test_readme_example);
