@@ -19,7 +19,8 @@
 /* User names from clients are cut to this in log lines. */
 #define PW_LOG_USER_MAX 64
 /* The verify cache: how long a verified password is trusted without a
- * hash, and how many users are remembered (about 150 octets each). */
+ * hash, and how many users are remembered (about 100 octets each, plus
+ * the user name). */
 #define PW_DEFAULT_CACHE_TTL_MS (60 * 60 * 1000)
 #define PW_MAX_CACHE_TTL_MS (24 * 60 * 60 * 1000)
 #define PW_DEFAULT_CACHE_SIZE 100000
