@@ -35,9 +35,12 @@ demo: build
 	@build-aux/install-deps.sh $(DEMO_DEPS)
 	@build-aux/demo.sh $(BUILD)
 
-check: build
+# The suite runs twice: plain in $(BUILD), then under AddressSanitizer,
+# UndefinedBehaviorSanitizer and LeakSanitizer in $(ASAN_BUILD); the last
+# line counts both.
+check: build asan-build
 	@build-aux/install-deps.sh $(TEST_DEPS)
-	@build-aux/run-tests.sh $(BUILD)
+	@build-aux/run-tests.sh $(BUILD) $(ASAN_BUILD)
 
 # The benchmark against Dovecot (docs/performance.md); needs root.
 bench: build
@@ -48,7 +51,7 @@ install: build
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD)
 
 # Fuzzing and sanitizers (docs/security.md).  `make fuzz` runs every
 # libFuzzer target for FUZZ_SECONDS (default 60) each, in build-fuzz (clang,
@@ -56,7 +59,7 @@ clean:
 # library); `make check-asan` runs the whole suite under AddressSanitizer,
 # UndefinedBehaviorSanitizer and LeakSanitizer in build-asan.
 FUZZ_DEPS = clang libclang-rt-14-dev
-.PHONY: fuzz check-asan
+.PHONY: fuzz check-asan asan-build
 
 fuzz: deps
 	@build-aux/install-deps.sh $(FUZZ_DEPS)
@@ -68,16 +71,15 @@ fuzz: deps
 	ninja -C build-fuzz
 	@tests/fuzz/run-fuzz.sh build-fuzz $(or $(FUZZ_SECONDS),60)
 
-check-asan: deps
-	@build-aux/install-deps.sh $(TEST_DEPS)
-	@test -f build-asan/build.ninja || meson setup build-asan $(MESON_OPTIONS) \
+ASAN_BUILD ?= build-asan
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) $(MESON_OPTIONS) \
 	  -Db_sanitize=address,undefined -Db_lundef=false
-	ninja -C build-asan
-	@# quarantine_size_mb: freed memory ASan holds back would otherwise
-	@# count in the tests' memory bounds; keep-modules.so keeps dlclose()d
-	@# plugins mapped so that LeakSanitizer can tell and name real leaks.
-	@ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:verify_asan_link_order=0:quarantine_size_mb=4:$(ASAN_OPTIONS) \
-	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0 \
-	  LD_PRELOAD=$(CURDIR)/build-asan/tests/fuzz/keep-modules.so \
-	  build-aux/run-tests.sh build-asan
+
+asan-build: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+check-asan: asan-build
+	@build-aux/install-deps.sh $(TEST_DEPS)
+	@build-aux/run-tests.sh $(ASAN_BUILD)

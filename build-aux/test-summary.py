@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Counts the results in meson's testlog.json and prints one line:
-"N passed, N failed" (", N skipped" when some were).  Exit status 1 when
-any test failed or the log is missing."""
+"""Counts the results in one or more of meson's testlog.json files and
+prints one line: "N passed, N failed" (", N skipped" when some were).
+Exit status 1 when any test failed or a log is missing."""
 import json
 import sys
 
@@ -9,23 +9,24 @@ PASSED = {"OK", "EXPECTEDFAIL"}
 SKIPPED = {"SKIP"}
 
 
-def main(path):
+def main(paths):
     passed = failed = skipped = 0
-    try:
-        with open(path, encoding="utf-8") as log:
-            for line in log:
-                if not line.strip():
-                    continue
-                result = json.loads(line).get("result", "ERROR")
-                if result in PASSED:
-                    passed += 1
-                elif result in SKIPPED:
-                    skipped += 1
-                else:
-                    failed += 1
-    except OSError as err:
-        print(f"cannot read the test log: {err}", file=sys.stderr)
-        failed += 1
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as log:
+                for line in log:
+                    if not line.strip():
+                        continue
+                    result = json.loads(line).get("result", "ERROR")
+                    if result in PASSED:
+                        passed += 1
+                    elif result in SKIPPED:
+                        skipped += 1
+                    else:
+                        failed += 1
+        except OSError as err:
+            print(f"cannot read the test log: {err}", file=sys.stderr)
+            failed += 1
     summary = f"{passed} passed, {failed} failed"
     if skipped:
         summary += f", {skipped} skipped"
@@ -34,4 +35,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))

@@ -746,8 +746,12 @@ static void reexec_wrapped(char **argv)
   /* pam_wrapper loads libpam without RTLD_DEEPBIND (which sanitizers
    * cannot work with) only when it sees libasan in LD_PRELOAD. */
   g_autofree char *asan_lib = sanitizer_runtime();
-  if (asan_lib && !before)
-    before = asan_lib;
+  g_autofree char *with_asan = NULL;
+  if (asan_lib && !(before && strstr(before, "libasan"))) {
+    with_asan = before && before[0] ? g_strdup_printf("%s:%s", asan_lib, before)
+                                    : g_strdup(asan_lib);
+    before = with_asan;
+  }
 #endif
   g_autofree char *preload = g_strdup_printf(
       "%s%s%s:%s", before ? before : "", before && before[0] ? ":" : "",
