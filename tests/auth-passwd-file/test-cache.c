@@ -34,11 +34,12 @@ static PwPassword stored(PwKind kind, const char *value)
   return (PwPassword){.kind = kind, .value = (char *)value};
 }
 
+static char hash_a_text[] = "$6$saltsalt$aaaa";
+static const PwPassword hash_a_password = {PW_KIND_CRYPT, hash_a_text};
+
 static const PwPassword *hash_a(void)
 {
-  static PwPassword pw;
-  pw = stored(PW_KIND_CRYPT, "$6$saltsalt$aaaa");
-  return &pw;
+  return &hash_a_password;
 }
 
 static PwCacheDigest digest_of(PwCache *c, const PwPassword *pw,
