@@ -14,6 +14,15 @@
  * the mailbox is closed, only if it is still its own (same inode, same
  * token).
  *
+ * The owner keeps no descriptor of the lock file: it refreshes and
+ * removes it by name relative to the Maildir's descriptor, which the
+ * session holds anyway, so an idle session costs one descriptor less, and
+ * neither step can fail for want of a free descriptor.  Reading the token
+ * back does need one; when none is free, the file's inode and its change
+ * time, unchanged since the owner's own last refresh, stand in for it:
+ * another session's lock could only be a new file (another inode or
+ * another change time), and any write to ours would change its ctime.
+ *
  * A lock is stale, and is removed before taking a new one, when
  *  - its owner ran on this very kernel and pid namespace (same host, boot
  *    id and pid namespace) and that process is gone: a poplard killed with
@@ -48,7 +57,10 @@
  * The residual race: if the owner of a live lock fails to refresh it for a
  * whole lock-timeout (a stalled NFS server) another session may take the
  * mailbox over; the keeper then logs that the lock was lost, and the owner
- * never removes a lock that is no longer its own.
+ * never removes a lock that is no longer its own.  (Refreshing by name
+ * adds a window of a few system calls in that same situation in which the
+ * newcomer's lock is touched instead of ours; its token still tells the
+ * two apart at release.)
  */
 #include "maildir.h"
 
@@ -73,10 +85,10 @@
 #define LOCK_TEXT_MAX 1024
 
 struct MaildirLock {
-  int root_fd; /* our own copy of the Maildir's descriptor */
-  int fd;      /* the lock file, kept open to refresh it */
+  int root_fd; /* the Maildir, borrowed from the session */
   dev_t dev;
   ino_t ino;
+  struct timespec ctime; /* after our own last change to the file */
   MaildirLockOwner owner;
 };
 
@@ -270,21 +282,25 @@ static int open_at(int dir_fd, const char *name, int flags, mode_t mode)
   return fd;
 }
 
-static bool examine(int root_fd, const char *name, Holder *h, GError **error)
+/* Reads the lock file @name into @h (h->exists false when there is none).
+ * Returns 0, or the errno of the step that failed, which *@what names. */
+static int read_holder(int root_fd, const char *name, Holder *h,
+                       const char **what)
 {
   memset(h, 0, sizeof *h);
   int fd = open_at(root_fd, name, O_RDONLY, 0);
   if (fd < 0 && errno == ENOENT)
-    return true;
+    return 0;
   if (fd < 0) {
-    maildir_set_errno_error(error, errno, "cannot open %s", name);
-    return false;
+    *what = "open";
+    return errno;
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
-    maildir_set_errno_error(error, errno, "cannot stat %s", name);
+    int err = errno;
+    *what = "stat";
     close(fd);
-    return false;
+    return err;
   }
   char text[LOCK_TEXT_MAX + 1];
   ssize_t n;
@@ -294,8 +310,8 @@ static bool examine(int root_fd, const char *name, Holder *h, GError **error)
   int err = errno;
   close(fd);
   if (n < 0) {
-    maildir_set_errno_error(error, err, "cannot read %s", name);
-    return false;
+    *what = "read";
+    return err;
   }
   text[n] = '\0';
   h->exists = true;
@@ -306,7 +322,16 @@ static bool examine(int root_fd, const char *name, Holder *h, GError **error)
   int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
                      st.st_mtim.tv_nsec / 1000000;
   h->age_ms = g_get_real_time() / 1000 - mtime_ms;
-  return true;
+  return 0;
+}
+
+static bool examine(int root_fd, const char *name, Holder *h, GError **error)
+{
+  const char *what = "open";
+  int err = read_holder(root_fd, name, h, &what);
+  if (err != 0)
+    maildir_set_errno_error(error, err, "cannot %s %s", what, name);
+  return err == 0;
 }
 
 /* Why the lock @h is stale, or NULL while it is alive. */
@@ -444,23 +469,24 @@ static PoplarStoreResult remove_stale(int root_fd, const MaildirLockOwner *self,
   return r;
 }
 
+/* Takes note of the lock file just linked into place (@fd, open since it
+ * was written) and closes it: from here on it is reached by name. */
 static PoplarStoreResult hold(int root_fd, int fd, const MaildirLockOwner *self,
                               MaildirLock **out, GError **error)
 {
   struct stat st;
-  int dup_fd = -1;
-  if (fstat(fd, &st) != 0 ||
-      (dup_fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+  if (fstat(fd, &st) != 0) {
     maildir_set_errno_error(error, errno, "cannot hold %s", MAILDIR_LOCK_FILE);
     unlinkat(root_fd, MAILDIR_LOCK_FILE, 0);
     close(fd);
     return (*error)->code;
   }
+  close(fd);
   MaildirLock *lock = g_new0(MaildirLock, 1);
-  lock->root_fd = dup_fd;
-  lock->fd = fd;
+  lock->root_fd = root_fd;
   lock->dev = st.st_dev;
   lock->ino = st.st_ino;
+  lock->ctime = st.st_ctim;
   lock->owner = *self;
   *out = lock;
   return POPLAR_STORE_OK;
@@ -567,15 +593,69 @@ PoplarStoreResult maildir_lock_acquire(int root_fd, uint64_t timeout_ms,
   return r;
 }
 
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+  return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static void set_removed_error(GError **error)
+{
+  g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL,
+              "the lock file was removed by someone else");
+}
+
+/* Nothing changed the file at the lock's name since our own last change:
+ * the same inode (a freed inode number is soon reused, so this alone would
+ * not do) with the same change time. */
+static bool looks_unchanged(const MaildirLock *lock, const struct stat *st)
+{
+  return st->st_dev == lock->dev && st->st_ino == lock->ino &&
+         same_time(&st->st_ctim, &lock->ctime);
+}
+
+static bool stat_lock(MaildirLock *lock, struct stat *st, GError **error)
+{
+  if (fstatat(lock->root_fd, MAILDIR_LOCK_FILE, st, AT_SYMLINK_NOFOLLOW) ==
+      0)
+    return true;
+  if (errno == ENOENT)
+    set_removed_error(error);
+  else
+    maildir_set_errno_error(error, errno, "cannot stat %s",
+                            MAILDIR_LOCK_FILE);
+  return false;
+}
+
+/* For when no descriptor is free to read the token (see the top of this
+ * file). */
+static bool unchanged_since_ours(MaildirLock *lock, GError **error)
+{
+  struct stat st;
+  if (!stat_lock(lock, &st, error))
+    return false;
+  if (!looks_unchanged(lock, &st)) {
+    g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL,
+                "the lock was taken over by another session");
+    return false;
+  }
+  return true;
+}
+
 /* True when the lock file is still the one @lock created. */
 static bool still_ours(MaildirLock *lock, bool check_token, GError **error)
 {
   Holder h;
-  if (!examine(lock->root_fd, MAILDIR_LOCK_FILE, &h, error))
+  const char *what = "open";
+  int err = read_holder(lock->root_fd, MAILDIR_LOCK_FILE, &h, &what);
+  if (err == EMFILE || err == ENFILE)
+    return unchanged_since_ours(lock, error);
+  if (err != 0) {
+    maildir_set_errno_error(error, err, "cannot %s %s", what,
+                            MAILDIR_LOCK_FILE);
     return false;
+  }
   if (!h.exists) {
-    g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL,
-                "the lock file was removed by someone else");
+    set_removed_error(error);
     return false;
   }
   if (h.dev != lock->dev || h.ino != lock->ino ||
@@ -592,24 +672,32 @@ static bool still_ours(MaildirLock *lock, bool check_token, GError **error)
 bool maildir_lock_refresh(MaildirLock *lock, GError **error)
 {
   struct stat st;
-  /* A cheap identity check by path; the full one runs at release. */
-  if (fstatat(lock->root_fd, MAILDIR_LOCK_FILE, &st, AT_SYMLINK_NOFOLLOW) !=
-      0) {
+  if (!stat_lock(lock, &st, error))
+    return false;
+  /* Cheap when nobody touched the file; else the token decides (an
+   * administrator's chown changes the ctime of a lock that is still ours). */
+  if (!looks_unchanged(lock, &st) && !still_ours(lock, true, error))
+    return false;
+  /* By name: should the file be replaced between the check and this call
+   * (only possible once ours went unrefreshed for lock-timeout), the
+   * newcomer's lock merely looks fresh, and its token tells at release. */
+  if (utimensat(lock->root_fd, MAILDIR_LOCK_FILE, NULL,
+                AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT)
-      g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL,
-                  "the lock file was removed by someone else");
+      set_removed_error(error);
     else
-      maildir_set_errno_error(error, errno, "cannot stat %s",
+      maildir_set_errno_error(error, errno, "cannot refresh %s",
                               MAILDIR_LOCK_FILE);
     return false;
   }
-  if (st.st_dev != lock->dev || st.st_ino != lock->ino)
-    return still_ours(lock, false, error);
-  if (futimens(lock->fd, NULL) != 0) {
-    maildir_set_errno_error(error, errno, "cannot refresh %s",
-                            MAILDIR_LOCK_FILE);
+  if (!stat_lock(lock, &st, error))
+    return false;
+  if (st.st_dev != lock->dev || st.st_ino != lock->ino) {
+    g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL,
+                "the lock was taken over by another session");
     return false;
   }
+  lock->ctime = st.st_ctim;
   return true;
 }
 
@@ -624,8 +712,6 @@ bool maildir_lock_release(MaildirLock *lock, GError **error)
                             MAILDIR_LOCK_FILE);
     ok = false;
   }
-  close(lock->fd);
-  close(lock->root_fd);
   g_free(lock);
   return ok;
 }

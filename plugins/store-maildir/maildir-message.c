@@ -7,6 +7,10 @@
  * its flags), so when that name is gone the Maildir is listed again and
  * every message is found by its unique part; only a message that is in
  * neither cur/ nor new/ any more is reported as gone.
+ *
+ * cur/ and new/ are opened from the Maildir's descriptor for each read and
+ * each expunge and closed again: between commands a session holds no
+ * descriptor here, and while it streams a message, only that file's.
  */
 #include "maildir.h"
 
@@ -27,12 +31,13 @@ static const char *dir_name(const MaildirMsg *m)
   return m->in_new ? "new" : "cur";
 }
 
-static int dir_fd(const MaildirMailbox *mb, const MaildirMsg *m)
+static int dir_fd(const MaildirDirs *dirs, const MaildirMsg *m)
 {
-  return m->in_new ? mb->dirs.new_fd : mb->dirs.cur_fd;
+  return m->in_new ? dirs->new_fd : dirs->cur_fd;
 }
 
-bool maildir_mailbox_refind(MaildirMailbox *mb, GError **error)
+bool maildir_mailbox_refind(MaildirMailbox *mb, MaildirDirs *dirs,
+                            GError **error)
 {
   if (!mb->by_base) {
     mb->by_base = g_hash_table_new(g_str_hash, g_str_equal);
@@ -44,16 +49,33 @@ bool maildir_mailbox_refind(MaildirMailbox *mb, GError **error)
         g_hash_table_insert(mb->by_base, (gpointer)m->base, m);
     }
   }
-  return maildir_refind(&mb->dirs, mb->by_base, error);
+  return maildir_refind(dirs, mb->by_base, error);
 }
 
+/* Looks for renamed messages with cur/ and new/ opened for the search. */
+static bool refind_now(MaildirMailbox *mb, GError **error)
+{
+  MaildirDirs dirs = MAILDIR_DIRS_INIT;
+  if (!maildir_dirs_open(mb->root_fd, mb->path, &dirs, error))
+    return false;
+  bool found = maildir_mailbox_refind(mb, &dirs, error);
+  maildir_dirs_close(&dirs);
+  return found;
+}
+
+/* Returns the open file, or -1 with errno set. */
 static int open_message_file(const MaildirMailbox *mb, const MaildirMsg *m)
 {
+  int dir = maildir_subdir_open(mb->root_fd, dir_name(m));
+  if (dir < 0)
+    return -1;
   int fd;
   do
-    fd = openat(dir_fd(mb, m), m->file,
-                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    fd = openat(dir, m->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
   while (fd < 0 && errno == EINTR);
+  int err = errno;
+  close(dir);
+  errno = err;
   return fd;
 }
 
@@ -66,7 +88,7 @@ PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
   int fd = open_message_file(mb, m);
   if (fd < 0 && errno == ENOENT) {
     g_autoptr(GError) error = NULL;
-    if (!maildir_mailbox_refind(mb, &error)) {
+    if (!refind_now(mb, &error)) {
       poplar_mailbox_set_error(mbox, "%s: %s", mb->path, error->message);
       return (PoplarStoreResult)error->code;
     }
@@ -137,15 +159,14 @@ void maildir_message_close(void *data, void *stream)
   g_free(s);
 }
 
-static int unlink_message(const MaildirMailbox *mb, const MaildirMsg *m)
+static int unlink_message(const MaildirDirs *dirs, const MaildirMsg *m)
 {
-  return unlinkat(dir_fd(mb, m), m->file, 0);
+  return unlinkat(dir_fd(dirs, m), m->file, 0);
 }
 
-PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox)
+static PoplarStoreResult expunge_in(PoplarMailbox *mbox, MaildirMailbox *mb,
+                                    MaildirDirs *dirs)
 {
-  (void)data;
-  MaildirMailbox *mb = poplar_mailbox_get_data(mbox);
   unsigned removed = 0, vanished = 0, failed = 0;
   bool refound = false, touched_cur = false, touched_new = false;
   g_autofree char *first_error = NULL;
@@ -155,13 +176,13 @@ PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox)
     if (!poplar_message_is_deleted(msg))
       continue;
     MaildirMsg *m = poplar_message_get_data(msg);
-    int err = unlink_message(mb, m) == 0 ? 0 : errno;
+    int err = unlink_message(dirs, m) == 0 ? 0 : errno;
     if (err == ENOENT && !refound) {
       /* Renamed by another program?  One listing finds them all. */
       g_autoptr(GError) error = NULL;
       refound = true;
-      if (maildir_mailbox_refind(mb, &error))
-        err = unlink_message(mb, m) == 0 ? 0 : errno;
+      if (maildir_mailbox_refind(mb, dirs, &error))
+        err = unlink_message(dirs, m) == 0 ? 0 : errno;
       else
         maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path,
                     error->message);
@@ -182,8 +203,8 @@ PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox)
     }
   }
   /* The removals must survive a crash right after +OK. */
-  int fds[] = {touched_cur ? mb->dirs.cur_fd : -1,
-               touched_new ? mb->dirs.new_fd : -1};
+  int fds[] = {touched_cur ? dirs->cur_fd : -1,
+               touched_new ? dirs->new_fd : -1};
   for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
     if (fds[i] >= 0 && fsync(fds[i]) != 0) {
       if (!first_error)
@@ -202,4 +223,19 @@ PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox)
     return POPLAR_STORE_TEMPFAIL;
   }
   return POPLAR_STORE_OK;
+}
+
+PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox)
+{
+  (void)data;
+  MaildirMailbox *mb = poplar_mailbox_get_data(mbox);
+  MaildirDirs dirs = MAILDIR_DIRS_INIT;
+  g_autoptr(GError) error = NULL;
+  if (!maildir_dirs_open(mb->root_fd, mb->path, &dirs, &error)) {
+    poplar_mailbox_set_error(mbox, "nothing removed: %s", error->message);
+    return (PoplarStoreResult)error->code;
+  }
+  PoplarStoreResult r = expunge_in(mbox, mb, &dirs);
+  maildir_dirs_close(&dirs);
+  return r;
 }

@@ -4,10 +4,12 @@
  * to cur/, listing messages, and finding a message again after another
  * program renamed it.
  *
- * Everything works on directory descriptors opened once per session, so
- * that a long path is resolved once and a Maildir renamed under a session
- * stays consistent for that session.  Nothing here reads a message file:
- * listing a Maildir costs one readdir of new/ and one of cur/.
+ * A session keeps one descriptor while it lasts, its Maildir's, so that a
+ * Maildir renamed or replaced under a session stays the one the session
+ * locked and lists; cur/ and new/ are opened from it for each operation
+ * and closed again, so an idle session costs its socket and one
+ * descriptor.  Nothing here reads a message file: listing a Maildir costs
+ * one readdir of new/ and one of cur/.
  */
 #include "maildir.h"
 
@@ -21,26 +23,34 @@
 
 #define MAILDIR_DIR_MODE 0700
 
-static int open_dir_at(int at_fd, const char *name)
+static int open_dir_at(int at_fd, const char *name, int extra_flags)
 {
   int fd;
   do
-    fd = openat(at_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = openat(at_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | extra_flags);
   while (fd < 0 && errno == EINTR);
   return fd;
+}
+
+/* The subdirectories are opened again for every operation: a symbolic link
+ * put in place of one would lead the session's reads and removals out of
+ * the Maildir it locked, so links are refused as message files are. */
+int maildir_subdir_open(int root_fd, const char *name)
+{
+  return open_dir_at(root_fd, name, O_NOFOLLOW);
 }
 
 static bool open_subdir(int root_fd, const char *path, const char *name,
                         bool create, int *out, GError **error)
 {
-  int fd = open_dir_at(root_fd, name);
+  int fd = maildir_subdir_open(root_fd, name);
   if (fd < 0 && errno == ENOENT && create) {
     if (mkdirat(root_fd, name, MAILDIR_DIR_MODE) != 0 && errno != EEXIST) {
       maildir_set_errno_error(error, errno, "cannot create %s/%s", path,
                               name);
       return false;
     }
-    fd = open_dir_at(root_fd, name);
+    fd = maildir_subdir_open(root_fd, name);
   }
   if (fd < 0 && errno == ENOENT) {
     g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
@@ -56,15 +66,25 @@ static bool open_subdir(int root_fd, const char *path, const char *name,
   return true;
 }
 
-bool maildir_dirs_open(const char *path, bool create, MaildirDirs *dirs,
-                       GError **error)
+/* Checks that @name exists (creating it when @create); keeps nothing open. */
+static bool ensure_subdir(int root_fd, const char *path, const char *name,
+                          bool create, GError **error)
 {
-  int root_fd = open_dir_at(AT_FDCWD, path);
+  int fd = -1;
+  if (!open_subdir(root_fd, path, name, create, &fd, error))
+    return false;
+  close(fd);
+  return true;
+}
+
+int maildir_root_open(const char *path, bool create, GError **error)
+{
+  int root_fd = open_dir_at(AT_FDCWD, path, 0);
   if (root_fd < 0 && errno == ENOENT) {
     if (!create) {
       g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
                   "Maildir %s does not exist (and create = no)", path);
-      return false;
+      return -1;
     }
     /* Only the Maildir itself is created, never its parents: a missing
      * home directory is a problem for the administrator, and creating it
@@ -77,31 +97,48 @@ bool maildir_dirs_open(const char *path, bool create, MaildirDirs *dirs,
       else
         maildir_set_errno_error(error, errno, "cannot create Maildir %s",
                                 path);
-      return false;
+      return -1;
     }
-    root_fd = open_dir_at(AT_FDCWD, path);
+    root_fd = open_dir_at(AT_FDCWD, path, 0);
   }
   if (root_fd < 0) {
     maildir_set_errno_error(error, errno, "cannot open Maildir %s", path);
-    return false;
-  }
-  MaildirDirs d = {root_fd, -1, -1};
-  int tmp_fd = -1;
-  if (!open_subdir(root_fd, path, "cur", create, &d.cur_fd, error) ||
-      !open_subdir(root_fd, path, "new", create, &d.new_fd, error) ||
-      !open_subdir(root_fd, path, "tmp", create, &tmp_fd, error)) {
-    maildir_dirs_close(&d);
-    return false;
+    return -1;
   }
   /* tmp/ belongs to delivery agents; it only has to exist. */
-  close(tmp_fd);
+  if (!ensure_subdir(root_fd, path, "cur", create, error) ||
+      !ensure_subdir(root_fd, path, "new", create, error) ||
+      !ensure_subdir(root_fd, path, "tmp", create, error)) {
+    close(root_fd);
+    return -1;
+  }
+  return root_fd;
+}
+
+bool maildir_dirs_open(int root_fd, const char *path, MaildirDirs *dirs,
+                       GError **error)
+{
+  /* They existed at login; one gone since is a fault of the moment (a
+   * restore in progress), not a reason to refuse the mailbox for good. */
+  static const char *const names[] = {"cur", "new"};
+  MaildirDirs d = MAILDIR_DIRS_INIT;
+  int *fds[] = {&d.cur_fd, &d.new_fd};
+  for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+    *fds[i] = maildir_subdir_open(root_fd, names[i]);
+    if (*fds[i] < 0) {
+      maildir_set_errno_error(error, errno, "cannot open %s/%s", path,
+                              names[i]);
+      maildir_dirs_close(&d);
+      return false;
+    }
+  }
   *dirs = d;
   return true;
 }
 
 void maildir_dirs_close(MaildirDirs *dirs)
 {
-  int *fds[] = {&dirs->root_fd, &dirs->new_fd, &dirs->cur_fd};
+  int *fds[] = {&dirs->new_fd, &dirs->cur_fd};
   for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
     if (*fds[i] >= 0)
       close(*fds[i]);
@@ -117,7 +154,7 @@ static bool read_names(int dir_fd, const char *dir_name, GPtrArray *names,
                        GError **error)
 {
   /* A fresh open file description: rescans never share a read position. */
-  int fd = open_dir_at(dir_fd, ".");
+  int fd = open_dir_at(dir_fd, ".", 0);
   DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
   if (!dir) {
     maildir_set_errno_error(error, errno, "cannot read %s/", dir_name);

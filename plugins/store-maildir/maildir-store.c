@@ -9,6 +9,11 @@
  * refresh the size cache.  Everything the open allocates belongs to one
  * MaildirMailbox, freed in close (or at once when the open fails).
  *
+ * Descriptors: an open mailbox keeps only its Maildir's while the session
+ * idles (the lock is refreshed and removed by name), so that a process
+ * holds about two per idle session, its socket included, and its
+ * descriptor limit rather than this store bounds how many it serves.
+ *
  * Thread safety: sessions run concurrently on the core's threads.  The
  * store's own data is read-only after init except the lock keeper, which
  * has its own mutex; everything else is per mailbox, and the core never
@@ -51,7 +56,8 @@ static void mailbox_free(MaildirMailbox *mb)
       maildir_log(mb, POPLAR_LOG_WARNING, "%s: lock not removed: %s",
                   mb->path, error->message);
   }
-  maildir_dirs_close(&mb->dirs);
+  if (mb->root_fd >= 0)
+    close(mb->root_fd);
   for (size_t i = 0; i < mb->n_msgs; i++)
     g_free(mb->msgs[i].file);
   g_free(mb->msgs);
@@ -68,77 +74,113 @@ static const char *dir_of(const MaildirMsg *m)
   return m->in_new ? "new" : "cur";
 }
 
-/* Counts the size of @m from its file; false when it cannot be listed. */
-static bool count_size(MaildirMailbox *mb, MaildirMsg *m, char **buf,
-                       bool *vanished)
+/* What counting a message's size came to. */
+typedef enum SizeOutcome {
+  SIZE_COUNTED,
+  SIZE_VANISHED,   /* renamed or removed since the listing */
+  SIZE_UNREADABLE, /* the message's own fault: not listed */
+  SIZE_NO_FDS,     /* the process's: the whole open fails, to be retried */
+} SizeOutcome;
+
+/* *@err_no: the errno behind SIZE_NO_FDS. */
+static SizeOutcome count_size(MaildirMailbox *mb, const MaildirDirs *dirs,
+                              MaildirMsg *m, char **buf, int *err_no)
 {
   int err = 0;
   if (!*buf)
     *buf = g_malloc(SIZE_BUF_LEN);
   mb->size_reads++;
-  int fd = m->in_new ? mb->dirs.new_fd : mb->dirs.cur_fd;
+  int fd = m->in_new ? dirs->new_fd : dirs->cur_fd;
   if (maildir_size_compute(fd, m->file, *buf, SIZE_BUF_LEN, &m->size, &err))
-    return true;
-  *vanished = err == ENOENT;
-  if (!*vanished)
-    maildir_log(mb, POPLAR_LOG_WARNING,
-                "%s/%s/%s not listed: cannot read it to count its size: %s",
-                mb->path, dir_of(m), m->file, g_strerror(err));
-  return false;
+    return SIZE_COUNTED;
+  if (err == ENOENT)
+    return SIZE_VANISHED;
+  *err_no = err;
+  if (err == EMFILE || err == ENFILE)
+    return SIZE_NO_FDS;
+  maildir_log(mb, POPLAR_LOG_WARNING,
+              "%s/%s/%s not listed: cannot read it to count its size: %s",
+              mb->path, dir_of(m), m->file, g_strerror(err));
+  return SIZE_UNREADABLE;
+}
+
+static void set_no_fds_error(GError **error, int err_no)
+{
+  maildir_set_errno_error(error, err_no,
+                          "cannot count the size of a new message");
 }
 
 /* Finds every message's size; messages that vanished or cannot be read are
  * marked dropped.  *@cache_stale tells whether poplar-sizes needs
- * rewriting. */
-static void find_sizes(MaildirMailbox *mb, bool *cache_stale,
-                       unsigned *counted)
+ * rewriting.  Fails only when the process is out of descriptors, rather
+ * than list the mailbox without messages that are there. */
+static bool find_sizes(MaildirMailbox *mb, MaildirDirs *dirs,
+                       bool *cache_stale, unsigned *counted, GError **error)
 {
   MaildirSizeCache *cache = NULL;
   if (mb->store->size_cache) {
     g_autofree char *problem = NULL;
-    cache = maildir_size_cache_load(mb->dirs.root_fd, &problem);
+    cache = maildir_size_cache_load(mb->root_fd, &problem);
     if (problem)
       maildir_log(mb, POPLAR_LOG_WARNING, "%s/%s ignored and rebuilt: %s",
                   mb->path, MAILDIR_SIZE_CACHE_FILE, problem);
   }
   g_autofree char *buf = NULL;
   g_autoptr(GPtrArray) missing = g_ptr_array_new();
+  bool ok = true;
+  int err_no = 0;
   *counted = 0;
-  for (size_t i = 0; i < mb->n_msgs; i++) {
+  for (size_t i = 0; i < mb->n_msgs && ok; i++) {
     MaildirMsg *m = &mb->msgs[i];
     if (m->has_wsize || (cache && maildir_size_cache_lookup(cache, m->uidl,
                                                             &m->size)))
       continue;
-    bool vanished = false;
-    if (count_size(mb, m, &buf, &vanished))
+    switch (count_size(mb, dirs, m, &buf, &err_no)) {
+    case SIZE_COUNTED:
       (*counted)++;
-    else if (vanished)
+      break;
+    case SIZE_VANISHED:
       g_ptr_array_add(missing, m);
-    else
+      break;
+    case SIZE_UNREADABLE:
       m->dropped = true;
+      break;
+    case SIZE_NO_FDS:
+      set_no_fds_error(error, err_no);
+      ok = false;
+      break;
+    }
   }
-  if (missing->len > 0) {
+  if (ok && missing->len > 0) {
     /* Renamed between the listing and now (flags changed)? */
-    g_autoptr(GError) error = NULL;
-    if (!maildir_mailbox_refind(mb, &error))
-      maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path, error->message);
-    for (guint i = 0; i < missing->len; i++) {
+    g_autoptr(GError) refind_error = NULL;
+    if (!maildir_mailbox_refind(mb, dirs, &refind_error))
+      maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path,
+                  refind_error->message);
+    for (guint i = 0; i < missing->len && ok; i++) {
       MaildirMsg *m = g_ptr_array_index(missing, i);
-      bool vanished = false;
-      if (!error && count_size(mb, m, &buf, &vanished))
+      SizeOutcome outcome =
+          refind_error ? SIZE_UNREADABLE
+                       : count_size(mb, dirs, m, &buf, &err_no);
+      if (outcome == SIZE_COUNTED) {
         (*counted)++;
-      else
+      } else if (outcome == SIZE_NO_FDS) {
+        set_no_fds_error(error, err_no);
+        ok = false;
+      } else {
         m->dropped = true;
+      }
     }
   }
   *cache_stale = cache && maildir_size_cache_stale(cache);
   maildir_size_cache_free(cache);
+  return ok;
 }
 
-static bool list_messages(MaildirMailbox *mb, GError **error)
+static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
 {
   g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-  if (!maildir_move_new(&mb->dirs, &mb->moved_new, warnings, error))
+  if (!maildir_move_new(dirs, &mb->moved_new, warnings, error))
     return false;
   for (guint i = 0; i < warnings->len; i++)
     maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path,
@@ -146,8 +188,8 @@ static bool list_messages(MaildirMailbox *mb, GError **error)
 
   GArray *msgs = g_array_new(FALSE, FALSE, sizeof(MaildirMsg));
   bool listed =
-      maildir_list_dir(mb->dirs.cur_fd, false, msgs, mb->strings, error) &&
-      maildir_list_dir(mb->dirs.new_fd, true, msgs, mb->strings, error);
+      maildir_list_dir(dirs->cur_fd, false, msgs, mb->strings, error) &&
+      maildir_list_dir(dirs->new_fd, true, msgs, mb->strings, error);
   /* Owned by the mailbox from here on, listed or not. */
   mb->n_msgs = msgs->len;
   mb->msgs = (MaildirMsg *)(void *)g_array_free(msgs, FALSE);
@@ -158,7 +200,8 @@ static bool list_messages(MaildirMailbox *mb, GError **error)
 
   bool cache_stale = false;
   unsigned counted = 0;
-  find_sizes(mb, &cache_stale, &counted);
+  if (!find_sizes(mb, dirs, &cache_stale, &counted, error))
+    return false;
 
   size_t listed_count = 0;
   uint64_t octets = 0;
@@ -179,7 +222,7 @@ static bool list_messages(MaildirMailbox *mb, GError **error)
 
   if (mb->store->size_cache && (counted > 0 || cache_stale)) {
     g_autoptr(GError) cache_error = NULL;
-    if (!maildir_size_cache_save(mb->dirs.root_fd, mb->msgs, mb->n_msgs,
+    if (!maildir_size_cache_save(mb->root_fd, mb->msgs, mb->n_msgs,
                                  &cache_error))
       maildir_log(mb, POPLAR_LOG_WARNING,
                   "%s: sizes not cached (the next session counts them "
@@ -190,6 +233,17 @@ static bool list_messages(MaildirMailbox *mb, GError **error)
               "%u sizes counted", mb->path, listed_count, octets,
               mb->moved_new, counted);
   return true;
+}
+
+/* cur/ and new/ are open only while the listing runs. */
+static bool list_messages(MaildirMailbox *mb, GError **error)
+{
+  MaildirDirs dirs = MAILDIR_DIRS_INIT;
+  if (!maildir_dirs_open(mb->root_fd, mb->path, &dirs, error))
+    return false;
+  bool listed = list_in(mb, &dirs, error);
+  maildir_dirs_close(&dirs);
+  return listed;
 }
 
 /* "/home/u/Maildir///" -> "/home/u/Maildir" */
@@ -211,18 +265,18 @@ static PoplarStoreResult maildir_open(void *data, PoplarMailbox *mbox,
     return POPLAR_STORE_PERMFAIL;
   }
   MaildirMailbox *mb = g_new0(MaildirMailbox, 1);
-  MaildirDirs no_dirs = MAILDIR_DIRS_INIT;
   mb->store = store;
   mb->mbox = mbox;
   mb->path = clean_path(location);
-  mb->dirs = no_dirs;
+  mb->root_fd = -1;
   mb->strings = g_string_chunk_new(4096);
 
   g_autoptr(GError) error = NULL;
   g_autofree char *note = NULL;
-  if (!maildir_dirs_open(mb->path, store->create, &mb->dirs, &error))
+  mb->root_fd = maildir_root_open(mb->path, store->create, &error);
+  if (mb->root_fd < 0)
     goto fail;
-  if (maildir_lock_acquire(mb->dirs.root_fd, store->lock_timeout_ms,
+  if (maildir_lock_acquire(mb->root_fd, store->lock_timeout_ms,
                            &mb->lock, &note, &error) != POPLAR_STORE_OK) {
     if (note)
       maildir_log(mb, POPLAR_LOG_INFO, "%s: %s", mb->path, note);

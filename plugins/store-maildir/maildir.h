@@ -88,17 +88,27 @@ int maildir_msg_compare(const void *a, const void *b);
 
 /* ---- directories (maildir-scan.c) ------------------------------------- */
 
+/* Opens the Maildir at @path (absolute), creating it and any missing new/,
+ * cur/ or tmp/ with mode 0700 when @create; the parent must exist.
+ * Returns the Maildir's descriptor, the only one an open mailbox keeps
+ * while its session idles, or -1 with *@error. */
+int maildir_root_open(const char *path, bool create, GError **error);
+
+/* Opens the subdirectory @name ("cur", "new") of the Maildir @root_fd: a
+ * real directory, never a symbolic link.  Returns -1 with errno set. */
+int maildir_subdir_open(int root_fd, const char *name);
+
+/* cur/ and new/, open for one operation (a listing, an expunge). */
 typedef struct MaildirDirs {
-  int root_fd;
-  int new_fd;
   int cur_fd;
+  int new_fd;
 } MaildirDirs;
 
-#define MAILDIR_DIRS_INIT {-1, -1, -1}
+#define MAILDIR_DIRS_INIT {-1, -1}
 
-/* Opens the Maildir at @path (absolute), creating it and any missing new/,
- * cur/ or tmp/ with mode 0700 when @create; the parent must exist. */
-bool maildir_dirs_open(const char *path, bool create, MaildirDirs *dirs,
+/* Opens cur/ and new/ of the Maildir @root_fd; @path names it in errors.
+ * On failure nothing is left open. */
+bool maildir_dirs_open(int root_fd, const char *path, MaildirDirs *dirs,
                        GError **error);
 void maildir_dirs_close(MaildirDirs *dirs);
 
@@ -177,7 +187,9 @@ char *maildir_lock_owner_format(const MaildirLockOwner *owner);
 /* Parses a lock file's content; false when it is not one. */
 bool maildir_lock_owner_parse(const char *text, MaildirLockOwner *owner);
 
-/* Takes the lock of the Maildir @root_fd.  A stale lock (its holder's
+/* Takes the lock of the Maildir @root_fd, which must stay open until
+ * maildir_lock_release(): the lock keeps no descriptor of its own, so that
+ * an idle session holds none but its Maildir's.  A stale lock (its holder's
  * process is dead on this host, or it was not refreshed for @timeout_ms)
  * is removed first; *@note (when @note is not NULL) then says whose it was,
  * whatever the result, and the caller frees it.  Returns POPLAR_STORE_OK,
@@ -185,12 +197,16 @@ bool maildir_lock_owner_parse(const char *text, MaildirLockOwner *owner);
 PoplarStoreResult maildir_lock_acquire(int root_fd, uint64_t timeout_ms,
                                        MaildirLock **lock, char **note,
                                        GError **error);
-/* Marks the lock as alive (sets its mtime to now).  Returns false when the
- * lock file is no longer ours (removed or replaced by another session). */
+/* Marks the lock as alive (sets its mtime to now), by name: it needs no
+ * free descriptor.  Returns false when the lock file is no longer ours
+ * (removed or replaced by another session). */
 bool maildir_lock_refresh(MaildirLock *lock, GError **error);
 /* Removes the lock file if it is still ours and frees @lock.  Returns
  * false (with *@error) when it was not ours any more or could not be
- * removed. */
+ * removed.  Works when no descriptor is free too (the token cannot be read
+ * then, and the file's inode and change time vouch for it instead), so a
+ * session that ends while the process is out of descriptors does not
+ * leave its mailbox locked. */
 bool maildir_lock_release(MaildirLock *lock, GError **error);
 
 /* ---- keeping locks fresh (maildir-lock-keeper.c) ----------------------- */
@@ -224,7 +240,7 @@ typedef struct MaildirMailbox {
   MaildirStore *store;
   PoplarMailbox *mbox;
   char *path;
-  MaildirDirs dirs;
+  int root_fd;            /* the Maildir; cur/ and new/ open per operation */
   MaildirLock *lock;
   MaildirMsg *msgs;
   size_t n_msgs;
@@ -241,8 +257,9 @@ void maildir_message_close(void *data, void *stream);
 PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox);
 
 /* Updates the names of messages another program renamed (see
- * maildir_refind()). */
-bool maildir_mailbox_refind(MaildirMailbox *mb, GError **error);
+ * maildir_refind()), looking in @dirs of the mailbox. */
+bool maildir_mailbox_refind(MaildirMailbox *mb, MaildirDirs *dirs,
+                            GError **error);
 
 /* Logs through the core with the session's id. */
 void maildir_log(MaildirMailbox *mb, PoplarLogLevel level, const char *fmt,

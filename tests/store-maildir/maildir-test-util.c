@@ -3,11 +3,14 @@
 
 #include "poplar-private.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -123,6 +126,76 @@ long long test_dead_pid(void)
   g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
   /* Not reused this fast on a system that assigns pids in sequence. */
   return (long long)pid;
+}
+
+/* The highest open descriptor, and how many are open. */
+static int scan_fds(unsigned *count)
+{
+  int highest = -1;
+  *count = 0;
+  DIR *dir = opendir("/proc/self/fd");
+  g_assert_nonnull(dir);
+  int own = dirfd(dir);
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (e->d_name[0] == '.')
+      continue;
+    int fd = atoi(e->d_name);
+    if (fd == own)
+      continue;
+    (*count)++;
+    highest = MAX(highest, fd);
+  }
+  closedir(dir);
+  return highest;
+}
+
+unsigned test_open_fds(void)
+{
+  unsigned count;
+  scan_fds(&count);
+  return count;
+}
+
+struct TestFdHog {
+  GArray *fds;
+  struct rlimit saved;
+};
+
+TestFdHog *test_fds_hog(unsigned keep_free)
+{
+  TestFdHog *hog = g_new0(TestFdHog, 1);
+  g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &hog->saved), ==, 0);
+  unsigned count;
+  int highest = scan_fds(&count);
+  struct rlimit low = hog->saved;
+  low.rlim_cur = (rlim_t)highest + 1 + keep_free + 16;
+  g_assert_cmpuint(low.rlim_cur, <=, hog->saved.rlim_cur);
+  g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+  hog->fds = g_array_new(FALSE, FALSE, sizeof(int));
+  for (;;) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      g_assert_cmpint(errno, ==, EMFILE);
+      break;
+    }
+    g_array_append_val(hog->fds, fd);
+  }
+  g_assert_cmpuint(hog->fds->len, >=, keep_free);
+  for (unsigned i = 0; i < keep_free; i++) {
+    close(g_array_index(hog->fds, int, hog->fds->len - 1));
+    g_array_set_size(hog->fds, hog->fds->len - 1);
+  }
+  return hog;
+}
+
+void test_fds_give_back(TestFdHog *hog)
+{
+  for (guint i = 0; i < hog->fds->len; i++)
+    close(g_array_index(hog->fds, int, i));
+  g_array_unref(hog->fds);
+  g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &hog->saved), ==, 0);
+  g_free(hog);
 }
 
 /* POSIX, not GMutex: ThreadSanitizer understands it. */

@@ -26,6 +26,18 @@ int64_t test_file_age(const char *path);
 /* A pid that no process has (a child that has exited and been reaped). */
 long long test_dead_pid(void);
 
+/* Descriptors this process has open. */
+unsigned test_open_fds(void);
+
+/* Descriptors taken so that only a few are left free. */
+typedef struct TestFdHog TestFdHog;
+/* Opens descriptors until only @keep_free can still be opened, lowering
+ * the soft RLIMIT_NOFILE first so that this takes a few dozen, not the
+ * whole limit. */
+TestFdHog *test_fds_hog(unsigned keep_free);
+/* Closes them and restores the limit. */
+void test_fds_give_back(TestFdHog *hog);
+
 /* Log lines written through libpoplar while the capture is on, as
  * "level plugin: message". */
 void test_log_capture_start(void);

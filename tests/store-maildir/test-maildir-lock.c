@@ -3,6 +3,7 @@
 #include "maildir.h"
 #include "maildir-test-util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -337,6 +338,163 @@ static void test_refresh(Fixture *f, gconstpointer data)
   release_ok(lock);
 }
 
+/* Names in the Maildir that the lock protocol writes. */
+static unsigned lock_files_left(Fixture *f)
+{
+  g_autoptr(GPtrArray) names = test_list_dir(f->dir);
+  unsigned n = 0;
+  for (guint i = 0; i < names->len; i++)
+    n += g_str_has_prefix(g_ptr_array_index(names, i), MAILDIR_LOCK_FILE);
+  return n;
+}
+
+static void test_acquire_out_of_descriptors(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  /* With no descriptor free the lock cannot be written: a clear failure
+   * to retry, and nothing left behind; with one, it is taken. */
+  for (unsigned keep_free = 0; keep_free <= 3; keep_free++) {
+    MaildirLock *lock = NULL;
+    g_autoptr(GError) error = NULL;
+    TestFdHog *hog = test_fds_hog(keep_free);
+    PoplarStoreResult r =
+        maildir_lock_acquire(f->root_fd, TIMEOUT_MS, &lock, NULL, &error);
+    test_fds_give_back(hog);
+    if (keep_free == 0) {
+      g_assert_cmpint(r, ==, POPLAR_STORE_TEMPFAIL);
+      g_assert_error(error, MAILDIR_ERROR, POPLAR_STORE_TEMPFAIL);
+      g_assert_nonnull(strstr(error->message, g_strerror(EMFILE)));
+      g_assert_null(lock);
+      g_assert_cmpuint(lock_files_left(f), ==, 0);
+      continue;
+    }
+    g_assert_no_error(error);
+    g_assert_cmpint(r, ==, POPLAR_STORE_OK);
+    g_assert_cmpuint(lock_files_left(f), ==, 1);
+    release_ok(lock);
+    g_assert_cmpuint(lock_files_left(f), ==, 0);
+  }
+}
+
+static void test_held_lock_keeps_no_descriptor(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  unsigned before = test_open_fds();
+  MaildirLock *lock = acquire_ok(f, NULL);
+  g_assert_cmpuint(test_open_fds(), ==, before);
+  GError *error = NULL;
+  g_assert_true(maildir_lock_refresh(lock, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(test_open_fds(), ==, before);
+  release_ok(lock);
+  g_assert_cmpuint(test_open_fds(), ==, before);
+}
+
+static int64_t mtime_ns(const char *path)
+{
+  struct stat st;
+  g_assert_cmpint(lstat(path, &st), ==, 0);
+  return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+static void test_refresh_out_of_descriptors(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  MaildirLock *lock = acquire_ok(f, NULL);
+  GError *error = NULL;
+  for (int round = 0; round < 2; round++) {
+    int64_t before = mtime_ns(f->lock_path);
+    g_usleep(20 * 1000);
+    TestFdHog *hog = test_fds_hog(0);
+    bool refreshed = maildir_lock_refresh(lock, &error);
+    test_fds_give_back(hog);
+    g_assert_no_error(error);
+    g_assert_true(refreshed);
+    g_assert_cmpint(mtime_ns(f->lock_path), >, before);
+  }
+  /* Someone else's change to the file cannot be vouched for without
+   * reading the token: not taken for ours. */
+  test_age_file(f->lock_path, 3600);
+  TestFdHog *hog = test_fds_hog(0);
+  bool refreshed = maildir_lock_refresh(lock, &error);
+  test_fds_give_back(hog);
+  g_assert_false(refreshed);
+  g_assert_nonnull(error);
+  g_clear_error(&error);
+  /* With a descriptor free the token shows it is ours after all. */
+  g_assert_true(maildir_lock_refresh(lock, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(test_file_age(f->lock_path), <, 5);
+  release_ok(lock);
+}
+
+static void test_release_out_of_descriptors(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  /* A session that ends while the process has no descriptor free must
+   * still free its mailbox. */
+  MaildirLock *lock = acquire_ok(f, NULL);
+  GError *error = NULL;
+  TestFdHog *hog = test_fds_hog(0);
+  bool released = maildir_lock_release(lock, &error);
+  test_fds_give_back(hog);
+  g_assert_no_error(error);
+  g_assert_true(released);
+  g_assert_false(test_file_exists(f->dir, MAILDIR_LOCK_FILE));
+
+  /* After a refresh too (the file's change time moved on). */
+  lock = acquire_ok(f, NULL);
+  g_assert_true(maildir_lock_refresh(lock, &error));
+  hog = test_fds_hog(0);
+  released = maildir_lock_release(lock, &error);
+  test_fds_give_back(hog);
+  g_assert_no_error(error);
+  g_assert_true(released);
+  g_assert_false(test_file_exists(f->dir, MAILDIR_LOCK_FILE));
+}
+
+static void test_release_not_ours_out_of_descriptors(Fixture *f,
+                                                     gconstpointer data)
+{
+  (void)data;
+  MaildirLock *lock = acquire_ok(f, NULL);
+  /* Taken over: a new file, which may well get the freed inode number. */
+  g_assert_cmpint(unlink(f->lock_path), ==, 0);
+  MaildirLockOwner other;
+  maildir_lock_owner_self(&other);
+  g_strlcpy(other.host, "node-f.example", sizeof other.host);
+  write_lock(f->lock_path, &other);
+
+  GError *error = NULL;
+  TestFdHog *hog = test_fds_hog(0);
+  bool released = maildir_lock_release(lock, &error);
+  test_fds_give_back(hog);
+  g_assert_false(released);
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, "taken over"));
+  g_clear_error(&error);
+  g_autofree char *text = NULL;
+  g_assert_true(g_file_get_contents(f->lock_path, &text, NULL, NULL));
+  g_assert_nonnull(strstr(text, "node-f.example"));
+}
+
+static void test_changed_but_still_ours(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  /* An administrator's chmod or chown changes the file's ctime, not its
+   * owner: the token says the lock is still ours. */
+  MaildirLock *lock = acquire_ok(f, NULL);
+  g_usleep(10 * 1000);
+  g_assert_cmpint(chmod(f->lock_path, 0640), ==, 0);
+  GError *error = NULL;
+  g_assert_true(maildir_lock_refresh(lock, &error));
+  g_assert_no_error(error);
+  g_usleep(10 * 1000);
+  g_assert_cmpint(chmod(f->lock_path, 0600), ==, 0);
+  release_ok(lock);
+  g_assert_false(test_file_exists(f->dir, MAILDIR_LOCK_FILE));
+}
+
 static bool wait_until_fresh(const char *path, int64_t max_age_s,
                              unsigned wait_ms)
 {
@@ -404,6 +562,13 @@ int main(int argc, char **argv)
   ADD("release-removed", test_release_removed);
   ADD("refresh", test_refresh);
   ADD("keeper", test_keeper);
+  ADD("acquire-out-of-descriptors", test_acquire_out_of_descriptors);
+  ADD("held-lock-keeps-no-descriptor", test_held_lock_keeps_no_descriptor);
+  ADD("refresh-out-of-descriptors", test_refresh_out_of_descriptors);
+  ADD("release-out-of-descriptors", test_release_out_of_descriptors);
+  ADD("release-not-ours-out-of-descriptors",
+      test_release_not_ours_out_of_descriptors);
+  ADD("changed-but-still-ours", test_changed_but_still_ours);
 #undef ADD
   g_test_add_func("/maildir-lock/keeper-unused", test_keeper_unused);
   return g_test_run();

@@ -1056,6 +1056,138 @@ static void test_lock_threads(Fixture *f, gconstpointer data)
     g_free(paths[i]);
 }
 
+/* ---- descriptors ----------------------------------------------------- */
+
+static void make_two_messages(Fixture *f)
+{
+  test_make_maildir(f->maildir);
+  test_write_file(f->new_dir, "1700000001.M1P1.a", "first\n", -1);
+  test_write_file(f->cur, "1700000002.M1P1.b:2,", "second\n", -1);
+}
+
+static unsigned lock_files_in(const char *maildir)
+{
+  g_autoptr(GPtrArray) names = test_list_dir(maildir);
+  unsigned n = 0;
+  for (guint i = 0; i < names->len; i++)
+    n += g_str_has_prefix(g_ptr_array_index(names, i), MAILDIR_LOCK_FILE);
+  return n;
+}
+
+static void test_idle_mailbox_holds_one_descriptor(Fixture *f,
+                                                   gconstpointer data)
+{
+  (void)data;
+  make_two_messages(f);
+  /* Whatever a process opens once and keeps (a random source) is open
+   * after this. */
+  poplarpriv_mailbox_free(open_ok(f));
+  unsigned before = test_open_fds();
+  PoplarMailbox *mbox = open_ok(f);
+  g_assert_cmpuint(poplar_mailbox_message_count(mbox), ==, 2);
+  /* The Maildir's own, and nothing for the lock, cur/ or new/. */
+  g_assert_cmpuint(test_open_fds(), ==, before + 1);
+
+  PoplarMessageReader *reader =
+      poplar_message_reader_open(mbox, poplar_mailbox_message(mbox, 0));
+  g_assert_nonnull(reader);
+  g_assert_cmpuint(test_open_fds(), ==, before + 2); /* the message */
+  poplar_message_reader_close(reader);
+  g_assert_cmpuint(test_open_fds(), ==, before + 1);
+
+  /* Found again after a rename, with cur/ and new/ opened for the search
+   * and closed again. */
+  rename_in(f->cur, "1700000002.M1P1.b:2,", "1700000002.M1P1.b:2,S");
+  g_autofree char *text =
+      read_message(mbox, poplar_mailbox_message(mbox, 1));
+  g_assert_cmpstr(text, ==, "second\n");
+  g_assert_cmpuint(test_open_fds(), ==, before + 1);
+
+  poplar_mailbox_message(mbox, 0)->deleted = true;
+  g_assert_cmpint(f->store->ops.expunge(f->store->data, mbox), ==,
+                  POPLAR_STORE_OK);
+  g_assert_cmpuint(test_open_fds(), ==, before + 1);
+  poplarpriv_mailbox_free(mbox);
+  g_assert_cmpuint(test_open_fds(), ==, before);
+  g_assert_cmpuint(lock_files_in(f->maildir), ==, 0);
+}
+
+static void test_out_of_descriptors(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  make_two_messages(f);
+  /* From no descriptor free to enough: each login either works, listing
+   * every message, or fails with TEMPFAIL; and whatever it came to, the
+   * session ending while the process is still short of descriptors leaves
+   * no lock behind. */
+  bool opened = false;
+  for (unsigned keep_free = 0; keep_free <= 8; keep_free++) {
+    PoplarStoreResult r;
+    TestFdHog *hog = test_fds_hog(keep_free);
+    PoplarMailbox *mbox = open_at(f, &f->session, f->maildir, &r);
+    g_autofree char *why = g_strdup(mbox->error);
+    unsigned listed = (unsigned)poplar_mailbox_message_count(mbox);
+    poplarpriv_mailbox_free(mbox);
+    test_fds_give_back(hog);
+    if (r == POPLAR_STORE_OK) {
+      g_assert_cmpuint(listed, ==, 2);
+      opened = true;
+    } else {
+      g_assert_cmpint(r, ==, POPLAR_STORE_TEMPFAIL);
+      g_assert_nonnull(strstr(why, g_strerror(EMFILE)));
+    }
+    if (keep_free == 0)
+      g_assert_cmpint(r, ==, POPLAR_STORE_TEMPFAIL);
+    g_assert_cmpuint(lock_files_in(f->maildir), ==, 0);
+    g_assert_false(test_log_contains("lock not removed"));
+  }
+  g_assert_true(opened);
+  PoplarMailbox *mbox = open_ok(f);
+  g_assert_cmpuint(poplar_mailbox_message_count(mbox), ==, 2);
+  poplarpriv_mailbox_free(mbox);
+}
+
+static void test_reads_out_of_descriptors(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  make_two_messages(f);
+  PoplarMailbox *mbox = open_ok(f);
+  PoplarMessage *msg = poplar_mailbox_message(mbox, 0);
+  void *stream = NULL;
+  TestFdHog *hog = test_fds_hog(0);
+  PoplarStoreResult r = f->store->ops.message_open(f->store->data, mbox, msg,
+                                                   &stream);
+  msg->deleted = true;
+  PoplarStoreResult x = f->store->ops.expunge(f->store->data, mbox);
+  test_fds_give_back(hog);
+  /* A fault of the moment, and nothing removed. */
+  g_assert_cmpint(r, ==, POPLAR_STORE_TEMPFAIL);
+  g_assert_null(stream);
+  g_assert_cmpint(x, ==, POPLAR_STORE_TEMPFAIL);
+  g_autoptr(GPtrArray) kept = test_list_dir(f->cur);
+  g_assert_cmpuint(kept->len, ==, 2);
+  g_autofree char *text = read_message(mbox, msg);
+  g_assert_cmpstr(text, ==, "first\n");
+  poplarpriv_mailbox_free(mbox);
+}
+
+static void test_subdir_symlink_refused(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  /* cur/ pointing elsewhere would lead reads and removals out of the
+   * Maildir that was locked. */
+  make_two_messages(f);
+  g_autofree char *elsewhere = g_build_filename(f->tmp, "elsewhere", NULL);
+  test_make_maildir(elsewhere);
+  g_autofree char *their_cur = g_build_filename(elsewhere, "cur", NULL);
+  test_write_file(their_cur, "1700000009.M1P1.x:2,", "not yours\n", -1);
+  test_remove_tree(f->cur);
+  g_assert_cmpint(symlink(their_cur, f->cur), ==, 0);
+  g_autofree char *e = open_fails(f, f->maildir, POPLAR_STORE_PERMFAIL);
+  g_assert_nonnull(strstr(e, "cur"));
+  g_assert_cmpuint(lock_files_in(f->maildir), ==, 0);
+}
+
 /* ---- configuration --------------------------------------------------- */
 
 static void test_config_errors(void)
@@ -1135,6 +1267,11 @@ int main(int argc, char **argv)
   ADD("lock-refreshed", "[store-maildir]\nlock-timeout = 2s\n",
       test_lock_refreshed);
   ADD("lock-threads", NULL, test_lock_threads);
+  ADD("idle-mailbox-holds-one-descriptor", NULL,
+      test_idle_mailbox_holds_one_descriptor);
+  ADD("out-of-descriptors", NULL, test_out_of_descriptors);
+  ADD("reads-out-of-descriptors", NULL, test_reads_out_of_descriptors);
+  ADD("subdir-symlink-refused", NULL, test_subdir_symlink_refused);
 #undef ADD
   g_test_add_func("/maildir-store/config-errors", test_config_errors);
   return g_test_run();
