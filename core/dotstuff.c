@@ -3,6 +3,10 @@
 
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 void poplar_dotstuff_init(PoplarDotStuff *st, long top_lines)
 {
   st->last = -1;
@@ -28,8 +32,9 @@ static void end_of_line(PoplarDotStuff *st)
   }
 }
 
-size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
-                              size_t in_len, char *out)
+/* TOP: line by line, since every line end counts. */
+static size_t encode_lines(PoplarDotStuff *st, const char *in, size_t in_len,
+                           char *out)
 {
   const char *p = in;
   const char *end = in + in_len;
@@ -66,6 +71,98 @@ size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
     end_of_line(st);
   }
   return (size_t)(o - out);
+}
+
+/* Copies input to output up to the next LF or the end.  Returns true when
+ * it stopped at a LF (*pp points at it, not copied).
+ *
+ * With SSE2 it moves 16 octets at a time and stores whole vectors, some
+ * octets past the LF included: those are scratch, overwritten next.  That
+ * stays inside the caller's room because the output is never more than
+ * 2 * (octets consumed) + 1 long and the room is at least twice the input,
+ * so 16 octets left to read leave at least 31 octets of room. */
+static bool copy_to_lf(const char **pp, char **op, const char *end)
+{
+  const char *p = *pp;
+  char *o = *op;
+#if defined(__SSE2__)
+  const __m128i lf16 = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    _mm_storeu_si128((__m128i *)(void *)o, v);
+    unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf16));
+    if (mask) {
+      unsigned k = (unsigned)__builtin_ctz(mask);
+      *pp = p + k;
+      *op = o + k;
+      return true;
+    }
+    p += 16;
+    o += 16;
+  }
+#endif
+  const char *lf = memchr(p, '\n', (size_t)(end - p));
+  size_t run = lf ? (size_t)(lf - p) : (size_t)(end - p);
+  memcpy(o, p, run);
+  *pp = p + run;
+  *op = o + run;
+  return lf != NULL;
+}
+
+/* RETR: every line is sent and none is counted, so the work is copying
+ * runs between line ends, adding CR before a bare LF and a '.' before a
+ * line's leading '.'. */
+static size_t encode_all(PoplarDotStuff *st, const char *in, size_t in_len,
+                         char *out)
+{
+  const char *p = in;
+  const char *end = in + in_len;
+  char *o = out;
+  if (in_len == 0)
+    return 0;
+  if ((st->last == -1 || st->last == '\n') && *p == '.')
+    *o++ = '.';
+  while (copy_to_lf(&p, &o, end)) {
+    int before = p > in ? (unsigned char)p[-1] : st->last;
+    if (before != '\r')
+      *o++ = '\r';
+    *o++ = '\n';
+    if (++p == end)
+      break;
+    if (*p == '.')
+      *o++ = '.';
+  }
+  st->last = (unsigned char)end[-1];
+  return (size_t)(o - out);
+}
+
+/* Both encoders write at most two octets per input octet. */
+size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
+                              size_t in_len, char *out)
+{
+  if (st->body_lines_left < 0)
+    return encode_all(st, in, in_len, out);
+  return encode_lines(st, in, in_len, out);
+}
+
+size_t poplar_dotstuff_encode_into(PoplarDotStuff *st, const char *in,
+                                   size_t in_len, size_t *consumed, char *out,
+                                   size_t out_room)
+{
+  size_t taken = 0;
+  size_t written = 0;
+  /* Each pass takes as much input as fits even if all of it doubled; the
+   * room left at least halves, so this ends after a few passes. */
+  while (taken < in_len && !st->done) {
+    size_t fit = (out_room - written) / 2;
+    if (fit == 0)
+      break;
+    size_t n = in_len - taken < fit ? in_len - taken : fit;
+    written += poplar_dotstuff_encode(st, in + taken, n, out + written);
+    taken += n;
+  }
+  *consumed = st->done ? in_len : taken;
+  return written;
 }
 
 size_t poplar_dotstuff_finish(PoplarDotStuff *st, char *out)

@@ -25,14 +25,25 @@ typedef struct PoplarDotStuff {
 /* @top_lines: -1 to send everything (RETR), else TOP's line count. */
 void poplar_dotstuff_init(PoplarDotStuff *st, long top_lines);
 
-/* Worst case output for @in_len input octets. */
+/* Worst case output for @in_len input octets: no input octet becomes more
+ * than two. */
 #define POPLAR_DOTSTUFF_MAX_OUT(in_len) (2 * (in_len) + 2)
 
 /* Encodes @in into @out (room for POPLAR_DOTSTUFF_MAX_OUT(@in_len)) and
- * returns the octets written.  After TOP's limit, input is ignored and
- * st->done is set. */
+ * returns the octets written.  Octets of @out past the returned length may
+ * have been used as scratch space.  After TOP's limit, input is ignored
+ * and st->done is set. */
 size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
                               size_t in_len, char *out);
+
+/* Encodes as much of @in as surely fits into the @out_room octets at @out,
+ * so that a fixed buffer can be filled to the brim: returns the octets
+ * written and sets *@consumed to the input octets taken (all of them once
+ * st->done is set).  Takes at least one octet when @out_room >= 2.  Octets
+ * of @out past the returned length may have been used as scratch space. */
+size_t poplar_dotstuff_encode_into(PoplarDotStuff *st, const char *in,
+                                   size_t in_len, size_t *consumed, char *out,
+                                   size_t out_room);
 
 /* Room poplar_dotstuff_finish() needs. */
 #define POPLAR_DOTSTUFF_FINISH_MAX 5

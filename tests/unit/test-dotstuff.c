@@ -182,6 +182,20 @@ static const EncodeCase encode_cases[] = {
     {"dot lines", "\n.\n\n.", -1, "\r\n..\r\n\r\n..\r\n.\r\n", 0, 0},
     {"fake terminator", "a\r\n.\r\nb\r\n", -1, "a\r\n..\r\nb\r\n.\r\n", 0, 0},
     {"nul kept", "a\0b", -1, "a\0b\r\n.\r\n", 3, 8},
+    /* Longer than the encoder's 16-octet steps: line ends and dots at
+     * every position of a step, and at its edges. */
+    {"long lines", "0123456789abcdef\n.0123456789abcdefghij\r\n.x\n", -1,
+     "0123456789abcdef\r\n..0123456789abcdefghij\r\n..x\r\n.\r\n", 0, 0},
+    {"lf at step end", "0123456789abcde\n0123456789abcde\n.", -1,
+     "0123456789abcde\r\n0123456789abcde\r\n..\r\n.\r\n", 0, 0},
+    {"crlf across step", "0123456789abcdef0123456789abcde\r\n.0123456789abcde",
+     -1, "0123456789abcdef0123456789abcde\r\n..0123456789abcde\r\n.\r\n",
+     0, 0},
+    {"many short lines", "a\n.\n\n\r\n.b\nc\r\n..\n\nd\ne\n.f\n", -1,
+     "a\r\n..\r\n\r\n\r\n..b\r\nc\r\n...\r\n\r\nd\r\ne\r\n..f\r\n.\r\n",
+     0, 0},
+    {"no line end 40", "0123456789abcdef0123456789abcdef01234567", -1,
+     "0123456789abcdef0123456789abcdef01234567\r\n.\r\n", 0, 0},
 
     /* TOP */
     {"top 0", "H: 1\nH: 2\n\nb1\nb2\nb3\n", 0, "H: 1\r\nH: 2\r\n\r\n.\r\n", 0, 0},
@@ -401,6 +415,125 @@ static void test_top_property(void)
   }
 }
 
+/* Longer messages with longer lines, so that runs cross the encoder's
+ * 16-octet steps at every alignment. */
+static void test_retr_long_lines(void)
+{
+  static const char *const alphabets[] = {
+      "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz.\n",
+      "abcdefghijklmnop\r\n.", "aaaaaaaaaaaaaaaaaaaaaaaaaaa\n.\r"};
+  for (unsigned iter = 0; iter < 20000; iter++) {
+    const char *alphabet = alphabets[iter % G_N_ELEMENTS(alphabets)];
+    size_t len;
+    g_autofree char *msg = random_message(alphabet, 600, &len);
+    size_t n_cuts;
+    g_autofree size_t *cuts = random_cuts(len, &n_cuts);
+    g_autoptr(GString) wire = encode_cut(msg, len, -1, cuts, n_cuts, NULL);
+    g_autoptr(GString) ref = reference_retr(msg, len);
+    g_assert_cmpmem(wire->str, wire->len, ref->str, ref->len);
+  }
+}
+
+/* Encodes @in, cut at @cuts, with poplar_dotstuff_encode_into() into
+ * exact-size buffers of random room (0 to @max_room octets), as a
+ * transfer fills fixed output blocks. */
+static GString *encode_into_cut(const char *in, size_t len, long top,
+                                const size_t *cuts, size_t n_cuts,
+                                size_t max_room)
+{
+  PoplarDotStuff st;
+  poplar_dotstuff_init(&st, top);
+  GString *out = g_string_new(NULL);
+  size_t pos = 0;
+  for (size_t i = 0; i <= n_cuts; i++) {
+    size_t end = i < n_cuts ? cuts[i] : len;
+    g_autofree char *chunk = g_memdup2(in + pos, end - pos ? end - pos : 1);
+    size_t taken = 0;
+    while (taken < end - pos) {
+      size_t room = (size_t)g_test_rand_int_range(0, (gint32)max_room + 1);
+      g_autofree char *buf = g_malloc(room ? room : 1);
+      size_t consumed = 0;
+      size_t w = poplar_dotstuff_encode_into(&st, chunk + taken,
+                                             end - pos - taken, &consumed,
+                                             buf, room);
+      g_assert_cmpuint(w, <=, room);
+      g_assert_cmpuint(consumed, <=, end - pos - taken);
+      if (room >= 2)
+        g_assert_cmpuint(consumed, >, 0); /* always progress */
+      if (consumed == 0)
+        g_assert_cmpuint(w, ==, 0);
+      g_string_append_len(out, buf, (gssize)w);
+      taken += consumed;
+    }
+    pos = end;
+  }
+  char fin[POPLAR_DOTSTUFF_FINISH_MAX];
+  size_t w = poplar_dotstuff_finish(&st, fin);
+  g_string_append_len(out, fin, (gssize)w);
+  return out;
+}
+
+/* Filling a fixed room gives the same octets as encoding whole chunks, for
+ * RETR and TOP, whatever the room left each time. */
+static void test_encode_into_property(void)
+{
+  static const char *const alphabets[] = {
+      "a.\r\n", ".\n", "abcdefghijklmnopqrstuvwxyz.\n", "abcdefgh\r\n."};
+  for (unsigned iter = 0; iter < 20000; iter++) {
+    const char *alphabet = alphabets[iter % G_N_ELEMENTS(alphabets)];
+    size_t len;
+    g_autofree char *msg = random_message(alphabet, 300, &len);
+    long top = iter % 3 == 0 ? g_test_rand_int_range(0, 6) : -1;
+    size_t n_cuts;
+    g_autofree size_t *cuts = random_cuts(len, &n_cuts);
+    size_t max_room = iter % 2 ? 8 : 200;
+    g_autoptr(GString) wire = encode_into_cut(msg, len, top, cuts, n_cuts,
+                                              max_room);
+    g_autoptr(GString) ref = top < 0 ? reference_retr(msg, len)
+                                     : reference_top(msg, len, top);
+    if (wire->len != ref->len || memcmp(wire->str, ref->str, ref->len)) {
+      g_autofree char *esc = g_strescape(msg, NULL);
+      g_test_message("top %ld, message '%s'", top, esc);
+    }
+    g_assert_cmpmem(wire->str, wire->len, ref->str, ref->len);
+  }
+}
+
+/* The room is filled to the brim, never past it, and a room too small for
+ * the next octet's worst case takes nothing. */
+static void test_encode_into_room(void)
+{
+  PoplarDotStuff st;
+  poplar_dotstuff_init(&st, -1);
+  char out[8];
+  size_t consumed = 99;
+  size_t w = poplar_dotstuff_encode_into(&st, "abc", 3, &consumed, out, 1);
+  g_assert_cmpuint(w, ==, 0);
+  g_assert_cmpuint(consumed, ==, 0);
+  w = poplar_dotstuff_encode_into(&st, "abc", 3, &consumed, out, 0);
+  g_assert_cmpuint(w, ==, 0);
+  g_assert_cmpuint(consumed, ==, 0);
+  /* 6 octets of room take "abc" whole (3), however they encode */
+  w = poplar_dotstuff_encode_into(&st, "abcdefgh", 8, &consumed, out, 6);
+  g_assert_cmpuint(consumed, >=, 3);
+  g_assert_cmpuint(w, <=, 6);
+  g_assert_cmpmem(out, w, "abcdefgh", w);
+
+  /* Every octet doubles: ".\n" lines fill 8 octets exactly. */
+  poplar_dotstuff_init(&st, -1);
+  w = poplar_dotstuff_encode_into(&st, ".\n.\n.\n", 6, &consumed, out, 8);
+  g_assert_cmpuint(consumed, ==, 4);
+  g_assert_cmpmem(out, w, "..\r\n..\r\n", 8);
+
+  /* Once TOP is done, the rest counts as consumed. */
+  poplar_dotstuff_init(&st, 0);
+  w = poplar_dotstuff_encode_into(&st, "H\n\nbody\nmore\n", 13, &consumed,
+                                  out, 8);
+  g_assert_true(st.done);
+  g_assert_cmpuint(consumed, ==, 13);
+  g_assert_cmpmem(out, w, "H\r\n\r\n", 5);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -411,5 +544,8 @@ int main(int argc, char **argv)
   g_test_add_func("/dotstuff/crlf-size-zero-init", test_crlf_size_zero_init);
   g_test_add_func("/dotstuff/retr-property", test_retr_property);
   g_test_add_func("/dotstuff/top-property", test_top_property);
+  g_test_add_func("/dotstuff/retr-long-lines", test_retr_long_lines);
+  g_test_add_func("/dotstuff/encode-into-property", test_encode_into_property);
+  g_test_add_func("/dotstuff/encode-into-room", test_encode_into_room);
   return g_test_run();
 }
