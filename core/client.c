@@ -42,44 +42,21 @@ void poplar_client_enter_state(PoplarClient *c, PoplarPop3State state)
 
 /* ---- output ----------------------------------------------------------- */
 
-static void out_reserve(PoplarOutBuf *b, size_t more)
-{
-  if (b->pos > 0 && b->pos == b->len) {
-    b->pos = b->len = 0;
-  }
-  if (b->len + more <= b->cap)
-    return;
-  if (b->pos > 0) {
-    memmove(b->data, b->data + b->pos, b->len - b->pos);
-    b->len -= b->pos;
-    b->pos = 0;
-    if (b->len + more <= b->cap)
-      return;
-  }
-  size_t cap = MAX(b->cap * 2, 512);
-  while (cap < b->len + more)
-    cap *= 2;
-  b->data = g_realloc(b->data, cap);
-  b->cap = cap;
-}
-
 void poplar_client_write(PoplarClient *c, const void *data, size_t len)
 {
-  out_reserve(&c->out, len);
-  memcpy(c->out.data + c->out.len, data, len);
-  c->out.len += len;
+  poplar_out_queue_append(&c->out, data, len);
 }
 
 void poplar_client_reply(PoplarClient *c, const char *line)
 {
+  char buf[POPLAR_RESPONSE_LINE_MAX];
   size_t len = strlen(line);
   /* RFC 2449 section 4: 512 octets with CRLF. */
-  if (len > POPLAR_RESPONSE_LINE_MAX - 2)
-    len = POPLAR_RESPONSE_LINE_MAX - 2;
-  out_reserve(&c->out, len + 2);
-  memcpy(c->out.data + c->out.len, line, len);
-  memcpy(c->out.data + c->out.len + len, "\r\n", 2);
-  c->out.len += len + 2;
+  if (len > sizeof buf - 2)
+    len = sizeof buf - 2;
+  memcpy(buf, line, len);
+  memcpy(buf + len, "\r\n", 2);
+  poplar_out_queue_append(&c->out, buf, len + 2);
 }
 
 void poplar_client_replyf(PoplarClient *c, const char *fmt, ...)
@@ -90,17 +67,6 @@ void poplar_client_replyf(PoplarClient *c, const char *fmt, ...)
   vsnprintf(line, sizeof line - 2, fmt, ap);
   va_end(ap);
   poplar_client_reply(c, line);
-}
-
-/* Releases a large output buffer once drained, so an idle session costs
- * little memory after a big LIST or RETR. */
-static void out_shrink(PoplarOutBuf *b)
-{
-  if (b->pos == b->len && b->cap > 4096) {
-    g_free(b->data);
-    b->data = NULL;
-    b->cap = b->pos = b->len = 0;
-  }
 }
 
 /* ---- transport: plain socket or TLS, with send()/recv() conventions
@@ -148,16 +114,36 @@ static ssize_t transport_send(PoplarClient *c, const void *buf, size_t len)
   return -1;
 }
 
+/* Pieces of the queue handed to the kernel in one call: enough for a
+ * reply line, a message's blocks and the next reply. */
+#define FLUSH_IOV_MAX 16
+
+/* Sends as much as the socket takes.  Plain connections pass several
+ * blocks per call; GnuTLS takes one record's worth at a time anyway.
+ * Returns the octets sent, or -1 (errno set) when nothing could be. */
+static ssize_t transport_send_queue(PoplarClient *c)
+{
+  struct iovec iov[FLUSH_IOV_MAX];
+  if (c->tls) {
+    size_t n = poplar_out_queue_peek(&c->out, iov, 1);
+    g_assert(n == 1);
+    return transport_send(c, iov[0].iov_base, iov[0].iov_len);
+  }
+  struct msghdr mh = {.msg_iov = iov,
+                      .msg_iovlen = poplar_out_queue_peek(&c->out, iov,
+                                                          FLUSH_IOV_MAX)};
+  return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+}
+
 /* Returns false when the connection failed. */
 static bool client_flush(PoplarClient *c)
 {
   if (c->handshaking)
     return true;
-  while (c->out.pos < c->out.len) {
-    ssize_t n = transport_send(c, c->out.data + c->out.pos,
-                               c->out.len - c->out.pos);
+  while (c->out.pending > 0) {
+    ssize_t n = transport_send_queue(c);
     if (n > 0) {
-      c->out.pos += (size_t)n;
+      poplar_out_queue_advance(&c->out, (size_t)n);
       c->session.bytes_out += (uint64_t)n;
       c->last_activity = poplar_loop_now(c->loop);
       continue;
@@ -168,8 +154,6 @@ static bool client_flush(PoplarClient *c)
       return true;
     return false;
   }
-  c->out.pos = c->out.len = 0;
-  out_shrink(&c->out);
   return true;
 }
 
@@ -292,7 +276,8 @@ static bool can_produce(const PoplarClient *c)
       c->stls_pending || c->handshaking)
     return false;
   if (c->fill)
-    return poplar_client_pending(c) < POPLAR_OUTPUT_LOW_WATER;
+    return poplar_client_pending(c) <
+           (c->fill_below ? c->fill_below : POPLAR_OUTPUT_LOW_WATER);
   if (c->state == POPLAR_STATE_CONNECT ||
       poplar_client_pending(c) >= POPLAR_OUTPUT_HIGH_WATER)
     return false;
@@ -306,8 +291,10 @@ void poplar_client_pump(PoplarClient *c)
   for (;;) {
     while (can_produce(c)) {
       if (c->fill) {
-        if (c->fill(c))
+        if (c->fill(c)) {
           c->fill = NULL;
+          c->fill_below = 0;
+        }
       } else {
         process_one_line(c);
       }
@@ -343,6 +330,8 @@ void poplar_client_pump(PoplarClient *c)
     poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
     return;
   }
+  if (!c->job_pending && !c->fill && poplar_client_pending(c) == 0)
+    poplar_out_queue_trim(&c->out); /* idle: keep no stream blocks */
   update_watch(c);
 }
 

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "event-loop.h"
+#include "out-queue.h"
 #include "poplar-limits.h"
 #include "poplar-private.h"
 #include "server.h"
@@ -38,13 +39,6 @@ typedef void (*PoplarJobDone)(PoplarClient *c);
 /* Produces more of a streamed reply when output runs low; returns true
  * when the reply is complete. */
 typedef bool (*PoplarFillFunc)(PoplarClient *c);
-
-typedef struct PoplarOutBuf {
-  char *data;
-  size_t pos; /* next octet to send */
-  size_t len; /* octets queued */
-  size_t cap;
-} PoplarOutBuf;
 
 struct PoplarClient {
   PoplarSession session; /* what plugins see */
@@ -73,10 +67,12 @@ struct PoplarClient {
   bool in_discarding; /* skipping the rest of an overlong line */
   bool eof;
 
-  PoplarOutBuf out;
+  PoplarOutQueue out;
   bool close_after_flush;
 
   PoplarFillFunc fill;
+  size_t fill_below; /* call fill while fewer octets are queued; 0: the
+                        default low-water mark */
   size_t fill_cursor; /* next message index for LIST/UIDL */
   PoplarRetr *retr;
 
@@ -143,7 +139,7 @@ void poplar_client_write(PoplarClient *c, const void *data, size_t len);
 /* Octets queued and not yet sent. */
 static inline size_t poplar_client_pending(const PoplarClient *c)
 {
-  return c->out.len - c->out.pos;
+  return c->out.pending;
 }
 
 /* The plugin pool's thread function (@data is the client). */

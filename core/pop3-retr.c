@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * RETR and TOP, streamed: a plugin-pool job reads one chunk from the store
- * and encodes it (CRLF, dot-stuffing); the loop queues it and asks for the
- * next chunk only when the socket has taken most of the previous one.  So
- * memory per transfer is two chunk buffers whatever the message size, and
- * a client that stops reading stops the reading from disk.
+ * RETR and TOP, streamed: a plugin-pool job reads the message from the
+ * store and encodes it (CRLF, dot-stuffing) straight into output blocks,
+ * as many as the output queue has room for; the loop links the blocks
+ * into the queue as they are, and starts the next job while the socket
+ * still has plenty to send.  Memory per transfer is bounded by
+ * RETR_QUEUE_TARGET whatever the message size, and a client that stops
+ * reading stops the reading from disk.
  */
 #include <stddef.h>
 #include <string.h>
@@ -13,24 +15,34 @@
 #include "hooks.h"
 #include "pop3-commands.h"
 
+/* Output a transfer keeps queued: enough for the socket to send while the
+ * next job runs on the pool, so that one job per 256 KiB or per message
+ * (most are smaller) is all the thread hand-over a transfer costs. */
+#define RETR_QUEUE_TARGET (4 * POPLAR_OUT_STREAM_BLOCK)
+/* The next job starts when the queue falls below this. */
+#define RETR_REFILL_BELOW (RETR_QUEUE_TARGET - 2 * POPLAR_OUT_STREAM_BLOCK)
+#define RETR_JOB_BLOCKS_MAX (RETR_QUEUE_TARGET / POPLAR_OUT_STREAM_BLOCK)
+
 struct PoplarRetr {
   PoplarMessage *msg;
   long top_lines;
   void *stream;
   bool stream_open;
-  bool eof;
+  bool eof;    /* the whole reply is encoded, terminator included */
   bool failed;
   PoplarStoreResult open_result;
   PoplarVerdict verdict;
   char *hook_reply;
   PoplarDotStuff enc;
-  size_t enc_len;
-  uint64_t octets;   /* encoded octets queued so far */
+  uint64_t octets;   /* encoded octets produced so far */
   size_t prefix_pos; /* hook-added header octets already encoded */
   bool reported;     /* message_sent hooks told */
+  /* The blocks the running job fills, taken from the output queue on the
+   * loop before the job and handed back to it after. */
+  PoplarOutBlock *blocks[RETR_JOB_BLOCKS_MAX];
+  unsigned n_blocks;
+  size_t raw_pos, raw_len; /* raw[raw_pos..raw_len): read, not encoded */
   char raw[POPLAR_RETR_CHUNK];
-  char encoded[POPLAR_DOTSTUFF_MAX_OUT(POPLAR_RETR_CHUNK) +
-               POPLAR_DOTSTUFF_FINISH_MAX];
 };
 
 static void retr_free(PoplarClient *c)
@@ -38,6 +50,10 @@ static void retr_free(PoplarClient *c)
   PoplarRetr *r = c->retr;
   if (!r)
     return;
+  /* Blocks still held belong to a job that never handed them back (a
+   * failure, or the client left); this may run on the pool. */
+  for (unsigned i = 0; i < r->n_blocks; i++)
+    poplar_out_block_free(r->blocks[i]);
   g_free(r->hook_reply);
   g_free(r);
   c->retr = NULL;
@@ -72,23 +88,26 @@ static void retr_close_stream(PoplarClient *c)
   }
 }
 
-/* Reads and encodes the next chunk.  On the pool. */
-static void retr_read_chunk(PoplarClient *c)
+/* The message is all encoded: the terminator goes into @b, which always
+ * keeps room for it.  On the pool. */
+static void retr_finish(PoplarClient *c, PoplarOutBlock *b)
+{
+  PoplarRetr *r = c->retr;
+  size_t w = poplar_dotstuff_finish(&r->enc, b->data + b->len);
+  b->len += w;
+  r->octets += w;
+  r->eof = true;
+  retr_close_stream(c);
+  retr_report(c, true);
+}
+
+/* Reads the next chunk of the message into raw.  Returns false at its end
+ * or when the store failed (r->failed).  On the pool. */
+static bool retr_read(PoplarClient *c)
 {
   PoplarRetr *r = c->retr;
   PoplarMailbox *mbox = c->session.mailbox;
   const PoplarStoreEntry *store = mbox->store;
-  r->enc_len = 0;
-  if (r->prefix_pos < r->msg->prefix_len) {
-    /* Headers added by hooks go first, through the same encoder, a chunk
-     * at a time like the message itself. */
-    size_t slice = MIN(sizeof r->raw, r->msg->prefix_len - r->prefix_pos);
-    r->enc_len = poplar_dotstuff_encode(&r->enc, r->msg->prefix + r->prefix_pos,
-                                        slice, r->encoded);
-    r->prefix_pos += slice;
-    r->octets += r->enc_len;
-    return;
-  }
   int64_t n = store->ops.message_read(store->data, r->stream, r->raw,
                                       sizeof r->raw);
   if (n < 0 || (uint64_t)n > sizeof r->raw) {
@@ -99,43 +118,99 @@ static void retr_read_chunk(PoplarClient *c)
     r->failed = true;
     retr_close_stream(c);
     retr_report(c, false);
-    return;
+    return false;
   }
-  if (n > 0)
-    r->enc_len = poplar_dotstuff_encode(&r->enc, r->raw, (size_t)n,
-                                        r->encoded);
-  if (n == 0 || r->enc.done) {
-    r->enc_len += poplar_dotstuff_finish(&r->enc, r->encoded + r->enc_len);
-    r->octets += r->enc_len;
-    r->eof = true;
-    retr_close_stream(c);
-    retr_report(c, true);
-    return;
+  r->raw_pos = 0;
+  r->raw_len = (size_t)n;
+  return n > 0;
+}
+
+/* Encodes into @b until it is full or the reply is complete: headers added
+ * by hooks first, then the message, then the terminator.  On the pool. */
+static void retr_fill_block(PoplarClient *c, PoplarOutBlock *b)
+{
+  PoplarRetr *r = c->retr;
+  const PoplarMessage *msg = r->msg;
+  size_t limit = b->cap - POPLAR_DOTSTUFF_FINISH_MAX;
+  while (b->len + 2 <= limit) {
+    const char *in;
+    size_t avail;
+    bool prefix = r->prefix_pos < msg->prefix_len;
+    if (prefix) {
+      in = msg->prefix + r->prefix_pos;
+      avail = msg->prefix_len - r->prefix_pos;
+    } else {
+      if (r->raw_pos == r->raw_len && !retr_read(c)) {
+        if (!r->failed)
+          retr_finish(c, b);
+        return;
+      }
+      in = r->raw + r->raw_pos;
+      avail = r->raw_len - r->raw_pos;
+    }
+    size_t used = 0;
+    size_t w = poplar_dotstuff_encode_into(&r->enc, in, avail, &used,
+                                           b->data + b->len, limit - b->len);
+    b->len += w;
+    r->octets += w;
+    if (prefix)
+      r->prefix_pos += used;
+    else
+      r->raw_pos += used;
+    if (r->enc.done) { /* TOP has its lines */
+      retr_finish(c, b);
+      return;
+    }
   }
-  r->octets += r->enc_len;
+}
+
+/* Fills the job's blocks in order.  On the pool. */
+static void retr_produce(PoplarClient *c)
+{
+  PoplarRetr *r = c->retr;
+  for (unsigned i = 0; i < r->n_blocks && !r->eof && !r->failed; i++)
+    retr_fill_block(c, r->blocks[i]);
+}
+
+/* Hands the job blocks for as much output as the queue has room for.  On
+ * the loop. */
+static void retr_take_blocks(PoplarClient *c)
+{
+  PoplarRetr *r = c->retr;
+  size_t pending = poplar_client_pending(c);
+  size_t n = pending < RETR_QUEUE_TARGET
+                 ? (RETR_QUEUE_TARGET - pending) / POPLAR_OUT_STREAM_BLOCK
+                 : 0;
+  n = CLAMP(n, 1, RETR_JOB_BLOCKS_MAX);
+  for (r->n_blocks = 0; r->n_blocks < n; r->n_blocks++)
+    r->blocks[r->n_blocks] = poplar_out_queue_block_new(&c->out);
+}
+
+/* Queues what the job produced, in order; unused blocks go back for
+ * reuse.  On the loop. */
+static void retr_queue_blocks(PoplarClient *c)
+{
+  PoplarRetr *r = c->retr;
+  for (unsigned i = 0; i < r->n_blocks; i++)
+    poplar_out_queue_block_put(&c->out, r->blocks[i]);
+  r->n_blocks = 0;
 }
 
 static void retr_read_work(PoplarClient *c)
 {
-  retr_read_chunk(c);
+  retr_produce(c);
 }
 
-static void retr_queue_chunk(PoplarClient *c)
+static void retr_read_done(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
-  if (r->failed) {
+  if (c->retr->failed) {
     /* Part of the message is out and there is no way to say -ERR now;
      * closing without the final "." tells the client the transfer broke,
      * and nothing was deleted. */
     poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  poplar_client_write(c, r->encoded, r->enc_len);
-}
-
-static void retr_read_done(PoplarClient *c)
-{
-  retr_queue_chunk(c);
+  retr_queue_blocks(c);
 }
 
 static bool retr_fill(PoplarClient *c)
@@ -144,6 +219,7 @@ static bool retr_fill(PoplarClient *c)
     retr_free(c);
     return true;
   }
+  retr_take_blocks(c);
   poplar_client_run_job(c, retr_read_work, retr_read_done);
   return false;
 }
@@ -176,7 +252,7 @@ static void retr_open_work(PoplarClient *c)
     return;
   }
   r->stream_open = true;
-  retr_read_chunk(c);
+  retr_produce(c);
 }
 
 static void retr_open_done(PoplarClient *c)
@@ -198,8 +274,8 @@ static void retr_open_done(PoplarClient *c)
     return;
   }
   if (r->failed) {
-    /* The first read failed: nothing was sent, so a -ERR can still say
-     * so (retr_read_chunk() closed the stream and told the hooks). */
+    /* A read of the first job failed: nothing was sent, so a -ERR can
+     * still say so (retr_read() closed the stream and told the hooks). */
     poplar_client_reply(c, "-ERR [SYS/TEMP] Message cannot be read now");
     retr_free(c);
     return;
@@ -211,21 +287,22 @@ static void retr_open_done(PoplarClient *c)
   } else {
     poplar_client_reply(c, "+OK Top of message follows");
   }
-  retr_queue_chunk(c);
-  if (!c->closing)
-    c->fill = retr_fill;
+  retr_queue_blocks(c);
+  c->fill = retr_fill;
+  c->fill_below = RETR_REFILL_BELOW;
 }
 
 static void start_retr(PoplarClient *c, PoplarMessage *msg, long top_lines)
 {
-  /* Only the fields before the two buffers need zeroing: clearing 200 KB
-   * per RETR was a measurable share of a session's time. */
+  /* Only the fields before the read buffer need zeroing: clearing it per
+   * RETR was a measurable share of a session's time. */
   PoplarRetr *r = g_malloc(sizeof *r);
   memset(r, 0, offsetof(PoplarRetr, raw));
   r->msg = msg;
   r->top_lines = top_lines;
   poplar_dotstuff_init(&r->enc, top_lines);
   c->retr = r;
+  retr_take_blocks(c);
   poplar_client_run_job(c, retr_open_work, retr_open_done);
 }
 

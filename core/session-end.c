@@ -75,7 +75,7 @@ static void client_free(void *data)
   g_free(c->job_reply);
   g_free(c->delayed_reply);
   g_free(c->proxy_info);
-  g_free(c->out.data);
+  poplar_out_queue_clear(&c->out);
   if (c->tls)
     gnutls_deinit(c->tls);
   poplar_tls_unref(c->tls_ctx);
