@@ -3,6 +3,14 @@
  * Every loop thread watches every listening socket with EPOLLEXCLUSIVE, so
  * the kernel wakes one loop per connection and the loops share the load
  * without a dispatcher thread.
+ *
+ * When accept() fails for want of descriptors (EMFILE, ENFILE) or memory,
+ * the connection stays queued and the socket stays readable: retrying at
+ * once would spin the loop and write a log line per attempt.  So the loop
+ * stops watching the socket for ACCEPT_PAUSE_MS and tries again after
+ * that, while the other loops and workers, which may have room, go on
+ * accepting; the failures are reported at most once per
+ * ACCEPT_REPORT_INTERVAL_US per listener, with their count.
  */
 #include "listener.h"
 
@@ -16,13 +24,21 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "fd-limit.h"
 #include "poplar-limits.h"
 
 /* Accepts per wake-up, so one busy listener cannot starve sessions. */
 #define ACCEPT_BATCH 32
+/* How long a loop leaves a listener alone after accept() failed for want
+ * of resources: long enough not to spin, short enough that a waiting
+ * client hardly notices once descriptors are free again. */
+#define ACCEPT_PAUSE_MS 100
+/* At most one log line per listener this often about failing accepts. */
+#define ACCEPT_REPORT_INTERVAL_US (1000 * 1000)
 
 typedef struct ListenerWatch {
   PoplarWatch watch;
+  PoplarTimer resume; /* armed while this loop leaves the listener alone */
   PoplarListener *listener;
   unsigned loop_index;
 } ListenerWatch;
@@ -35,6 +51,10 @@ struct PoplarListener {
   ListenerWatch *watches; /* one per loop */
   unsigned n_watches;
   gint attached; /* loops still watching; the last one to stop closes */
+  gint failing;  /* accepts failed since the last one that worked */
+  GMutex report_lock; /* the loops' reports of failed accepts: */
+  unsigned failed_unreported;
+  int64_t last_report_us; /* monotonic */
 };
 
 const char *poplar_listener_address(const PoplarListener *l)
@@ -60,6 +80,15 @@ void poplar_listener_set_tls(PoplarListener *l, bool tls)
   l->tls = tls;
 }
 
+static PoplarListener *listener_new(int fd, bool tls)
+{
+  PoplarListener *l = g_new0(PoplarListener, 1);
+  l->fd = fd;
+  l->tls = tls;
+  g_mutex_init(&l->report_lock);
+  return l;
+}
+
 PoplarListener *poplar_listener_adopt(int fd, bool tls)
 {
   int listening = 0;
@@ -70,9 +99,7 @@ PoplarListener *poplar_listener_adopt(int fd, bool tls)
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
     return NULL;
-  PoplarListener *l = g_new0(PoplarListener, 1);
-  l->fd = fd;
-  l->tls = tls;
+  PoplarListener *l = listener_new(fd, tls);
   describe_bound(l);
   return l;
 }
@@ -121,6 +148,7 @@ static void detach_one(void *data)
   ListenerWatch *lw = data;
   PoplarListener *l = lw->listener;
   PoplarLoop *loop = l->server->loops[lw->loop_index];
+  poplar_loop_timer_cancel(loop, &lw->resume);
   poplar_loop_watch_remove(loop, &lw->watch);
   if (g_atomic_int_dec_and_test(&l->attached))
     poplar_loop_defer(loop, close_after_batch, l);
@@ -241,33 +269,132 @@ PoplarListener *poplar_listener_bind(const char *spec, bool tls,
     return NULL;
   }
   freeaddrinfo(ai);
-  PoplarListener *l = g_new0(PoplarListener, 1);
-  l->fd = fd;
-  l->tls = tls;
+  PoplarListener *l = listener_new(fd, tls);
   g_strlcpy(l->address, spec, sizeof l->address);
   describe_bound(l);
   return l;
 }
 
+/* Errors that belong to the one connection being accepted (Linux hands
+ * pending network errors to accept()): the next may well work. */
+static bool connection_error(int err)
+{
+  switch (err) {
+  case EINTR:
+  case ECONNABORTED:
+  case EPROTO:
+  case ENETDOWN:
+  case ENETUNREACH:
+  case EHOSTDOWN:
+  case EHOSTUNREACH:
+  case ENONET:
+  case ENOPROTOOPT:
+  case EOPNOTSUPP:
+  case ETIMEDOUT:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* With report_lock held: true when a report is due. */
+static bool report_due(PoplarListener *l, int64_t now)
+{
+  if (l->last_report_us != 0 &&
+      now - l->last_report_us < ACCEPT_REPORT_INTERVAL_US)
+    return false;
+  l->last_report_us = now;
+  return true;
+}
+
+static void report_failure(PoplarListener *l, int err, int64_t now)
+{
+  g_mutex_lock(&l->report_lock);
+  l->failed_unreported++;
+  g_atomic_int_set(&l->failing, 1);
+  unsigned failed = l->failed_unreported;
+  bool due = report_due(l, now);
+  if (due)
+    l->failed_unreported = 0;
+  g_mutex_unlock(&l->report_lock);
+  if (!due)
+    return;
+  rlim_t limit = poplar_fd_limit_current();
+  if (err == EMFILE || err == ENFILE)
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR,
+                   "accept on %s: %s (open files limit %llu): new "
+                   "connections wait, retried every %d ms (attempts failed "
+                   "since the last report: %u)", l->address,
+                   g_strerror(err), (unsigned long long)limit,
+                   ACCEPT_PAUSE_MS, failed);
+  else
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR,
+                   "accept on %s: %s: new connections wait, retried every "
+                   "%d ms (attempts failed since the last report: %u)",
+                   l->address, g_strerror(err), ACCEPT_PAUSE_MS, failed);
+}
+
+/* After an accept that worked, following failures. */
+static void report_recovery(PoplarListener *l, int64_t now)
+{
+  g_mutex_lock(&l->report_lock);
+  /* Rate-limited as the failures are: a listener at its limit alternates
+   * between the two many times a second.  Until a report is due, the
+   * next accept tries again. */
+  bool due = report_due(l, now);
+  unsigned failed = l->failed_unreported;
+  if (due) {
+    l->failed_unreported = 0;
+    g_atomic_int_set(&l->failing, 0);
+  }
+  g_mutex_unlock(&l->report_lock);
+  if (due)
+    poplarpriv_log(NULL, POPLAR_LOG_INFO,
+                   "accepting on %s again (attempts failed since the last "
+                   "report: %u)", l->address, failed);
+}
+
+static void pause_accepting(ListenerWatch *lw, int err)
+{
+  PoplarListener *l = lw->listener;
+  PoplarLoop *loop = l->server->loops[lw->loop_index];
+  int64_t now = poplar_loop_now(loop);
+  poplar_loop_watch_remove(loop, &lw->watch);
+  poplar_loop_timer_arm(loop, &lw->resume, now + ACCEPT_PAUSE_MS * 1000);
+  report_failure(l, err, now);
+}
+
+static void resume_accepting(void *ctx)
+{
+  ListenerWatch *lw = ctx;
+  PoplarLoop *loop = lw->listener->server->loops[lw->loop_index];
+  /* Level-triggered: connections queued meanwhile wake the loop at once. */
+  if (!poplar_loop_watch_exclusive(loop, &lw->watch))
+    pause_accepting(lw, errno);
+}
+
 static void on_accept(void *ctx, uint32_t events)
 {
   ListenerWatch *lw = ctx;
-  PoplarServer *server = lw->listener->server;
+  PoplarListener *l = lw->listener;
+  PoplarServer *server = l->server;
   (void)events;
   for (int i = 0; i < ACCEPT_BATCH; i++) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int fd = accept4(lw->listener->fd, (struct sockaddr *)&ss, &len,
+    int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
                      SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED)
+      int err = errno;
+      if (connection_error(err))
         continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        poplarpriv_log(NULL, POPLAR_LOG_ERROR, "accept on %s: %s",
-                       lw->listener->address, g_strerror(errno));
+      if (err != EAGAIN && err != EWOULDBLOCK)
+        pause_accepting(lw, err);
       return;
     }
-    poplar_client_create(server, lw->loop_index, fd, lw->listener->tls,
+    if (g_atomic_int_get(&l->failing))
+      report_recovery(l, poplar_loop_now(server->loops[lw->loop_index]));
+    poplar_client_create(server, lw->loop_index, fd, l->tls,
                          (struct sockaddr *)&ss, len);
   }
 }
@@ -283,6 +410,7 @@ bool poplar_listener_attach(PoplarListener *l, PoplarServer *server)
     lw->listener = l;
     lw->loop_index = i;
     poplar_watch_init(&lw->watch, l->fd, on_accept, lw);
+    poplar_timer_init(&lw->resume, resume_accepting, lw);
     if (!poplar_loop_watch_exclusive(server->loops[i], &lw->watch))
       return false;
   }
@@ -296,5 +424,6 @@ void poplar_listener_free(PoplarListener *l)
   if (l->fd >= 0)
     close(l->fd);
   g_free(l->watches);
+  g_mutex_clear(&l->report_lock);
   g_free(l);
 }

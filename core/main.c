@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "fd-limit.h"
 #include "log-sink.h"
 #include "master.h"
 #include "systemd.h"
@@ -145,6 +146,11 @@ int main(int argc, char **argv)
     status = 1;
     goto out;
   }
+  /* Before the workers are forked: they inherit it.  Not fatal: the
+   * server runs with the limit it has, which the warning names. */
+  if (!poplar_fd_limit_raise(&server.cfg))
+    poplarpriv_log(NULL, POPLAR_LOG_DEBUG,
+                   "serving with the open files limit as it was");
   PoplarInheritedFd inherited[64];
   unsigned n_inherited =
       poplar_sd_listen_fds(inherited, G_N_ELEMENTS(inherited));
