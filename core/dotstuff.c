@@ -109,6 +109,79 @@ static bool copy_to_lf(const char **pp, char **op, const char *end)
   return lf != NULL;
 }
 
+#if defined(__SSE2__)
+/* Bit i set when w[i] is a LF, for i < 64. */
+static inline uint64_t lf_mask64(const char *w)
+{
+  const __m128i lf16 = _mm_set1_epi8('\n');
+  uint64_t m = 0;
+  for (int i = 0; i < 4; i++) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(w + 16 * i));
+    m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf16))
+         << (16 * i);
+  }
+  return m;
+}
+
+static inline void copy64(char *o, const char *p)
+{
+  for (int i = 0; i < 4; i++)
+    _mm_storeu_si128(
+        (__m128i *)(void *)(o + 16 * i),
+        _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)));
+}
+
+/* The bulk of encode_all(): whole lines, with the LFs of 64 octets found
+ * at once and each line copied in fixed 64-octet moves, so that a line
+ * costs few instructions and no unpredictable branch beyond one per 64
+ * input octets.  Stops when fewer than 128 octets are left past the
+ * window; *pp is then at the start of a line (its leading dot already
+ * doubled) or inside one.
+ *
+ * The fixed moves read at most 127 octets past a window's start, which
+ * stays in the input, and write scratch past the output: at most 64
+ * octets beyond the line copied, inside the room because the room is at
+ * least twice the input left. */
+static void encode_bulk(const char **pp, char **op, const char *in,
+                        const char *end, int last)
+{
+  const char *p = *pp;
+  char *o = *op;
+  const char *w = p;
+  if (end - w < 128)
+    return;
+  uint64_t m = lf_mask64(w);
+  for (;;) {
+    while (m == 0) {
+      w += 64;
+      if (end - w < 128) {
+        *pp = p;
+        *op = o;
+        return;
+      }
+      m = lf_mask64(w);
+    }
+    const char *lf = w + __builtin_ctzll(m);
+    m &= m - 1;
+    size_t len = (size_t)(lf - p);
+    copy64(o, p);
+    if (len > 64) {
+      copy64(o + 64, p + 64);
+      if (len > 128)
+        memcpy(o + 128, p + 128, len - 128);
+    }
+    o += len;
+    int before = lf > in ? (unsigned char)lf[-1] : last;
+    *o = '\r';
+    o += before != '\r';
+    *o++ = '\n';
+    p = lf + 1;
+    *o = '.';
+    o += *p == '.';
+  }
+}
+#endif
+
 /* RETR: every line is sent and none is counted, so the work is copying
  * runs between line ends, adding CR before a bare LF and a '.' before a
  * line's leading '.'. */
@@ -122,6 +195,9 @@ static size_t encode_all(PoplarDotStuff *st, const char *in, size_t in_len,
     return 0;
   if ((st->last == -1 || st->last == '\n') && *p == '.')
     *o++ = '.';
+#if defined(__SSE2__)
+  encode_bulk(&p, &o, in, end, st->last);
+#endif
   while (copy_to_lf(&p, &o, end)) {
     int before = p > in ? (unsigned char)p[-1] : st->last;
     if (before != '\r')
