@@ -51,9 +51,10 @@ struct PoplarListener {
   ListenerWatch *watches; /* one per loop */
   unsigned n_watches;
   gint attached; /* loops still watching; the last one to stop closes */
-  gint failing;  /* accepts failed since the last one that worked */
+  gint failing;  /* accepts failed since the last report said they work */
   GMutex report_lock; /* the loops' reports of failed accepts: */
   unsigned failed_unreported;
+  int last_error;
   int64_t last_report_us; /* monotonic */
 };
 
@@ -297,61 +298,50 @@ static bool connection_error(int err)
   }
 }
 
-/* With report_lock held: true when a report is due. */
-static bool report_due(PoplarListener *l, int64_t now)
-{
-  if (l->last_report_us != 0 &&
-      now - l->last_report_us < ACCEPT_REPORT_INTERVAL_US)
-    return false;
-  l->last_report_us = now;
-  return true;
-}
-
-static void report_failure(PoplarListener *l, int err, int64_t now)
+/* Takes each failed accept (@err) and, while failures are being
+ * reported, each accept that worked (@err 0).  Writes at most one line per
+ * ACCEPT_REPORT_INTERVAL_US: the failures since the last line, or, once an
+ * interval has passed without any, that accepting works again.  (A
+ * worker at its limit flaps many times a second: each session it refuses
+ * frees a descriptor for the next accept.) */
+static void report_accepts(PoplarListener *l, int err, int64_t now)
 {
   g_mutex_lock(&l->report_lock);
-  l->failed_unreported++;
-  g_atomic_int_set(&l->failing, 1);
+  if (err != 0) {
+    l->failed_unreported++;
+    l->last_error = err;
+    g_atomic_int_set(&l->failing, 1);
+  }
+  bool due = l->last_report_us == 0 ||
+             now - l->last_report_us >= ACCEPT_REPORT_INTERVAL_US;
   unsigned failed = l->failed_unreported;
-  bool due = report_due(l, now);
-  if (due)
+  int last_error = l->last_error;
+  if (due) {
+    l->last_report_us = now;
     l->failed_unreported = 0;
+    if (failed == 0)
+      g_atomic_int_set(&l->failing, 0);
+  }
   g_mutex_unlock(&l->report_lock);
   if (!due)
     return;
-  rlim_t limit = poplar_fd_limit_current();
-  if (err == EMFILE || err == ENFILE)
+  if (failed == 0)
+    poplarpriv_log(NULL, POPLAR_LOG_INFO, "accepting on %s again",
+                   l->address);
+  else if (last_error == EMFILE || last_error == ENFILE)
     poplarpriv_log(NULL, POPLAR_LOG_ERROR,
                    "accept on %s: %s (open files limit %llu): new "
                    "connections wait, retried every %d ms (attempts failed "
                    "since the last report: %u)", l->address,
-                   g_strerror(err), (unsigned long long)limit,
+                   g_strerror(last_error),
+                   (unsigned long long)poplar_fd_limit_current(),
                    ACCEPT_PAUSE_MS, failed);
   else
     poplarpriv_log(NULL, POPLAR_LOG_ERROR,
                    "accept on %s: %s: new connections wait, retried every "
                    "%d ms (attempts failed since the last report: %u)",
-                   l->address, g_strerror(err), ACCEPT_PAUSE_MS, failed);
-}
-
-/* After an accept that worked, following failures. */
-static void report_recovery(PoplarListener *l, int64_t now)
-{
-  g_mutex_lock(&l->report_lock);
-  /* Rate-limited as the failures are: a listener at its limit alternates
-   * between the two many times a second.  Until a report is due, the
-   * next accept tries again. */
-  bool due = report_due(l, now);
-  unsigned failed = l->failed_unreported;
-  if (due) {
-    l->failed_unreported = 0;
-    g_atomic_int_set(&l->failing, 0);
-  }
-  g_mutex_unlock(&l->report_lock);
-  if (due)
-    poplarpriv_log(NULL, POPLAR_LOG_INFO,
-                   "accepting on %s again (attempts failed since the last "
-                   "report: %u)", l->address, failed);
+                   l->address, g_strerror(last_error), ACCEPT_PAUSE_MS,
+                   failed);
 }
 
 static void pause_accepting(ListenerWatch *lw, int err)
@@ -361,7 +351,7 @@ static void pause_accepting(ListenerWatch *lw, int err)
   int64_t now = poplar_loop_now(loop);
   poplar_loop_watch_remove(loop, &lw->watch);
   poplar_loop_timer_arm(loop, &lw->resume, now + ACCEPT_PAUSE_MS * 1000);
-  report_failure(l, err, now);
+  report_accepts(l, err, now);
 }
 
 static void resume_accepting(void *ctx)
@@ -393,7 +383,7 @@ static void on_accept(void *ctx, uint32_t events)
       return;
     }
     if (g_atomic_int_get(&l->failing))
-      report_recovery(l, poplar_loop_now(server->loops[lw->loop_index]));
+      report_accepts(l, 0, poplar_loop_now(server->loops[lw->loop_index]));
     poplar_client_create(server, lw->loop_index, fd, l->tls,
                          (struct sockaddr *)&ss, len);
   }
