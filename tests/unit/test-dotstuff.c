@@ -534,8 +534,26 @@ static void test_encode_into_room(void)
   g_assert_cmpmem(out, w, "H\r\n\r\n", 5);
 }
 
+/* RETR's encoder has AVX2 and SSE2 code for the bulk of a message; where
+ * the processor has AVX2, these run the tests again on the SSE2 code. */
+typedef struct TestFunc {
+  void (*run)(void);
+} TestFunc;
+
+static void without_avx2(gconstpointer data)
+{
+  const TestFunc *t = data;
+  poplar_dotstuff_allow_avx2(false);
+  t->run();
+  poplar_dotstuff_allow_avx2(true);
+}
+
 int main(int argc, char **argv)
 {
+  static const TestFunc table = {test_encode_table};
+  static const TestFunc retr = {test_retr_property};
+  static const TestFunc long_lines = {test_retr_long_lines};
+  static const TestFunc into = {test_encode_into_property};
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/dotstuff/table", test_encode_table);
   g_test_add_func("/dotstuff/top-done", test_top_done);
@@ -547,5 +565,11 @@ int main(int argc, char **argv)
   g_test_add_func("/dotstuff/retr-long-lines", test_retr_long_lines);
   g_test_add_func("/dotstuff/encode-into-property", test_encode_into_property);
   g_test_add_func("/dotstuff/encode-into-room", test_encode_into_room);
+  g_test_add_data_func("/dotstuff/sse2/table", &table, without_avx2);
+  g_test_add_data_func("/dotstuff/sse2/retr-property", &retr, without_avx2);
+  g_test_add_data_func("/dotstuff/sse2/retr-long-lines", &long_lines,
+                       without_avx2);
+  g_test_add_data_func("/dotstuff/sse2/encode-into-property", &into,
+                       without_avx2);
   return g_test_run();
 }
