@@ -68,6 +68,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,28 @@ static void read_word_file(const char *path, char *out, size_t out_len)
     g_strlcpy(out, text, out_len);
 }
 
+/* The kernel's boot id, kept once read: it cannot change while the
+ * process lives, and reading it takes a descriptor, which a login short of
+ * them may not have (its lock would then name no boot, and after a crash
+ * this host could not tell the lock for its own).  A failed read is not
+ * kept. */
+static void boot_id(char *out, size_t out_len)
+{
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  static char known[64];
+  pthread_mutex_lock(&lock);
+  if (!known[0]) {
+    char fresh[sizeof known];
+    read_word_file("/proc/sys/kernel/random/boot_id", fresh, sizeof fresh);
+    if (strcmp(fresh, "-") != 0)
+      g_strlcpy(known, fresh, sizeof known);
+    g_strlcpy(out, fresh, out_len);
+  } else {
+    g_strlcpy(out, known, out_len);
+  }
+  pthread_mutex_unlock(&lock);
+}
+
 /* "pid:[4026531836]" -> "4026531836" */
 static void read_pid_namespace(char *out, size_t out_len)
 {
@@ -139,8 +162,7 @@ void maildir_lock_owner_self(MaildirLockOwner *owner)
       !owner->host[0])
     g_strlcpy(owner->host, "localhost", sizeof owner->host);
   sanitize_word(owner->host);
-  read_word_file("/proc/sys/kernel/random/boot_id", owner->boot,
-                 sizeof owner->boot);
+  boot_id(owner->boot, sizeof owner->boot);
   read_pid_namespace(owner->pidns, sizeof owner->pidns);
   owner->pid = (long long)getpid();
   owner->time = (long long)time(NULL);
@@ -373,8 +395,15 @@ static int create_exclusive(int root_fd, const char *name,
   snprintf(tmp, sizeof tmp, "%s.new.%s.%lld.%08x", name, self->boot,
            self->pid, g_random_int());
   int fd = open_at(root_fd, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
-  if (fd < 0)
+  if (fd < 0) {
+    /* The name is ours alone.  The kernel creates nothing when no
+     * descriptor is free, but a tool that emulates the limit (valgrind)
+     * may have created the file before refusing the descriptor. */
+    int err = errno;
+    unlinkat(root_fd, tmp, 0);
+    errno = err;
     return -1;
+  }
   size_t len = strlen(content);
   const char *p = content;
   while (len > 0) {
