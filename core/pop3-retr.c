@@ -172,8 +172,10 @@ static void retr_produce(PoplarClient *c)
     retr_fill_block(c, r->blocks[i]);
 }
 
-/* Hands the job blocks for as much output as the queue has room for.  On
- * the loop. */
+/* Hands the job blocks for as much output as the queue has room for, and
+ * no more than the rest of the message needs by its size, so that a short
+ * message holds one block, not four (dot-stuffing may make the estimate
+ * short by a few octets: the next job sends them).  On the loop. */
 static void retr_take_blocks(PoplarClient *c)
 {
   PoplarRetr *r = c->retr;
@@ -181,6 +183,12 @@ static void retr_take_blocks(PoplarClient *c)
   size_t n = pending < RETR_QUEUE_TARGET
                  ? (RETR_QUEUE_TARGET - pending) / POPLAR_OUT_STREAM_BLOCK
                  : 0;
+  uint64_t total = r->msg->size + POPLAR_DOTSTUFF_FINISH_MAX;
+  uint64_t left = total > r->octets ? total - r->octets : 1;
+  uint64_t usable = POPLAR_OUT_STREAM_BLOCK - POPLAR_DOTSTUFF_FINISH_MAX;
+  uint64_t need = (left + usable - 1) / usable;
+  if (need < n)
+    n = (size_t)need;
   n = CLAMP(n, 1, RETR_JOB_BLOCKS_MAX);
   for (r->n_blocks = 0; r->n_blocks < n; r->n_blocks++)
     r->blocks[r->n_blocks] = poplar_out_queue_block_new(&c->out);
