@@ -19,8 +19,12 @@
  * next job runs on the pool, so that one job per 256 KiB or per message
  * (most are smaller) is all the thread hand-over a transfer costs. */
 #define RETR_QUEUE_TARGET (4 * POPLAR_OUT_STREAM_BLOCK)
-/* The next job starts when the queue falls below this. */
-#define RETR_REFILL_BELOW (RETR_QUEUE_TARGET - 2 * POPLAR_OUT_STREAM_BLOCK)
+/* The next job starts when the queue falls below this: the mark below
+ * which the next pipelined command runs, too, so that a RETR after a RETR
+ * starts as early as the next part of one message would. */
+#define RETR_REFILL_BELOW POPLAR_OUTPUT_HIGH_WATER
+_Static_assert(RETR_REFILL_BELOW + POPLAR_OUT_STREAM_BLOCK <= RETR_QUEUE_TARGET,
+               "a refill must have room for at least one block");
 #define RETR_JOB_BLOCKS_MAX (RETR_QUEUE_TARGET / POPLAR_OUT_STREAM_BLOCK)
 
 struct PoplarRetr {

@@ -20,8 +20,10 @@
 #define POPLAR_INPUT_BUFFER 1024
 /* Stop reading a client's commands while this much output is queued, so a
  * client that pipelines without reading cannot make the server buffer
- * without bound. */
-#define POPLAR_OUTPUT_HIGH_WATER (64 * 1024)
+ * without bound.  As much as a RETR keeps queued when it asks for more
+ * (core/pop3-retr.c), so that the next pipelined RETR starts reading its
+ * message while the socket still has the last one to send. */
+#define POPLAR_OUTPUT_HIGH_WATER (256 * 1024)
 /* Refill streamed output (LIST, UIDL, RETR) when the queue falls below this. */
 #define POPLAR_OUTPUT_LOW_WATER (16 * 1024)
 /* Octets read from a store per step while streaming a message. */
