@@ -676,6 +676,8 @@ static bool still_ours(MaildirLock *lock, bool check_token, GError **error)
   Holder h;
   const char *what = "open";
   int err = read_holder(lock->root_fd, MAILDIR_LOCK_FILE, &h, &what);
+  if (err == 0 && h.exists && !h.parsed)
+    err = read_holder(lock->root_fd, MAILDIR_LOCK_FILE, &h, &what);
   if (err == EMFILE || err == ENFILE)
     return unchanged_since_ours(lock, error);
   if (err != 0) {
@@ -687,6 +689,12 @@ static bool still_ours(MaildirLock *lock, bool check_token, GError **error)
     set_removed_error(error);
     return false;
   }
+  /* Our inode with an owner line no lock taker writes (every one links a
+   * complete, synced line into place): nobody took it over, since a
+   * newcomer's file would name its owner.  Leaving it would keep the
+   * mailbox locked until lock-timeout. */
+  if (h.dev == lock->dev && h.ino == lock->ino && !h.parsed)
+    return true;
   if (h.dev != lock->dev || h.ino != lock->ino ||
       (check_token &&
        (!h.parsed || strcmp(h.owner.token, lock->owner.token) != 0))) {
