@@ -64,7 +64,7 @@ FUZZ_DEPS = clang libclang-rt-14-dev
 fuzz: deps
 	@build-aux/install-deps.sh $(FUZZ_DEPS)
 	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz \
-	  $(MESON_OPTIONS) -Dfuzzing=true -Dwerror=false \
+	  $(MESON_OPTIONS) -Dfuzzing=true \
 	  -Db_sanitize=address,undefined -Db_lundef=false \
 	  -Dc_args=-fsanitize=fuzzer-no-link \
 	  "-Dc_link_args=-shared-libsan -Wl,-rpath,$$(clang -print-resource-dir)/lib/linux"

@@ -262,6 +262,7 @@ static void test_scram_mock(void)
   g_autofree char *salt = salt_of(a);
   gsize salt_len = 0;
   g_autofree guchar *raw = g_base64_decode(salt, &salt_len);
+  g_assert_nonnull(raw);
   g_assert_cmpuint(salt_len, ==, 32);
 
   /* the same name, the same salt; a new nonce each time */

@@ -41,8 +41,9 @@ static void test_answers(void)
       "SPAMD/1.1 0 EX_OK\r\nSpam: True ; x / 5\r\n\r\n",  /* bad score */
       "SPAMD/1.1 0 EX_OK\r\nSpam: True ; 9.0\r\n\r\n",    /* no threshold */
       "SPAMD/1.1 0 EX_OK\r\nSpam: True ; 9.0 / 5.0\r\n",  /* cut short */
-      "SPAMD/1.1 0 EX_OK\r\nContent-length: 15\r\nSpam: True ; 9.0 / 5.0"
-      "\r\n\r\nGTUBE,NO",                              /* body cut */
+      /* body cut */
+      ("SPAMD/1.1 0 EX_OK\r\nContent-length: 15\r\nSpam: True ; 9.0 / 5.0"
+       "\r\n\r\nGTUBE,NO"),
   };
   for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_assert_false(parse(bad[i], &v, &error));

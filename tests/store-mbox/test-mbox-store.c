@@ -555,7 +555,6 @@ static void test_changed_during_session(Fixture *f, gconstpointer data)
   (void)data;
   test_write_file(f->path, M1 M2 M3 M4, -1);
   PoplarMailbox *mbox = open_ok(f);
-  g_autofree char *tmp = g_strconcat(f->path, ".mua", NULL);
   /* M2 removed and M1 given a status field, in place. */
   test_write_file(f->path,
                   "From alice@example.org  Sat Jan  3 01:05:34 1998\n"

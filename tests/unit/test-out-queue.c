@@ -132,11 +132,14 @@ static void test_spares_and_trim(void)
   g_assert_cmpuint(q.pending, ==,
                    G_N_ELEMENTS(blocks) * POPLAR_OUT_STREAM_BLOCK);
   g_autoptr(GString) got = drain(&q, 100000);
+  g_assert_cmpuint(got->len, ==,
+                   G_N_ELEMENTS(blocks) * POPLAR_OUT_STREAM_BLOCK);
   g_assert_cmpuint(q.n_spare, ==, POPLAR_OUT_SPARE_MAX);
   g_assert_null(q.head); /* a drained stream block is not kept in line */
 
   poplar_out_queue_append(&q, "+OK\r\n", 5);
   g_autoptr(GString) reply = drain(&q, 100);
+  g_assert_cmpstr(reply->str, ==, "+OK\r\n");
   g_assert_nonnull(q.head); /* the small block, for the next reply */
   poplar_out_queue_trim(&q);
   g_assert_null(q.spare);
