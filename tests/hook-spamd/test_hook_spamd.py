@@ -170,6 +170,16 @@ class FakeSpamd:
                 if not chunk:
                     break
                 data += chunk
+            # Read the whole body too: closing with octets of the request
+            # still unread would send a reset instead of the reply.
+            head, _, body = data.partition(b"\r\n\r\n")
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            want = int(m.group(1)) if m else 0
+            while len(body) < want:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
             if self.delay is None:
                 self.stopping.wait(30)
                 return
