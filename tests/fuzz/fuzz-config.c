@@ -13,19 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-check.h"
 #include "server-config.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      g_printerr("invariant failed: %s (%s:%d)\n", #cond, __FILE__,        \
-                 __LINE__);                                                \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

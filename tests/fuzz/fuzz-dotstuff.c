@@ -20,19 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-check.h"
 #include "dotstuff.h"
 #include "poplar-private.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      g_printerr("invariant failed: %s (%s:%d)\n", #cond, __FILE__,        \
-                 __LINE__);                                                \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
 
 /* The message as POP3 sends it before stuffing: bare LF made CRLF, a final
  * CRLF added when the last line has no line end. */

@@ -14,30 +14,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "fuzz-check.h"
 #include "mbox.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      g_printerr("invariant failed: %s (%s:%d)\n", #cond, __FILE__,        \
-                 __LINE__);                                                \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
-
-static bool valid_uidl(const char *s)
-{
-  size_t n = s ? strlen(s) : 0;
-  if (n < 1 || n > 70)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-      return false;
-  }
-  return true;
-}
 
 /* The store opens its index by name with O_NOFOLLOW, so the input goes to
  * a real file (a /proc/self/fd link would be refused as a symlink). */
@@ -78,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(m[i].end <= index->scanned);
     if (i > 0)
       CHECK(m[i].from >= m[i - 1].end && m[i].from > m[i - 1].from);
-    CHECK(valid_uidl(m[i].uidl));
+    CHECK(fuzz_valid_uidl(m[i].uidl));
     CHECK(g_hash_table_add(seen, (gpointer)m[i].uidl));
   }
   g_hash_table_unref(seen);

@@ -19,30 +19,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz-check.h"
 #include "mbox.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      g_printerr("invariant failed: %s (%s:%d)\n", #cond, __FILE__,        \
-                 __LINE__);                                                \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
-
-static bool valid_uidl(const char *s)
-{
-  size_t n = s ? strlen(s) : 0;
-  if (n < 1 || n > 70)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-      return false;
-  }
-  return true;
-}
 
 /* True when @len octets are nothing but complete empty lines ("\n" or
  * "\r\n"): what the parser leaves out before the first From_ line. */
@@ -118,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       CHECK(m[i].from == m[i - 1].next && m[i].from > m[i - 1].from);
     CHECK((m[i].flags & MBOX_MSG_HEADLESS) == 0 || i == 0);
     if (m[i].x_uidl)
-      CHECK(valid_uidl(m[i].x_uidl));
+      CHECK(fuzz_valid_uidl(m[i].x_uidl));
     /* LIST's size is what RETR sends. */
     uint64_t sent = read_size(fd, format, &m[i], data[0] >> 2);
     if (sent != m[i].size) {
@@ -133,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   mbox_uidl_assign(m, n, NULL, data[0] & 4, strings);
   GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
   for (size_t i = 0; i < n; i++) {
-    CHECK(valid_uidl(m[i].uidl));
+    CHECK(fuzz_valid_uidl(m[i].uidl));
     CHECK(g_hash_table_add(seen, (gpointer)m[i].uidl));
   }
   g_hash_table_unref(seen);

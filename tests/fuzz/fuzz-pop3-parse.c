@@ -12,18 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-check.h"
 #include "pop3-parse.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      g_printerr("invariant failed: %s (%s:%d)\n", #cond, __FILE__,        \
-                 __LINE__);                                                \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
 
 /* The reference reading of a number: digits only, no sign, fits. */
 static void check_number(const char *arg)

@@ -15,18 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-check.h"
 #include "proxy-protocol.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      g_printerr("invariant failed: %s (%s:%d)\n", #cond, __FILE__,        \
-                 __LINE__);                                                \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
 
 static PoplarProxyResult parse_exact(const uint8_t *data, size_t len,
                                      PoplarProxyInfo *info, const char **why)

@@ -17,9 +17,9 @@
  */
 #include <string.h>
 
+#include "fuzz-check.h"
 #include "fuzz-world.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

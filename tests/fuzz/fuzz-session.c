@@ -10,9 +10,9 @@
  */
 #include <stdio.h>
 
+#include "fuzz-check.h"
 #include "fuzz-world.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
