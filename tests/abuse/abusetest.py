@@ -13,13 +13,13 @@ import os
 import resource
 import socket
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 
 import poplartest  # noqa: E402
-from poplartest import Conn, PoplarTestCase, rss_anon_kb  # noqa: E402,F401
+from poplartest import (  # noqa: E402,F401
+    Conn, PoplarTestCase, rss_anon_kb, second_loopback_works, wait_until)
 
 FAULT_INJECT = os.environ.get("POPLAR_FAULT_INJECT", "")
 
@@ -81,18 +81,6 @@ def small_window_conn(port, rcvbuf=8192, sndbuf=16384, timeout=120):
     return c
 
 
-def second_loopback_works():
-    """Whether this host lets a client bind 127.0.0.2 (Linux does)."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.2", 0))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def memory_limit_kb(kb):
     """@kb, or more under AddressSanitizer, whose shadow memory, allocator
     caches and quarantine make resident memory no measure of the code's
@@ -103,17 +91,6 @@ def memory_limit_kb(kb):
 def time_limit_s(seconds):
     """@seconds, or three times that under the sanitizers (2-5x slower)."""
     return seconds * 3 if under_sanitizer() else seconds
-
-
-def wait_until(cond, timeout, step=0.05):
-    """Polls @cond until it is true or @timeout seconds passed; returns
-    its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
 
 
 def main():

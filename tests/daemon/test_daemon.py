@@ -15,22 +15,13 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
                                 "integration"))
 import poplartest  # noqa: E402
+from poplartest import wait_until  # noqa: E402
 
 MESSAGES = [b"Subject: one\n\nfirst\n", b"Subject: two\n\nsecond\n"]
 
 
 def workers(srv):
     return [p for p in srv.pids() if p != srv.proc.pid]
-
-
-def wait_until(predicate, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 class DaemonTest(unittest.TestCase):

@@ -501,6 +501,29 @@ def rss_anon_kb(pids):
     return total
 
 
+def wait_until(cond, timeout, step=0.05):
+    """Polls @cond until it is true or @timeout seconds passed; returns
+    its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+def second_loopback_works():
+    """Whether this host lets a client bind 127.0.0.2 (Linux does)."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.2", 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def exit_text(rc):
     if rc is None:
         return "still running"

@@ -15,7 +15,7 @@ import sys
 import time
 
 import poplartest
-from poplartest import Conn, crlf
+from poplartest import Conn, crlf, wait_until
 
 M1 = b"Subject: one\n\nfirst\n"
 M2 = b"Subject: two\n\nsecond\n"
@@ -77,15 +77,6 @@ def lock_files(srv):
         out += [os.path.join(root, f) for f in files
                 if f.startswith("poplar-lock")]
     return out
-
-
-def wait_until(predicate, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 class FdLimitTest(poplartest.PoplarTestCase):

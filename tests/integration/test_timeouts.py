@@ -2,26 +2,13 @@
 """The idle timeout, and the per-IP and global connection limits."""
 
 import os
-import socket
 import time
 
 import poplartest
-from poplartest import Conn
+from poplartest import Conn, second_loopback_works
 
 M1 = b"Subject: one\n\nbody\n"
 LOAD = ["auth-passwd-file", "store-maildir", "test-hooks"]
-
-
-def second_loopback_works():
-    """Whether this host lets a client bind 127.0.0.2 (Linux does)."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.2", 0))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 class TimeoutTest(poplartest.PoplarTestCase):
