@@ -161,7 +161,7 @@ static bool client_flush(PoplarClient *c)
 
 static bool wants_input(const PoplarClient *c)
 {
-  return !c->eof && !c->job_pending && !c->delaying && !c->fill &&
+  return !c->eof && !c->job_pending && !c->delayed_then && !c->fill &&
          !c->close_after_flush && !c->stls_pending && !c->handshaking &&
          c->state != POPLAR_STATE_CONNECT &&
          poplar_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER &&
@@ -272,7 +272,7 @@ static void address_text(const struct sockaddr *sa, char *buf, size_t size,
  * command. */
 static bool can_produce(const PoplarClient *c)
 {
-  if (c->closing || c->job_pending || c->delaying || c->close_after_flush ||
+  if (c->closing || c->job_pending || c->delayed_then || c->close_after_flush ||
       c->stls_pending || c->handshaking)
     return false;
   if (c->fill)
@@ -320,7 +320,7 @@ void poplar_client_pump(PoplarClient *c)
       break;
   }
   if (c->close_after_flush && poplar_client_pending(c) == 0 &&
-      !c->job_pending && !c->delaying) {
+      !c->job_pending && !c->delayed_then) {
     poplar_client_close(c, c->reason);
     return;
   }
@@ -611,24 +611,12 @@ static void on_timer(void *ctx)
     poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
     return;
   }
-  if (c->delaying && c->delayed_then) {
-    c->delaying = false;
+  if (c->delayed_then) {
     PoplarJobDone then = c->delayed_then;
     c->delayed_then = NULL;
     c->last_activity = poplar_loop_now(c->loop);
     arm_idle_timer(c);
     then(c);
-    poplar_client_pump(c);
-    return;
-  }
-  if (c->delaying) {
-    c->delaying = false;
-    poplar_client_reply(c, c->delayed_reply);
-    g_clear_pointer(&c->delayed_reply, g_free);
-    if (c->logout_after_delay)
-      poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
-    c->last_activity = poplar_loop_now(c->loop);
-    arm_idle_timer(c);
     poplar_client_pump(c);
     return;
   }
@@ -651,24 +639,6 @@ static void on_timer(void *ctx)
   poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
 }
 
-void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
-                         bool then_logout)
-{
-  if (delay_ms == 0) {
-    poplar_client_reply(c, reply);
-    g_free(reply);
-    if (then_logout)
-      poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
-    return;
-  }
-  c->logout_after_delay = then_logout;
-  g_free(c->delayed_reply);
-  c->delayed_reply = reply;
-  c->delaying = true;
-  poplar_loop_timer_arm(c->loop, &c->timer,
-                        poplar_loop_now(c->loop) + (int64_t)delay_ms * 1000);
-}
-
 void poplar_client_delay_then(PoplarClient *c, uint64_t delay_ms,
                               PoplarJobDone then)
 {
@@ -677,9 +647,25 @@ void poplar_client_delay_then(PoplarClient *c, uint64_t delay_ms,
     return;
   }
   c->delayed_then = then;
-  c->delaying = true;
   poplar_loop_timer_arm(c->loop, &c->timer,
                         poplar_loop_now(c->loop) + (int64_t)delay_ms * 1000);
+}
+
+static void send_delayed_reply(PoplarClient *c)
+{
+  poplar_client_reply(c, c->delayed_reply);
+  g_clear_pointer(&c->delayed_reply, g_free);
+  if (c->logout_after_delay)
+    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+}
+
+void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
+                         bool then_logout)
+{
+  g_free(c->delayed_reply);
+  c->delayed_reply = reply;
+  c->logout_after_delay = then_logout;
+  poplar_client_delay_then(c, delay_ms, send_delayed_reply);
 }
 
 /* ---- plugin jobs ------------------------------------------------------- */

@@ -81,9 +81,9 @@ struct PoplarClient {
   PoplarJobFunc job_work;
   PoplarJobDone job_done;
   bool closing;
-  bool delaying;       /* an auth delay running */
-  char *delayed_reply; /* sent when the delay ends, or */
-  PoplarJobDone delayed_then; /* called when it ends */
+  /* An auth delay is running while set; called when it ends. */
+  PoplarJobDone delayed_then;
+  char *delayed_reply; /* poplar_client_delay()'s reply */
   PoplarDisconnectReason reason;
 
   char *user_arg;          /* from USER */
