@@ -15,7 +15,7 @@ struct PoplarThrottle {
   GHashTable *entries; /* "a:<address>" / "u:<user>" -> Failures */
 };
 
-PoplarThrottle *poplar_throttle_new(uint64_t base_ms, uint64_t max_ms,
+PoplarThrottle *poplard_throttle_new(uint64_t base_ms, uint64_t max_ms,
                                     uint64_t window_ms, unsigned max_entries)
 {
   PoplarThrottle *t = g_new0(PoplarThrottle, 1);
@@ -28,7 +28,7 @@ PoplarThrottle *poplar_throttle_new(uint64_t base_ms, uint64_t max_ms,
   return t;
 }
 
-void poplar_throttle_free(PoplarThrottle *t)
+void poplard_throttle_free(PoplarThrottle *t)
 {
   if (!t)
     return;
@@ -98,7 +98,7 @@ static uint64_t delay_for(const PoplarThrottle *t, unsigned n)
   return MIN(delay, t->max_ms);
 }
 
-uint64_t poplar_throttle_penalty(PoplarThrottle *t, const char *address,
+uint64_t poplard_throttle_penalty(PoplarThrottle *t, const char *address,
                                  int64_t now_us)
 {
   g_autofree char *key = g_strconcat("a:", address, NULL);
@@ -111,7 +111,7 @@ uint64_t poplar_throttle_penalty(PoplarThrottle *t, const char *address,
   return delay_for(t, n);
 }
 
-uint64_t poplar_throttle_failure(PoplarThrottle *t, const char *address,
+uint64_t poplard_throttle_failure(PoplarThrottle *t, const char *address,
                                  const char *user, int64_t now_us)
 {
   g_mutex_lock(&t->lock);
@@ -124,7 +124,7 @@ uint64_t poplar_throttle_failure(PoplarThrottle *t, const char *address,
   return delay_for(t, n);
 }
 
-void poplar_throttle_success(PoplarThrottle *t, const char *address,
+void poplard_throttle_success(PoplarThrottle *t, const char *address,
                              const char *user)
 {
   g_autofree char *akey = g_strconcat("a:", address, NULL);

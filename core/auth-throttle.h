@@ -20,19 +20,19 @@ typedef struct PoplarThrottle PoplarThrottle;
 
 /* @base_ms: the first failure's delay; @max_ms: the ceiling; @window_ms:
  * how long a failure is remembered; @max_entries: table size bound. */
-PoplarThrottle *poplar_throttle_new(uint64_t base_ms, uint64_t max_ms,
+PoplarThrottle *poplard_throttle_new(uint64_t base_ms, uint64_t max_ms,
                                     uint64_t window_ms, unsigned max_entries);
-void poplar_throttle_free(PoplarThrottle *t);
+void poplard_throttle_free(PoplarThrottle *t);
 
 /* Records a failure at @now_us and returns the delay for its reply. */
-uint64_t poplar_throttle_failure(PoplarThrottle *t, const char *address,
+uint64_t poplard_throttle_failure(PoplarThrottle *t, const char *address,
                                  const char *user, int64_t now_us);
 /* The delay @address has earned by its recent failures at @now_us (0 if
  * none): how long its next password waits before it is checked. */
-uint64_t poplar_throttle_penalty(PoplarThrottle *t, const char *address,
+uint64_t poplard_throttle_penalty(PoplarThrottle *t, const char *address,
                                  int64_t now_us);
 /* Forgets the failures of @address and @user. */
-void poplar_throttle_success(PoplarThrottle *t, const char *address,
+void poplard_throttle_success(PoplarThrottle *t, const char *address,
                              const char *user);
 
 #endif

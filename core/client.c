@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Connection life cycle and socket I/O.  The rule that keeps this simple:
- * poplar_client_pump() is the only place that decides what happens next
+ * poplard_client_pump() is the only place that decides what happens next
  * (process a command, stream more output, wait), and it is called after
  * every event.  A client is freed only by a deferred call on its loop, so
  * no event of the same epoll batch can see a freed client.
@@ -32,7 +32,7 @@ static const char *const state_names[] = {
     [POPLAR_STATE_LOGOUT] = "LOGOUT",
 };
 
-void poplar_client_enter_state(PoplarClient *c, PoplarPop3State state)
+void poplard_client_enter_state(PoplarClient *c, PoplarPop3State state)
 {
   if (poplarpriv_log_enabled(POPLAR_LOG_DEBUG))
     poplarpriv_log(c->session.id, POPLAR_LOG_DEBUG, "state %s -> %s",
@@ -42,12 +42,12 @@ void poplar_client_enter_state(PoplarClient *c, PoplarPop3State state)
 
 /* ---- output ----------------------------------------------------------- */
 
-void poplar_client_write(PoplarClient *c, const void *data, size_t len)
+void poplard_client_write(PoplarClient *c, const void *data, size_t len)
 {
-  poplar_out_queue_append(&c->out, data, len);
+  poplard_out_queue_append(&c->out, data, len);
 }
 
-void poplar_client_reply(PoplarClient *c, const char *line)
+void poplard_client_reply(PoplarClient *c, const char *line)
 {
   char buf[POPLAR_RESPONSE_LINE_MAX];
   size_t len = strlen(line);
@@ -56,17 +56,17 @@ void poplar_client_reply(PoplarClient *c, const char *line)
     len = sizeof buf - 2;
   memcpy(buf, line, len);
   memcpy(buf + len, "\r\n", 2);
-  poplar_out_queue_append(&c->out, buf, len + 2);
+  poplard_out_queue_append(&c->out, buf, len + 2);
 }
 
-void poplar_client_replyf(PoplarClient *c, const char *fmt, ...)
+void poplard_client_replyf(PoplarClient *c, const char *fmt, ...)
 {
   char line[POPLAR_RESPONSE_LINE_MAX];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof line - 2, fmt, ap);
   va_end(ap);
-  poplar_client_reply(c, line);
+  poplard_client_reply(c, line);
 }
 
 /* ---- transport: plain socket or TLS, with send()/recv() conventions
@@ -125,12 +125,12 @@ static ssize_t transport_send_queue(PoplarClient *c)
 {
   struct iovec iov[FLUSH_IOV_MAX];
   if (c->tls) {
-    size_t n = poplar_out_queue_peek(&c->out, iov, 1);
+    size_t n = poplard_out_queue_peek(&c->out, iov, 1);
     g_assert(n == 1);
     return transport_send(c, iov[0].iov_base, iov[0].iov_len);
   }
   struct msghdr mh = {.msg_iov = iov,
-                      .msg_iovlen = poplar_out_queue_peek(&c->out, iov,
+                      .msg_iovlen = poplard_out_queue_peek(&c->out, iov,
                                                           FLUSH_IOV_MAX)};
   return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 }
@@ -143,9 +143,9 @@ static bool client_flush(PoplarClient *c)
   while (c->out.pending > 0) {
     ssize_t n = transport_send_queue(c);
     if (n > 0) {
-      poplar_out_queue_advance(&c->out, (size_t)n);
+      poplard_out_queue_advance(&c->out, (size_t)n);
       c->session.bytes_out += (uint64_t)n;
-      c->last_activity = poplar_loop_now(c->loop);
+      c->last_activity = poplard_loop_now(c->loop);
       continue;
     }
     if (n < 0 && errno == EINTR)
@@ -164,7 +164,7 @@ static bool wants_input(const PoplarClient *c)
   return !c->eof && !c->job_pending && !c->delayed_then && !c->fill &&
          !c->close_after_flush && !c->stls_pending && !c->handshaking &&
          c->state != POPLAR_STATE_CONNECT &&
-         poplar_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER &&
+         poplard_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER &&
          c->in_len < sizeof c->in;
 }
 
@@ -172,22 +172,22 @@ static void update_watch(PoplarClient *c)
 {
   uint32_t ev = 0;
   if (c->proxy_pending) {
-    if (!poplar_loop_watch_set(c->loop, &c->watch, EPOLLIN))
-      poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    if (!poplard_loop_watch_set(c->loop, &c->watch, EPOLLIN))
+      poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   if (c->handshaking) {
     ev = gnutls_record_get_direction(c->tls) ? EPOLLOUT : EPOLLIN;
-    if (!poplar_loop_watch_set(c->loop, &c->watch, ev))
-      poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    if (!poplard_loop_watch_set(c->loop, &c->watch, ev))
+      poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   if (wants_input(c))
     ev |= EPOLLIN;
-  if (poplar_client_pending(c) > 0)
+  if (poplard_client_pending(c) > 0)
     ev |= EPOLLOUT;
-  if (!poplar_loop_watch_set(c->loop, &c->watch, ev))
-    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+  if (!poplard_loop_watch_set(c->loop, &c->watch, ev))
+    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
 }
 
 /* Reads what the socket has.  Returns false on EOF or error. */
@@ -229,14 +229,14 @@ static bool process_one_line(PoplarClient *c)
       c->in_len = 0;
       if (!c->in_discarding) {
         c->in_discarding = true;
-        poplar_pop3_line_too_long(c);
+        poplard_pop3_line_too_long(c);
       }
     }
     return false;
   }
   size_t consumed = (size_t)(nl - c->in) + 1;
   size_t len = consumed - 1;
-  c->last_activity = poplar_loop_now(c->loop);
+  c->last_activity = poplard_loop_now(c->loop);
   if (len > 0 && c->in[len - 1] == '\r')
     len--;
   /* RFC 5034 4: SASL responses are not bound by the 255-octet command
@@ -245,7 +245,7 @@ static bool process_one_line(PoplarClient *c)
   if (c->in_discarding) {
     c->in_discarding = false;
   } else if (consumed > max) {
-    poplar_pop3_line_too_long(c);
+    poplard_pop3_line_too_long(c);
   } else {
     char line[sizeof c->in + 1];
     memcpy(line, c->in, len);
@@ -253,7 +253,7 @@ static bool process_one_line(PoplarClient *c)
     /* The copy is the only place a password passes through: wiped below. */
     memmove(c->in, c->in + consumed, c->in_len - consumed);
     c->in_len -= consumed;
-    poplar_pop3_dispatch(c, line, len);
+    poplard_pop3_dispatch(c, line, len);
     explicit_bzero(line, sizeof line);
     return true;
   }
@@ -276,15 +276,15 @@ static bool can_produce(const PoplarClient *c)
       c->stls_pending || c->handshaking)
     return false;
   if (c->fill)
-    return poplar_client_pending(c) <
+    return poplard_client_pending(c) <
            (c->fill_below ? c->fill_below : POPLAR_OUTPUT_LOW_WATER);
   if (c->state == POPLAR_STATE_CONNECT ||
-      poplar_client_pending(c) >= POPLAR_OUTPUT_HIGH_WATER)
+      poplard_client_pending(c) >= POPLAR_OUTPUT_HIGH_WATER)
     return false;
   return c->in_len == sizeof c->in || memchr(c->in, '\n', c->in_len);
 }
 
-void poplar_client_pump(PoplarClient *c)
+void poplard_client_pump(PoplarClient *c)
 {
   if (c->closing)
     return;
@@ -302,10 +302,10 @@ void poplar_client_pump(PoplarClient *c)
         return;
     }
     if (!client_flush(c)) {
-      poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+      poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
       return;
     }
-    if (c->stls_pending && poplar_client_pending(c) == 0) {
+    if (c->stls_pending && poplard_client_pending(c) == 0) {
       tls_begin(c);
       return;
     }
@@ -319,19 +319,19 @@ void poplar_client_pump(PoplarClient *c)
     if (!can_produce(c))
       break;
   }
-  if (c->close_after_flush && poplar_client_pending(c) == 0 &&
+  if (c->close_after_flush && poplard_client_pending(c) == 0 &&
       !c->job_pending && !c->delayed_then) {
-    poplar_client_close(c, c->reason);
+    poplard_client_close(c, c->reason);
     return;
   }
   if (c->eof && !c->job_pending && !c->fill) {
     /* The client is gone; whatever it pipelined before leaving has been
      * answered as far as it could be. */
-    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
     return;
   }
-  if (!c->job_pending && !c->fill && poplar_client_pending(c) == 0)
-    poplar_out_queue_trim(&c->out); /* idle: keep no stream blocks */
+  if (!c->job_pending && !c->fill && poplard_client_pending(c) == 0)
+    poplard_out_queue_trim(&c->out); /* idle: keep no stream blocks */
   update_watch(c);
 }
 
@@ -360,7 +360,7 @@ static void tls_hooks_work(PoplarClient *c)
   PoplarHookArgs args = {0};
   g_free(c->job_reply);
   c->job_reply = NULL;
-  PoplarVerdict v = poplar_hooks_run(c->server->registry, &c->session,
+  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
                                      POPLAR_HOOK_TLS, &args, &c->job_reply);
   c->job_ok = (v == POPLAR_CONTINUE);
 }
@@ -369,13 +369,13 @@ static void tls_established(PoplarClient *c)
 {
   if (!c->job_ok) {
     /* A refused TLS session ends: the hook's text goes over TLS. */
-    poplar_client_reply(c, c->job_reply);
+    poplard_client_reply(c, c->job_reply);
     g_clear_pointer(&c->job_reply, g_free);
-    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   if (c->implicit_tls)
-    poplar_pop3_greet(c);
+    poplard_pop3_greet(c);
 }
 
 static void tls_handshake_step(PoplarClient *c)
@@ -389,12 +389,12 @@ static void tls_handshake_step(PoplarClient *c)
   if (r < 0) {
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS handshake failed: %s",
                    gnutls_strerror(r));
-    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   c->handshaking = false;
   record_tls_info(c);
-  c->last_activity = poplar_loop_now(c->loop);
+  c->last_activity = poplard_loop_now(c->loop);
   arm_idle_timer(c);
   poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS: %s %s%s%s%s",
                  c->session.tls_version, c->session.tls_cipher,
@@ -402,36 +402,36 @@ static void tls_handshake_step(PoplarClient *c)
                  c->session.tls_sni ? c->session.tls_sni : "",
                  gnutls_session_is_resumed(c->tls) ? " (resumed)" : "");
   c->job_ok = true;
-  if (poplar_hooks_present(c->server->registry, POPLAR_HOOK_TLS)) {
-    poplar_client_run_job(c, tls_hooks_work, tls_established);
+  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_TLS)) {
+    poplard_client_run_job(c, tls_hooks_work, tls_established);
     update_watch(c);
     return;
   }
   tls_established(c);
-  poplar_client_pump(c);
+  poplard_client_pump(c);
 }
 
 static void tls_begin(PoplarClient *c)
 {
   char *error = NULL;
   c->stls_pending = false;
-  c->tls_ctx = poplar_server_tls(c->server);
+  c->tls_ctx = poplard_server_tls(c->server);
   if (!c->tls_ctx ||
-      !poplar_tls_session_new(c->tls_ctx, c->fd, &c->tls, &error)) {
+      !poplard_tls_session_new(c->tls_ctx, c->fd, &c->tls, &error)) {
     poplarpriv_log(c->session.id, POPLAR_LOG_ERROR, "cannot start TLS: %s",
                    error ? error : "TLS is not configured");
     g_free(error);
-    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   c->handshaking = true;
   uint64_t timeout_ms = c->server->cfg.tls.handshake_timeout_ms;
-  poplar_loop_timer_arm(c->loop, &c->timer,
-                        poplar_loop_now(c->loop) + (int64_t)timeout_ms * 1000);
+  poplard_loop_timer_arm(c->loop, &c->timer,
+                        poplard_loop_now(c->loop) + (int64_t)timeout_ms * 1000);
   tls_handshake_step(c);
 }
 
-void poplar_client_start_tls(PoplarClient *c)
+void poplard_client_start_tls(PoplarClient *c)
 {
   /* Whatever the client sent behind STLS was sent in plaintext and must
    * never be executed under TLS (CVE-2011-0411 and its many relatives). */
@@ -441,18 +441,18 @@ void poplar_client_start_tls(PoplarClient *c)
   g_clear_pointer(&c->user_arg, g_free);
 }
 
-bool poplar_client_plaintext_ok(const PoplarClient *c)
+bool poplard_client_plaintext_ok(const PoplarClient *c)
 {
   return c->session.tls || c->session.trusted;
 }
 
-void poplar_client_connected(PoplarClient *c)
+void poplard_client_connected(PoplarClient *c)
 {
   if (c->implicit_tls) {
     tls_begin(c);
     return;
   }
-  poplar_pop3_greet(c);
+  poplard_pop3_greet(c);
 }
 
 /* ---- PROXY protocol: the load balancer's header before anything else --- */
@@ -467,30 +467,30 @@ static void proxy_apply(PoplarClient *c, const PoplarProxyInfo *info)
                  sizeof s->remote_address, &s->remote_port);
     address_text((const struct sockaddr *)&info->destination,
                  s->local_address, sizeof s->local_address, &s->local_port);
-    s->trusted = poplar_netlist_contains(
+    s->trusted = poplard_netlist_contains(
         c->server->cfg.trusted, (const struct sockaddr *)&info->source);
   }
   g_strlcpy(c->limits_key, s->remote_address, sizeof c->limits_key);
   bool per_address = false;
-  if (!poplar_conn_limits_enter(c->server->limits, c->limits_key,
+  if (!poplard_conn_limits_enter(c->server->limits, c->limits_key,
                                 &per_address)) {
     poplarpriv_log(s->id, POPLAR_LOG_WARNING,
                    "connection from %s (via %s) refused: %s", c->limits_key,
                    proxy, per_address ? "max-connections-per-ip reached"
                                       : "max-connections reached");
-    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   c->counted = true;
   c->proxy_pending = false;
   c->in_len = 0;
-  c->last_activity = poplar_loop_now(c->loop);
+  c->last_activity = poplard_loop_now(c->loop);
   arm_idle_timer(c);
   poplarpriv_log(s->id, POPLAR_LOG_INFO, "connect from %s port %u via %s%s%s",
                  s->remote_address, s->remote_port, proxy,
                  info->local ? " (PROXY LOCAL)" : "",
                  s->trusted ? " (trusted)" : "");
-  poplar_pop3_start(c);
+  poplard_pop3_start(c);
 }
 
 /* Reads the header without taking a single octet beyond it: with implicit
@@ -506,7 +506,7 @@ static void proxy_step(PoplarClient *c)
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
       return;
-    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
     return;
   }
   if (c->proxy_info) { /* header complete, only TLVs were left */
@@ -522,13 +522,13 @@ static void proxy_step(PoplarClient *c)
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return;
   if (n <= 0) {
-    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
     return;
   }
   PoplarProxyInfo info;
   const char *why = NULL;
   size_t total = have + (size_t)n;
-  PoplarProxyResult r = poplar_proxy_parse(buf, total, &info, &why);
+  PoplarProxyResult r = poplard_proxy_parse(buf, total, &info, &why);
   if (r == POPLAR_PROXY_INCOMPLETE && total == sizeof buf) {
     r = POPLAR_PROXY_INVALID;
     why = "PROXY header too long";
@@ -537,7 +537,7 @@ static void proxy_step(PoplarClient *c)
     poplarpriv_log(c->session.id, POPLAR_LOG_WARNING,
                    "bad PROXY header from %s: %s", c->session.remote_address,
                    why);
-    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   /* Everything peeked is header while it is incomplete; once complete,
@@ -547,7 +547,7 @@ static void proxy_step(PoplarClient *c)
     take = info.header_len - have;
   ssize_t got = recv(c->fd, c->in + have, take, 0);
   if (got != (ssize_t)take) {
-    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   c->in_len = have + take;
@@ -569,7 +569,7 @@ static void on_io(void *ctx, uint32_t events)
   if (c->closing)
     return;
   if (events & EPOLLERR) {
-    poplar_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
+    poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
     return;
   }
   if (c->proxy_pending) {
@@ -582,7 +582,7 @@ static void on_io(void *ctx, uint32_t events)
   }
   if (events & (EPOLLIN | EPOLLHUP))
     client_read(c);
-  poplar_client_pump(c);
+  poplard_client_pump(c);
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -590,7 +590,7 @@ static void on_io(void *ctx, uint32_t events)
 static void arm_idle_timer(PoplarClient *c)
 {
   int64_t timeout = (int64_t)c->server->cfg.idle_timeout_ms * 1000;
-  poplar_loop_timer_arm(c->loop, &c->timer, c->last_activity + timeout);
+  poplard_loop_timer_arm(c->loop, &c->timer, c->last_activity + timeout);
 }
 
 static void on_timer(void *ctx)
@@ -602,26 +602,26 @@ static void on_timer(void *ctx)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "no PROXY header from %s in time: disconnecting",
                    c->session.remote_address);
-    poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
+    poplard_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
     return;
   }
   if (c->handshaking) {
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "TLS handshake timed out: disconnecting");
-    poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
+    poplard_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
     return;
   }
   if (c->delayed_then) {
     PoplarJobDone then = c->delayed_then;
     c->delayed_then = NULL;
-    c->last_activity = poplar_loop_now(c->loop);
+    c->last_activity = poplard_loop_now(c->loop);
     arm_idle_timer(c);
     then(c);
-    poplar_client_pump(c);
+    poplard_client_pump(c);
     return;
   }
   int64_t timeout = (int64_t)c->server->cfg.idle_timeout_ms * 1000;
-  int64_t now = poplar_loop_now(c->loop);
+  int64_t now = poplard_loop_now(c->loop);
   if (c->job_pending || now < c->last_activity + timeout) {
     /* A plugin call is not the client idling. */
     if (c->job_pending)
@@ -634,12 +634,12 @@ static void on_timer(void *ctx)
                  (unsigned long long)(timeout / G_USEC_PER_SEC));
   /* RFC 1939 section 3: an autologout timer ends the session without
    * entering the UPDATE state, so nothing is deleted. */
-  poplar_client_reply(c, "-ERR Idle timeout, closing connection");
+  poplard_client_reply(c, "-ERR Idle timeout, closing connection");
   client_flush(c);
-  poplar_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
+  poplard_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
 }
 
-void poplar_client_delay_then(PoplarClient *c, uint64_t delay_ms,
+void poplard_client_delay_then(PoplarClient *c, uint64_t delay_ms,
                               PoplarJobDone then)
 {
   if (delay_ms == 0) {
@@ -647,25 +647,25 @@ void poplar_client_delay_then(PoplarClient *c, uint64_t delay_ms,
     return;
   }
   c->delayed_then = then;
-  poplar_loop_timer_arm(c->loop, &c->timer,
-                        poplar_loop_now(c->loop) + (int64_t)delay_ms * 1000);
+  poplard_loop_timer_arm(c->loop, &c->timer,
+                        poplard_loop_now(c->loop) + (int64_t)delay_ms * 1000);
 }
 
 static void send_delayed_reply(PoplarClient *c)
 {
-  poplar_client_reply(c, c->delayed_reply);
+  poplard_client_reply(c, c->delayed_reply);
   g_clear_pointer(&c->delayed_reply, g_free);
   if (c->logout_after_delay)
-    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
 }
 
-void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
+void poplard_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
                          bool then_logout)
 {
   g_free(c->delayed_reply);
   c->delayed_reply = reply;
   c->logout_after_delay = then_logout;
-  poplar_client_delay_then(c, delay_ms, send_delayed_reply);
+  poplard_client_delay_then(c, delay_ms, send_delayed_reply);
 }
 
 /* ---- plugin jobs ------------------------------------------------------- */
@@ -677,30 +677,30 @@ static void job_finished(void *data)
   PoplarJobDone done = c->job_done;
   c->job_work = NULL;
   c->job_done = NULL;
-  c->last_activity = poplar_loop_now(c->loop);
+  c->last_activity = poplard_loop_now(c->loop);
   if (c->final_job) {
     done(c);
     return;
   }
   if (c->closing) {
     /* The connection went away during the call: finish tearing down. */
-    poplar_session_end(c);
+    poplard_session_end(c);
     return;
   }
   if (done)
     done(c);
-  poplar_client_pump(c);
+  poplard_client_pump(c);
 }
 
-void poplar_client_job_thread(gpointer data, gpointer user_data)
+void poplard_client_job_thread(gpointer data, gpointer user_data)
 {
   PoplarClient *c = data;
   (void)user_data;
   c->job_work(c);
-  poplar_loop_invoke(c->loop, job_finished, c);
+  poplard_loop_invoke(c->loop, job_finished, c);
 }
 
-void poplar_client_run_job(PoplarClient *c, PoplarJobFunc work,
+void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
                            PoplarJobDone done)
 {
   g_assert(!c->job_pending);
@@ -716,41 +716,41 @@ void poplar_client_run_job(PoplarClient *c, PoplarJobFunc work,
                    error->message);
     g_error_free(error);
     work(c);
-    poplar_loop_invoke(c->loop, job_finished, c);
+    poplard_loop_invoke(c->loop, job_finished, c);
   }
 }
 
-void poplar_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
+void poplard_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
                                  PoplarJobDone done)
 {
   c->final_job = true;
-  poplar_client_run_job(c, work, done);
+  poplard_client_run_job(c, work, done);
 }
 
 /* ---- closing ----------------------------------------------------------- */
 
-void poplar_client_logout(PoplarClient *c, PoplarDisconnectReason reason)
+void poplard_client_logout(PoplarClient *c, PoplarDisconnectReason reason)
 {
   c->reason = reason;
   c->close_after_flush = true;
   if (c->state != POPLAR_STATE_LOGOUT)
-    poplar_client_enter_state(c, POPLAR_STATE_LOGOUT);
+    poplard_client_enter_state(c, POPLAR_STATE_LOGOUT);
 }
 
-void poplar_client_close(PoplarClient *c, PoplarDisconnectReason reason)
+void poplard_client_close(PoplarClient *c, PoplarDisconnectReason reason)
 {
   if (c->closing)
     return;
   c->closing = true;
   c->reason = reason;
-  poplar_loop_watch_remove(c->loop, &c->watch);
-  poplar_loop_timer_cancel(c->loop, &c->timer);
+  poplard_loop_watch_remove(c->loop, &c->watch);
+  poplard_loop_timer_cancel(c->loop, &c->timer);
   if (c->tls && !c->handshaking)
     gnutls_bye(c->tls, GNUTLS_SHUT_WR); /* best effort, never waits */
   close(c->fd);
   c->fd = -1;
   if (!c->job_pending)
-    poplar_session_end(c);
+    poplard_session_end(c);
   /* else job_finished() ends the session when the call returns */
 }
 
@@ -775,14 +775,14 @@ static void address_text(const struct sockaddr *sa, char *buf, size_t size,
   }
 }
 
-void poplar_client_close_all(void *data)
+void poplard_client_close_all(void *data)
 {
   PoplarLoopClients *list = data;
   for (PoplarClient *c = list->head; c; c = c->next)
-    poplar_client_close(c, POPLAR_DISCONNECT_SHUTDOWN);
+    poplard_client_close(c, POPLAR_DISCONNECT_SHUTDOWN);
 }
 
-void poplar_client_unlink(PoplarClient *c)
+void poplard_client_unlink(PoplarClient *c)
 {
   if (c->prev)
     c->prev->next = c->next;
@@ -793,7 +793,7 @@ void poplar_client_unlink(PoplarClient *c)
   c->prev = c->next = NULL;
 }
 
-void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
+void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                           bool implicit_tls, const struct sockaddr *remote,
                           socklen_t rlen)
 {
@@ -803,7 +803,7 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   unsigned port;
   address_text(remote, addr, sizeof addr, &port);
   bool proxied = server->cfg.proxy_protocol;
-  if (proxied && !poplar_netlist_contains(server->cfg.trusted_proxies,
+  if (proxied && !poplard_netlist_contains(server->cfg.trusted_proxies,
                                           remote)) {
     /* Anyone else could claim to be any client address. */
     poplarpriv_log(NULL, POPLAR_LOG_WARNING,
@@ -816,7 +816,7 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   /* Behind a proxy the limits apply to the client address in the header,
    * counted once it is read. */
   if (!proxied &&
-      !poplar_conn_limits_enter(server->limits, addr, &per_address)) {
+      !poplard_conn_limits_enter(server->limits, addr, &per_address)) {
     static const char busy_ip[] =
         "-ERR [SYS/TEMP] Too many connections from your address\r\n";
     static const char busy[] = "-ERR [SYS/TEMP] Server busy, try later\r\n";
@@ -843,7 +843,7 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   g_strlcpy(c->limits_key, addr, sizeof c->limits_key);
   c->counted = !proxied;
   c->proxy_pending = proxied;
-  poplar_server_next_session_id(server, c->session.id, sizeof c->session.id);
+  poplard_server_next_session_id(server, c->session.id, sizeof c->session.id);
   g_strlcpy(c->session.remote_address, addr,
             sizeof c->session.remote_address);
   c->session.remote_port = port;
@@ -852,20 +852,20 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
     address_text((struct sockaddr *)&local, c->session.local_address,
                  sizeof c->session.local_address, &c->session.local_port);
-  c->session.trusted = poplar_netlist_contains(server->cfg.trusted, remote);
+  c->session.trusted = poplard_netlist_contains(server->cfg.trusted, remote);
   c->session.start_time = g_get_real_time();
-  c->last_activity = poplar_loop_now(loop);
+  c->last_activity = poplard_loop_now(loop);
   c->state = POPLAR_STATE_CONNECT;
   c->implicit_tls = implicit_tls;
   g_atomic_int_inc(&server->live_sessions);
 
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  poplar_watch_init(&c->watch, fd, on_io, c);
-  poplar_timer_init(&c->timer, on_timer, c);
+  poplard_watch_init(&c->watch, fd, on_io, c);
+  poplard_timer_init(&c->timer, on_timer, c);
   arm_idle_timer(c);
   if (proxied) {
-    poplar_loop_timer_arm(
+    poplard_loop_timer_arm(
         loop, &c->timer,
         c->last_activity + (int64_t)server->cfg.tls.handshake_timeout_ms * 1000);
     update_watch(c);
@@ -873,5 +873,5 @@ void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
   }
   poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "connect from %s port %u%s",
                  addr, port, c->session.trusted ? " (trusted)" : "");
-  poplar_pop3_start(c);
+  poplard_pop3_start(c);
 }

@@ -83,7 +83,7 @@ struct PoplarClient {
   bool closing;
   /* An auth delay is running while set; called when it ends. */
   PoplarJobDone delayed_then;
-  char *delayed_reply; /* poplar_client_delay()'s reply */
+  char *delayed_reply; /* poplard_client_delay()'s reply */
   PoplarDisconnectReason reason;
 
   char *user_arg;          /* from USER */
@@ -112,60 +112,60 @@ struct PoplarClient {
 
 /* Takes ownership of @fd (accepted, non-blocking); the client lives on
  * loop @loop_index.  @implicit_tls: TLS handshake before the greeting. */
-void poplar_client_create(PoplarServer *server, unsigned loop_index, int fd,
+void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                           bool implicit_tls, const struct sockaddr *remote,
                           socklen_t rlen);
 /* After the connect hooks: the greeting, or first the implicit TLS
  * handshake. */
-void poplar_client_connected(PoplarClient *c);
+void poplard_client_connected(PoplarClient *c);
 /* True when plaintext passwords may be used: under TLS, or from a trusted
  * network. */
-bool poplar_client_plaintext_ok(const PoplarClient *c);
+bool poplard_client_plaintext_ok(const PoplarClient *c);
 /* STLS: the +OK is queued; start TLS once it is sent. */
-void poplar_client_start_tls(PoplarClient *c);
+void poplard_client_start_tls(PoplarClient *c);
 /* Closes every client of the calling loop (server shutdown).  Loop thread
  * only; @data is the server's PoplarLoopClients of that loop. */
-void poplar_client_close_all(void *data);
+void poplard_client_close_all(void *data);
 
 /* Removes @c from its loop's list (when it is freed). */
-void poplar_client_unlink(PoplarClient *c);
+void poplard_client_unlink(PoplarClient *c);
 
 /* Queues one reply line; CRLF is added. */
-void poplar_client_reply(PoplarClient *c, const char *line);
-void poplar_client_replyf(PoplarClient *c, const char *fmt, ...)
+void poplard_client_reply(PoplarClient *c, const char *line);
+void poplard_client_replyf(PoplarClient *c, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
 /* Queues raw octets. */
-void poplar_client_write(PoplarClient *c, const void *data, size_t len);
+void poplard_client_write(PoplarClient *c, const void *data, size_t len);
 /* Octets queued and not yet sent. */
-static inline size_t poplar_client_pending(const PoplarClient *c)
+static inline size_t poplard_client_pending(const PoplarClient *c)
 {
   return c->out.pending;
 }
 
 /* The plugin pool's thread function (@data is the client). */
-void poplar_client_job_thread(gpointer data, gpointer user_data);
+void poplard_client_job_thread(gpointer data, gpointer user_data);
 /* Runs @work on the plugin pool, then @done on the loop. */
-void poplar_client_run_job(PoplarClient *c, PoplarJobFunc work,
+void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
                            PoplarJobDone done);
 /* Runs the last job of a closed client (its teardown). */
-void poplar_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
+void poplard_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
                                  PoplarJobDone done);
 /* Sends what is queued, then closes. */
-void poplar_client_logout(PoplarClient *c, PoplarDisconnectReason reason);
+void poplard_client_logout(PoplarClient *c, PoplarDisconnectReason reason);
 /* Closes now (queued output is dropped). */
-void poplar_client_close(PoplarClient *c, PoplarDisconnectReason reason);
+void poplard_client_close(PoplarClient *c, PoplarDisconnectReason reason);
 /* Changes state, logging the transition. */
-void poplar_client_enter_state(PoplarClient *c, PoplarPop3State state);
+void poplard_client_enter_state(PoplarClient *c, PoplarPop3State state);
 /* Processes buffered input and streamed output as far as possible; call
  * after anything that may let the session move on. */
-void poplar_client_pump(PoplarClient *c);
+void poplard_client_pump(PoplarClient *c);
 /* Pauses command processing for @delay_ms, then sends @reply (taken) and
  * goes on, or closes after it when @then_logout. */
-void poplar_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
+void poplard_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
                          bool then_logout);
 /* Pauses command processing for @delay_ms, then calls @then (at once if
  * @delay_ms is 0). */
-void poplar_client_delay_then(PoplarClient *c, uint64_t delay_ms,
+void poplard_client_delay_then(PoplarClient *c, uint64_t delay_ms,
                               PoplarJobDone then);
 
 #endif

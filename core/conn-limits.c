@@ -11,7 +11,7 @@ struct PoplarConnLimits {
   GHashTable *by_address; /* char* -> count (GUINT_TO_POINTER) */
 };
 
-PoplarConnLimits *poplar_conn_limits_new(unsigned max_total,
+PoplarConnLimits *poplard_conn_limits_new(unsigned max_total,
                                          unsigned max_per_address)
 {
   PoplarConnLimits *l = g_new0(PoplarConnLimits, 1);
@@ -22,7 +22,7 @@ PoplarConnLimits *poplar_conn_limits_new(unsigned max_total,
   return l;
 }
 
-void poplar_conn_limits_free(PoplarConnLimits *l)
+void poplard_conn_limits_free(PoplarConnLimits *l)
 {
   if (!l)
     return;
@@ -31,7 +31,7 @@ void poplar_conn_limits_free(PoplarConnLimits *l)
   g_free(l);
 }
 
-bool poplar_conn_limits_enter(PoplarConnLimits *l, const char *address,
+bool poplard_conn_limits_enter(PoplarConnLimits *l, const char *address,
                               bool *per_address)
 {
   bool ok = false;
@@ -48,7 +48,7 @@ bool poplar_conn_limits_enter(PoplarConnLimits *l, const char *address,
   return ok;
 }
 
-void poplar_conn_limits_leave(PoplarConnLimits *l, const char *address)
+void poplard_conn_limits_leave(PoplarConnLimits *l, const char *address)
 {
   g_mutex_lock(&l->lock);
   unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(l->by_address, address));

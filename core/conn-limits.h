@@ -7,13 +7,13 @@
 
 typedef struct PoplarConnLimits PoplarConnLimits;
 
-PoplarConnLimits *poplar_conn_limits_new(unsigned max_total,
+PoplarConnLimits *poplard_conn_limits_new(unsigned max_total,
                                          unsigned max_per_address);
-void poplar_conn_limits_free(PoplarConnLimits *limits);
+void poplard_conn_limits_free(PoplarConnLimits *limits);
 /* Counts a new connection from @address; false (and nothing counted) when
  * a limit is reached.  *@per_address tells which one. */
-bool poplar_conn_limits_enter(PoplarConnLimits *limits, const char *address,
+bool poplard_conn_limits_enter(PoplarConnLimits *limits, const char *address,
                               bool *per_address);
-void poplar_conn_limits_leave(PoplarConnLimits *limits, const char *address);
+void poplard_conn_limits_leave(PoplarConnLimits *limits, const char *address);
 
 #endif

@@ -7,7 +7,7 @@
 #include <immintrin.h>
 #endif
 
-void poplar_dotstuff_init(PoplarDotStuff *st, long top_lines)
+void poplard_dotstuff_init(PoplarDotStuff *st, long top_lines)
 {
   st->last = -1;
   st->line_len = 0;
@@ -224,7 +224,7 @@ DEFINE_ENCODE_BULK(encode_bulk_avx2, AVX2, lf_mask64_avx2, copy64_avx2)
 
 static bool bulk_avx2_allowed = true;
 
-void poplar_dotstuff_allow_avx2(bool allow)
+void poplard_dotstuff_allow_avx2(bool allow)
 {
   bulk_avx2_allowed = allow;
 }
@@ -241,7 +241,7 @@ static void encode_bulk(const char **pp, char **op, const char *in,
   encode_bulk_sse2(pp, op, in, end, last);
 }
 #else
-void poplar_dotstuff_allow_avx2(bool allow)
+void poplard_dotstuff_allow_avx2(bool allow)
 {
   (void)allow;
 }
@@ -278,7 +278,7 @@ static size_t encode_all(PoplarDotStuff *st, const char *in, size_t in_len,
 }
 
 /* Both encoders write at most two octets per input octet. */
-size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
+size_t poplard_dotstuff_encode(PoplarDotStuff *st, const char *in,
                               size_t in_len, char *out)
 {
   if (st->body_lines_left < 0)
@@ -286,7 +286,7 @@ size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
   return encode_lines(st, in, in_len, out);
 }
 
-size_t poplar_dotstuff_encode_into(PoplarDotStuff *st, const char *in,
+size_t poplard_dotstuff_encode_into(PoplarDotStuff *st, const char *in,
                                    size_t in_len, size_t *consumed, char *out,
                                    size_t out_room)
 {
@@ -299,14 +299,14 @@ size_t poplar_dotstuff_encode_into(PoplarDotStuff *st, const char *in,
     if (fit == 0)
       break;
     size_t n = in_len - taken < fit ? in_len - taken : fit;
-    written += poplar_dotstuff_encode(st, in + taken, n, out + written);
+    written += poplard_dotstuff_encode(st, in + taken, n, out + written);
     taken += n;
   }
   *consumed = st->done ? in_len : taken;
   return written;
 }
 
-size_t poplar_dotstuff_finish(PoplarDotStuff *st, char *out)
+size_t poplard_dotstuff_finish(PoplarDotStuff *st, char *out)
 {
   char *o = out;
   if (st->last != -1 && st->last != '\n' && !st->done) {

@@ -23,7 +23,7 @@ typedef struct PoplarDotStuff {
 } PoplarDotStuff;
 
 /* @top_lines: -1 to send everything (RETR), else TOP's line count. */
-void poplar_dotstuff_init(PoplarDotStuff *st, long top_lines);
+void poplard_dotstuff_init(PoplarDotStuff *st, long top_lines);
 
 /* Worst case output for @in_len input octets: no input octet becomes more
  * than two. */
@@ -33,7 +33,7 @@ void poplar_dotstuff_init(PoplarDotStuff *st, long top_lines);
  * returns the octets written.  Octets of @out past the returned length may
  * have been used as scratch space.  After TOP's limit, input is ignored
  * and st->done is set. */
-size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
+size_t poplard_dotstuff_encode(PoplarDotStuff *st, const char *in,
                               size_t in_len, char *out);
 
 /* Encodes as much of @in as surely fits into the @out_room octets at @out,
@@ -41,20 +41,20 @@ size_t poplar_dotstuff_encode(PoplarDotStuff *st, const char *in,
  * written and sets *@consumed to the input octets taken (all of them once
  * st->done is set).  Takes at least one octet when @out_room >= 2.  Octets
  * of @out past the returned length may have been used as scratch space. */
-size_t poplar_dotstuff_encode_into(PoplarDotStuff *st, const char *in,
+size_t poplard_dotstuff_encode_into(PoplarDotStuff *st, const char *in,
                                    size_t in_len, size_t *consumed, char *out,
                                    size_t out_room);
 
 /* Whether RETR's encoder may use AVX2 where the processor has it (the
  * default); tests turn it off to check the SSE2 code on the same machine.
  * Not thread-safe: set it before encoding. */
-void poplar_dotstuff_allow_avx2(bool allow);
+void poplard_dotstuff_allow_avx2(bool allow);
 
-/* Room poplar_dotstuff_finish() needs. */
+/* Room poplard_dotstuff_finish() needs. */
 #define POPLAR_DOTSTUFF_FINISH_MAX 5
 
 /* Ends the message: CRLF when the last line is unterminated, then ".CRLF".
  * Returns the octets written. */
-size_t poplar_dotstuff_finish(PoplarDotStuff *st, char *out);
+size_t poplard_dotstuff_finish(PoplarDotStuff *st, char *out);
 
 #endif /* POPLAR_DOTSTUFF_H */

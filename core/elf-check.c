@@ -31,7 +31,7 @@ static bool read_at(int fd, void *buf, size_t len, off_t off)
   return n == (ssize_t)len;
 }
 
-bool poplar_elf_check(const char *path, const char **why)
+bool poplard_elf_check(const char *path, const char **why)
 {
   /* O_NONBLOCK: a FIFO named like a plugin must not hang the loader. */
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);

@@ -14,6 +14,6 @@
 
 /* Returns true when @path looks loadable; otherwise *@why (static text)
  * says what is wrong. */
-bool poplar_elf_check(const char *path, const char **why);
+bool poplard_elf_check(const char *path, const char **why);
 
 #endif

@@ -30,7 +30,7 @@ struct PoplarLoop {
   int64_t now;
 };
 
-int64_t poplar_loop_now(const PoplarLoop *loop) { return loop->now; }
+int64_t poplard_loop_now(const PoplarLoop *loop) { return loop->now; }
 
 /* ---- timers: a binary min-heap on deadline ---------------------------- */
 
@@ -71,7 +71,7 @@ static void heap_sift_down(PoplarLoop *loop, size_t i)
   heap_set(loop, i, t);
 }
 
-void poplar_timer_init(PoplarTimer *t, PoplarTimerFunc func, void *ctx)
+void poplard_timer_init(PoplarTimer *t, PoplarTimerFunc func, void *ctx)
 {
   t->deadline = 0;
   t->heap_index = SIZE_MAX;
@@ -79,7 +79,7 @@ void poplar_timer_init(PoplarTimer *t, PoplarTimerFunc func, void *ctx)
   t->ctx = ctx;
 }
 
-void poplar_loop_timer_cancel(PoplarLoop *loop, PoplarTimer *t)
+void poplard_loop_timer_cancel(PoplarLoop *loop, PoplarTimer *t)
 {
   if (t->heap_index == SIZE_MAX)
     return;
@@ -93,9 +93,9 @@ void poplar_loop_timer_cancel(PoplarLoop *loop, PoplarTimer *t)
   heap_sift_up(loop, last->heap_index);
 }
 
-void poplar_loop_timer_arm(PoplarLoop *loop, PoplarTimer *t, int64_t deadline)
+void poplard_loop_timer_arm(PoplarLoop *loop, PoplarTimer *t, int64_t deadline)
 {
-  poplar_loop_timer_cancel(loop, t);
+  poplard_loop_timer_cancel(loop, t);
   if (loop->heap_len == loop->heap_cap) {
     loop->heap_cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
     loop->heap = g_renew(PoplarTimer *, loop->heap, loop->heap_cap);
@@ -120,14 +120,14 @@ static void run_timers(PoplarLoop *loop)
 {
   while (loop->heap_len > 0 && loop->heap[0]->deadline <= loop->now) {
     PoplarTimer *t = loop->heap[0];
-    poplar_loop_timer_cancel(loop, t);
+    poplard_loop_timer_cancel(loop, t);
     t->func(t->ctx);
   }
 }
 
 /* ---- cross-thread invocation ------------------------------------------ */
 
-void poplar_loop_invoke(PoplarLoop *loop, PoplarInvokeFunc func, void *data)
+void poplard_loop_invoke(PoplarLoop *loop, PoplarInvokeFunc func, void *data)
 {
   Invocation inv = {func, data};
   bool wake;
@@ -163,7 +163,7 @@ static void on_wake(void *ctx, uint32_t events)
   g_array_set_size(batch, 0);
 }
 
-void poplar_loop_quit(PoplarLoop *loop)
+void poplard_loop_quit(PoplarLoop *loop)
 {
   g_atomic_int_set(&loop->quit, 1);
   uint64_t one = 1;
@@ -173,7 +173,7 @@ void poplar_loop_quit(PoplarLoop *loop)
 
 /* ---- watches ---------------------------------------------------------- */
 
-void poplar_watch_init(PoplarWatch *w, int fd, PoplarIoFunc func, void *ctx)
+void poplard_watch_init(PoplarWatch *w, int fd, PoplarIoFunc func, void *ctx)
 {
   w->fd = fd;
   w->events = 0;
@@ -182,7 +182,7 @@ void poplar_watch_init(PoplarWatch *w, int fd, PoplarIoFunc func, void *ctx)
   w->ctx = ctx;
 }
 
-bool poplar_loop_watch_set(PoplarLoop *loop, PoplarWatch *w, uint32_t events)
+bool poplard_loop_watch_set(PoplarLoop *loop, PoplarWatch *w, uint32_t events)
 {
   if (w->added && w->events == events)
     return true;
@@ -195,7 +195,7 @@ bool poplar_loop_watch_set(PoplarLoop *loop, PoplarWatch *w, uint32_t events)
   return true;
 }
 
-bool poplar_loop_watch_exclusive(PoplarLoop *loop, PoplarWatch *w)
+bool poplard_loop_watch_exclusive(PoplarLoop *loop, PoplarWatch *w)
 {
   struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = w};
   if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
@@ -205,7 +205,7 @@ bool poplar_loop_watch_exclusive(PoplarLoop *loop, PoplarWatch *w)
   return true;
 }
 
-void poplar_loop_watch_remove(PoplarLoop *loop, PoplarWatch *w)
+void poplard_loop_watch_remove(PoplarLoop *loop, PoplarWatch *w)
 {
   if (!w->added)
     return;
@@ -214,7 +214,7 @@ void poplar_loop_watch_remove(PoplarLoop *loop, PoplarWatch *w)
   w->events = 0;
 }
 
-void poplar_loop_defer(PoplarLoop *loop, PoplarInvokeFunc func, void *data)
+void poplard_loop_defer(PoplarLoop *loop, PoplarInvokeFunc func, void *data)
 {
   Invocation inv = {func, data};
   g_array_append_val(loop->deferred, inv);
@@ -232,7 +232,7 @@ static void run_deferred(PoplarLoop *loop)
 
 /* ---- the loop --------------------------------------------------------- */
 
-PoplarLoop *poplar_loop_new(void)
+PoplarLoop *poplard_loop_new(void)
 {
   PoplarLoop *loop = g_new0(PoplarLoop, 1);
   loop->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -249,16 +249,16 @@ PoplarLoop *poplar_loop_new(void)
   loop->pending = g_array_new(FALSE, FALSE, sizeof(Invocation));
   loop->running = g_array_new(FALSE, FALSE, sizeof(Invocation));
   loop->deferred = g_array_new(FALSE, FALSE, sizeof(Invocation));
-  poplar_watch_init(&loop->wake_watch, loop->wakefd, on_wake, loop);
-  if (!poplar_loop_watch_set(loop, &loop->wake_watch, EPOLLIN)) {
-    poplar_loop_free(loop);
+  poplard_watch_init(&loop->wake_watch, loop->wakefd, on_wake, loop);
+  if (!poplard_loop_watch_set(loop, &loop->wake_watch, EPOLLIN)) {
+    poplard_loop_free(loop);
     return NULL;
   }
   loop->now = g_get_monotonic_time();
   return loop;
 }
 
-void poplar_loop_free(PoplarLoop *loop)
+void poplard_loop_free(PoplarLoop *loop)
 {
   if (!loop)
     return;
@@ -272,7 +272,7 @@ void poplar_loop_free(PoplarLoop *loop)
   g_free(loop);
 }
 
-void poplar_loop_run(PoplarLoop *loop)
+void poplard_loop_run(PoplarLoop *loop)
 {
   struct epoll_event events[LOOP_MAX_EVENTS];
   while (!g_atomic_int_get(&loop->quit)) {

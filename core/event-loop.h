@@ -35,38 +35,38 @@ typedef struct PoplarTimer {
   void *ctx;
 } PoplarTimer;
 
-PoplarLoop *poplar_loop_new(void);
-void poplar_loop_free(PoplarLoop *loop);
-/* Runs until poplar_loop_quit(); call from the loop's own thread. */
-void poplar_loop_run(PoplarLoop *loop);
+PoplarLoop *poplard_loop_new(void);
+void poplard_loop_free(PoplarLoop *loop);
+/* Runs until poplard_loop_quit(); call from the loop's own thread. */
+void poplard_loop_run(PoplarLoop *loop);
 /* Thread-safe. */
-void poplar_loop_quit(PoplarLoop *loop);
+void poplard_loop_quit(PoplarLoop *loop);
 
-void poplar_watch_init(PoplarWatch *w, int fd, PoplarIoFunc func, void *ctx);
+void poplard_watch_init(PoplarWatch *w, int fd, PoplarIoFunc func, void *ctx);
 /* Sets the wanted events (0 to stop watching but stay registered). */
-bool poplar_loop_watch_set(PoplarLoop *loop, PoplarWatch *w, uint32_t events);
-void poplar_loop_watch_remove(PoplarLoop *loop, PoplarWatch *w);
+bool poplard_loop_watch_set(PoplarLoop *loop, PoplarWatch *w, uint32_t events);
+void poplard_loop_watch_remove(PoplarLoop *loop, PoplarWatch *w);
 /* Registers with EPOLLEXCLUSIVE, for a listening socket shared by loops. */
-bool poplar_loop_watch_exclusive(PoplarLoop *loop, PoplarWatch *w);
+bool poplard_loop_watch_exclusive(PoplarLoop *loop, PoplarWatch *w);
 
-void poplar_timer_init(PoplarTimer *t, PoplarTimerFunc func, void *ctx);
-void poplar_loop_timer_arm(PoplarLoop *loop, PoplarTimer *t, int64_t deadline);
-void poplar_loop_timer_cancel(PoplarLoop *loop, PoplarTimer *t);
-static inline bool poplar_timer_armed(const PoplarTimer *t)
+void poplard_timer_init(PoplarTimer *t, PoplarTimerFunc func, void *ctx);
+void poplard_loop_timer_arm(PoplarLoop *loop, PoplarTimer *t, int64_t deadline);
+void poplard_loop_timer_cancel(PoplarLoop *loop, PoplarTimer *t);
+static inline bool poplard_timer_armed(const PoplarTimer *t)
 {
   return t->heap_index != SIZE_MAX;
 }
 
 /* Runs @func(@data) on the loop's thread soon.  Thread-safe. */
-void poplar_loop_invoke(PoplarLoop *loop, PoplarInvokeFunc func, void *data);
+void poplard_loop_invoke(PoplarLoop *loop, PoplarInvokeFunc func, void *data);
 
 /* Runs @func(@data) on this loop after the events of the current
  * iteration are handled: for freeing an object that a later event of the
  * same batch may still point to.  Loop thread only. */
-void poplar_loop_defer(PoplarLoop *loop, PoplarInvokeFunc func, void *data);
+void poplard_loop_defer(PoplarLoop *loop, PoplarInvokeFunc func, void *data);
 
 /* The loop's cached monotonic clock (microseconds), refreshed each
  * iteration. */
-int64_t poplar_loop_now(const PoplarLoop *loop);
+int64_t poplard_loop_now(const PoplarLoop *loop);
 
 #endif /* POPLAR_EVENT_LOOP_H */

@@ -13,7 +13,7 @@
 
 #include "poplar-private.h"
 
-rlim_t poplar_fd_limit_current(void)
+rlim_t poplard_fd_limit_current(void)
 {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
@@ -39,7 +39,7 @@ static void warn_if_too_small(const PoplarServerConfig *cfg, rlim_t limit)
                  POPLAR_FDS_PER_SESSION, fit);
 }
 
-bool poplar_fd_limit_raise(const PoplarServerConfig *cfg)
+bool poplard_fd_limit_raise(const PoplarServerConfig *cfg)
 {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {

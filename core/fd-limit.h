@@ -25,9 +25,9 @@
  * figure.  Warns when @cfg's max-connections sessions would not fit in
  * one worker.  Returns false, having logged why, when the limit cannot be
  * read or raised; the server then runs with the limit it has. */
-bool poplar_fd_limit_raise(const PoplarServerConfig *cfg);
+bool poplard_fd_limit_raise(const PoplarServerConfig *cfg);
 
 /* The current soft limit, or 0 when it cannot be read or is unlimited. */
-rlim_t poplar_fd_limit_current(void);
+rlim_t poplard_fd_limit_current(void);
 
 #endif /* POPLAR_FD_LIMIT_H */

@@ -25,12 +25,12 @@ static const char *const hook_names[POPLAR_HOOK_N_POINTS] = {
     "message_sent",     "rset",
 };
 
-const char *poplar_hook_point_name(PoplarHookPoint point)
+const char *poplard_hook_point_name(PoplarHookPoint point)
 {
   return hook_names[point];
 }
 
-bool poplar_hooks_present(const PoplarRegistry *registry,
+bool poplard_hooks_present(const PoplarRegistry *registry,
                           PoplarHookPoint point)
 {
   return poplarpriv_registry_has_hook(registry, hook_offsets[point]);
@@ -121,7 +121,7 @@ static char *build_reply(PoplarSession *s, PoplarVerdict v)
   return g_strdup_printf("-ERR %s", text);
 }
 
-PoplarVerdict poplar_hooks_run(const PoplarRegistry *registry,
+PoplarVerdict poplard_hooks_run(const PoplarRegistry *registry,
                                PoplarSession *s, PoplarHookPoint point,
                                const PoplarHookArgs *args, char **reply)
 {

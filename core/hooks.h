@@ -37,16 +37,16 @@ typedef struct PoplarHookArgs {
 
 /* True when any registered hook implements @point (so the caller can skip
  * a trip to the plugin pool). */
-bool poplar_hooks_present(const PoplarRegistry *registry,
+bool poplard_hooks_present(const PoplarRegistry *registry,
                           PoplarHookPoint point);
 
 /* Runs the hooks of @point in load order.  Returns CONTINUE when every hook
  * continued or one accepted; otherwise the refusing verdict, with the -ERR
  * line to send in *@reply (newly allocated). */
-PoplarVerdict poplar_hooks_run(const PoplarRegistry *registry,
+PoplarVerdict poplard_hooks_run(const PoplarRegistry *registry,
                                PoplarSession *s, PoplarHookPoint point,
                                const PoplarHookArgs *args, char **reply);
 
-const char *poplar_hook_point_name(PoplarHookPoint point);
+const char *poplard_hook_point_name(PoplarHookPoint point);
 
 #endif

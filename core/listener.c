@@ -58,12 +58,12 @@ struct PoplarListener {
   int64_t last_report_us; /* monotonic */
 };
 
-const char *poplar_listener_address(const PoplarListener *l)
+const char *poplard_listener_address(const PoplarListener *l)
 {
   return l->address;
 }
 
-bool poplar_listener_is_tls(const PoplarListener *l)
+bool poplard_listener_is_tls(const PoplarListener *l)
 {
   return l->tls;
 }
@@ -71,12 +71,12 @@ bool poplar_listener_is_tls(const PoplarListener *l)
 static void describe_bound(PoplarListener *l);
 static struct addrinfo *resolve(const char *spec, char **error);
 
-int poplar_listener_fd(const PoplarListener *l)
+int poplard_listener_fd(const PoplarListener *l)
 {
   return l->fd;
 }
 
-void poplar_listener_set_tls(PoplarListener *l, bool tls)
+void poplard_listener_set_tls(PoplarListener *l, bool tls)
 {
   l->tls = tls;
 }
@@ -90,7 +90,7 @@ static PoplarListener *listener_new(int fd, bool tls)
   return l;
 }
 
-PoplarListener *poplar_listener_adopt(int fd, bool tls)
+PoplarListener *poplard_listener_adopt(int fd, bool tls)
 {
   int listening = 0;
   socklen_t len = sizeof listening;
@@ -105,7 +105,7 @@ PoplarListener *poplar_listener_adopt(int fd, bool tls)
   return l;
 }
 
-bool poplar_listener_matches(const PoplarListener *l, const char *spec)
+bool poplard_listener_matches(const PoplarListener *l, const char *spec)
 {
   char *error = NULL;
   struct addrinfo *ai = resolve(spec, &error);
@@ -149,19 +149,19 @@ static void detach_one(void *data)
   ListenerWatch *lw = data;
   PoplarListener *l = lw->listener;
   PoplarLoop *loop = l->server->loops[lw->loop_index];
-  poplar_loop_timer_cancel(loop, &lw->resume);
-  poplar_loop_watch_remove(loop, &lw->watch);
+  poplard_loop_timer_cancel(loop, &lw->resume);
+  poplard_loop_watch_remove(loop, &lw->watch);
   if (g_atomic_int_dec_and_test(&l->attached))
-    poplar_loop_defer(loop, close_after_batch, l);
+    poplard_loop_defer(loop, close_after_batch, l);
 }
 
-void poplar_listener_detach(PoplarListener *l, PoplarServer *server)
+void poplard_listener_detach(PoplarListener *l, PoplarServer *server)
 {
   for (unsigned i = 0; i < l->n_watches; i++)
-    poplar_loop_invoke(server->loops[i], detach_one, &l->watches[i]);
+    poplard_loop_invoke(server->loops[i], detach_one, &l->watches[i]);
 }
 
-bool poplar_listener_fd_name(const PoplarListener *l, struct sockaddr *sa,
+bool poplard_listener_fd_name(const PoplarListener *l, struct sockaddr *sa,
                              socklen_t *len)
 {
   return getsockname(l->fd, sa, len) == 0;
@@ -237,7 +237,7 @@ static struct addrinfo *resolve(const char *spec, char **error)
   return ai;
 }
 
-bool poplar_listener_check(const char *spec, char **error)
+bool poplard_listener_check(const char *spec, char **error)
 {
   struct addrinfo *ai = resolve(spec, error);
   if (ai)
@@ -245,7 +245,7 @@ bool poplar_listener_check(const char *spec, char **error)
   return ai != NULL;
 }
 
-PoplarListener *poplar_listener_bind(const char *spec, bool tls,
+PoplarListener *poplard_listener_bind(const char *spec, bool tls,
                                      char **error)
 {
   struct addrinfo *ai = resolve(spec, error);
@@ -334,7 +334,7 @@ static void report_accepts(PoplarListener *l, int err, int64_t now)
                    "connections wait, retried every %d ms (attempts failed "
                    "since the last report: %u)", l->address,
                    g_strerror(last_error),
-                   (unsigned long long)poplar_fd_limit_current(),
+                   (unsigned long long)poplard_fd_limit_current(),
                    ACCEPT_PAUSE_MS, failed);
   else
     poplarpriv_log(NULL, POPLAR_LOG_ERROR,
@@ -348,9 +348,9 @@ static void pause_accepting(ListenerWatch *lw, int err)
 {
   PoplarListener *l = lw->listener;
   PoplarLoop *loop = l->server->loops[lw->loop_index];
-  int64_t now = poplar_loop_now(loop);
-  poplar_loop_watch_remove(loop, &lw->watch);
-  poplar_loop_timer_arm(loop, &lw->resume, now + ACCEPT_PAUSE_MS * 1000);
+  int64_t now = poplard_loop_now(loop);
+  poplard_loop_watch_remove(loop, &lw->watch);
+  poplard_loop_timer_arm(loop, &lw->resume, now + ACCEPT_PAUSE_MS * 1000);
   report_accepts(l, err, now);
 }
 
@@ -359,7 +359,7 @@ static void resume_accepting(void *ctx)
   ListenerWatch *lw = ctx;
   PoplarLoop *loop = lw->listener->server->loops[lw->loop_index];
   /* Level-triggered: connections queued meanwhile wake the loop at once. */
-  if (!poplar_loop_watch_exclusive(loop, &lw->watch))
+  if (!poplard_loop_watch_exclusive(loop, &lw->watch))
     pause_accepting(lw, errno);
 }
 
@@ -383,13 +383,13 @@ static void on_accept(void *ctx, uint32_t events)
       return;
     }
     if (g_atomic_int_get(&l->failing))
-      report_accepts(l, 0, poplar_loop_now(server->loops[lw->loop_index]));
-    poplar_client_create(server, lw->loop_index, fd, l->tls,
+      report_accepts(l, 0, poplard_loop_now(server->loops[lw->loop_index]));
+    poplard_client_create(server, lw->loop_index, fd, l->tls,
                          (struct sockaddr *)&ss, len);
   }
 }
 
-bool poplar_listener_attach(PoplarListener *l, PoplarServer *server)
+bool poplard_listener_attach(PoplarListener *l, PoplarServer *server)
 {
   l->server = server;
   l->n_watches = server->n_loops;
@@ -399,15 +399,15 @@ bool poplar_listener_attach(PoplarListener *l, PoplarServer *server)
     ListenerWatch *lw = &l->watches[i];
     lw->listener = l;
     lw->loop_index = i;
-    poplar_watch_init(&lw->watch, l->fd, on_accept, lw);
-    poplar_timer_init(&lw->resume, resume_accepting, lw);
-    if (!poplar_loop_watch_exclusive(server->loops[i], &lw->watch))
+    poplard_watch_init(&lw->watch, l->fd, on_accept, lw);
+    poplard_timer_init(&lw->resume, resume_accepting, lw);
+    if (!poplard_loop_watch_exclusive(server->loops[i], &lw->watch))
       return false;
   }
   return true;
 }
 
-void poplar_listener_free(PoplarListener *l)
+void poplard_listener_free(PoplarListener *l)
 {
   if (!l)
     return;

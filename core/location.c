@@ -74,13 +74,13 @@ unsafe:
   return NULL;
 }
 
-char *poplar_location_expand(const char *tmpl, const char *user,
+char *poplard_location_expand(const char *tmpl, const char *user,
                              const char *home, const char **why)
 {
   return expand(tmpl, user, home, false, why);
 }
 
-bool poplar_location_check(const char *tmpl, const char **why)
+bool poplard_location_check(const char *tmpl, const char **why)
 {
   char *r = expand(tmpl, NULL, NULL, true, why);
   g_free(r);

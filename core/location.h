@@ -9,10 +9,10 @@
 /* Returns the expansion, or NULL with *@why set when the template uses %h
  * without a home, an unknown %-sequence, or a user name that would escape
  * its directory ('/' or a leading '.'). */
-char *poplar_location_expand(const char *tmpl, const char *user,
+char *poplard_location_expand(const char *tmpl, const char *user,
                              const char *home, const char **why);
 
 /* Checks a template's %-sequences without expanding it. */
-bool poplar_location_check(const char *tmpl, const char **why);
+bool poplard_location_check(const char *tmpl, const char **why);
 
 #endif

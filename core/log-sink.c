@@ -23,7 +23,7 @@ static void stderr_handler(PoplarLogLevel level, const char *session_id,
           message);
 }
 
-void poplar_log_sink_install(void)
+void poplard_log_sink_install(void)
 {
   setvbuf(stderr, NULL, _IOLBF, 0);
   poplarpriv_set_log_handler(stderr_handler);

@@ -3,6 +3,6 @@
 #ifndef POPLAR_LOG_SINK_H
 #define POPLAR_LOG_SINK_H
 
-void poplar_log_sink_install(void);
+void poplard_log_sink_install(void);
 
 #endif

@@ -54,20 +54,20 @@ static PoplarPassdbResult chain(const PoplarRegistry *registry,
   return POPLAR_PASSDB_NO_SUCH_USER;
 }
 
-PoplarPassdbResult poplar_auth_verify_plain(const PoplarRegistry *registry,
+PoplarPassdbResult poplard_auth_verify_plain(const PoplarRegistry *registry,
                                             PoplarAuthRequest *req,
                                             const char *password)
 {
   return chain(registry, req, password);
 }
 
-PoplarPassdbResult poplar_auth_lookup_secret(const PoplarRegistry *registry,
+PoplarPassdbResult poplard_auth_lookup_secret(const PoplarRegistry *registry,
                                              PoplarAuthRequest *req)
 {
   return chain(registry, req, NULL);
 }
 
-bool poplar_auth_can_supply_secrets(const PoplarRegistry *registry)
+bool poplard_auth_can_supply_secrets(const PoplarRegistry *registry)
 {
   for (guint i = 0; i < registry->passdbs->len; i++) {
     const PoplarPassdbEntry *db = g_ptr_array_index(registry->passdbs, i);
@@ -102,7 +102,7 @@ static void set_failure_reply(PoplarClient *c, PoplarPassdbResult r)
     c->job_reply = g_strdup("-ERR [AUTH] Authentication failed");
 }
 
-PoplarLoginResult poplar_auth_login(PoplarClient *c,
+PoplarLoginResult poplard_auth_login(PoplarClient *c,
                                     PoplarCredentialCheck check)
 {
   const PoplarRegistry *registry = c->server->registry;
@@ -110,7 +110,7 @@ PoplarLoginResult poplar_auth_login(PoplarClient *c,
   PoplarHookArgs args = {.req = req};
   char *reply = NULL;
 
-  PoplarVerdict v = poplar_hooks_run(registry, &c->session,
+  PoplarVerdict v = poplard_hooks_run(registry, &c->session,
                                      POPLAR_HOOK_AUTH_BEFORE, &args, &reply);
   if (v != POPLAR_CONTINUE)
     return refused_by_hook(c, v, reply);
@@ -119,7 +119,7 @@ PoplarLoginResult poplar_auth_login(PoplarClient *c,
   args.outcome = r == POPLAR_PASSDB_OK        ? POPLAR_AUTH_SUCCEEDED
                  : r == POPLAR_PASSDB_TEMPFAIL ? POPLAR_AUTH_TEMPFAILED
                                                : POPLAR_AUTH_FAILED;
-  v = poplar_hooks_run(registry, &c->session, POPLAR_HOOK_AUTH_AFTER, &args,
+  v = poplard_hooks_run(registry, &c->session, POPLAR_HOOK_AUTH_AFTER, &args,
                        &reply);
   if (r != POPLAR_PASSDB_OK) {
     g_free(reply);
@@ -138,7 +138,7 @@ PoplarLoginResult poplar_auth_login(PoplarClient *c,
     return refused_by_hook(c, v, reply);
 
   poplarpriv_session_set_user(&c->session, req->user);
-  PoplarLoginResult res = poplar_mailbox_open_for_login(c);
+  PoplarLoginResult res = poplard_mailbox_open_for_login(c);
   if (res == POPLAR_LOGIN_OK)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "login: user=%s mech=%s, %zu messages", req->user,

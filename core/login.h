@@ -26,18 +26,18 @@ typedef PoplarPassdbResult (*PoplarCredentialCheck)(PoplarClient *c,
 /* Runs the whole login on the pool: auth_before hooks, @check, auth_after
  * hooks, then opens the mailbox.  Fills c->job_reply with the reply line.
  * c->auth must be set. */
-PoplarLoginResult poplar_auth_login(PoplarClient *c,
+PoplarLoginResult poplard_auth_login(PoplarClient *c,
                                     PoplarCredentialCheck check);
 
 /* Asks each passdb's verify_plain in turn. */
-PoplarPassdbResult poplar_auth_verify_plain(const PoplarRegistry *registry,
+PoplarPassdbResult poplard_auth_verify_plain(const PoplarRegistry *registry,
                                             PoplarAuthRequest *req,
                                             const char *password);
 /* Asks each passdb's lookup_secret in turn; the secret ends in req. */
-PoplarPassdbResult poplar_auth_lookup_secret(const PoplarRegistry *registry,
+PoplarPassdbResult poplard_auth_lookup_secret(const PoplarRegistry *registry,
                                              PoplarAuthRequest *req);
 
 /* True when some passdb can supply secrets (APOP is offered then). */
-bool poplar_auth_can_supply_secrets(const PoplarRegistry *registry);
+bool poplard_auth_can_supply_secrets(const PoplarRegistry *registry);
 
 #endif

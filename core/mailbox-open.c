@@ -25,14 +25,14 @@ static const char *store_failure_reply(PoplarStoreResult r)
   }
 }
 
-PoplarLoginResult poplar_mailbox_open_for_login(PoplarClient *c)
+PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
 {
   PoplarServer *server = c->server;
   PoplarAuthRequest *req = c->auth;
   const char *tmpl = req->mail ? req->mail : server->cfg.mail;
   const char *why = NULL;
   g_autofree char *location =
-      poplar_location_expand(tmpl, req->user, req->home, &why);
+      poplard_location_expand(tmpl, req->user, req->home, &why);
   if (!location) {
     poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
                    "mail location '%s' for %s: %s", tmpl, req->user, why);
@@ -73,7 +73,7 @@ PoplarLoginResult poplar_mailbox_open_for_login(PoplarClient *c)
 
   PoplarHookArgs args = {.mbox = mbox};
   char *reply = NULL;
-  PoplarVerdict v = poplar_hooks_run(server->registry, &c->session,
+  PoplarVerdict v = poplard_hooks_run(server->registry, &c->session,
                                      POPLAR_HOOK_MAILBOX_OPEN, &args, &reply);
   if (v != POPLAR_CONTINUE) {
     poplarpriv_mailbox_free(mbox);

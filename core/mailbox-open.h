@@ -8,6 +8,6 @@
 /* On the pool: expands the user's mail location, opens it with the store
  * of its scheme, runs the mailbox_open hooks and numbers the messages.
  * On failure the reply is in c->job_reply and nothing stays open. */
-PoplarLoginResult poplar_mailbox_open_for_login(PoplarClient *c);
+PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c);
 
 #endif

@@ -79,21 +79,21 @@ static int list_plugins(const Options *o)
   if (!dir) {
     PoplarServer probe = {0};
     probe.config_file = poplarpriv_config_load(o->config);
-    poplar_server_config_read(&probe.cfg, probe.config_file, NULL);
+    poplard_server_config_read(&probe.cfg, probe.config_file, NULL);
     dir = g_strdup(probe.cfg.plugin_dir);
-    poplar_server_config_clear(&probe.cfg);
+    poplard_server_config_clear(&probe.cfg);
     poplarpriv_config_free(probe.config_file);
   }
-  if (!poplar_loader_init()) {
+  if (!poplard_loader_init()) {
     fprintf(stderr, "poplard: cannot initialise libltdl\n");
     return 1;
   }
   g_autoptr(GString) out = g_string_new(NULL);
   printf("Plugins in %s (this poplard provides plugin ABI %d.%d):\n", dir,
          POPLAR_ABI_MAJOR, POPLAR_ABI_MINOR);
-  poplar_loader_list(dir, out);
+  poplard_loader_list(dir, out);
   fputs(out->str, stdout);
-  poplar_loader_shutdown();
+  poplard_loader_shutdown();
   return 0;
 }
 
@@ -114,16 +114,16 @@ int main(int argc, char **argv)
            POPLAR_ABI_MAJOR, POPLAR_ABI_MINOR);
     goto out;
   }
-  poplar_log_sink_install();
+  poplard_log_sink_install();
   if (o.list_plugins) {
     status = list_plugins(&o);
     goto out;
   }
 
   if (!o.check_config)
-    poplar_master_block_signals();
+    poplard_master_block_signals();
   PoplarServer server = {0};
-  bool ok = poplar_server_setup(&server, o.config, o.plugin_dir,
+  bool ok = poplard_server_setup(&server, o.config, o.plugin_dir,
                                 o.check_config);
   if (o.debug)
     poplarpriv_set_log_level(POPLAR_LOG_DEBUG);
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     else
       fprintf(stderr, "%s: %u problem(s) found\n", o.config,
               server.config_file->errors->len);
-    poplar_server_free(&server);
+    poplard_server_free(&server);
     status = ok ? 0 : 1;
     goto out;
   }
@@ -142,23 +142,23 @@ int main(int argc, char **argv)
     print_errors(&server);
     fprintf(stderr, "poplard: not started: fix the configuration (poplard "
                     "--check-config -c %s)\n", o.config);
-    poplar_server_free(&server);
+    poplard_server_free(&server);
     status = 1;
     goto out;
   }
   /* Before the workers are forked: they inherit it.  Not fatal: the
    * server runs with the limit it has, which the warning names. */
-  if (!poplar_fd_limit_raise(&server.cfg))
+  if (!poplard_fd_limit_raise(&server.cfg))
     poplarpriv_log(NULL, POPLAR_LOG_DEBUG,
                    "serving with the open files limit as it was");
   PoplarInheritedFd inherited[64];
   unsigned n_inherited =
-      poplar_sd_listen_fds(inherited, G_N_ELEMENTS(inherited));
+      poplard_sd_listen_fds(inherited, G_N_ELEMENTS(inherited));
   int fds[G_N_ELEMENTS(inherited)];
   for (unsigned i = 0; i < n_inherited; i++)
     fds[i] = inherited[i].fd;
   GString *error = g_string_new(NULL);
-  if (!poplar_server_bind(&server, fds, n_inherited, error)) {
+  if (!poplard_server_bind(&server, fds, n_inherited, error)) {
     fprintf(stderr, "poplard: not started: %s", error->str);
     status = 1;
   } else {
@@ -169,10 +169,10 @@ int main(int argc, char **argv)
     PoplarMasterOptions mo = {.config_path = o.config,
                               .plugin_dir = o.plugin_dir,
                               .argv = saved_argv};
-    status = poplar_master_run(&server, &mo);
+    status = poplard_master_run(&server, &mo);
   }
   g_string_free(error, TRUE);
-  poplar_server_free(&server);
+  poplard_server_free(&server);
 out:
   g_strfreev(saved_argv);
   g_free(o.config);

@@ -83,7 +83,7 @@ static int worker_main(PoplarServer *server, int ready_fd)
   sigdelset(&set, SIGCHLD);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC);
   g_autoptr(GString) error = g_string_new(NULL);
-  if (sfd < 0 || !poplar_server_run(server, error)) {
+  if (sfd < 0 || !poplard_server_run(server, error)) {
     fprintf(stderr, "poplard worker %d: not started: %s", (int)getpid(),
             error->str);
     return WORKER_EXIT_CONFIG;
@@ -101,8 +101,8 @@ static int worker_main(PoplarServer *server, int ready_fd)
       continue; /* the master reloads; workers are replaced, not reloaded */
     break;
   }
-  poplar_server_stop(server, server->cfg.shutdown_timeout_ms);
-  poplar_server_free(server); /* plugins' fini runs where their init did */
+  poplard_server_stop(server, server->cfg.shutdown_timeout_ms);
+  poplard_server_free(server); /* plugins' fini runs where their init did */
   return 0;
 }
 
@@ -303,7 +303,7 @@ static bool check_new_config(Master *m)
     return false;
   if (pid == 0) {
     PoplarServer probe = {0};
-    bool ok = poplar_server_setup(&probe, m->opts->config_path,
+    bool ok = poplard_server_setup(&probe, m->opts->config_path,
                                   m->opts->plugin_dir, true);
     GPtrArray *errors = probe.config_file->errors;
     for (guint i = 0; i < errors->len; i++)
@@ -328,9 +328,9 @@ static void reexec(Master *m)
   /* First out of the way of 3..3+n, then into place. */
   for (guint i = 0; i < n; i++) {
     PoplarListener *l = g_ptr_array_index(listeners, i);
-    tmp[i] = fcntl(poplar_listener_fd(l), F_DUPFD_CLOEXEC, 3 + (int)n);
+    tmp[i] = fcntl(poplard_listener_fd(l), F_DUPFD_CLOEXEC, 3 + (int)n);
     g_string_append_printf(names, "%s%s", i ? ":" : "",
-                           poplar_listener_is_tls(l) ? "pop3s" : "pop3");
+                           poplard_listener_is_tls(l) ? "pop3s" : "pop3");
   }
   for (guint i = 0; i < n; i++) {
     if (tmp[i] < 0 || dup2(tmp[i], 3 + (int)i) < 0) {
@@ -369,7 +369,7 @@ static void reexec(Master *m)
 
 static void reload(Master *m)
 {
-  poplar_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT,
+  poplard_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT,
                     g_get_monotonic_time());
   poplarpriv_log(NULL, POPLAR_LOG_INFO, "SIGHUP: checking %s",
                  m->opts->config_path);
@@ -377,12 +377,12 @@ static void reload(Master *m)
     poplarpriv_log(NULL, POPLAR_LOG_ERROR,
                    "SIGHUP: the new configuration has errors (see above): "
                    "still running the old one");
-    poplar_sd_notify("READY=1\nSTATUS=reload refused: configuration errors");
+    poplard_sd_notify("READY=1\nSTATUS=reload refused: configuration errors");
     return;
   }
   reexec(m);
   /* Only reached when the exec failed: carry on with the old image. */
-  poplar_sd_notify("READY=1");
+  poplard_sd_notify("READY=1");
 }
 
 /* ---- the main loop -------------------------------------------------------- */
@@ -401,19 +401,19 @@ static void adopt_draining(Master *m)
   unsetenv(DRAINING_ENV);
 }
 
-void poplar_master_block_signals(void)
+void poplard_master_block_signals(void)
 {
   sigset_t set = handled_signals();
   sigprocmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 }
 
-int poplar_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
+int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
 {
   Master m = {.server = server, .opts = opts};
   m.draining = g_array_new(FALSE, FALSE, sizeof(pid_t));
   adopt_draining(&m);
-  poplar_master_block_signals();
+  poplard_master_block_signals();
   sigset_t set = handled_signals();
   m.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (m.sfd < 0) {
@@ -440,7 +440,7 @@ int poplar_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
   }
   poplarpriv_log(NULL, POPLAR_LOG_INFO, "poplard %s ready (%u worker%s)",
                  POPLAR_VERSION, m.n_workers, m.n_workers == 1 ? "" : "s");
-  poplar_sd_notifyf("READY=1\nSTATUS=serving with %u worker%s", m.n_workers,
+  poplard_sd_notifyf("READY=1\nSTATUS=serving with %u worker%s", m.n_workers,
                     m.n_workers == 1 ? "" : "s");
 
   for (;;) {
@@ -459,7 +459,7 @@ int poplar_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
       poplarpriv_log(NULL, POPLAR_LOG_INFO, "shutting down: live sessions "
                      "get up to %llu ms to finish",
                      (unsigned long long)server->cfg.shutdown_timeout_ms);
-      poplar_sd_notify("STOPPING=1");
+      poplard_sd_notify("STOPPING=1");
       stop_all(&m);
       break;
     }

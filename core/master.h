@@ -14,10 +14,10 @@ typedef struct PoplarMasterOptions {
 /* Blocks the signals the master handles (they are read from a signalfd),
  * before anything a signal could interrupt half-way, such as binding: a
  * SIGHUP that arrives early is then a reload, not the end. */
-void poplar_master_block_signals(void);
+void poplard_master_block_signals(void);
 
 /* Runs until SIGTERM/SIGINT with @server set up and bound.  Returns the
  * exit status. */
-int poplar_master_run(PoplarServer *server, const PoplarMasterOptions *opts);
+int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts);
 
 #endif

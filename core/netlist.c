@@ -17,14 +17,14 @@ struct PoplarNetList {
   GArray *nets; /* Network */
 };
 
-PoplarNetList *poplar_netlist_new(void)
+PoplarNetList *poplard_netlist_new(void)
 {
   PoplarNetList *l = g_new0(PoplarNetList, 1);
   l->nets = g_array_new(FALSE, TRUE, sizeof(Network));
   return l;
 }
 
-void poplar_netlist_free(PoplarNetList *list)
+void poplard_netlist_free(PoplarNetList *list)
 {
   if (!list)
     return;
@@ -32,7 +32,7 @@ void poplar_netlist_free(PoplarNetList *list)
   g_free(list);
 }
 
-bool poplar_netlist_add(PoplarNetList *list, const char *text,
+bool poplard_netlist_add(PoplarNetList *list, const char *text,
                         const char **why)
 {
   Network net = {0};
@@ -75,7 +75,7 @@ static bool prefix_match(const unsigned char *a, const unsigned char *b,
   return (a[full] & mask) == (b[full] & mask);
 }
 
-bool poplar_netlist_contains(const PoplarNetList *list,
+bool poplard_netlist_contains(const PoplarNetList *list,
                              const struct sockaddr *sa)
 {
   const unsigned char *addr4 = NULL, *addr6 = NULL;

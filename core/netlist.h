@@ -9,12 +9,12 @@
 typedef struct PoplarNetList PoplarNetList;
 
 /* Parses one network; returns false with a reason in *@why. */
-bool poplar_netlist_add(PoplarNetList *list, const char *text,
+bool poplard_netlist_add(PoplarNetList *list, const char *text,
                         const char **why);
-PoplarNetList *poplar_netlist_new(void);
-void poplar_netlist_free(PoplarNetList *list);
+PoplarNetList *poplard_netlist_new(void);
+void poplard_netlist_free(PoplarNetList *list);
 /* IPv4-mapped IPv6 addresses match IPv4 networks. */
-bool poplar_netlist_contains(const PoplarNetList *list,
+bool poplard_netlist_contains(const PoplarNetList *list,
                              const struct sockaddr *sa);
 
 #endif

@@ -19,7 +19,7 @@ static PoplarOutBlock *block_alloc(size_t cap)
   return b;
 }
 
-void poplar_out_block_free(PoplarOutBlock *b)
+void poplard_out_block_free(PoplarOutBlock *b)
 {
   g_free(b);
 }
@@ -54,7 +54,7 @@ static void link_block(PoplarOutQueue *q, PoplarOutBlock *b)
   q->pending += b->len - b->pos;
 }
 
-void poplar_out_queue_append(PoplarOutQueue *q, const void *data, size_t len)
+void poplard_out_queue_append(PoplarOutQueue *q, const void *data, size_t len)
 {
   if (len == 0)
     return;
@@ -69,7 +69,7 @@ void poplar_out_queue_append(PoplarOutQueue *q, const void *data, size_t len)
   q->pending += len;
 }
 
-PoplarOutBlock *poplar_out_queue_block_new(PoplarOutQueue *q)
+PoplarOutBlock *poplard_out_queue_block_new(PoplarOutQueue *q)
 {
   PoplarOutBlock *b = q->spare;
   if (!b)
@@ -80,18 +80,18 @@ PoplarOutBlock *poplar_out_queue_block_new(PoplarOutQueue *q)
   return b;
 }
 
-void poplar_out_queue_block_put(PoplarOutQueue *q, PoplarOutBlock *b)
+void poplard_out_queue_block_put(PoplarOutQueue *q, PoplarOutBlock *b)
 {
   size_t n = b->len - b->pos;
   if (n > POPLAR_OUT_COPY_MAX) {
     link_block(q, b);
     return;
   }
-  poplar_out_queue_append(q, b->data + b->pos, n);
+  poplard_out_queue_append(q, b->data + b->pos, n);
   block_recycle(q, b);
 }
 
-size_t poplar_out_queue_peek(const PoplarOutQueue *q, struct iovec *iov,
+size_t poplard_out_queue_peek(const PoplarOutQueue *q, struct iovec *iov,
                              size_t max)
 {
   size_t n = 0;
@@ -105,7 +105,7 @@ size_t poplar_out_queue_peek(const PoplarOutQueue *q, struct iovec *iov,
   return n;
 }
 
-void poplar_out_queue_advance(PoplarOutQueue *q, size_t n)
+void poplard_out_queue_advance(PoplarOutQueue *q, size_t n)
 {
   g_assert(n <= q->pending);
   q->pending -= n;
@@ -131,7 +131,7 @@ void poplar_out_queue_advance(PoplarOutQueue *q, size_t n)
   }
 }
 
-void poplar_out_queue_trim(PoplarOutQueue *q)
+void poplard_out_queue_trim(PoplarOutQueue *q)
 {
   while (q->spare) {
     PoplarOutBlock *b = q->spare;
@@ -145,7 +145,7 @@ void poplar_out_queue_trim(PoplarOutQueue *q)
   }
 }
 
-void poplar_out_queue_clear(PoplarOutQueue *q)
+void poplard_out_queue_clear(PoplarOutQueue *q)
 {
   while (q->head) {
     PoplarOutBlock *b = q->head;
@@ -154,5 +154,5 @@ void poplar_out_queue_clear(PoplarOutQueue *q)
   }
   q->tail = NULL;
   q->pending = 0;
-  poplar_out_queue_trim(q);
+  poplard_out_queue_trim(q);
 }

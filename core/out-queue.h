@@ -8,8 +8,8 @@
  * most one small block.
  *
  * A queue belongs to its client's loop thread.  A block taken with
- * poplar_out_queue_block_new() belongs to whoever holds it (a pool job may
- * fill it) until it is handed back with poplar_out_queue_block_put().
+ * poplard_out_queue_block_new() belongs to whoever holds it (a pool job may
+ * fill it) until it is handed back with poplard_out_queue_block_put().
  */
 #ifndef POPLAR_OUT_QUEUE_H
 #define POPLAR_OUT_QUEUE_H
@@ -43,29 +43,29 @@ typedef struct PoplarOutQueue {
 #define POPLAR_OUT_COPY_MAX (16 * 1024)
 
 /* Appends a copy of @len octets. */
-void poplar_out_queue_append(PoplarOutQueue *q, const void *data, size_t len);
+void poplard_out_queue_append(PoplarOutQueue *q, const void *data, size_t len);
 
 /* An empty stream block (cap POPLAR_OUT_STREAM_BLOCK), a spare one when
  * there is one. */
-PoplarOutBlock *poplar_out_queue_block_new(PoplarOutQueue *q);
-/* Takes back a block from poplar_out_queue_block_new(): its octets
+PoplarOutBlock *poplard_out_queue_block_new(PoplarOutQueue *q);
+/* Takes back a block from poplard_out_queue_block_new(): its octets
  * (pos..len) go to the end of the queue, linked or copied; an empty block
  * is kept for reuse or freed. */
-void poplar_out_queue_block_put(PoplarOutQueue *q, PoplarOutBlock *b);
+void poplard_out_queue_block_put(PoplarOutQueue *q, PoplarOutBlock *b);
 /* Frees a block outside of any queue (a transfer torn down on the pool). */
-void poplar_out_block_free(PoplarOutBlock *b);
+void poplard_out_block_free(PoplarOutBlock *b);
 
 /* Fills @iov with up to @max pieces of the queued octets, in order;
  * returns how many. */
-size_t poplar_out_queue_peek(const PoplarOutQueue *q, struct iovec *iov,
+size_t poplard_out_queue_peek(const PoplarOutQueue *q, struct iovec *iov,
                              size_t max);
 /* Drops the first @n queued octets (they were sent). */
-void poplar_out_queue_advance(PoplarOutQueue *q, size_t n);
+void poplard_out_queue_advance(PoplarOutQueue *q, size_t n);
 
 /* The session is idle: frees the spare blocks, and the last block unless it
  * is small and empty. */
-void poplar_out_queue_trim(PoplarOutQueue *q);
+void poplard_out_queue_trim(PoplarOutQueue *q);
 /* Frees everything, queued octets included. */
-void poplar_out_queue_clear(PoplarOutQueue *q);
+void poplard_out_queue_clear(PoplarOutQueue *q);
 
 #endif /* POPLAR_OUT_QUEUE_H */

@@ -21,12 +21,12 @@
 #define DESCRIPTOR_1_0_SIZE \
   (offsetof(PoplarPluginDescriptor, fini) + sizeof(PoplarPluginFiniFunc))
 
-bool poplar_loader_init(void)
+bool poplard_loader_init(void)
 {
   return lt_dlinit() == 0;
 }
 
-void poplar_loader_shutdown(void)
+void poplard_loader_shutdown(void)
 {
   lt_dlexit();
 }
@@ -130,7 +130,7 @@ static lt_dlhandle open_checked(const char *path, char **error)
     *error = g_strdup_printf("%s: %s", path, g_strerror(errno));
     return NULL;
   }
-  if (!poplar_elf_check(path, &why)) {
+  if (!poplard_elf_check(path, &why)) {
     *error = g_strdup_printf("%s %s", path, why);
     return NULL;
   }
@@ -180,7 +180,7 @@ static lt_dlhandle open_plugin(const char *path, const char *name,
   return h;
 }
 
-PoplarPlugin *poplar_loader_load(PoplarRegistry *registry, const char *dir,
+PoplarPlugin *poplard_loader_load(PoplarRegistry *registry, const char *dir,
                                  const char *spec, char **error)
 {
   g_autofree char *path = resolve_path(dir, spec);
@@ -202,7 +202,7 @@ PoplarPlugin *poplar_loader_load(PoplarRegistry *registry, const char *dir,
   return plugin;
 }
 
-void poplar_loader_unload_all(GPtrArray *plugins)
+void poplard_loader_unload_all(GPtrArray *plugins)
 {
   for (guint i = plugins->len; i-- > 0;) {
     PoplarPlugin *plugin = g_ptr_array_index(plugins, i);
@@ -217,7 +217,7 @@ static gint compare_strings(gconstpointer a, gconstpointer b)
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-unsigned poplar_loader_list(const char *dir, GString *out)
+unsigned poplard_loader_list(const char *dir, GString *out)
 {
   g_autoptr(GError) err = NULL;
   GDir *d = g_dir_open(dir, 0, &err);

@@ -21,18 +21,18 @@ static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req);
 
 static void login_start(PoplarClient *c)
 {
-  poplar_client_run_job(c, login_work, login_done);
+  poplard_client_run_job(c, login_work, login_done);
 }
 
-void poplar_pop3_login(PoplarClient *c, PoplarCredentialCheck check)
+void poplard_pop3_login(PoplarClient *c, PoplarCredentialCheck check)
 {
   c->login_check = check;
   /* An address with recent failures waits before the check, not only
    * before its -ERR: a client that hangs up early learns nothing, and no
    * password is checked for it (auth-throttle.h). */
-  uint64_t penalty = poplar_throttle_penalty(
+  uint64_t penalty = poplard_throttle_penalty(
       c->server->throttle, c->session.remote_address, g_get_monotonic_time());
-  poplar_client_delay_then(c, penalty, login_start);
+  poplard_client_delay_then(c, penalty, login_start);
 }
 
 static void start_login(PoplarClient *c, const char *mech, const char *user,
@@ -40,14 +40,14 @@ static void start_login(PoplarClient *c, const char *mech, const char *user,
 {
   poplarpriv_auth_request_free(c->auth);
   c->auth = poplarpriv_auth_request_new(&c->session, mech, user);
-  poplar_pop3_login(c, check);
+  poplard_pop3_login(c, check);
 }
 
-bool poplar_pop3_plaintext_refused(PoplarClient *c)
+bool poplard_pop3_plaintext_refused(PoplarClient *c)
 {
-  if (poplar_client_plaintext_ok(c))
+  if (poplard_client_plaintext_ok(c))
     return false;
-  poplar_pop3_bad_command(
+  poplard_pop3_bad_command(
       c, c->server->tls ? "-ERR [AUTH] Plaintext authentication is "
                           "disallowed without TLS: use STLS first"
                         : "-ERR [AUTH] Plaintext authentication is "
@@ -55,28 +55,28 @@ bool poplar_pop3_plaintext_refused(PoplarClient *c)
   return true;
 }
 
-void poplar_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
 {
-  if (poplar_pop3_plaintext_refused(c))
+  if (poplard_pop3_plaintext_refused(c))
     return;
   g_free(c->user_arg);
   c->user_arg = g_strndup(cmd->rest, cmd->rest_len);
   /* Whether the user exists is not told here: that would let anyone probe
    * for valid names. */
-  poplar_client_reply(c, "+OK Send your password");
+  poplard_client_reply(c, "+OK Send your password");
 }
 
-void poplar_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
 {
-  if (poplar_pop3_plaintext_refused(c))
+  if (poplard_pop3_plaintext_refused(c))
     return;
   if (!c->user_arg) {
-    poplar_pop3_bad_command(c, "-ERR Send USER first");
+    poplard_pop3_bad_command(c, "-ERR Send USER first");
     return;
   }
   c->password = g_strndup(cmd->rest, cmd->rest_len);
   g_autofree char *user = g_steal_pointer(&c->user_arg);
-  start_login(c, "USER", user, poplar_pop3_check_password);
+  start_login(c, "USER", user, poplard_pop3_check_password);
 }
 
 static bool is_hex_digest(const char *s)
@@ -90,24 +90,24 @@ static bool is_hex_digest(const char *s)
   return true;
 }
 
-void poplar_cmd_apop(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_apop(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   if (!c->server->apop || !c->apop_stamp[0]) {
-    poplar_pop3_bad_command(c, "-ERR APOP is not available");
+    poplard_pop3_bad_command(c, "-ERR APOP is not available");
     return;
   }
   if (!is_hex_digest(cmd->argv[1])) {
-    poplar_pop3_bad_command(c, "-ERR APOP digest must be 32 hex digits");
+    poplard_pop3_bad_command(c, "-ERR APOP digest must be 32 hex digits");
     return;
   }
   c->apop_digest = g_ascii_strdown(cmd->argv[1], -1);
   start_login(c, "APOP", cmd->argv[0], check_apop);
 }
 
-PoplarPassdbResult poplar_pop3_check_password(PoplarClient *c,
+PoplarPassdbResult poplard_pop3_check_password(PoplarClient *c,
                                               PoplarAuthRequest *req)
 {
-  return poplar_auth_verify_plain(c->server->registry, req, c->password);
+  return poplard_auth_verify_plain(c->server->registry, req, c->password);
 }
 
 /* Constant time, so that the comparison does not reveal how much of the
@@ -122,7 +122,7 @@ static bool digest_equal(const char *a, const char *b, size_t len)
 
 static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req)
 {
-  PoplarPassdbResult r = poplar_auth_lookup_secret(c->server->registry, req);
+  PoplarPassdbResult r = poplard_auth_lookup_secret(c->server->registry, req);
   if (r != POPLAR_PASSDB_OK)
     return r;
   /* RFC 1939: MD5 of the greeting's timestamp followed by the secret. */
@@ -142,9 +142,9 @@ static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req)
 
 static void login_work(PoplarClient *c)
 {
-  PoplarLoginResult r = poplar_auth_login(c, c->login_check);
+  PoplarLoginResult r = poplard_auth_login(c, c->login_check);
   forget_password(c);
-  poplar_sasl_abort(c); /* a SASL exchange ends with its login */
+  poplard_sasl_abort(c); /* a SASL exchange ends with its login */
   c->job_ok = (r == POPLAR_LOGIN_OK);
   c->job_disconnect = (r == POPLAR_LOGIN_DISCONNECT);
   c->job_bad_credentials = (r == POPLAR_LOGIN_FAILED);
@@ -157,27 +157,27 @@ static void login_done(PoplarClient *c)
   PoplarThrottle *throttle = c->server->throttle;
   const char *user = c->auth ? c->auth->user : NULL;
   if (c->job_ok) {
-    poplar_throttle_success(throttle, c->session.remote_address, user);
+    poplard_throttle_success(throttle, c->session.remote_address, user);
     PoplarMailbox *mbox = c->session.mailbox;
     uint64_t octets = 0;
     for (size_t i = 0; i < mbox->n_visible; i++)
       octets += mbox->visible[i]->size;
-    poplar_client_replyf(c, "+OK Logged in, %zu messages (%" G_GUINT64_FORMAT
+    poplard_client_replyf(c, "+OK Logged in, %zu messages (%" G_GUINT64_FORMAT
                          " octets)", mbox->n_visible, octets);
-    poplar_client_enter_state(c, POPLAR_STATE_TRANSACTION);
+    poplard_client_enter_state(c, POPLAR_STATE_TRANSACTION);
     return;
   }
   char *reply = g_steal_pointer(&c->job_reply);
   if (c->job_disconnect) {
-    poplar_client_reply(c, reply);
+    poplard_client_reply(c, reply);
     g_free(reply);
-    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   if (!c->job_bad_credentials) {
     /* Refused for another reason (a hook, the store, a database that is
      * down): say so at once; this is no guess to slow down. */
-    poplar_client_reply(c, reply);
+    poplard_client_reply(c, reply);
     g_free(reply);
     return;
   }
@@ -185,11 +185,11 @@ static void login_done(PoplarClient *c)
    * is unknown or the password wrong, and longer after each failure from
    * this address or for this user.  The last allowed one on a connection
    * closes it after its reply: one reply per command. */
-  uint64_t delay = poplar_throttle_failure(throttle, c->session.remote_address,
+  uint64_t delay = poplard_throttle_failure(throttle, c->session.remote_address,
                                            user, g_get_monotonic_time());
   bool last = c->auth_failures >= POPLAR_MAX_AUTH_FAILURES;
   if (last)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "%u failed logins: disconnecting", c->auth_failures);
-  poplar_client_delay(c, delay, reply, last);
+  poplard_client_delay(c, delay, reply, last);
 }

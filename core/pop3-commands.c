@@ -40,19 +40,19 @@ static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd);
 static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd);
 
 static const PoplarCommand commands[] = {
-    {"USER", poplar_cmd_user, IN_AUTH, ARGS_REST, 1, 1},
-    {"PASS", poplar_cmd_pass, IN_AUTH, ARGS_REST, 1, 1},
-    {"APOP", poplar_cmd_apop, IN_AUTH, ARGS_SPLIT, 2, 2},
+    {"USER", poplard_cmd_user, IN_AUTH, ARGS_REST, 1, 1},
+    {"PASS", poplard_cmd_pass, IN_AUTH, ARGS_REST, 1, 1},
+    {"APOP", poplard_cmd_apop, IN_AUTH, ARGS_SPLIT, 2, 2},
     {"CAPA", cmd_capa, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
     {"STLS", cmd_stls, IN_AUTH, ARGS_SPLIT, 0, 0},
-    {"AUTH", poplar_cmd_auth, IN_AUTH, ARGS_SPLIT, 0, 2},
-    {"QUIT", poplar_cmd_quit, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
+    {"AUTH", poplard_cmd_auth, IN_AUTH, ARGS_SPLIT, 0, 2},
+    {"QUIT", poplard_cmd_quit, IN_AUTH | IN_TRANS, ARGS_SPLIT, 0, 0},
     {"STAT", cmd_stat, IN_TRANS, ARGS_SPLIT, 0, 0},
-    {"LIST", poplar_cmd_list, IN_TRANS, ARGS_SPLIT, 0, 1},
-    {"UIDL", poplar_cmd_uidl, IN_TRANS, ARGS_SPLIT, 0, 1},
-    {"RETR", poplar_cmd_retr, IN_TRANS, ARGS_SPLIT, 1, 1},
-    {"TOP", poplar_cmd_top, IN_TRANS, ARGS_SPLIT, 2, 2},
-    {"DELE", poplar_cmd_dele, IN_TRANS, ARGS_SPLIT, 1, 1},
+    {"LIST", poplard_cmd_list, IN_TRANS, ARGS_SPLIT, 0, 1},
+    {"UIDL", poplard_cmd_uidl, IN_TRANS, ARGS_SPLIT, 0, 1},
+    {"RETR", poplard_cmd_retr, IN_TRANS, ARGS_SPLIT, 1, 1},
+    {"TOP", poplard_cmd_top, IN_TRANS, ARGS_SPLIT, 2, 2},
+    {"DELE", poplard_cmd_dele, IN_TRANS, ARGS_SPLIT, 1, 1},
     {"NOOP", cmd_noop, IN_TRANS, ARGS_SPLIT, 0, 0},
     {"RSET", cmd_rset, IN_TRANS, ARGS_SPLIT, 0, 0},
 };
@@ -66,64 +66,64 @@ static const PoplarCommand *find_command(const char *keyword)
   return NULL;
 }
 
-void poplar_pop3_bad_command(PoplarClient *c, const char *reply)
+void poplard_pop3_bad_command(PoplarClient *c, const char *reply)
 {
   if (++c->bad_commands >= POPLAR_MAX_BAD_COMMANDS) {
     /* The last error's reply says why the connection closes; still one
      * reply line for one command. */
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "%u protocol errors: disconnecting", c->bad_commands);
-    poplar_client_reply(c, "-ERR Too many errors, closing connection");
-    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_reply(c, "-ERR Too many errors, closing connection");
+    poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  poplar_client_reply(c, reply);
+  poplard_client_reply(c, reply);
 }
 
-void poplar_pop3_line_too_long(PoplarClient *c)
+void poplard_pop3_line_too_long(PoplarClient *c)
 {
   if (c->sasl) {
     /* The -ERR ends AUTH for the client (RFC 5034 4): the exchange ends
      * with it, or the next command would be read as a SASL response. */
-    poplar_sasl_cancel(c, "-ERR [AUTH] Response too long");
+    poplard_sasl_cancel(c, "-ERR [AUTH] Response too long");
     return;
   }
-  poplar_pop3_bad_command(c, "-ERR Line too long (RFC 2449: 255 octets)");
+  poplard_pop3_bad_command(c, "-ERR Line too long (RFC 2449: 255 octets)");
 }
 
-void poplar_pop3_dispatch(PoplarClient *c, const char *line, size_t len)
+void poplard_pop3_dispatch(PoplarClient *c, const char *line, size_t len)
 {
   PoplarCommandLine cmd;
   if (c->sasl) {
-    poplar_sasl_response(c, line, len);
+    poplard_sasl_response(c, line, len);
     return;
   }
-  PoplarParseResult r = poplar_pop3_parse(line, len, false, &cmd);
+  PoplarParseResult r = poplard_pop3_parse(line, len, false, &cmd);
   if (r != POPLAR_PARSE_OK) {
-    poplar_pop3_bad_command(c, r == POPLAR_PARSE_BAD_KEYWORD
+    poplard_pop3_bad_command(c, r == POPLAR_PARSE_BAD_KEYWORD
                                    ? "-ERR Unknown command"
                                    : "-ERR Invalid command line");
     return;
   }
   const PoplarCommand *command = find_command(cmd.keyword);
   if (!command) {
-    poplar_pop3_bad_command(c, "-ERR Unknown command");
+    poplard_pop3_bad_command(c, "-ERR Unknown command");
     return;
   }
   if (!(command->states & (1u << c->state))) {
-    poplar_pop3_bad_command(c, "-ERR Command not valid in this state");
+    poplard_pop3_bad_command(c, "-ERR Command not valid in this state");
     return;
   }
   if (command->args_mode == ARGS_REST) {
     if (cmd.rest_len == 0) {
-      poplar_pop3_bad_command(c, "-ERR Missing argument");
+      poplard_pop3_bad_command(c, "-ERR Missing argument");
       return;
     }
   } else {
-    r = poplar_pop3_parse(line, len, true, &cmd);
+    r = poplard_pop3_parse(line, len, true, &cmd);
     if (r != POPLAR_PARSE_OK || cmd.argc < command->min_args ||
         cmd.argc > command->max_args) {
-      poplar_pop3_bad_command(c, cmd.argc < command->min_args
+      poplard_pop3_bad_command(c, cmd.argc < command->min_args
                                      ? "-ERR Missing argument"
                                      : "-ERR Too many arguments");
       return;
@@ -134,7 +134,7 @@ void poplar_pop3_dispatch(PoplarClient *c, const char *line, size_t len)
 
 /* ---- greeting --------------------------------------------------------- */
 
-void poplar_pop3_greet(PoplarClient *c)
+void poplard_pop3_greet(PoplarClient *c)
 {
   const PoplarServerConfig *cfg = &c->server->cfg;
   if (c->server->apop) {
@@ -142,11 +142,11 @@ void poplar_pop3_greet(PoplarClient *c)
     g_snprintf(c->apop_stamp, sizeof c->apop_stamp, "<%d.%s.%" G_GINT64_FORMAT
                "@%s>", (int)getpid(), c->session.id,
                c->session.start_time / G_USEC_PER_SEC, cfg->hostname);
-    poplar_client_replyf(c, "+OK %s %s", cfg->greeting, c->apop_stamp);
+    poplard_client_replyf(c, "+OK %s %s", cfg->greeting, c->apop_stamp);
   } else {
-    poplar_client_replyf(c, "+OK %s", cfg->greeting);
+    poplard_client_replyf(c, "+OK %s", cfg->greeting);
   }
-  poplar_client_enter_state(c, POPLAR_STATE_AUTHORIZATION);
+  poplard_client_enter_state(c, POPLAR_STATE_AUTHORIZATION);
 }
 
 static void connect_hooks_work(PoplarClient *c)
@@ -154,7 +154,7 @@ static void connect_hooks_work(PoplarClient *c)
   PoplarHookArgs args = {0};
   g_free(c->job_reply);
   c->job_reply = NULL;
-  PoplarVerdict v = poplar_hooks_run(c->server->registry, &c->session,
+  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
                                      POPLAR_HOOK_CONNECT, &args,
                                      &c->job_reply);
   c->job_ok = (v == POPLAR_CONTINUE);
@@ -163,24 +163,24 @@ static void connect_hooks_work(PoplarClient *c)
 static void connect_hooks_done(PoplarClient *c)
 {
   if (c->job_ok) {
-    poplar_client_connected(c);
+    poplard_client_connected(c);
     return;
   }
   /* Any refusal at connect ends the session: there is no greeting to
    * continue from. */
-  poplar_client_reply(c, c->job_reply);
+  poplard_client_reply(c, c->job_reply);
   g_clear_pointer(&c->job_reply, g_free);
-  poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+  poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
 }
 
-void poplar_pop3_start(PoplarClient *c)
+void poplard_pop3_start(PoplarClient *c)
 {
-  if (poplar_hooks_present(c->server->registry, POPLAR_HOOK_CONNECT)) {
-    poplar_client_run_job(c, connect_hooks_work, connect_hooks_done);
+  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_CONNECT)) {
+    poplard_client_run_job(c, connect_hooks_work, connect_hooks_done);
     return;
   }
-  poplar_client_connected(c);
-  poplar_client_pump(c);
+  poplard_client_connected(c);
+  poplard_client_pump(c);
 }
 
 /* ---- commands without plugin calls ------------------------------------ */
@@ -190,53 +190,53 @@ static void cmd_capa(PoplarClient *c, const PoplarCommandLine *cmd)
   const PoplarServerConfig *cfg = &c->server->cfg;
   (void)cmd;
   bool authorization = c->state == POPLAR_STATE_AUTHORIZATION;
-  poplar_client_reply(c, "+OK Capability list follows");
-  poplar_client_reply(c, "TOP");
-  poplar_client_reply(c, "UIDL");
+  poplard_client_reply(c, "+OK Capability list follows");
+  poplard_client_reply(c, "TOP");
+  poplard_client_reply(c, "UIDL");
   /* RFC 2595 section 4: STLS only before TLS and before login.  USER only
    * where the policy lets a plaintext password through. */
   if (authorization && !c->session.tls && c->server->tls)
-    poplar_client_reply(c, "STLS");
-  if (authorization && poplar_client_plaintext_ok(c))
-    poplar_client_reply(c, "USER");
-  poplar_client_reply(c, "RESP-CODES");
-  poplar_client_reply(c, "AUTH-RESP-CODE");
-  poplar_client_reply(c, "PIPELINING");
+    poplard_client_reply(c, "STLS");
+  if (authorization && poplard_client_plaintext_ok(c))
+    poplard_client_reply(c, "USER");
+  poplard_client_reply(c, "RESP-CODES");
+  poplard_client_reply(c, "AUTH-RESP-CODE");
+  poplard_client_reply(c, "PIPELINING");
   if (authorization) {
-    g_autofree char *mechs = poplar_sasl_mechanisms(c);
+    g_autofree char *mechs = poplard_sasl_mechanisms(c);
     if (mechs[0])
-      poplar_client_replyf(c, "SASL %s", mechs);
+      poplard_client_replyf(c, "SASL %s", mechs);
   }
   if (cfg->login_delay >= 0)
-    poplar_client_replyf(c, "LOGIN-DELAY %lld", cfg->login_delay);
+    poplard_client_replyf(c, "LOGIN-DELAY %lld", cfg->login_delay);
   if (cfg->expire == POPLAR_EXPIRE_NEVER)
-    poplar_client_reply(c, "EXPIRE NEVER");
+    poplard_client_reply(c, "EXPIRE NEVER");
   else if (cfg->expire >= 0)
-    poplar_client_replyf(c, "EXPIRE %lld", cfg->expire);
+    poplard_client_replyf(c, "EXPIRE %lld", cfg->expire);
   if (cfg->implementation[0])
-    poplar_client_replyf(c, "IMPLEMENTATION %s", cfg->implementation);
-  poplar_client_reply(c, ".");
+    poplard_client_replyf(c, "IMPLEMENTATION %s", cfg->implementation);
+  poplard_client_reply(c, ".");
 }
 
 static void cmd_stls(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   (void)cmd;
   if (c->session.tls) {
-    poplar_pop3_bad_command(c, "-ERR Already using TLS");
+    poplard_pop3_bad_command(c, "-ERR Already using TLS");
     return;
   }
   if (!c->server->tls) {
-    poplar_pop3_bad_command(c, "-ERR TLS is not available");
+    poplard_pop3_bad_command(c, "-ERR TLS is not available");
     return;
   }
-  poplar_client_reply(c, "+OK Begin TLS negotiation");
-  poplar_client_start_tls(c);
+  poplard_client_reply(c, "+OK Begin TLS negotiation");
+  poplard_client_start_tls(c);
 }
 
 static void cmd_noop(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   (void)cmd;
-  poplar_client_reply(c, "+OK");
+  poplard_client_reply(c, "+OK");
 }
 
 /* Visible, undeleted messages and their octets. */
@@ -260,7 +260,7 @@ static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd)
   uint64_t octets;
   (void)cmd;
   mailbox_totals(c->session.mailbox, &count, &octets);
-  poplar_client_replyf(c, "+OK %u %" G_GUINT64_FORMAT, count, octets);
+  poplard_client_replyf(c, "+OK %u %" G_GUINT64_FORMAT, count, octets);
 }
 
 static void rset_reply(PoplarClient *c)
@@ -268,7 +268,7 @@ static void rset_reply(PoplarClient *c)
   unsigned count;
   uint64_t octets;
   mailbox_totals(c->session.mailbox, &count, &octets);
-  poplar_client_replyf(c, "+OK maildrop has %u messages (%" G_GUINT64_FORMAT
+  poplard_client_replyf(c, "+OK maildrop has %u messages (%" G_GUINT64_FORMAT
                        " octets)", count, octets);
 }
 
@@ -276,7 +276,7 @@ static void rset_hooks_work(PoplarClient *c)
 {
   PoplarHookArgs args = {.mbox = c->session.mailbox};
   char *reply = NULL;
-  poplar_hooks_run(c->server->registry, &c->session, POPLAR_HOOK_RSET, &args,
+  poplard_hooks_run(c->server->registry, &c->session, POPLAR_HOOK_RSET, &args,
                    &reply);
   g_free(reply);
 }
@@ -289,24 +289,24 @@ static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd)
     mbox->visible[i]->deleted = false;
   c->deleted = 0;
   c->deleted_octets = 0;
-  if (poplar_hooks_present(c->server->registry, POPLAR_HOOK_RSET)) {
-    poplar_client_run_job(c, rset_hooks_work, rset_reply);
+  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_RSET)) {
+    poplard_client_run_job(c, rset_hooks_work, rset_reply);
     return;
   }
   rset_reply(c);
 }
 
-PoplarMessage *poplar_pop3_message_arg(PoplarClient *c, const char *arg)
+PoplarMessage *poplard_pop3_message_arg(PoplarClient *c, const char *arg)
 {
   PoplarMailbox *mbox = c->session.mailbox;
   unsigned n = 0;
-  if (!poplar_pop3_parse_number(arg, &n) || n == 0 || n > mbox->n_visible) {
-    poplar_client_reply(c, "-ERR No such message");
+  if (!poplard_pop3_parse_number(arg, &n) || n == 0 || n > mbox->n_visible) {
+    poplard_client_reply(c, "-ERR No such message");
     return NULL;
   }
   PoplarMessage *msg = mbox->visible[n - 1];
   if (msg->deleted) {
-    poplar_client_replyf(c, "-ERR Message %u is deleted", n);
+    poplard_client_replyf(c, "-ERR Message %u is deleted", n);
     return NULL;
   }
   return msg;

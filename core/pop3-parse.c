@@ -15,7 +15,7 @@ static char to_upper(char ch)
   return (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch;
 }
 
-PoplarParseResult poplar_pop3_parse(const char *line, size_t len, bool split,
+PoplarParseResult poplard_pop3_parse(const char *line, size_t len, bool split,
                                     PoplarCommandLine *out)
 {
   size_t i = 0;
@@ -68,7 +68,7 @@ PoplarParseResult poplar_pop3_parse(const char *line, size_t len, bool split,
   return POPLAR_PARSE_OK;
 }
 
-bool poplar_pop3_parse_number(const char *arg, unsigned *out)
+bool poplard_pop3_parse_number(const char *arg, unsigned *out)
 {
   uint64_t v = 0;
   if (!arg || !*arg)
@@ -84,7 +84,7 @@ bool poplar_pop3_parse_number(const char *arg, unsigned *out)
   return true;
 }
 
-const char *poplar_parse_result_text(PoplarParseResult r)
+const char *poplard_parse_result_text(PoplarParseResult r)
 {
   switch (r) {
   case POPLAR_PARSE_OK: return "ok";

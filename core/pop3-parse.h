@@ -32,13 +32,13 @@ typedef struct PoplarCommandLine {
 /* Parses @line (without its CRLF, @len octets).  Arguments beyond
  * POPLAR_ARGS_MAX are reported as TOO_MANY_ARGS only when @split is true;
  * with @split false only the keyword and rest are filled. */
-PoplarParseResult poplar_pop3_parse(const char *line, size_t len, bool split,
+PoplarParseResult poplard_pop3_parse(const char *line, size_t len, bool split,
                                     PoplarCommandLine *out);
 
 /* Parses a decimal number argument, 0..UINT_MAX, no sign (0 is valid for
  * TOP's line count; message numbers are checked by the caller). */
-bool poplar_pop3_parse_number(const char *arg, unsigned *out);
+bool poplard_pop3_parse_number(const char *arg, unsigned *out);
 
-const char *poplar_parse_result_text(PoplarParseResult r);
+const char *poplard_parse_result_text(PoplarParseResult r);
 
 #endif /* POPLAR_POP3_PARSE_H */

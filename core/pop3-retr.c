@@ -57,7 +57,7 @@ static void retr_free(PoplarClient *c)
   /* Blocks still held belong to a job that never handed them back (a
    * failure, or the client left); this may run on the pool. */
   for (unsigned i = 0; i < r->n_blocks; i++)
-    poplar_out_block_free(r->blocks[i]);
+    poplard_out_block_free(r->blocks[i]);
   g_free(r->hook_reply);
   g_free(r);
   c->retr = NULL;
@@ -71,12 +71,12 @@ static void retr_report(PoplarClient *c, bool complete)
   if (r->reported)
     return;
   r->reported = true;
-  if (!poplar_hooks_present(c->server->registry, POPLAR_HOOK_MESSAGE_SENT))
+  if (!poplard_hooks_present(c->server->registry, POPLAR_HOOK_MESSAGE_SENT))
     return;
   PoplarHookArgs args = {.msg = r->msg, .top_lines = r->top_lines,
                          .octets = r->octets, .complete = complete};
   char *reply = NULL;
-  poplar_hooks_run(c->server->registry, &c->session,
+  poplard_hooks_run(c->server->registry, &c->session,
                    POPLAR_HOOK_MESSAGE_SENT, &args, &reply);
   g_free(reply);
 }
@@ -97,7 +97,7 @@ static void retr_close_stream(PoplarClient *c)
 static void retr_finish(PoplarClient *c, PoplarOutBlock *b)
 {
   PoplarRetr *r = c->retr;
-  size_t w = poplar_dotstuff_finish(&r->enc, b->data + b->len);
+  size_t w = poplard_dotstuff_finish(&r->enc, b->data + b->len);
   b->len += w;
   r->octets += w;
   r->eof = true;
@@ -153,7 +153,7 @@ static void retr_fill_block(PoplarClient *c, PoplarOutBlock *b)
       avail = r->raw_len - r->raw_pos;
     }
     size_t used = 0;
-    size_t w = poplar_dotstuff_encode_into(&r->enc, in, avail, &used,
+    size_t w = poplard_dotstuff_encode_into(&r->enc, in, avail, &used,
                                            b->data + b->len, limit - b->len);
     b->len += w;
     r->octets += w;
@@ -183,7 +183,7 @@ static void retr_produce(PoplarClient *c)
 static void retr_take_blocks(PoplarClient *c)
 {
   PoplarRetr *r = c->retr;
-  size_t pending = poplar_client_pending(c);
+  size_t pending = poplard_client_pending(c);
   size_t n = pending < RETR_QUEUE_TARGET
                  ? (RETR_QUEUE_TARGET - pending) / POPLAR_OUT_STREAM_BLOCK
                  : 0;
@@ -195,7 +195,7 @@ static void retr_take_blocks(PoplarClient *c)
     n = (size_t)need;
   n = CLAMP(n, 1, RETR_JOB_BLOCKS_MAX);
   for (r->n_blocks = 0; r->n_blocks < n; r->n_blocks++)
-    r->blocks[r->n_blocks] = poplar_out_queue_block_new(&c->out);
+    r->blocks[r->n_blocks] = poplard_out_queue_block_new(&c->out);
 }
 
 /* Queues what the job produced, in order; unused blocks go back for
@@ -204,7 +204,7 @@ static void retr_queue_blocks(PoplarClient *c)
 {
   PoplarRetr *r = c->retr;
   for (unsigned i = 0; i < r->n_blocks; i++)
-    poplar_out_queue_block_put(&c->out, r->blocks[i]);
+    poplard_out_queue_block_put(&c->out, r->blocks[i]);
   r->n_blocks = 0;
 }
 
@@ -219,7 +219,7 @@ static void retr_read_done(PoplarClient *c)
     /* Part of the message is out and there is no way to say -ERR now;
      * closing without the final "." tells the client the transfer broke,
      * and nothing was deleted. */
-    poplar_client_close(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   retr_queue_blocks(c);
@@ -232,7 +232,7 @@ static bool retr_fill(PoplarClient *c)
     return true;
   }
   retr_take_blocks(c);
-  poplar_client_run_job(c, retr_read_work, retr_read_done);
+  poplard_client_run_job(c, retr_read_work, retr_read_done);
   return false;
 }
 
@@ -240,10 +240,10 @@ static void retr_open_work(PoplarClient *c)
 {
   PoplarRetr *r = c->retr;
   PoplarMailbox *mbox = c->session.mailbox;
-  if (poplar_hooks_present(c->server->registry,
+  if (poplard_hooks_present(c->server->registry,
                            POPLAR_HOOK_MESSAGE_RETRIEVE)) {
     PoplarHookArgs args = {.msg = r->msg, .top_lines = r->top_lines};
-    r->verdict = poplar_hooks_run(c->server->registry, &c->session,
+    r->verdict = poplard_hooks_run(c->server->registry, &c->session,
                                   POPLAR_HOOK_MESSAGE_RETRIEVE, &args,
                                   &r->hook_reply);
     if (r->verdict != POPLAR_CONTINUE)
@@ -271,14 +271,14 @@ static void retr_open_done(PoplarClient *c)
 {
   PoplarRetr *r = c->retr;
   if (r->verdict != POPLAR_CONTINUE) {
-    poplar_client_reply(c, r->hook_reply);
+    poplard_client_reply(c, r->hook_reply);
     if (r->verdict == POPLAR_DISCONNECT)
-      poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+      poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
     retr_free(c);
     return;
   }
   if (r->open_result != POPLAR_STORE_OK) {
-    poplar_client_reply(c, r->open_result == POPLAR_STORE_GONE
+    poplard_client_reply(c, r->open_result == POPLAR_STORE_GONE
                                ? "-ERR Message was removed meanwhile"
                                : "-ERR [SYS/TEMP] Message cannot be read "
                                  "now");
@@ -288,16 +288,16 @@ static void retr_open_done(PoplarClient *c)
   if (r->failed) {
     /* A read of the first job failed: nothing was sent, so a -ERR can
      * still say so (retr_read() closed the stream and told the hooks). */
-    poplar_client_reply(c, "-ERR [SYS/TEMP] Message cannot be read now");
+    poplard_client_reply(c, "-ERR [SYS/TEMP] Message cannot be read now");
     retr_free(c);
     return;
   }
   if (r->top_lines < 0) {
-    poplar_client_replyf(c, "+OK %" G_GUINT64_FORMAT " octets", r->msg->size);
+    poplard_client_replyf(c, "+OK %" G_GUINT64_FORMAT " octets", r->msg->size);
     c->retrieved++;
     c->retrieved_octets += r->msg->size;
   } else {
-    poplar_client_reply(c, "+OK Top of message follows");
+    poplard_client_reply(c, "+OK Top of message follows");
   }
   retr_queue_blocks(c);
   c->fill = retr_fill;
@@ -312,28 +312,28 @@ static void start_retr(PoplarClient *c, PoplarMessage *msg, long top_lines)
   memset(r, 0, offsetof(PoplarRetr, raw));
   r->msg = msg;
   r->top_lines = top_lines;
-  poplar_dotstuff_init(&r->enc, top_lines);
+  poplard_dotstuff_init(&r->enc, top_lines);
   c->retr = r;
   retr_take_blocks(c);
-  poplar_client_run_job(c, retr_open_work, retr_open_done);
+  poplard_client_run_job(c, retr_open_work, retr_open_done);
 }
 
-void poplar_cmd_retr(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_retr(PoplarClient *c, const PoplarCommandLine *cmd)
 {
-  PoplarMessage *msg = poplar_pop3_message_arg(c, cmd->argv[0]);
+  PoplarMessage *msg = poplard_pop3_message_arg(c, cmd->argv[0]);
   if (msg)
     start_retr(c, msg, -1);
 }
 
-void poplar_cmd_top(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_top(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   unsigned lines = 0;
-  if (!poplar_pop3_parse_number(cmd->argv[1], &lines) ||
+  if (!poplard_pop3_parse_number(cmd->argv[1], &lines) ||
       lines > (unsigned)G_MAXINT32) {
-    poplar_client_reply(c, "-ERR Line count must be a non-negative number");
+    poplard_client_reply(c, "-ERR Line count must be a non-negative number");
     return;
   }
-  PoplarMessage *msg = poplar_pop3_message_arg(c, cmd->argv[0]);
+  PoplarMessage *msg = poplard_pop3_message_arg(c, cmd->argv[0]);
   if (msg)
     start_retr(c, msg, (long)lines);
 }
@@ -345,19 +345,19 @@ static bool listing_fill(PoplarClient *c, bool uidl)
 {
   PoplarMailbox *mbox = c->session.mailbox;
   while (c->fill_cursor < mbox->n_visible &&
-         poplar_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER) {
+         poplard_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER) {
     const PoplarMessage *msg = mbox->visible[c->fill_cursor++];
     if (msg->deleted)
       continue;
     if (uidl)
-      poplar_client_replyf(c, "%u %s", msg->number, msg->uidl);
+      poplard_client_replyf(c, "%u %s", msg->number, msg->uidl);
     else
-      poplar_client_replyf(c, "%u %" G_GUINT64_FORMAT, msg->number,
+      poplard_client_replyf(c, "%u %" G_GUINT64_FORMAT, msg->number,
                            msg->size);
   }
   if (c->fill_cursor < mbox->n_visible)
     return false;
-  poplar_client_reply(c, ".");
+  poplard_client_reply(c, ".");
   return true;
 }
 
@@ -367,33 +367,33 @@ static bool uidl_fill(PoplarClient *c) { return listing_fill(c, true); }
 static void listing(PoplarClient *c, const PoplarCommandLine *cmd, bool uidl)
 {
   if (cmd->argc == 1) {
-    PoplarMessage *msg = poplar_pop3_message_arg(c, cmd->argv[0]);
+    PoplarMessage *msg = poplard_pop3_message_arg(c, cmd->argv[0]);
     if (!msg)
       return;
     if (uidl)
-      poplar_client_replyf(c, "+OK %u %s", msg->number, msg->uidl);
+      poplard_client_replyf(c, "+OK %u %s", msg->number, msg->uidl);
     else
-      poplar_client_replyf(c, "+OK %u %" G_GUINT64_FORMAT, msg->number,
+      poplard_client_replyf(c, "+OK %u %" G_GUINT64_FORMAT, msg->number,
                            msg->size);
     return;
   }
-  poplar_client_reply(c, uidl ? "+OK Unique-ID listing follows"
+  poplard_client_reply(c, uidl ? "+OK Unique-ID listing follows"
                               : "+OK Scan listing follows");
   c->fill_cursor = 0;
   c->fill = uidl ? uidl_fill : list_fill;
 }
 
-void poplar_cmd_list(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_list(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   listing(c, cmd, false);
 }
 
-void poplar_cmd_uidl(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_uidl(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   listing(c, cmd, true);
 }
 
-void poplar_retr_abort(PoplarClient *c)
+void poplard_retr_abort(PoplarClient *c)
 {
   if (c->retr) {
     retr_close_stream(c);

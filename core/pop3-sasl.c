@@ -60,9 +60,9 @@ static void send_challenge(PoplarClient *c, const unsigned char *data,
 {
   g_autofree char *b64 = len ? g_base64_encode(data, len) : g_strdup("");
   /* Challenges may exceed a normal reply line: written raw. */
-  poplar_client_write(c, "+ ", 2);
-  poplar_client_write(c, b64, strlen(b64));
-  poplar_client_write(c, "\r\n", 2);
+  poplard_client_write(c, "+ ", 2);
+  poplard_client_write(c, b64, strlen(b64));
+  poplard_client_write(c, "\r\n", 2);
 }
 
 static void exchange_free(PoplarClient *c)
@@ -89,7 +89,7 @@ static void exchange_finish(PoplarClient *c)
   }
 }
 
-void poplar_sasl_abort(PoplarClient *c)
+void poplard_sasl_abort(PoplarClient *c)
 {
   exchange_finish(c);
   exchange_free(c);
@@ -111,7 +111,7 @@ static bool find_mechanism(PoplarClient *c, const char *name, SaslKind *kind,
                            const PoplarSaslEntry **mech)
 {
   const PoplarRegistry *registry = c->server->registry;
-  bool plaintext_ok = poplar_client_plaintext_ok(c);
+  bool plaintext_ok = poplard_client_plaintext_ok(c);
   *mech = poplarpriv_registry_mech(registry, name);
   if (*mech) {
     *kind = SASL_PLUGIN;
@@ -130,7 +130,7 @@ static bool find_mechanism(PoplarClient *c, const char *name, SaslKind *kind,
   return false;
 }
 
-char *poplar_sasl_mechanisms(PoplarClient *c)
+char *poplard_sasl_mechanisms(PoplarClient *c)
 {
   const PoplarRegistry *registry = c->server->registry;
   GString *list = g_string_new(NULL);
@@ -157,7 +157,7 @@ char *poplar_sasl_mechanisms(PoplarClient *c)
 static void fail_exchange(PoplarClient *c, const char *reply)
 {
   exchange_free(c);
-  poplar_pop3_bad_command(c, reply);
+  poplard_pop3_bad_command(c, reply);
 }
 
 /* RFC 4616: [authzid] NUL authcid NUL passwd. */
@@ -190,7 +190,7 @@ static void plain_response(PoplarClient *c, const unsigned char *data,
   exchange_free(c);
   poplarpriv_auth_request_free(c->auth);
   c->auth = poplarpriv_auth_request_new(&c->session, "PLAIN", user);
-  poplar_pop3_login(c, poplar_pop3_check_password);
+  poplard_pop3_login(c, poplard_pop3_check_password);
 }
 
 static void login_response(PoplarClient *c, const unsigned char *data,
@@ -211,7 +211,7 @@ static void login_response(PoplarClient *c, const unsigned char *data,
   }
   c->password = g_strndup((const char *)data, len);
   exchange_free(c);
-  poplar_pop3_login(c, poplar_pop3_check_password);
+  poplard_pop3_login(c, poplard_pop3_check_password);
 }
 
 /* ---- plugin mechanisms: every step is a plugin call on the pool -------- */
@@ -264,7 +264,7 @@ static void finish_plugin_exchange(PoplarClient *c)
 {
   /* The login job ends the plugin's state (check_sasl_outcome) and the
    * exchange is freed when it returns. */
-  poplar_pop3_login(c, check_sasl_outcome);
+  poplard_pop3_login(c, check_sasl_outcome);
 }
 
 static void plugin_step_done(PoplarClient *c)
@@ -305,7 +305,7 @@ static void plugin_step(PoplarClient *c, unsigned char *in, size_t in_len,
   x->in = in;
   x->in_len = in_len;
   x->in_absent = absent;
-  poplar_client_run_job(c, plugin_step_work, plugin_step_done);
+  poplard_client_run_job(c, plugin_step_work, plugin_step_done);
 }
 
 static void cancel_work(PoplarClient *c)
@@ -317,16 +317,16 @@ static void cancel_done(PoplarClient *c)
 {
   const char *reply = c->sasl->cancel_reply;
   exchange_free(c);
-  poplar_pop3_bad_command(c, reply);
+  poplard_pop3_bad_command(c, reply);
 }
 
 /* Ends the exchange early with @reply, finishing the plugin's state on the
  * pool when there is one. */
-void poplar_sasl_cancel(PoplarClient *c, const char *reply)
+void poplard_sasl_cancel(PoplarClient *c, const char *reply)
 {
   c->sasl->cancel_reply = reply;
   if (c->sasl->kind == SASL_PLUGIN && c->sasl->started)
-    poplar_client_run_job(c, cancel_work, cancel_done);
+    poplard_client_run_job(c, cancel_work, cancel_done);
   else
     cancel_done(c);
 }
@@ -360,11 +360,11 @@ static void deliver(PoplarClient *c, unsigned char *data, size_t len,
   g_free(data);
 }
 
-void poplar_sasl_response(PoplarClient *c, const char *line, size_t len)
+void poplard_sasl_response(PoplarClient *c, const char *line, size_t len)
 {
   PoplarSaslExchange *x = c->sasl;
   if (len == 1 && line[0] == '*') {
-    poplar_sasl_cancel(c, "-ERR [AUTH] Authentication cancelled");
+    poplard_sasl_cancel(c, "-ERR [AUTH] Authentication cancelled");
     return;
   }
   if (x->awaiting_ack) {
@@ -379,24 +379,24 @@ void poplar_sasl_response(PoplarClient *c, const char *line, size_t len)
   unsigned char *data = NULL;
   size_t data_len = 0;
   if (!base64_decode_strict(line, len, &data, &data_len)) {
-    poplar_sasl_cancel(c, "-ERR [AUTH] Invalid base64 in the response");
+    poplard_sasl_cancel(c, "-ERR [AUTH] Invalid base64 in the response");
     return;
   }
   deliver(c, data, data_len, false);
 }
 
-void poplar_cmd_auth(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_auth(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   if (cmd->argc == 0) {
     /* Not in RFC 5034, but widely sent by clients to learn the list. */
-    g_autofree char *list = poplar_sasl_mechanisms(c);
-    poplar_client_reply(c, "+OK Mechanisms follow");
+    g_autofree char *list = poplard_sasl_mechanisms(c);
+    poplard_client_reply(c, "+OK Mechanisms follow");
     g_auto(GStrv) names = g_strsplit(list, " ", -1);
     for (char **n = names; *n; n++) {
       if (**n)
-        poplar_client_reply(c, *n);
+        poplard_client_reply(c, *n);
     }
-    poplar_client_reply(c, ".");
+    poplard_client_reply(c, ".");
     return;
   }
   SaslKind kind;
@@ -406,10 +406,10 @@ void poplar_cmd_auth(PoplarClient *c, const PoplarCommandLine *cmd)
         c->server->registry, cmd->argv[0]);
     bool builtin = g_ascii_strcasecmp(cmd->argv[0], "PLAIN") == 0 ||
                    g_ascii_strcasecmp(cmd->argv[0], "LOGIN") == 0;
-    if ((any || builtin) && !poplar_client_plaintext_ok(c))
-      poplar_pop3_plaintext_refused(c);
+    if ((any || builtin) && !poplard_client_plaintext_ok(c))
+      poplard_pop3_plaintext_refused(c);
     else
-      poplar_pop3_bad_command(c, "-ERR Unsupported authentication "
+      poplard_pop3_bad_command(c, "-ERR Unsupported authentication "
                                  "mechanism");
     return;
   }
@@ -422,7 +422,7 @@ void poplar_cmd_auth(PoplarClient *c, const PoplarCommandLine *cmd)
     if (strcmp(arg, "=") == 0) {
       ir = (unsigned char *)g_strdup("");
     } else if (!base64_decode_strict(arg, strlen(arg), &ir, &ir_len)) {
-      poplar_pop3_bad_command(c, "-ERR [AUTH] Invalid base64 in the "
+      poplard_pop3_bad_command(c, "-ERR [AUTH] Invalid base64 in the "
                                  "initial response");
       return;
     }

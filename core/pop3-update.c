@@ -15,7 +15,7 @@ static void mark_deleted(PoplarClient *c, PoplarMessage *msg)
   msg->deleted = true;
   c->deleted++;
   c->deleted_octets += msg->size;
-  poplar_client_replyf(c, "+OK Message %u deleted", msg->number);
+  poplard_client_replyf(c, "+OK Message %u deleted", msg->number);
 }
 
 static void dele_work(PoplarClient *c)
@@ -23,7 +23,7 @@ static void dele_work(PoplarClient *c)
   PoplarHookArgs args = {.msg = c->job_msg};
   g_free(c->job_reply);
   c->job_reply = NULL;
-  PoplarVerdict v = poplar_hooks_run(c->server->registry, &c->session,
+  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
                                      POPLAR_HOOK_MESSAGE_DELETE, &args,
                                      &c->job_reply);
   c->job_ok = (v == POPLAR_CONTINUE);
@@ -38,24 +38,24 @@ static void dele_done(PoplarClient *c)
     mark_deleted(c, msg);
     return;
   }
-  poplar_client_reply(c, c->job_reply);
+  poplard_client_reply(c, c->job_reply);
   g_clear_pointer(&c->job_reply, g_free);
   if (c->job_disconnect)
-    poplar_client_logout(c, POPLAR_DISCONNECT_ERROR);
+    poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
 }
 
-void poplar_cmd_dele(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_dele(PoplarClient *c, const PoplarCommandLine *cmd)
 {
-  PoplarMessage *msg = poplar_pop3_message_arg(c, cmd->argv[0]);
+  PoplarMessage *msg = poplard_pop3_message_arg(c, cmd->argv[0]);
   if (!msg)
     return;
-  if (!poplar_hooks_present(c->server->registry,
+  if (!poplard_hooks_present(c->server->registry,
                             POPLAR_HOOK_MESSAGE_DELETE)) {
     mark_deleted(c, msg);
     return;
   }
   c->job_msg = msg;
-  poplar_client_run_job(c, dele_work, dele_done);
+  poplard_client_run_job(c, dele_work, dele_done);
 }
 
 /* ---- QUIT and the UPDATE state ----------------------------------------- */
@@ -89,7 +89,7 @@ static void update_work(PoplarClient *c)
   g_free(c->job_reply);
   c->job_reply = NULL;
 
-  PoplarVerdict v = poplar_hooks_run(registry, &c->session,
+  PoplarVerdict v = poplard_hooks_run(registry, &c->session,
                                      POPLAR_HOOK_UPDATE_BEFORE, &args, &reply);
   if (v != POPLAR_CONTINUE) {
     /* Refused: nothing is deleted, and the session ends as QUIT asked. */
@@ -115,7 +115,7 @@ static void update_work(PoplarClient *c)
     }
   }
   args.committed = committed;
-  poplar_hooks_run(registry, &c->session, POPLAR_HOOK_UPDATE_AFTER, &args,
+  poplard_hooks_run(registry, &c->session, POPLAR_HOOK_UPDATE_AFTER, &args,
                    &reply);
   g_free(reply);
   unsigned left = messages_left(mbox);
@@ -136,19 +136,19 @@ static void update_work(PoplarClient *c)
 
 static void update_done(PoplarClient *c)
 {
-  poplar_client_reply(c, c->job_reply);
+  poplard_client_reply(c, c->job_reply);
   g_clear_pointer(&c->job_reply, g_free);
-  poplar_client_logout(c, POPLAR_DISCONNECT_QUIT);
+  poplard_client_logout(c, POPLAR_DISCONNECT_QUIT);
 }
 
-void poplar_cmd_quit(PoplarClient *c, const PoplarCommandLine *cmd)
+void poplard_cmd_quit(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   (void)cmd;
   if (c->state != POPLAR_STATE_TRANSACTION) {
-    poplar_client_reply(c, "+OK Poplar signing off");
-    poplar_client_logout(c, POPLAR_DISCONNECT_QUIT);
+    poplard_client_reply(c, "+OK Poplar signing off");
+    poplard_client_logout(c, POPLAR_DISCONNECT_QUIT);
     return;
   }
-  poplar_client_enter_state(c, POPLAR_STATE_UPDATE);
-  poplar_client_run_job(c, update_work, update_done);
+  poplard_client_enter_state(c, POPLAR_STATE_UPDATE);
+  poplard_client_run_job(c, update_work, update_done);
 }

@@ -7,7 +7,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
-bool poplar_drop_privileges(const char *user, const char *group,
+bool poplard_drop_privileges(const char *user, const char *group,
                             bool allow_root, char **error)
 {
   if (!user) {

@@ -10,7 +10,7 @@
  * cannot be regained.  Without root, only checks that @user is who we
  * already are.  NULL @user: no change, which as root is refused unless
  * @allow_root.  Returns false with *@error. */
-bool poplar_drop_privileges(const char *user, const char *group,
+bool poplard_drop_privileges(const char *user, const char *group,
                             bool allow_root, char **error);
 
 #endif

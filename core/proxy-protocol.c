@@ -150,7 +150,7 @@ static PoplarProxyResult parse_v2(const unsigned char *buf, size_t len,
   return POPLAR_PROXY_DONE;
 }
 
-PoplarProxyResult poplar_proxy_parse(const unsigned char *buf, size_t len,
+PoplarProxyResult poplard_proxy_parse(const unsigned char *buf, size_t len,
                                      PoplarProxyInfo *out, const char **why)
 {
   static const char v1_prefix[] = "PROXY ";

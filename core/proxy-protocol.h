@@ -31,7 +31,7 @@ typedef struct PoplarProxyInfo {
 /* Parses the start of a connection.  For v2, DONE only needs the fixed part
  * and the addresses: header_len may exceed @len (TLVs still to come, to be
  * skipped by the caller).  On INVALID, *@why says what is wrong. */
-PoplarProxyResult poplar_proxy_parse(const unsigned char *buf, size_t len,
+PoplarProxyResult poplard_proxy_parse(const unsigned char *buf, size_t len,
                                      PoplarProxyInfo *out, const char **why);
 
 #endif

@@ -61,7 +61,7 @@ static bool read_tls(PoplarConfigFile *file, PoplarServerConfig *cfg)
   cfg->tls.priority = g_strdup(poplar_config_get_string(
       t, "priority", POPLAR_DEFAULT_TLS_PRIORITY));
   g_autofree char *err = NULL;
-  if (!poplar_tls_priority_check(cfg->tls.priority, &err)) {
+  if (!poplard_tls_priority_check(cfg->tls.priority, &err)) {
     poplar_config_error(t, "priority", "%s", err);
     ok = false;
   }
@@ -129,7 +129,7 @@ static bool read_trusted(PoplarConfig *s, PoplarNetList *list)
   bool ok = true;
   for (char **n = nets; *n; n++) {
     const char *why = NULL;
-    if (!poplar_netlist_add(list, *n, &why)) {
+    if (!poplard_netlist_add(list, *n, &why)) {
       poplar_config_error(s, "trusted-networks", "'%s': %s", *n, why);
       ok = false;
     }
@@ -137,7 +137,7 @@ static bool read_trusted(PoplarConfig *s, PoplarNetList *list)
   return ok;
 }
 
-bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
+bool poplard_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
                                const char *plugin_dir_override)
 {
   static const char *const default_listen[] = {"0.0.0.0:110", "[::]:110",
@@ -160,7 +160,7 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
     for (char **spec = lists[k]; *spec; spec++) {
       g_autofree char *err = NULL;
-      if (!poplar_listener_check(*spec, &err)) {
+      if (!poplard_listener_check(*spec, &err)) {
         poplar_config_error(s, keys[k], "%s", err);
         ok = false;
       }
@@ -175,7 +175,7 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   cfg->mail = g_strdup(
       poplar_config_get_string(s, "mail", "maildir:%h/Maildir"));
   const char *why = NULL;
-  if (!poplar_location_check(cfg->mail, &why)) {
+  if (!poplard_location_check(cfg->mail, &why)) {
     poplar_config_error(s, "mail", "'%s': %s", cfg->mail, why);
     ok = false;
   } else if (!strchr(cfg->mail, ':')) {
@@ -229,17 +229,17 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
                               &cfg->login_delay);
   ok &= read_expire(s, &cfg->expire);
   ok &= read_log_level(s, &cfg->log_level);
-  cfg->trusted = poplar_netlist_new();
+  cfg->trusted = poplard_netlist_new();
   ok &= read_trusted(s, cfg->trusted);
   ok &= poplar_config_get_bool(s, "proxy-protocol", false,
                                &cfg->proxy_protocol);
-  cfg->trusted_proxies = poplar_netlist_new();
+  cfg->trusted_proxies = poplard_netlist_new();
   size_t n_proxies = 0;
   const char *const *proxies =
       poplar_config_get_list(s, "trusted-proxies", &n_proxies);
   for (size_t i = 0; i < n_proxies; i++) {
     const char *bad = NULL;
-    if (!poplar_netlist_add(cfg->trusted_proxies, proxies[i], &bad)) {
+    if (!poplard_netlist_add(cfg->trusted_proxies, proxies[i], &bad)) {
       poplar_config_error(s, "trusted-proxies", "'%s': %s", proxies[i], bad);
       ok = false;
     }
@@ -259,7 +259,7 @@ bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   return ok && file->errors->len == errors_before;
 }
 
-void poplar_server_config_clear(PoplarServerConfig *cfg)
+void poplard_server_config_clear(PoplarServerConfig *cfg)
 {
   g_strfreev(cfg->listen);
   g_strfreev(cfg->listen_tls);
@@ -273,7 +273,7 @@ void poplar_server_config_clear(PoplarServerConfig *cfg)
   g_free(cfg->hostname);
   g_free(cfg->greeting);
   g_free(cfg->implementation);
-  poplar_netlist_free(cfg->trusted);
-  poplar_netlist_free(cfg->trusted_proxies);
+  poplard_netlist_free(cfg->trusted);
+  poplard_netlist_free(cfg->trusted_proxies);
   memset(cfg, 0, sizeof *cfg);
 }

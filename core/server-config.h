@@ -47,8 +47,8 @@ typedef struct PoplarServerConfig {
 /* Reads [server] and [plugins] from @file; problems are added to
  * file->errors.  @plugin_dir_override (from the command line) wins over
  * the file.  Returns false when any problem was found. */
-bool poplar_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
+bool poplard_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
                                const char *plugin_dir_override);
-void poplar_server_config_clear(PoplarServerConfig *cfg);
+void poplard_server_config_clear(PoplarServerConfig *cfg);
 
 #endif

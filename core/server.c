@@ -29,7 +29,7 @@ static bool load_plugins(PoplarServer *server)
   bool ok = true;
   for (char **spec = server->cfg.load; *spec; spec++) {
     g_autofree char *error = NULL;
-    PoplarPlugin *plugin = poplar_loader_load(
+    PoplarPlugin *plugin = poplard_loader_load(
         server->registry, server->cfg.plugin_dir, *spec, &error);
     if (!plugin) {
       poplar_config_error(section, "load", "plugin refused: %s", error);
@@ -114,21 +114,21 @@ static bool check_after_init(PoplarServer *server)
                         "load",
                         "no loaded plugin provides a password database, so "
                         "nobody can log in (add auth-passwd-file)");
-  server->apop = poplar_auth_can_supply_secrets(server->registry);
+  server->apop = poplard_auth_can_supply_secrets(server->registry);
   return error_count(server) == before;
 }
 
-bool poplar_server_setup(PoplarServer *server, const char *config_path,
+bool poplard_server_setup(PoplarServer *server, const char *config_path,
                          const char *plugin_dir, bool check_only)
 {
   g_mutex_init(&server->tls_lock);
   server->config_file = poplarpriv_config_load(config_path);
   bool ok = error_count(server) == 0;
-  ok &= poplar_server_config_read(&server->cfg, server->config_file,
+  ok &= poplard_server_config_read(&server->cfg, server->config_file,
                                   plugin_dir);
   poplarpriv_set_log_level(server->cfg.log_level);
   server->registry = poplarpriv_registry_new();
-  if (!poplar_loader_init()) {
+  if (!poplard_loader_init()) {
     poplar_config_error(
         poplarpriv_config_section_ensure(server->config_file, "plugins"),
         NULL, "cannot initialise the plugin loader (libltdl)");
@@ -143,7 +143,7 @@ bool poplar_server_setup(PoplarServer *server, const char *config_path,
      * is not PEM, must fail the check (and so a reload), not the start. */
     if (server->cfg.tls.certificates[0]) {
       char *err = NULL;
-      PoplarTls *tls = poplar_tls_new(&server->cfg.tls, &err);
+      PoplarTls *tls = poplard_tls_new(&server->cfg.tls, &err);
       if (!tls) {
         poplar_config_error(
             poplarpriv_config_section_ensure(server->config_file, "tls"),
@@ -151,13 +151,13 @@ bool poplar_server_setup(PoplarServer *server, const char *config_path,
         g_free(err);
         ok = false;
       }
-      poplar_tls_unref(tls);
+      poplard_tls_unref(tls);
     }
     /* init runs as it would in a worker: files a plugin creates (an audit
      * log) then belong to the server's user, not to root. */
     if (geteuid() == 0 && server->cfg.user) {
       char *err = NULL;
-      if (!poplar_drop_privileges(server->cfg.user, server->cfg.group,
+      if (!poplard_drop_privileges(server->cfg.user, server->cfg.group,
                                   server->cfg.allow_root, &err)) {
         poplar_config_error(
             poplarpriv_config_section_ensure(server->config_file, "server"),
@@ -174,11 +174,11 @@ bool poplar_server_setup(PoplarServer *server, const char *config_path,
 
 static gpointer loop_thread(gpointer data)
 {
-  poplar_loop_run(data);
+  poplard_loop_run(data);
   return NULL;
 }
 
-void poplar_server_next_session_id(PoplarServer *server, char *out,
+void poplard_server_next_session_id(PoplarServer *server, char *out,
                                    size_t size)
 {
   unsigned n = (unsigned)g_atomic_int_add((gint *)&server->session_counter,
@@ -186,26 +186,26 @@ void poplar_server_next_session_id(PoplarServer *server, char *out,
   g_snprintf(out, size, "%s%06x", server->session_prefix, n & 0xffffffu);
 }
 
-PoplarTls *poplar_server_tls(PoplarServer *server)
+PoplarTls *poplard_server_tls(PoplarServer *server)
 {
   g_mutex_lock(&server->tls_lock);
-  PoplarTls *tls = server->tls ? poplar_tls_ref(server->tls) : NULL;
+  PoplarTls *tls = server->tls ? poplard_tls_ref(server->tls) : NULL;
   g_mutex_unlock(&server->tls_lock);
   return tls;
 }
 
-bool poplar_server_reload_tls(PoplarServer *server, char **error)
+bool poplard_server_reload_tls(PoplarServer *server, char **error)
 {
   if (!server->cfg.tls.certificates[0])
     return true;
-  PoplarTls *fresh = poplar_tls_new(&server->cfg.tls, error);
+  PoplarTls *fresh = poplard_tls_new(&server->cfg.tls, error);
   if (!fresh)
     return false;
   g_mutex_lock(&server->tls_lock);
   PoplarTls *old = server->tls;
   server->tls = fresh;
   g_mutex_unlock(&server->tls_lock);
-  poplar_tls_unref(old);
+  poplard_tls_unref(old);
   return true;
 }
 
@@ -214,7 +214,7 @@ static PoplarListener *take_inherited(GPtrArray *inherited, const char *spec)
 {
   for (guint i = 0; i < inherited->len; i++) {
     PoplarListener *l = g_ptr_array_index(inherited, i);
-    if (poplar_listener_matches(l, spec))
+    if (poplard_listener_matches(l, spec))
       return g_ptr_array_steal_index(inherited, i);
   }
   return NULL;
@@ -226,10 +226,10 @@ static bool bind_all(PoplarServer *server, GPtrArray *inherited,
   for (char **spec = specs; *spec; spec++) {
     PoplarListener *l = take_inherited(inherited, *spec);
     if (l) {
-      poplar_listener_set_tls(l, tls);
+      poplard_listener_set_tls(l, tls);
     } else {
       char *err = NULL;
-      l = poplar_listener_bind(*spec, tls, &err);
+      l = poplard_listener_bind(*spec, tls, &err);
       if (!l) {
         g_string_append_printf(error, "%s\n", err);
         g_free(err);
@@ -241,16 +241,16 @@ static bool bind_all(PoplarServer *server, GPtrArray *inherited,
   return true;
 }
 
-bool poplar_server_bind(PoplarServer *server, const int *inherited_fds,
+bool poplard_server_bind(PoplarServer *server, const int *inherited_fds,
                         unsigned n_inherited, GString *error)
 {
   PoplarServerConfig *cfg = &server->cfg;
   server->listeners = g_ptr_array_new_with_free_func(
-      (GDestroyNotify)poplar_listener_free);
+      (GDestroyNotify)poplard_listener_free);
   g_autoptr(GPtrArray) inherited = g_ptr_array_new_with_free_func(
-      (GDestroyNotify)poplar_listener_free);
+      (GDestroyNotify)poplard_listener_free);
   for (unsigned i = 0; i < n_inherited; i++) {
-    PoplarListener *l = poplar_listener_adopt(inherited_fds[i], false);
+    PoplarListener *l = poplard_listener_adopt(inherited_fds[i], false);
     if (l)
       g_ptr_array_add(inherited, l);
     else
@@ -265,11 +265,11 @@ bool poplar_server_bind(PoplarServer *server, const int *inherited_fds,
     poplarpriv_log(NULL, POPLAR_LOG_WARNING,
                    "inherited socket %s matches no listen or listen-tls "
                    "address: closed",
-                   poplar_listener_address(g_ptr_array_index(inherited, i)));
+                   poplard_listener_address(g_ptr_array_index(inherited, i)));
   /* Key files are often readable by root only: load them before the
    * privilege drop. */
   char *tls_err = NULL;
-  if (!poplar_server_reload_tls(server, &tls_err)) {
+  if (!poplard_server_reload_tls(server, &tls_err)) {
     g_string_append_printf(error, "[tls] %s\n", tls_err);
     g_free(tls_err);
     return false;
@@ -277,17 +277,17 @@ bool poplar_server_bind(PoplarServer *server, const int *inherited_fds,
   for (guint i = 0; i < server->listeners->len; i++) {
     PoplarListener *l = g_ptr_array_index(server->listeners, i);
     poplarpriv_log(NULL, POPLAR_LOG_INFO, "listening on %s%s",
-                   poplar_listener_address(l),
-                   poplar_listener_is_tls(l) ? " (TLS)" : "");
+                   poplard_listener_address(l),
+                   poplard_listener_is_tls(l) ? " (TLS)" : "");
   }
   return true;
 }
 
-bool poplar_server_run(PoplarServer *server, GString *error)
+bool poplard_server_run(PoplarServer *server, GString *error)
 {
   PoplarServerConfig *cfg = &server->cfg;
   char *err = NULL;
-  if (!poplar_drop_privileges(cfg->user, cfg->group, cfg->allow_root, &err)) {
+  if (!poplard_drop_privileges(cfg->user, cfg->group, cfg->allow_root, &err)) {
     g_string_append_printf(error, "%s\n", err);
     g_free(err);
     return false;
@@ -310,13 +310,13 @@ bool poplar_server_run(PoplarServer *server, GString *error)
    * workers, restarts and nodes as far as log correlation needs. */
   g_snprintf(server->session_prefix, sizeof server->session_prefix, "%06x",
              g_random_int() & 0xffffffu);
-  server->limits = poplar_conn_limits_new(cfg->max_connections,
+  server->limits = poplard_conn_limits_new(cfg->max_connections,
                                           cfg->max_connections_per_ip);
-  server->throttle = poplar_throttle_new(
+  server->throttle = poplard_throttle_new(
       cfg->auth_failure_delay_ms, cfg->auth_failure_delay_max_ms,
       cfg->auth_failure_window_ms, POPLAR_THROTTLE_ENTRIES);
   GError *gerr = NULL;
-  server->pool = g_thread_pool_new(poplar_client_job_thread, server,
+  server->pool = g_thread_pool_new(poplard_client_job_thread, server,
                                    (gint)cfg->plugin_threads, FALSE, &gerr);
   if (!server->pool) {
     g_string_append_printf(error, "plugin thread pool: %s\n", gerr->message);
@@ -328,7 +328,7 @@ bool poplar_server_run(PoplarServer *server, GString *error)
   server->loop_clients = g_new0(PoplarLoopClients, server->n_loops);
   server->threads = g_new0(GThread *, server->n_loops);
   for (unsigned i = 0; i < server->n_loops; i++) {
-    server->loops[i] = poplar_loop_new();
+    server->loops[i] = poplard_loop_new();
     if (!server->loops[i]) {
       g_string_append(error, "cannot create an event loop (epoll)\n");
       return false;
@@ -336,9 +336,9 @@ bool poplar_server_run(PoplarServer *server, GString *error)
   }
   for (guint i = 0; i < server->listeners->len; i++) {
     PoplarListener *l = g_ptr_array_index(server->listeners, i);
-    if (!poplar_listener_attach(l, server)) {
+    if (!poplard_listener_attach(l, server)) {
       g_string_append_printf(error, "cannot watch listener %s\n",
-                             poplar_listener_address(l));
+                             poplard_listener_address(l));
       return false;
     }
   }
@@ -349,10 +349,10 @@ bool poplar_server_run(PoplarServer *server, GString *error)
   return true;
 }
 
-bool poplar_server_start(PoplarServer *server, GString *error)
+bool poplard_server_start(PoplarServer *server, GString *error)
 {
-  return poplar_server_bind(server, NULL, 0, error) &&
-         poplar_server_run(server, error);
+  return poplard_server_bind(server, NULL, 0, error) &&
+         poplard_server_run(server, error);
 }
 
 static void wait_for_sessions(PoplarServer *server, int64_t deadline)
@@ -362,13 +362,13 @@ static void wait_for_sessions(PoplarServer *server, int64_t deadline)
     g_usleep(10 * 1000);
 }
 
-void poplar_server_stop(PoplarServer *server, uint64_t grace_ms)
+void poplard_server_stop(PoplarServer *server, uint64_t grace_ms)
 {
   if (!server->loops)
     return;
   g_atomic_int_set(&server->stopping, 1);
   for (guint i = 0; i < server->listeners->len; i++)
-    poplar_listener_detach(g_ptr_array_index(server->listeners, i), server);
+    poplard_listener_detach(g_ptr_array_index(server->listeners, i), server);
   /* Live sessions may finish (a client in the middle of a download is
    * not cut off by a reload) until the grace time is up. */
   wait_for_sessions(server,
@@ -379,25 +379,25 @@ void poplar_server_stop(PoplarServer *server, uint64_t grace_ms)
                    "closing %d sessions still open (nothing they marked is "
                    "deleted)", left);
   for (unsigned i = 0; i < server->n_loops; i++)
-    poplar_loop_invoke(server->loops[i], poplar_client_close_all,
+    poplard_loop_invoke(server->loops[i], poplard_client_close_all,
                        &server->loop_clients[i]);
   /* Ending a session calls plugins (unlocking mailboxes): bounded too. */
   wait_for_sessions(server, g_get_monotonic_time() + 10 * G_USEC_PER_SEC);
   for (unsigned i = 0; i < server->n_loops; i++)
-    poplar_loop_quit(server->loops[i]);
+    poplard_loop_quit(server->loops[i]);
   for (unsigned i = 0; i < server->n_loops; i++)
     if (server->threads[i])
       g_thread_join(server->threads[i]);
 }
 
-void poplar_server_free(PoplarServer *server)
+void poplard_server_free(PoplarServer *server)
 {
   if (server->pool)
     g_thread_pool_free(server->pool, FALSE, TRUE);
   if (server->listeners)
     g_ptr_array_unref(server->listeners);
   for (unsigned i = 0; i < server->n_loops; i++)
-    poplar_loop_free(server->loops[i]);
+    poplard_loop_free(server->loops[i]);
   g_free(server->loops);
   g_free(server->loop_clients);
   g_free(server->threads);
@@ -413,15 +413,15 @@ void poplar_server_free(PoplarServer *server)
       if (plugin->desc.fini && plugin->init_called)
         plugin->desc.fini(plugin);
     }
-    poplar_loader_unload_all(plugins);
+    poplard_loader_unload_all(plugins);
     poplarpriv_registry_free(server->registry);
     g_ptr_array_unref(plugins);
   }
-  poplar_loader_shutdown();
-  poplar_tls_unref(server->tls);
+  poplard_loader_shutdown();
+  poplard_tls_unref(server->tls);
   g_mutex_clear(&server->tls_lock);
-  poplar_conn_limits_free(server->limits);
-  poplar_throttle_free(server->throttle);
-  poplar_server_config_clear(&server->cfg);
+  poplard_conn_limits_free(server->limits);
+  poplard_throttle_free(server->throttle);
+  poplard_server_config_clear(&server->cfg);
   poplarpriv_config_free(server->config_file);
 }

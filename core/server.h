@@ -44,32 +44,32 @@ typedef struct PoplarServer {
 /* Parses the config and loads and initialises the plugins.  In @check_only
  * mode nothing is bound and privileges stay.  Every problem goes to
  * server->config_file->errors.  Returns false on any problem. */
-bool poplar_server_setup(PoplarServer *server, const char *config_path,
+bool poplard_server_setup(PoplarServer *server, const char *config_path,
                          const char *plugin_dir, bool check_only);
 /* Binds the listeners, taking over @inherited_fds (systemd socket
  * activation, or the previous master image after a reload) where they
  * match a configured address, and loads the TLS certificates.  Runs in
  * the master, as root. */
-bool poplar_server_bind(PoplarServer *server, const int *inherited_fds,
+bool poplard_server_bind(PoplarServer *server, const int *inherited_fds,
                         unsigned n_inherited, GString *error);
 /* Drops privileges, runs the plugins' init and starts the loop threads
  * and the plugin pool.  Runs in a worker. */
-bool poplar_server_run(PoplarServer *server, GString *error);
+bool poplard_server_run(PoplarServer *server, GString *error);
 /* Both, in this process (tests). */
-bool poplar_server_start(PoplarServer *server, GString *error);
+bool poplard_server_start(PoplarServer *server, GString *error);
 /* Stops accepting, lets live sessions finish for up to @grace_ms, then
  * ends the rest (nothing is deleted: no UPDATE) and joins the threads. */
-void poplar_server_stop(PoplarServer *server, uint64_t grace_ms);
-void poplar_server_free(PoplarServer *server);
+void poplard_server_stop(PoplarServer *server, uint64_t grace_ms);
+void poplard_server_free(PoplarServer *server);
 
 /* A reference to the current TLS credentials, or NULL without TLS. */
-PoplarTls *poplar_server_tls(PoplarServer *server);
+PoplarTls *poplard_server_tls(PoplarServer *server);
 /* Loads the certificates again for new sessions (SIGHUP); live sessions
  * keep theirs.  On failure the old ones stay and *@error says why. */
-bool poplar_server_reload_tls(PoplarServer *server, char **error);
+bool poplard_server_reload_tls(PoplarServer *server, char **error);
 
 /* Next session id, unique for this process's lifetime. */
-void poplar_server_next_session_id(PoplarServer *server, char *out,
+void poplard_server_next_session_id(PoplarServer *server, char *out,
                                    size_t size);
 
 #endif

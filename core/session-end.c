@@ -19,12 +19,12 @@ static const char *const reason_names[] = {
  * there needs a plugin. */
 static void teardown_plugins(PoplarClient *c)
 {
-  poplar_retr_abort(c);
-  poplar_sasl_abort(c);
+  poplard_retr_abort(c);
+  poplard_sasl_abort(c);
   if (c->state != POPLAR_STATE_CONNECT || c->job_ok) {
     PoplarHookArgs args = {.reason = c->reason};
     char *reply = NULL;
-    poplar_hooks_run(c->server->registry, &c->session,
+    poplard_hooks_run(c->server->registry, &c->session,
                      POPLAR_HOOK_DISCONNECT, &args, &reply);
     g_free(reply);
   }
@@ -62,9 +62,9 @@ static void client_free(void *data)
 {
   PoplarClient *c = data;
   PoplarServer *server = c->server;
-  poplar_client_unlink(c);
+  poplard_client_unlink(c);
   if (c->counted)
-    poplar_conn_limits_leave(server->limits, c->limits_key);
+    poplard_conn_limits_leave(server->limits, c->limits_key);
   poplarpriv_auth_request_free(c->auth);
   g_free(c->user_arg);
   if (c->password) {
@@ -75,10 +75,10 @@ static void client_free(void *data)
   g_free(c->job_reply);
   g_free(c->delayed_reply);
   g_free(c->proxy_info);
-  poplar_out_queue_clear(&c->out);
+  poplard_out_queue_clear(&c->out);
   if (c->tls)
     gnutls_deinit(c->tls);
-  poplar_tls_unref(c->tls_ctx);
+  poplard_tls_unref(c->tls_ctx);
   g_free(c);
   g_atomic_int_dec_and_test(&server->live_sessions);
 }
@@ -91,7 +91,7 @@ static void teardown_work(PoplarClient *c)
 static void teardown_done(void *data)
 {
   PoplarClient *c = data;
-  poplar_loop_defer(c->loop, client_free, c);
+  poplard_loop_defer(c->loop, client_free, c);
 }
 
 static void teardown_thread_done(PoplarClient *c)
@@ -103,10 +103,10 @@ static bool needs_plugins(PoplarClient *c)
 {
   return c->session.mailbox || c->retr || c->sasl ||
          c->session.n_slots > 0 ||
-         poplar_hooks_present(c->server->registry, POPLAR_HOOK_DISCONNECT);
+         poplard_hooks_present(c->server->registry, POPLAR_HOOK_DISCONNECT);
 }
 
-void poplar_session_end(PoplarClient *c)
+void poplard_session_end(PoplarClient *c)
 {
   log_summary(c);
   if (!needs_plugins(c)) {
@@ -114,5 +114,5 @@ void poplar_session_end(PoplarClient *c)
     teardown_done(c);
     return;
   }
-  poplar_client_run_final_job(c, teardown_work, teardown_thread_done);
+  poplard_client_run_final_job(c, teardown_work, teardown_thread_done);
 }

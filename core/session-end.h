@@ -7,6 +7,6 @@
 
 /* Called once the socket is closed and no plugin call runs for @c.  Runs
  * what needs plugins on the pool, logs the summary line, frees @c. */
-void poplar_session_end(PoplarClient *c);
+void poplard_session_end(PoplarClient *c);
 
 #endif

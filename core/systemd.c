@@ -14,7 +14,7 @@
 /* sd_listen_fds(3): passed descriptors start at 3. */
 #define SD_LISTEN_FDS_START 3
 
-void poplar_sd_notify(const char *state)
+void poplard_sd_notify(const char *state)
 {
   const char *path = getenv("NOTIFY_SOCKET");
   if (!path || !path[0])
@@ -36,16 +36,16 @@ void poplar_sd_notify(const char *state)
   close(fd);
 }
 
-void poplar_sd_notifyf(const char *fmt, ...)
+void poplard_sd_notifyf(const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
   g_autofree char *state = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  poplar_sd_notify(state);
+  poplard_sd_notify(state);
 }
 
-unsigned poplar_sd_listen_fds(PoplarInheritedFd *out, unsigned max)
+unsigned poplard_sd_listen_fds(PoplarInheritedFd *out, unsigned max)
 {
   const char *pid = getenv("LISTEN_PID");
   const char *fds = getenv("LISTEN_FDS");

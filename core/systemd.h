@@ -10,8 +10,9 @@
 #include <stdbool.h>
 
 /* Sends @state ("READY=1", "STATUS=...") to $NOTIFY_SOCKET, if set. */
-void poplar_sd_notify(const char *state);
-void poplar_sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void poplard_sd_notify(const char *state);
+void poplard_sd_notifyf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 typedef struct PoplarInheritedFd {
   int fd;
@@ -21,6 +22,6 @@ typedef struct PoplarInheritedFd {
 /* Takes the sockets passed in LISTEN_FDS for this process, marks them
  * close-on-exec and clears the variables.  Returns how many (0 when
  * none); fills at most @max entries. */
-unsigned poplar_sd_listen_fds(PoplarInheritedFd *out, unsigned max);
+unsigned poplard_sd_listen_fds(PoplarInheritedFd *out, unsigned max);
 
 #endif

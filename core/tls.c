@@ -13,7 +13,7 @@ struct PoplarTls {
 
 static const gnutls_datum_t alpn_pop3 = {(unsigned char *)"pop3", 4};
 
-bool poplar_tls_priority_check(const char *priority, char **error)
+bool poplard_tls_priority_check(const char *priority, char **error)
 {
   gnutls_priority_t p;
   const char *err_pos = NULL;
@@ -43,7 +43,7 @@ static bool load_pair(PoplarTls *tls, const char *item, char **error)
   return true;
 }
 
-PoplarTls *poplar_tls_new(const PoplarTlsConfig *cfg, char **error)
+PoplarTls *poplard_tls_new(const PoplarTlsConfig *cfg, char **error)
 {
   PoplarTls *tls = g_new0(PoplarTls, 1);
   tls->refs = 1;
@@ -54,7 +54,7 @@ PoplarTls *poplar_tls_new(const PoplarTlsConfig *cfg, char **error)
   }
   for (char **item = cfg->certificates; item && *item; item++) {
     if (!load_pair(tls, *item, error)) {
-      poplar_tls_unref(tls);
+      poplard_tls_unref(tls);
       return NULL;
     }
   }
@@ -64,7 +64,7 @@ PoplarTls *poplar_tls_new(const PoplarTlsConfig *cfg, char **error)
     *error = g_strdup_printf("priority '%s': %s", cfg->priority,
                              gnutls_strerror(r));
     tls->priority = NULL;
-    poplar_tls_unref(tls);
+    poplard_tls_unref(tls);
     return NULL;
   }
   /* GnuTLS derives the keys that encrypt tickets from this master key and
@@ -72,19 +72,19 @@ PoplarTls *poplar_tls_new(const PoplarTlsConfig *cfg, char **error)
   if (cfg->session_tickets &&
       gnutls_session_ticket_key_generate(&tls->ticket_key) < 0) {
     *error = g_strdup("cannot generate a session ticket key");
-    poplar_tls_unref(tls);
+    poplard_tls_unref(tls);
     return NULL;
   }
   return tls;
 }
 
-PoplarTls *poplar_tls_ref(PoplarTls *tls)
+PoplarTls *poplard_tls_ref(PoplarTls *tls)
 {
   g_atomic_int_inc(&tls->refs);
   return tls;
 }
 
-void poplar_tls_unref(PoplarTls *tls)
+void poplard_tls_unref(PoplarTls *tls)
 {
   if (!tls || !g_atomic_int_dec_and_test(&tls->refs))
     return;
@@ -98,7 +98,7 @@ void poplar_tls_unref(PoplarTls *tls)
   g_free(tls);
 }
 
-bool poplar_tls_session_new(PoplarTls *tls, int fd, gnutls_session_t *out,
+bool poplard_tls_session_new(PoplarTls *tls, int fd, gnutls_session_t *out,
                             char **error)
 {
   gnutls_session_t s;

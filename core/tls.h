@@ -22,15 +22,15 @@ typedef struct PoplarTlsConfig {
 typedef struct PoplarTls PoplarTls;
 
 /* Loads every certificate/key pair; NULL with *@error naming the file. */
-PoplarTls *poplar_tls_new(const PoplarTlsConfig *cfg, char **error);
-PoplarTls *poplar_tls_ref(PoplarTls *tls);
-void poplar_tls_unref(PoplarTls *tls);
+PoplarTls *poplard_tls_new(const PoplarTlsConfig *cfg, char **error);
+PoplarTls *poplard_tls_ref(PoplarTls *tls);
+void poplard_tls_unref(PoplarTls *tls);
 
 /* A server session on @fd (non-blocking), ready for the handshake. */
-bool poplar_tls_session_new(PoplarTls *tls, int fd, gnutls_session_t *out,
+bool poplard_tls_session_new(PoplarTls *tls, int fd, gnutls_session_t *out,
                             char **error);
 
 /* Checks a priority string; false with *@error. */
-bool poplar_tls_priority_check(const char *priority, char **error);
+bool poplard_tls_priority_check(const char *priority, char **error);
 
 #endif

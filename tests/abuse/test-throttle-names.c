@@ -37,16 +37,16 @@ static char *at_page_end(const char *s, void **map, size_t *map_len)
 
 static void fail_with_names(void)
 {
-  PoplarThrottle *t = poplar_throttle_new(0, 0, 60000, 1000);
+  PoplarThrottle *t = poplard_throttle_new(0, 0, 60000, 1000);
   for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
     void *map;
     size_t map_len;
     char *user = at_page_end(names[i], &map, &map_len);
-    poplar_throttle_failure(t, "192.0.2.1", user, g_get_monotonic_time());
-    poplar_throttle_success(t, "192.0.2.1", user);
+    poplard_throttle_failure(t, "192.0.2.1", user, g_get_monotonic_time());
+    poplard_throttle_success(t, "192.0.2.1", user);
     munmap(map, map_len);
   }
-  poplar_throttle_free(t);
+  poplard_throttle_free(t);
 }
 
 static void test_invalid_utf8_names(void)

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   CHECK(file != NULL);
 
   PoplarServerConfig cfg = {0};
-  bool ok = poplar_server_config_read(&cfg, file, NULL);
+  bool ok = poplard_server_config_read(&cfg, file, NULL);
   if (ok) {
     CHECK(cfg.listen && cfg.listen[0]);
     CHECK(cfg.mail && strchr(cfg.mail, ':'));
@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   check_messages(file->errors);
   check_messages(file->warnings);
-  poplar_server_config_clear(&cfg);
+  poplard_server_config_clear(&cfg);
   poplarpriv_config_free(file);
   return 0;
 }

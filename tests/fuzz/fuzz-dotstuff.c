@@ -104,13 +104,13 @@ static GByteArray *encode(const uint8_t *msg, size_t len, long top,
   PoplarCrlfSize size;
   Chunker ch = {.state = seed};
   GByteArray *out = g_byte_array_new();
-  poplar_dotstuff_init(&st, top);
+  poplard_dotstuff_init(&st, top);
   poplar_crlf_size_init(&size);
   for (size_t pos = 0; pos < len;) {
     size_t n = seed == 0 ? len : next_chunk(&ch, len - pos);
     size_t max = POPLAR_DOTSTUFF_MAX_OUT(n);
     char *buf = g_malloc(max);
-    size_t w = poplar_dotstuff_encode(&st, (const char *)msg + pos, n, buf);
+    size_t w = poplard_dotstuff_encode(&st, (const char *)msg + pos, n, buf);
     CHECK(w <= max);
     g_byte_array_append(out, (const guint8 *)buf, (guint)w);
     g_free(buf);
@@ -118,7 +118,7 @@ static GByteArray *encode(const uint8_t *msg, size_t len, long top,
     pos += n;
   }
   char fin[POPLAR_DOTSTUFF_FINISH_MAX];
-  size_t w = poplar_dotstuff_finish(&st, fin);
+  size_t w = poplard_dotstuff_finish(&st, fin);
   CHECK(w <= POPLAR_DOTSTUFF_FINISH_MAX);
   g_byte_array_append(out, (const guint8 *)fin, (guint)w);
   *crlf_size = poplar_crlf_size_finish(&size);

@@ -19,7 +19,7 @@
 static void check_number(const char *arg)
 {
   unsigned v = 12345;
-  bool ok = poplar_pop3_parse_number(arg, &v);
+  bool ok = poplard_pop3_parse_number(arg, &v);
   bool digits = arg[0] != '\0';
   for (const char *p = arg; *p; p++)
     digits &= *p >= '0' && *p <= '9';
@@ -41,7 +41,7 @@ static void check_number(const char *arg)
 static void check_line(const char *line, size_t len)
 {
   PoplarCommandLine cmd;
-  PoplarParseResult r = poplar_pop3_parse(line, len, false, &cmd);
+  PoplarParseResult r = poplard_pop3_parse(line, len, false, &cmd);
   if (r == POPLAR_PARSE_OK) {
     size_t k = strlen(cmd.keyword);
     CHECK(k >= 3 && k <= POPLAR_KEYWORD_MAX);
@@ -58,10 +58,10 @@ static void check_line(const char *line, size_t len)
           r == POPLAR_PARSE_BAD_CHAR);
     CHECK(len > 0 || r == POPLAR_PARSE_EMPTY);
   }
-  CHECK(strlen(poplar_parse_result_text(r)) > 0);
+  CHECK(strlen(poplard_parse_result_text(r)) > 0);
 
   PoplarCommandLine split;
-  PoplarParseResult rs = poplar_pop3_parse(line, len, true, &split);
+  PoplarParseResult rs = poplard_pop3_parse(line, len, true, &split);
   /* Splitting only adds TOO_MANY_ARGS to what the keyword parse said. */
   CHECK(rs == r || (r == POPLAR_PARSE_OK && rs == POPLAR_PARSE_TOO_MANY_ARGS));
   if (rs != POPLAR_PARSE_OK)

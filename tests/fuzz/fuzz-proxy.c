@@ -24,7 +24,7 @@ static PoplarProxyResult parse_exact(const uint8_t *data, size_t len,
   /* An exact-size copy, so that any read past @len is caught. */
   uint8_t *copy = g_memdup2(data, len ? len : 1);
   *why = NULL;
-  PoplarProxyResult r = poplar_proxy_parse(copy, len, info, why);
+  PoplarProxyResult r = poplard_proxy_parse(copy, len, info, why);
   g_free(copy);
   return r;
 }

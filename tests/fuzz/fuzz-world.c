@@ -446,7 +446,7 @@ void fuzz_world_init(void)
       "allow-root = yes\n";
   server.config_file =
       poplarpriv_config_parse("fuzz-world.conf", conf, strlen(conf));
-  if (!poplar_server_config_read(&server.cfg, server.config_file, NULL))
+  if (!poplard_server_config_read(&server.cfg, server.config_file, NULL))
     WORLD_FAIL("config: %s",
                (const char *)g_ptr_array_index(server.config_file->errors, 0));
   /* Debug logging runs the code that formats every log line; the lines
@@ -498,7 +498,7 @@ void fuzz_world_init(void)
     WORLD_FAIL("registration failed");
   world_plugin->registering = false;
   g_autoptr(GString) error = g_string_new(NULL);
-  if (!poplar_server_start(&server, error))
+  if (!poplard_server_start(&server, error))
     WORLD_FAIL("cannot start: %s", error->str);
 }
 
@@ -512,7 +512,7 @@ typedef struct NewClient {
 static void create_on_loop(void *data)
 {
   NewClient *n = data;
-  poplar_client_create(&server, 0, n->fd, false,
+  poplard_client_create(&server, 0, n->fd, false,
                        (const struct sockaddr *)&n->remote,
                        sizeof n->remote);
   g_free(n);
@@ -552,7 +552,7 @@ void fuzz_world_session(const uint8_t *in, size_t len, bool trusted,
   /* 192.0.2.0/24 (RFC 5737) is outside the default trusted networks. */
   inet_pton(AF_INET, trusted ? "127.0.0.1" : "192.0.2.7",
             &n->remote.sin_addr);
-  poplar_loop_invoke(server.loops[0], create_on_loop, n);
+  poplard_loop_invoke(server.loops[0], create_on_loop, n);
 
   int fd = sv[0];
   size_t sent = 0;

@@ -123,7 +123,7 @@ static void start_server(void)
       "allow-root = yes\n";
   server.config_file = poplarpriv_config_parse("test.conf", conf,
                                                strlen(conf));
-  g_assert_true(poplar_server_config_read(&server.cfg, server.config_file,
+  g_assert_true(poplard_server_config_read(&server.cfg, server.config_file,
                                           "/nonexistent"));
   poplarpriv_set_log_level(server.cfg.log_level);
   server.registry = poplarpriv_registry_new();
@@ -147,12 +147,12 @@ static void start_server(void)
                                       NULL));
   plugin->registering = false;
   g_autoptr(GString) error = g_string_new(NULL);
-  g_assert_true(poplar_server_start(&server, error));
+  g_assert_true(poplard_server_start(&server, error));
   /* The bound port, from the listening socket. */
   struct sockaddr_in sin;
   socklen_t len = sizeof sin;
   PoplarListener *l = g_ptr_array_index(server.listeners, 0);
-  g_assert_true(poplar_listener_fd_name(l, (struct sockaddr *)&sin, &len));
+  g_assert_true(poplard_listener_fd_name(l, (struct sockaddr *)&sin, &len));
   port = ntohs(sin.sin_port);
 }
 
@@ -402,7 +402,7 @@ int main(int argc, char **argv)
   g_test_add_func("/state/quit-in-authorization", test_quit_in_authorization);
   g_test_add_func("/state/too-many-errors", test_too_many_errors_disconnect);
   int r = g_test_run();
-  poplar_server_stop(&server, 0);
-  poplar_server_free(&server);
+  poplard_server_stop(&server, 0);
+  poplard_server_free(&server);
   return r;
 }

@@ -668,7 +668,7 @@ static void test_server_errors(void)
     g_autoptr(PoplarConfigFile) f = parse(c->text);
     g_assert_cmpuint(f->errors->len, ==, 0);
     PoplarServerConfig cfg = {0};
-    g_assert_false(poplar_server_config_read(&cfg, f, NULL));
+    g_assert_false(poplard_server_config_read(&cfg, f, NULL));
     dump_errors(f);
     g_assert_cmpuint(f->errors->len, >=, 1);
     g_autofree char *key = g_strdup_printf(" %s: ", c->key);
@@ -676,7 +676,7 @@ static void test_server_errors(void)
     if (!e)
       g_error("no error with '%s', '%s' and '%s'", c->line, key, c->what);
     g_assert_true(g_str_has_prefix(e, c->line));
-    poplar_server_config_clear(&cfg);
+    poplard_server_config_clear(&cfg);
   }
 }
 
@@ -684,7 +684,7 @@ static void test_server_defaults(void)
 {
   g_autoptr(PoplarConfigFile) f = parse("");
   PoplarServerConfig cfg = {0};
-  g_assert_true(poplar_server_config_read(&cfg, f, NULL));
+  g_assert_true(poplard_server_config_read(&cfg, f, NULL));
   dump_errors(f);
   g_assert_cmpuint(f->errors->len, ==, 0);
   g_assert_nonnull(cfg.listen);
@@ -701,7 +701,7 @@ static void test_server_defaults(void)
   g_assert_null(cfg.load[0]);
   g_assert_nonnull(cfg.trusted);
   g_assert_nonnull(cfg.plugin_dir);
-  poplar_server_config_clear(&cfg);
+  poplard_server_config_clear(&cfg);
 }
 
 static void test_server_values(void)
@@ -724,7 +724,7 @@ static void test_server_values(void)
             "[plugins]\n"
             "load = auth-passwd-file; store-maildir;\n");
   PoplarServerConfig cfg = {0};
-  g_assert_true(poplar_server_config_read(&cfg, f, "/from/command/line"));
+  g_assert_true(poplard_server_config_read(&cfg, f, "/from/command/line"));
   dump_errors(f);
   g_assert_cmpuint(f->errors->len, ==, 0);
   g_assert_cmpuint(g_strv_length(cfg.listen), ==, 2);
@@ -747,17 +747,17 @@ static void test_server_values(void)
   /* the listed network replaces the default loopback */
   struct sockaddr_in in = {.sin_family = AF_INET};
   in.sin_addr.s_addr = htonl(0xC0000205); /* 192.0.2.5 */
-  g_assert_true(poplar_netlist_contains(cfg.trusted, (struct sockaddr *)&in));
+  g_assert_true(poplard_netlist_contains(cfg.trusted, (struct sockaddr *)&in));
   in.sin_addr.s_addr = htonl(0x7f000001);
-  g_assert_false(poplar_netlist_contains(cfg.trusted,
+  g_assert_false(poplard_netlist_contains(cfg.trusted,
                                          (struct sockaddr *)&in));
-  poplar_server_config_clear(&cfg);
+  poplard_server_config_clear(&cfg);
 
   /* expire in days */
   g_autoptr(PoplarConfigFile) g = parse("[server]\nexpire = 30\n");
-  g_assert_true(poplar_server_config_read(&cfg, g, NULL));
+  g_assert_true(poplard_server_config_read(&cfg, g, NULL));
   g_assert_cmpint(cfg.expire, ==, 30);
-  poplar_server_config_clear(&cfg);
+  poplard_server_config_clear(&cfg);
 }
 
 /* Errors that are already in the file (syntax) make the read fail too,
@@ -766,22 +766,22 @@ static void test_server_other_sections(void)
 {
   g_autoptr(PoplarConfigFile) f = parse("[store-maildir]\nanything = 1\n");
   PoplarServerConfig cfg = {0};
-  g_assert_true(poplar_server_config_read(&cfg, f, NULL));
+  g_assert_true(poplard_server_config_read(&cfg, f, NULL));
   g_assert_cmpuint(f->errors->len, ==, 0);
-  poplar_server_config_clear(&cfg);
+  poplard_server_config_clear(&cfg);
 
   /* several problems: all reported in one run */
   g_autoptr(PoplarConfigFile) g = parse("[server]\n"
                                         "idle-timeout = never\n"
                                         "mail = nowhere\n"
                                         "colour = blue\n");
-  g_assert_false(poplar_server_config_read(&cfg, g, NULL));
+  g_assert_false(poplard_server_config_read(&cfg, g, NULL));
   dump_errors(g);
   g_assert_cmpuint(g->errors->len, ==, 3);
   g_assert_nonnull(find_error(g, CONF ":2:", "idle-timeout", NULL));
   g_assert_nonnull(find_error(g, CONF ":3:", "mail", NULL));
   g_assert_nonnull(find_error(g, CONF ":4:", "colour", "unknown key", NULL));
-  poplar_server_config_clear(&cfg);
+  poplard_server_config_clear(&cfg);
 }
 
 int main(int argc, char **argv)

@@ -18,7 +18,7 @@ static GString *encode_cut(const char *in, size_t len, long top,
                            PoplarDotStuff *state_out)
 {
   PoplarDotStuff st;
-  poplar_dotstuff_init(&st, top);
+  poplard_dotstuff_init(&st, top);
   GString *out = g_string_new(NULL);
   size_t pos = 0;
   for (size_t i = 0; i <= n_cuts; i++) {
@@ -28,13 +28,13 @@ static GString *encode_cut(const char *in, size_t len, long top,
     /* exact-size copies: an over-read or over-write is a sanitizer error */
     g_autofree char *chunk = g_memdup2(in + pos, n ? n : 1);
     g_autofree char *buf = g_malloc(POPLAR_DOTSTUFF_MAX_OUT(n));
-    size_t w = poplar_dotstuff_encode(&st, chunk, n, buf);
+    size_t w = poplard_dotstuff_encode(&st, chunk, n, buf);
     g_assert_cmpuint(w, <=, POPLAR_DOTSTUFF_MAX_OUT(n));
     g_string_append_len(out, buf, (gssize)w);
     pos = end;
   }
   char fin[POPLAR_DOTSTUFF_FINISH_MAX];
-  size_t w = poplar_dotstuff_finish(&st, fin);
+  size_t w = poplard_dotstuff_finish(&st, fin);
   g_assert_cmpuint(w, <=, POPLAR_DOTSTUFF_FINISH_MAX);
   g_string_append_len(out, fin, (gssize)w);
   if (state_out)
@@ -256,20 +256,20 @@ static void test_encode_table(void)
 static void test_top_done(void)
 {
   PoplarDotStuff st;
-  poplar_dotstuff_init(&st, 1);
+  poplard_dotstuff_init(&st, 1);
   char out[64];
   const char *msg = "H\n\nb1\n";
-  size_t n = poplar_dotstuff_encode(&st, msg, strlen(msg), out);
+  size_t n = poplard_dotstuff_encode(&st, msg, strlen(msg), out);
   g_assert_cmpmem(out, n, "H\r\n\r\nb1\r\n", 9);
   g_assert_true(st.done);
-  n = poplar_dotstuff_encode(&st, "more\n.\n", 7, out);
+  n = poplard_dotstuff_encode(&st, "more\n.\n", 7, out);
   g_assert_cmpuint(n, ==, 0);
-  n = poplar_dotstuff_finish(&st, out);
+  n = poplard_dotstuff_finish(&st, out);
   g_assert_cmpmem(out, n, ".\r\n", 3);
 
   /* RETR is never done */
-  poplar_dotstuff_init(&st, -1);
-  n = poplar_dotstuff_encode(&st, "H\n\nb\n", 5, out);
+  poplard_dotstuff_init(&st, -1);
+  n = poplard_dotstuff_encode(&st, "H\n\nb\n", 5, out);
   g_assert_false(st.done);
 }
 
@@ -434,7 +434,7 @@ static void test_retr_long_lines(void)
   }
 }
 
-/* Encodes @in, cut at @cuts, with poplar_dotstuff_encode_into() into
+/* Encodes @in, cut at @cuts, with poplard_dotstuff_encode_into() into
  * exact-size buffers of random room (0 to @max_room octets), as a
  * transfer fills fixed output blocks. */
 static GString *encode_into_cut(const char *in, size_t len, long top,
@@ -442,7 +442,7 @@ static GString *encode_into_cut(const char *in, size_t len, long top,
                                 size_t max_room)
 {
   PoplarDotStuff st;
-  poplar_dotstuff_init(&st, top);
+  poplard_dotstuff_init(&st, top);
   GString *out = g_string_new(NULL);
   size_t pos = 0;
   for (size_t i = 0; i <= n_cuts; i++) {
@@ -453,7 +453,7 @@ static GString *encode_into_cut(const char *in, size_t len, long top,
       size_t room = (size_t)g_test_rand_int_range(0, (gint32)max_room + 1);
       g_autofree char *buf = g_malloc(room ? room : 1);
       size_t consumed = 0;
-      size_t w = poplar_dotstuff_encode_into(&st, chunk + taken,
+      size_t w = poplard_dotstuff_encode_into(&st, chunk + taken,
                                              end - pos - taken, &consumed,
                                              buf, room);
       g_assert_cmpuint(w, <=, room);
@@ -468,7 +468,7 @@ static GString *encode_into_cut(const char *in, size_t len, long top,
     pos = end;
   }
   char fin[POPLAR_DOTSTUFF_FINISH_MAX];
-  size_t w = poplar_dotstuff_finish(&st, fin);
+  size_t w = poplard_dotstuff_finish(&st, fin);
   g_string_append_len(out, fin, (gssize)w);
   return out;
 }
@@ -504,30 +504,30 @@ static void test_encode_into_property(void)
 static void test_encode_into_room(void)
 {
   PoplarDotStuff st;
-  poplar_dotstuff_init(&st, -1);
+  poplard_dotstuff_init(&st, -1);
   char out[8];
   size_t consumed = 99;
-  size_t w = poplar_dotstuff_encode_into(&st, "abc", 3, &consumed, out, 1);
+  size_t w = poplard_dotstuff_encode_into(&st, "abc", 3, &consumed, out, 1);
   g_assert_cmpuint(w, ==, 0);
   g_assert_cmpuint(consumed, ==, 0);
-  w = poplar_dotstuff_encode_into(&st, "abc", 3, &consumed, out, 0);
+  w = poplard_dotstuff_encode_into(&st, "abc", 3, &consumed, out, 0);
   g_assert_cmpuint(w, ==, 0);
   g_assert_cmpuint(consumed, ==, 0);
   /* 6 octets of room take "abc" whole (3), however they encode */
-  w = poplar_dotstuff_encode_into(&st, "abcdefgh", 8, &consumed, out, 6);
+  w = poplard_dotstuff_encode_into(&st, "abcdefgh", 8, &consumed, out, 6);
   g_assert_cmpuint(consumed, >=, 3);
   g_assert_cmpuint(w, <=, 6);
   g_assert_cmpmem(out, w, "abcdefgh", w);
 
   /* Every octet doubles: ".\n" lines fill 8 octets exactly. */
-  poplar_dotstuff_init(&st, -1);
-  w = poplar_dotstuff_encode_into(&st, ".\n.\n.\n", 6, &consumed, out, 8);
+  poplard_dotstuff_init(&st, -1);
+  w = poplard_dotstuff_encode_into(&st, ".\n.\n.\n", 6, &consumed, out, 8);
   g_assert_cmpuint(consumed, ==, 4);
   g_assert_cmpmem(out, w, "..\r\n..\r\n", 8);
 
   /* Once TOP is done, the rest counts as consumed. */
-  poplar_dotstuff_init(&st, 0);
-  w = poplar_dotstuff_encode_into(&st, "H\n\nbody\nmore\n", 13, &consumed,
+  poplard_dotstuff_init(&st, 0);
+  w = poplard_dotstuff_encode_into(&st, "H\n\nbody\nmore\n", 13, &consumed,
                                   out, 8);
   g_assert_true(st.done);
   g_assert_cmpuint(consumed, ==, 13);
@@ -543,9 +543,9 @@ typedef struct TestFunc {
 static void without_avx2(gconstpointer data)
 {
   const TestFunc *t = data;
-  poplar_dotstuff_allow_avx2(false);
+  poplard_dotstuff_allow_avx2(false);
   t->run();
-  poplar_dotstuff_allow_avx2(true);
+  poplard_dotstuff_allow_avx2(true);
 }
 
 int main(int argc, char **argv)

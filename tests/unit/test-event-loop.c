@@ -18,15 +18,15 @@ static void watchdog_fire(void *ctx)
 {
   Watchdog *w = ctx;
   w->fired = true;
-  poplar_loop_quit(w->loop);
+  poplard_loop_quit(w->loop);
 }
 
 static void watchdog_arm(Watchdog *w, PoplarLoop *loop, int seconds)
 {
   w->loop = loop;
   w->fired = false;
-  poplar_timer_init(&w->timer, watchdog_fire, w);
-  poplar_loop_timer_arm(loop, &w->timer,
+  poplard_timer_init(&w->timer, watchdog_fire, w);
+  poplard_loop_timer_arm(loop, &w->timer,
                         g_get_monotonic_time() + seconds * G_USEC_PER_SEC);
 }
 
@@ -51,12 +51,12 @@ static void timer_fire(void *ctx)
 {
   TimerCtx *c = ctx;
   TimerTest *t = c->t;
-  g_assert_false(poplar_timer_armed(&t->timers[c->index]));
+  g_assert_false(poplard_timer_armed(&t->timers[c->index]));
   g_array_append_val(t->fired, c->index);
-  t->fired_at[c->index] = poplar_loop_now(t->loop);
+  t->fired_at[c->index] = poplard_loop_now(t->loop);
   t->count[c->index]++;
   if (--t->remaining == 0)
-    poplar_loop_quit(t->loop);
+    poplard_loop_quit(t->loop);
 }
 
 /* Many random timers, some cancelled, some re-armed (earlier or later,
@@ -66,7 +66,7 @@ static void test_timer_order(void)
 {
   enum { N = 2000 };
   TimerTest t = {0};
-  t.loop = poplar_loop_new();
+  t.loop = poplard_loop_new();
   g_assert_nonnull(t.loop);
   t.n = N;
   t.timers = g_new0(PoplarTimer, N);
@@ -79,26 +79,26 @@ static void test_timer_order(void)
   int64_t now = g_get_monotonic_time();
   for (size_t i = 0; i < N; i++) {
     ctx[i] = (TimerCtx){&t, i};
-    poplar_timer_init(&t.timers[i], timer_fire, &ctx[i]);
-    g_assert_false(poplar_timer_armed(&t.timers[i]));
+    poplard_timer_init(&t.timers[i], timer_fire, &ctx[i]);
+    g_assert_false(poplard_timer_armed(&t.timers[i]));
     /* deadlines from 20 ms in the past to 150 ms ahead, with ties */
     int64_t d = now + g_test_rand_int_range(-20, 150) * 1000;
-    poplar_loop_timer_arm(t.loop, &t.timers[i], d);
-    g_assert_true(poplar_timer_armed(&t.timers[i]));
+    poplard_loop_timer_arm(t.loop, &t.timers[i], d);
+    g_assert_true(poplard_timer_armed(&t.timers[i]));
   }
   for (size_t i = 0; i < N; i++) {
     switch (g_test_rand_int_range(0, 6)) {
     case 0:
-      poplar_loop_timer_cancel(t.loop, &t.timers[i]);
-      g_assert_false(poplar_timer_armed(&t.timers[i]));
+      poplard_loop_timer_cancel(t.loop, &t.timers[i]);
+      g_assert_false(poplard_timer_armed(&t.timers[i]));
       /* cancelling twice is harmless */
-      poplar_loop_timer_cancel(t.loop, &t.timers[i]);
+      poplard_loop_timer_cancel(t.loop, &t.timers[i]);
       cancelled[i] = true;
       break;
     case 1:
     case 2: /* re-armed once or twice: only the last deadline counts */
       for (int k = g_test_rand_int_range(1, 3); k > 0; k--)
-        poplar_loop_timer_arm(t.loop, &t.timers[i],
+        poplard_loop_timer_arm(t.loop, &t.timers[i],
                               now + g_test_rand_int_range(-20, 200) * 1000);
       break;
     default:
@@ -106,8 +106,8 @@ static void test_timer_order(void)
     }
   }
   /* cancel and re-arm: it is armed again */
-  poplar_loop_timer_cancel(t.loop, &t.timers[0]);
-  poplar_loop_timer_arm(t.loop, &t.timers[0], now + 5000);
+  poplard_loop_timer_cancel(t.loop, &t.timers[0]);
+  poplard_loop_timer_arm(t.loop, &t.timers[0], now + 5000);
   cancelled[0] = false;
   for (size_t i = 0; i < N; i++)
     if (!cancelled[i])
@@ -117,9 +117,9 @@ static void test_timer_order(void)
 
   Watchdog wd;
   watchdog_arm(&wd, t.loop, 20);
-  poplar_loop_run(t.loop);
+  poplard_loop_run(t.loop);
   g_assert_false(wd.fired);
-  poplar_loop_timer_cancel(t.loop, &wd.timer);
+  poplard_loop_timer_cancel(t.loop, &wd.timer);
 
   g_assert_cmpuint(t.remaining, ==, 0);
   g_assert_cmpuint(t.fired->len, ==, armed);
@@ -136,7 +136,7 @@ static void test_timer_order(void)
   for (size_t i = 0; i < N; i++)
     g_assert_cmpuint(t.count[i], ==, cancelled[i] ? 0 : 1);
 
-  poplar_loop_free(t.loop);
+  poplard_loop_free(t.loop);
   g_array_unref(t.fired);
   g_free(t.timers);
   g_free(t.fired_at);
@@ -157,12 +157,12 @@ static void rearm_fire(void *ctx)
 {
   Rearm *r = ctx;
   r->runs++;
-  poplar_loop_timer_cancel(r->loop, &r->victim);
+  poplard_loop_timer_cancel(r->loop, &r->victim);
   if (r->runs < 5)
-    poplar_loop_timer_arm(r->loop, &r->self,
-                          poplar_loop_now(r->loop) + 2000);
+    poplard_loop_timer_arm(r->loop, &r->self,
+                          poplard_loop_now(r->loop) + 2000);
   else
-    poplar_loop_quit(r->loop);
+    poplard_loop_quit(r->loop);
 }
 
 static void victim_fire(void *ctx)
@@ -174,19 +174,19 @@ static void victim_fire(void *ctx)
 static void test_timer_rearm_in_callback(void)
 {
   Rearm r = {0};
-  r.loop = poplar_loop_new();
-  poplar_timer_init(&r.self, rearm_fire, &r);
-  poplar_timer_init(&r.victim, victim_fire, &r);
+  r.loop = poplard_loop_new();
+  poplard_timer_init(&r.self, rearm_fire, &r);
+  poplard_timer_init(&r.victim, victim_fire, &r);
   int64_t past = g_get_monotonic_time() - 1000;
-  poplar_loop_timer_arm(r.loop, &r.self, past);
-  poplar_loop_timer_arm(r.loop, &r.victim, past + 1); /* due, but later */
+  poplard_loop_timer_arm(r.loop, &r.self, past);
+  poplard_loop_timer_arm(r.loop, &r.victim, past + 1); /* due, but later */
   Watchdog wd;
   watchdog_arm(&wd, r.loop, 10);
-  poplar_loop_run(r.loop);
+  poplard_loop_run(r.loop);
   g_assert_false(wd.fired);
   g_assert_cmpuint(r.runs, ==, 5);
   g_assert_cmpuint(r.victim_runs, ==, 0);
-  poplar_loop_free(r.loop);
+  poplard_loop_free(r.loop);
 }
 
 /* ---- cross-thread invocation -------------------------------------------- */
@@ -205,7 +205,7 @@ static void invoked(void *data)
   if (g_thread_self() != t->loop_thread)
     t->wrong_thread = true;
   if (g_atomic_int_add(&t->count, 1) + 1 == t->expected)
-    poplar_loop_quit(t->loop);
+    poplard_loop_quit(t->loop);
 }
 
 static gpointer invoker_thread(gpointer data)
@@ -214,7 +214,7 @@ static gpointer invoker_thread(gpointer data)
   for (int i = 0; i < 1000; i++) {
     if (i % 100 == 0)
       g_usleep(1000); /* let the loop go to sleep in epoll_wait now and then */
-    poplar_loop_invoke(t->loop, invoked, t);
+    poplard_loop_invoke(t->loop, invoked, t);
   }
   return NULL;
 }
@@ -223,21 +223,21 @@ static gpointer late_invoker(gpointer data)
 {
   InvokeTest *t = data;
   g_usleep(100 * 1000); /* the loop is asleep by now */
-  poplar_loop_invoke(t->loop, invoked, t);
+  poplard_loop_invoke(t->loop, invoked, t);
   return NULL;
 }
 
 static void test_invoke_wakes_loop(void)
 {
   InvokeTest t = {0};
-  t.loop = poplar_loop_new();
+  t.loop = poplard_loop_new();
   t.loop_thread = g_thread_self();
   t.expected = 1;
   GThread *th = g_thread_new("late-invoker", late_invoker, &t);
   Watchdog wd;
   watchdog_arm(&wd, t.loop, 10);
   int64_t start = g_get_monotonic_time();
-  poplar_loop_run(t.loop);
+  poplard_loop_run(t.loop);
   int64_t took = g_get_monotonic_time() - start;
   g_thread_join(th);
   g_assert_false(wd.fired);
@@ -245,14 +245,14 @@ static void test_invoke_wakes_loop(void)
   g_assert_false(t.wrong_thread);
   /* woken promptly, not by the watchdog or a poll timeout */
   g_assert_cmpint(took, <, 5 * G_USEC_PER_SEC);
-  poplar_loop_free(t.loop);
+  poplard_loop_free(t.loop);
 }
 
 static void test_invoke_many_threads(void)
 {
   enum { THREADS = 8 };
   InvokeTest t = {0};
-  t.loop = poplar_loop_new();
+  t.loop = poplard_loop_new();
   t.loop_thread = g_thread_self();
   t.expected = THREADS * 1000;
   GThread *th[THREADS];
@@ -260,33 +260,33 @@ static void test_invoke_many_threads(void)
     th[i] = g_thread_new("invoker", invoker_thread, &t);
   Watchdog wd;
   watchdog_arm(&wd, t.loop, 30);
-  poplar_loop_run(t.loop);
+  poplard_loop_run(t.loop);
   for (int i = 0; i < THREADS; i++)
     g_thread_join(th[i]);
   g_assert_false(wd.fired);
   g_assert_cmpint(g_atomic_int_get(&t.count), ==, t.expected);
   g_assert_false(t.wrong_thread);
-  poplar_loop_free(t.loop);
+  poplard_loop_free(t.loop);
 }
 
 /* Quit from another thread wakes the loop too. */
 static gpointer quitter(gpointer data)
 {
   g_usleep(50 * 1000);
-  poplar_loop_quit(data);
+  poplard_loop_quit(data);
   return NULL;
 }
 
 static void test_quit_from_thread(void)
 {
-  PoplarLoop *loop = poplar_loop_new();
+  PoplarLoop *loop = poplard_loop_new();
   GThread *th = g_thread_new("quitter", quitter, loop);
   Watchdog wd;
   watchdog_arm(&wd, loop, 10);
-  poplar_loop_run(loop);
+  poplard_loop_run(loop);
   g_thread_join(th);
   g_assert_false(wd.fired);
-  poplar_loop_free(loop);
+  poplard_loop_free(loop);
 }
 
 /* ---- deferred calls ------------------------------------------------------ */
@@ -301,7 +301,7 @@ static void defer_second(void *data)
 {
   DeferTest *t = data;
   g_string_append(t->log, "D2 ");
-  poplar_loop_quit(t->loop);
+  poplard_loop_quit(t->loop);
 }
 
 static void defer_first(void *data)
@@ -309,14 +309,14 @@ static void defer_first(void *data)
   DeferTest *t = data;
   g_string_append(t->log, "D1 ");
   /* deferring from a deferred call runs in the same pass */
-  poplar_loop_defer(t->loop, defer_second, t);
+  poplard_loop_defer(t->loop, defer_second, t);
 }
 
 static void invoke_a(void *data)
 {
   DeferTest *t = data;
   g_string_append(t->log, "A ");
-  poplar_loop_defer(t->loop, defer_first, t);
+  poplard_loop_defer(t->loop, defer_first, t);
 }
 
 static void invoke_b(void *data)
@@ -334,20 +334,20 @@ static void defer_timer(void *data)
 static void test_defer_after_batch(void)
 {
   DeferTest t = {0};
-  t.loop = poplar_loop_new();
+  t.loop = poplard_loop_new();
   t.log = g_string_new(NULL);
   /* two invocations queued before the loop runs arrive in one batch */
-  poplar_loop_invoke(t.loop, invoke_a, &t);
-  poplar_loop_invoke(t.loop, invoke_b, &t);
-  poplar_timer_init(&t.timer, defer_timer, &t);
-  poplar_loop_timer_arm(t.loop, &t.timer, g_get_monotonic_time() - 1);
+  poplard_loop_invoke(t.loop, invoke_a, &t);
+  poplard_loop_invoke(t.loop, invoke_b, &t);
+  poplard_timer_init(&t.timer, defer_timer, &t);
+  poplard_loop_timer_arm(t.loop, &t.timer, g_get_monotonic_time() - 1);
   Watchdog wd;
   watchdog_arm(&wd, t.loop, 10);
-  poplar_loop_run(t.loop);
+  poplard_loop_run(t.loop);
   g_assert_false(wd.fired);
   g_assert_cmpstr(t.log->str, ==, "A B T D1 D2 ");
   g_string_free(t.log, TRUE);
-  poplar_loop_free(t.loop);
+  poplard_loop_free(t.loop);
 }
 
 /* ---- fd watches ------------------------------------------------------------ */
@@ -369,8 +369,8 @@ static void on_readable(void *ctx, uint32_t events)
   if (n > 0)
     t->reads++;
   if (t->reads == 2 || n == 0) {
-    poplar_loop_watch_remove(t->loop, &t->watch);
-    poplar_loop_quit(t->loop);
+    poplard_loop_watch_remove(t->loop, &t->watch);
+    poplard_loop_quit(t->loop);
   }
 }
 
@@ -387,32 +387,32 @@ static gpointer writer(gpointer data)
 static void test_watch(void)
 {
   WatchTest t = {0};
-  t.loop = poplar_loop_new();
+  t.loop = poplard_loop_new();
   g_assert_cmpint(pipe(t.fds), ==, 0);
-  poplar_watch_init(&t.watch, t.fds[0], on_readable, &t);
-  g_assert_true(poplar_loop_watch_set(t.loop, &t.watch, EPOLLIN));
+  poplard_watch_init(&t.watch, t.fds[0], on_readable, &t);
+  g_assert_true(poplard_loop_watch_set(t.loop, &t.watch, EPOLLIN));
   g_assert_true(t.watch.added);
   /* setting the same events again is a no-op that succeeds */
-  g_assert_true(poplar_loop_watch_set(t.loop, &t.watch, EPOLLIN));
+  g_assert_true(poplard_loop_watch_set(t.loop, &t.watch, EPOLLIN));
   GThread *th = g_thread_new("writer", writer, &t);
   Watchdog wd;
   watchdog_arm(&wd, t.loop, 10);
-  poplar_loop_run(t.loop);
+  poplard_loop_run(t.loop);
   g_thread_join(th);
   g_assert_false(wd.fired);
   g_assert_cmpuint(t.reads, ==, 2);
   g_assert_true(t.last_events & EPOLLIN);
   g_assert_false(t.watch.added);
   /* removing twice is harmless */
-  poplar_loop_watch_remove(t.loop, &t.watch);
+  poplard_loop_watch_remove(t.loop, &t.watch);
   close(t.fds[0]);
   close(t.fds[1]);
   /* a bad fd cannot be watched */
   PoplarWatch bad;
-  poplar_watch_init(&bad, -1, on_readable, &t);
-  g_assert_false(poplar_loop_watch_set(t.loop, &bad, EPOLLIN));
+  poplard_watch_init(&bad, -1, on_readable, &t);
+  g_assert_false(poplard_loop_watch_set(t.loop, &bad, EPOLLIN));
   g_assert_false(bad.added);
-  poplar_loop_free(t.loop);
+  poplard_loop_free(t.loop);
 }
 
 int main(int argc, char **argv)

@@ -225,7 +225,7 @@ static PoplarVerdict run(Fixture *f, PoplarHookPoint point, char **reply)
   PoplarHookArgs args = {0};
   g_string_truncate(f->trace, 0);
   PoplarVerdict v =
-      poplar_hooks_run(f->registry, &f->session, point, &args, reply);
+      poplard_hooks_run(f->registry, &f->session, point, &args, reply);
   /* the hooks' reply never outlives the run */
   g_assert_null(f->session.reply_code);
   g_assert_null(f->session.reply_text);
@@ -236,7 +236,7 @@ static void test_no_hooks(Fixture *f, gconstpointer data)
 {
   (void)data;
   for (int p = 0; p < POPLAR_HOOK_N_POINTS; p++) {
-    g_assert_false(poplar_hooks_present(f->registry, (PoplarHookPoint)p));
+    g_assert_false(poplard_hooks_present(f->registry, (PoplarHookPoint)p));
     char *reply = (char *)"garbage";
     g_assert_cmpint(run(f, (PoplarHookPoint)p, &reply), ==, POPLAR_CONTINUE);
     g_assert_null(reply);
@@ -248,11 +248,11 @@ static void test_all_continue(Fixture *f, gconstpointer data)
   (void)data;
   register_hooks(f, 3);
   for (int p = 0; p < POPLAR_HOOK_N_POINTS; p++) {
-    g_assert_true(poplar_hooks_present(f->registry, (PoplarHookPoint)p));
+    g_assert_true(poplard_hooks_present(f->registry, (PoplarHookPoint)p));
     char *reply = NULL;
     g_assert_cmpint(run(f, (PoplarHookPoint)p, &reply), ==, POPLAR_CONTINUE);
     g_assert_null(reply);
-    const char *name = poplar_hook_point_name((PoplarHookPoint)p);
+    const char *name = poplard_hook_point_name((PoplarHookPoint)p);
     g_autofree char *want =
         g_strdup_printf("h1:%s h2:%s h3:%s ", name, name, name);
     g_assert_cmpstr(f->trace->str, ==, want);
@@ -349,7 +349,7 @@ static void test_notification_only(Fixture *f, gconstpointer data)
     g_ptr_array_set_size(log_lines, 0);
     g_assert_cmpint(run(f, points[i], &reply), ==, POPLAR_CONTINUE);
     g_assert_null(reply);
-    const char *name = poplar_hook_point_name(points[i]);
+    const char *name = poplard_hook_point_name(points[i]);
     g_autofree char *want =
         g_strdup_printf("h1:%s h2:%s h3:%s ", name, name, name);
     g_assert_cmpstr(f->trace->str, ==, want);
@@ -381,7 +381,7 @@ static void test_arguments(Fixture *f, gconstpointer data)
   };
   char *reply = NULL;
   for (int p = 0; p < POPLAR_HOOK_N_POINTS; p++) {
-    g_assert_cmpint(poplar_hooks_run(f->registry, &f->session,
+    g_assert_cmpint(poplard_hooks_run(f->registry, &f->session,
                                      (PoplarHookPoint)p, &args, &reply),
                     ==, POPLAR_CONTINUE);
     g_assert_true(sc->session == &f->session);
@@ -401,13 +401,13 @@ static void test_point_names(void)
 {
   GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
   for (int p = 0; p < POPLAR_HOOK_N_POINTS; p++) {
-    const char *name = poplar_hook_point_name((PoplarHookPoint)p);
+    const char *name = poplard_hook_point_name((PoplarHookPoint)p);
     g_assert_nonnull(name);
     g_assert_false(g_hash_table_contains(seen, name));
     g_hash_table_add(seen, (gpointer)name);
   }
-  g_assert_cmpstr(poplar_hook_point_name(POPLAR_HOOK_CONNECT), ==, "connect");
-  g_assert_cmpstr(poplar_hook_point_name(POPLAR_HOOK_DISCONNECT), ==,
+  g_assert_cmpstr(poplard_hook_point_name(POPLAR_HOOK_CONNECT), ==, "connect");
+  g_assert_cmpstr(poplard_hook_point_name(POPLAR_HOOK_DISCONNECT), ==,
                   "disconnect");
   g_hash_table_unref(seen);
 }
@@ -425,10 +425,10 @@ static void test_short_ops(Fixture *f, gconstpointer data)
                                      offsetof(PoplarHookOps, auth_before),
                                      &f->scripts[0]));
   p->registering = false;
-  g_assert_true(poplar_hooks_present(f->registry, POPLAR_HOOK_CONNECT));
-  g_assert_true(poplar_hooks_present(f->registry, POPLAR_HOOK_TLS));
+  g_assert_true(poplard_hooks_present(f->registry, POPLAR_HOOK_CONNECT));
+  g_assert_true(poplard_hooks_present(f->registry, POPLAR_HOOK_TLS));
   for (int pt = POPLAR_HOOK_AUTH_BEFORE; pt < POPLAR_HOOK_N_POINTS; pt++)
-    g_assert_false(poplar_hooks_present(f->registry, (PoplarHookPoint)pt));
+    g_assert_false(poplard_hooks_present(f->registry, (PoplarHookPoint)pt));
   char *reply = NULL;
   g_assert_cmpint(run(f, POPLAR_HOOK_AUTH_BEFORE, &reply), ==,
                   POPLAR_CONTINUE);

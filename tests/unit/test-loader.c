@@ -83,7 +83,7 @@ static char *try_load(const char *path)
 {
   PoplarRegistry *reg = poplarpriv_registry_new();
   char *error = NULL;
-  PoplarPlugin *p = poplar_loader_load(reg, "/nonexistent", path, &error);
+  PoplarPlugin *p = poplard_loader_load(reg, "/nonexistent", path, &error);
   if (p) {
     g_assert_null(error);
     g_assert_cmpuint(reg->plugins->len, ==, 1);
@@ -92,7 +92,7 @@ static char *try_load(const char *path)
     /* nothing half-registered */
     g_assert_cmpuint(reg->plugins->len, ==, 0);
   }
-  poplar_loader_unload_all(reg->plugins);
+  poplard_loader_unload_all(reg->plugins);
   poplarpriv_registry_free(reg);
   return error;
 }
@@ -116,7 +116,7 @@ static void test_good_plugin(void)
 {
   PoplarRegistry *reg = poplarpriv_registry_new();
   char *error = NULL;
-  PoplarPlugin *p = poplar_loader_load(reg, plugin_dir(), "unit-good", &error);
+  PoplarPlugin *p = poplard_loader_load(reg, plugin_dir(), "unit-good", &error);
   g_assert_null(error);
   g_assert_nonnull(p);
   g_autofree char *path = plugin_path("unit-good");
@@ -151,7 +151,7 @@ static void test_good_plugin(void)
   g_assert_true(p->desc.fini == orig->fini);
 
   /* listed twice */
-  PoplarPlugin *again = poplar_loader_load(reg, plugin_dir(), "unit-good",
+  PoplarPlugin *again = poplard_loader_load(reg, plugin_dir(), "unit-good",
                                            &error);
   g_assert_null(again);
   g_assert_nonnull(error);
@@ -159,23 +159,23 @@ static void test_good_plugin(void)
   g_assert_nonnull(strstr(error, "twice"));
   g_clear_pointer(&error, g_free);
   /* also when named by path */
-  again = poplar_loader_load(reg, "/elsewhere", path, &error);
+  again = poplard_loader_load(reg, "/elsewhere", path, &error);
   g_assert_null(again);
   g_assert_nonnull(strstr(error, "twice"));
   g_clear_pointer(&error, g_free);
   g_assert_cmpuint(reg->plugins->len, ==, 1);
 
-  poplar_loader_unload_all(reg->plugins);
+  poplard_loader_unload_all(reg->plugins);
   g_assert_null(p->handle);
   poplarpriv_registry_free(reg);
 
   /* by path, in a new registry */
   reg = poplarpriv_registry_new();
-  p = poplar_loader_load(reg, "/nonexistent", path, &error);
+  p = poplard_loader_load(reg, "/nonexistent", path, &error);
   g_assert_null(error);
   g_assert_nonnull(p);
   g_assert_cmpstr(p->name, ==, "unit-good");
-  poplar_loader_unload_all(reg->plugins);
+  poplard_loader_unload_all(reg->plugins);
   poplarpriv_registry_free(reg);
 }
 
@@ -186,13 +186,13 @@ static void test_big_descriptor(void)
   PoplarRegistry *reg = poplarpriv_registry_new();
   char *error = NULL;
   PoplarPlugin *p =
-      poplar_loader_load(reg, plugin_dir(), "unit-big-descriptor", &error);
+      poplard_loader_load(reg, plugin_dir(), "unit-big-descriptor", &error);
   g_assert_null(error);
   g_assert_nonnull(p);
   g_assert_cmpstr(p->desc.name, ==, "unit_big_descriptor");
   g_assert_cmpstr(p->desc.version, ==, "9.9");
   g_assert_cmpuint(p->desc.struct_size, >, sizeof(PoplarPluginDescriptor));
-  poplar_loader_unload_all(reg->plugins);
+  poplard_loader_unload_all(reg->plugins);
   poplarpriv_registry_free(reg);
 }
 
@@ -230,7 +230,7 @@ static void test_refused(void)
     /* by name through the plugin directory, too */
     PoplarRegistry *reg = poplarpriv_registry_new();
     char *error = NULL;
-    g_assert_null(poplar_loader_load(reg, plugin_dir(), c->name, &error));
+    g_assert_null(poplard_loader_load(reg, plugin_dir(), c->name, &error));
     g_assert_nonnull(error);
     g_assert_nonnull(strstr(error, path));
     g_free(error);
@@ -249,7 +249,7 @@ static void test_not_plugins(void)
   assert_refused(missing, "No such file");
   PoplarRegistry *reg = poplarpriv_registry_new();
   char *error = NULL;
-  g_assert_null(poplar_loader_load(reg, dir, "missing", &error));
+  g_assert_null(poplard_loader_load(reg, dir, "missing", &error));
   g_assert_nonnull(strstr(error, missing));
   g_free(error);
   poplarpriv_registry_free(reg);
@@ -289,10 +289,10 @@ static void test_not_plugins(void)
 
   /* names that cannot be plugins */
   reg = poplarpriv_registry_new();
-  g_assert_null(poplar_loader_load(reg, dir, "bad name!", &error));
+  g_assert_null(poplard_loader_load(reg, dir, "bad name!", &error));
   g_assert_nonnull(strstr(error, "not a valid plugin name"));
   g_free(error);
-  g_assert_null(poplar_loader_load(reg, dir, "", &error));
+  g_assert_null(poplard_loader_load(reg, dir, "", &error));
   g_assert_nonnull(error);
   g_free(error);
   g_assert_cmpuint(reg->plugins->len, ==, 0);
@@ -413,7 +413,7 @@ static void test_truncated(void)
     write_file(path, data, n);
     g_test_message("first %zu of %zu octets (load end %zu)", n, size, end);
     const char *why = NULL;
-    g_assert_false(poplar_elf_check(path, &why));
+    g_assert_false(poplard_elf_check(path, &why));
     g_assert_nonnull(why);
     g_autofree char *error = try_load(path);
     g_assert_nonnull(error);
@@ -542,7 +542,7 @@ static void patch_filesz_wrap(unsigned char *d, size_t n)
 typedef struct PatchCase {
   const char *name;
   ElfPatch patch;
-  const char *reason; /* what poplar_elf_check() must say */
+  const char *reason; /* what poplard_elf_check() must say */
 } PatchCase;
 
 static const PatchCase patch_cases[] = {
@@ -587,8 +587,8 @@ static void test_patched_elf(gconstpointer data)
   write_file(path, copy, size);
 
   const char *why = NULL;
-  bool passed_check = poplar_elf_check(path, &why);
-  g_test_message("poplar_elf_check: %s", passed_check ? "passed" : why);
+  bool passed_check = poplard_elf_check(path, &why);
+  g_test_message("poplard_elf_check: %s", passed_check ? "passed" : why);
 
   g_setenv("POPLAR_UNIT_PATCHED", path, TRUE);
   g_test_trap_subprocess(NULL, 20 * G_USEC_PER_SEC,
@@ -627,7 +627,7 @@ static void test_list(void)
   write_file(other, "ignored: not *.so\n", 18);
 
   GString *out = g_string_new(NULL);
-  unsigned refused = poplar_loader_list(dir, out);
+  unsigned refused = poplard_loader_list(dir, out);
   g_test_message("%s", out->str);
   g_assert_cmpuint(refused, ==, n_bad);
   g_auto(GStrv) lines = g_strsplit(out->str, "\n", -1);
@@ -656,7 +656,7 @@ static void test_list(void)
   /* a directory that is not there */
   g_autofree char *missing = g_build_filename(dir, "missing", NULL);
   out = g_string_new(NULL);
-  g_assert_cmpuint(poplar_loader_list(missing, out), ==, 1);
+  g_assert_cmpuint(poplard_loader_list(missing, out), ==, 1);
   g_assert_nonnull(strstr(out->str, missing));
   g_string_free(out, TRUE);
 
@@ -666,7 +666,7 @@ static void test_list(void)
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  if (!poplar_loader_init())
+  if (!poplard_loader_init())
     g_error("lt_dlinit failed");
   g_test_add_func("/loader/good", test_good_plugin);
   g_test_add_func("/loader/big-descriptor", test_big_descriptor);
@@ -682,6 +682,6 @@ int main(int argc, char **argv)
   }
   g_test_add_func("/loader/list", test_list);
   int r = g_test_run();
-  poplar_loader_shutdown();
+  poplard_loader_shutdown();
   return r;
 }

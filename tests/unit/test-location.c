@@ -70,7 +70,7 @@ static void test_expand(void)
     g_test_message("'%s' user '%s' home '%s'", c->tmpl, c->user,
                    c->home ? c->home : "(none)");
     const char *why = NULL;
-    g_autofree char *got = poplar_location_expand(c->tmpl, c->user, c->home,
+    g_autofree char *got = poplard_location_expand(c->tmpl, c->user, c->home,
                                                   &why);
     if (c->want) {
       g_assert_cmpstr(got, ==, c->want);
@@ -88,7 +88,7 @@ static void test_expand(void)
 static void test_home_is_trusted(void)
 {
   const char *why = NULL;
-  g_autofree char *got = poplar_location_expand("%h/Maildir", "bob",
+  g_autofree char *got = poplard_location_expand("%h/Maildir", "bob",
                                                 "/srv/mail/../bob", &why);
   g_assert_cmpstr(got, ==, "/srv/mail/../bob/Maildir");
 }
@@ -108,7 +108,7 @@ static void test_check(void)
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     const char *why = NULL;
     g_test_message("check '%s'", cases[i].tmpl);
-    g_assert_cmpint(poplar_location_check(cases[i].tmpl, &why), ==,
+    g_assert_cmpint(poplard_location_check(cases[i].tmpl, &why), ==,
                     cases[i].ok);
     if (!cases[i].ok)
       g_assert_nonnull(strstr(why, "unknown %-sequence"));
@@ -132,7 +132,7 @@ static void test_random(void)
       user[i] = user_alpha[g_test_rand_int_range(0, sizeof user_alpha - 1)];
     user[ul] = '\0';
     const char *why = NULL;
-    g_autofree char *got = poplar_location_expand(tmpl, user, "/h", &why);
+    g_autofree char *got = poplard_location_expand(tmpl, user, "/h", &why);
     if (!got) {
       g_assert_nonnull(why);
       continue;

@@ -32,10 +32,10 @@ static Addr addr(const char *text)
 
 static PoplarNetList *list_of(const char *const *nets)
 {
-  PoplarNetList *l = poplar_netlist_new();
+  PoplarNetList *l = poplard_netlist_new();
   for (; *nets; nets++) {
     const char *why = NULL;
-    if (!poplar_netlist_add(l, *nets, &why))
+    if (!poplard_netlist_add(l, *nets, &why))
       g_error("'%s' refused: %s", *nets, why);
   }
   return l;
@@ -99,8 +99,8 @@ static void test_match(void)
     g_test_message("%s contains %s: %d", c->net, c->addr, c->match);
     PoplarNetList *l = list_of((const char *const[]){c->net, NULL});
     Addr a = addr(c->addr);
-    g_assert_cmpint(poplar_netlist_contains(l, &a.sa), ==, c->match);
-    poplar_netlist_free(l);
+    g_assert_cmpint(poplard_netlist_contains(l, &a.sa), ==, c->match);
+    poplard_netlist_free(l);
   }
 }
 
@@ -114,27 +114,27 @@ static void test_several(void)
                                     "0.0.0.0", "::ffff:192.0.3.1"};
   for (size_t i = 0; i < G_N_ELEMENTS(in); i++) {
     Addr a = addr(in[i]);
-    g_assert_true(poplar_netlist_contains(l, &a.sa));
+    g_assert_true(poplard_netlist_contains(l, &a.sa));
   }
   for (size_t i = 0; i < G_N_ELEMENTS(out); i++) {
     Addr a = addr(out[i]);
-    g_assert_false(poplar_netlist_contains(l, &a.sa));
+    g_assert_false(poplard_netlist_contains(l, &a.sa));
   }
-  poplar_netlist_free(l);
+  poplard_netlist_free(l);
 
   /* an empty list holds nothing; another address family neither */
-  l = poplar_netlist_new();
+  l = poplard_netlist_new();
   Addr a = addr("127.0.0.1");
-  g_assert_false(poplar_netlist_contains(l, &a.sa));
-  poplar_netlist_free(l);
+  g_assert_false(poplard_netlist_contains(l, &a.sa));
+  poplard_netlist_free(l);
   l = list_of((const char *const[]){"0.0.0.0/0", "::/0", NULL});
   struct sockaddr_un_like {
     sa_family_t family;
     char path[108];
   } un = {AF_UNIX, "/tmp/x"};
-  g_assert_false(poplar_netlist_contains(l, (struct sockaddr *)&un));
-  poplar_netlist_free(l);
-  poplar_netlist_free(NULL);
+  g_assert_false(poplard_netlist_contains(l, (struct sockaddr *)&un));
+  poplard_netlist_free(l);
+  poplard_netlist_free(NULL);
 }
 
 static void test_bad(void)
@@ -165,16 +165,16 @@ static void test_bad(void)
       {"::/1000", "prefix"},
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-    PoplarNetList *l = poplar_netlist_new();
+    PoplarNetList *l = poplard_netlist_new();
     const char *why = NULL;
     g_test_message("'%s'", cases[i].text);
-    g_assert_false(poplar_netlist_add(l, cases[i].text, &why));
+    g_assert_false(poplard_netlist_add(l, cases[i].text, &why));
     g_assert_nonnull(why);
     g_assert_nonnull(strstr(why, cases[i].why));
     /* nothing added */
     Addr a = addr("10.0.0.1");
-    g_assert_false(poplar_netlist_contains(l, &a.sa));
-    poplar_netlist_free(l);
+    g_assert_false(poplard_netlist_contains(l, &a.sa));
+    poplard_netlist_free(l);
   }
 }
 
@@ -188,10 +188,10 @@ static void test_prefix_lengths(void)
     for (unsigned bit = 0; bit < 128; bit++) {
       Addr a = base;
       a.in6.sin6_addr.s6_addr[bit / 8] ^= (unsigned char)(0x80 >> (bit % 8));
-      g_assert_cmpint(poplar_netlist_contains(l, &a.sa), ==, bit >= prefix);
+      g_assert_cmpint(poplard_netlist_contains(l, &a.sa), ==, bit >= prefix);
     }
-    g_assert_true(poplar_netlist_contains(l, &base.sa));
-    poplar_netlist_free(l);
+    g_assert_true(poplard_netlist_contains(l, &base.sa));
+    poplard_netlist_free(l);
   }
   for (unsigned prefix = 0; prefix <= 32; prefix++) {
     g_autofree char *net = g_strdup_printf("170.85.170.85/%u", prefix);
@@ -199,9 +199,9 @@ static void test_prefix_lengths(void)
     for (unsigned bit = 0; bit < 32; bit++) {
       Addr a = addr("170.85.170.85");
       a.in.sin_addr.s_addr ^= htonl(0x80000000u >> bit);
-      g_assert_cmpint(poplar_netlist_contains(l, &a.sa), ==, bit >= prefix);
+      g_assert_cmpint(poplard_netlist_contains(l, &a.sa), ==, bit >= prefix);
     }
-    poplar_netlist_free(l);
+    poplard_netlist_free(l);
   }
 }
 

@@ -17,7 +17,7 @@ static GString *drain(PoplarOutQueue *q, size_t step)
   GString *out = g_string_new(NULL);
   while (q->pending > 0) {
     struct iovec iov[4];
-    size_t n = poplar_out_queue_peek(q, iov, G_N_ELEMENTS(iov));
+    size_t n = poplard_out_queue_peek(q, iov, G_N_ELEMENTS(iov));
     g_assert_cmpuint(n, >, 0);
     size_t taken = 0;
     for (size_t i = 0; i < n && taken < step; i++) {
@@ -25,7 +25,7 @@ static GString *drain(PoplarOutQueue *q, size_t step)
       g_string_append_len(out, iov[i].iov_base, (gssize)k);
       taken += k;
     }
-    poplar_out_queue_advance(q, taken);
+    poplard_out_queue_advance(q, taken);
   }
   return out;
 }
@@ -33,7 +33,7 @@ static GString *drain(PoplarOutQueue *q, size_t step)
 /* A stream block holding @len copies of @fill. */
 static PoplarOutBlock *filled_block(PoplarOutQueue *q, char fill, size_t len)
 {
-  PoplarOutBlock *b = poplar_out_queue_block_new(q);
+  PoplarOutBlock *b = poplard_out_queue_block_new(q);
   g_assert_cmpuint(b->cap, ==, POPLAR_OUT_STREAM_BLOCK);
   g_assert_cmpuint(b->len, ==, 0);
   g_assert_cmpuint(len, <=, b->cap);
@@ -49,7 +49,7 @@ static void test_append_order(void)
   for (int i = 0; i < 2000; i++) {
     char line[32];
     int n = g_snprintf(line, sizeof line, "%d line\r\n", i);
-    poplar_out_queue_append(&q, line, (size_t)n);
+    poplard_out_queue_append(&q, line, (size_t)n);
     g_string_append(want, line);
   }
   g_assert_cmpuint(q.pending, ==, want->len);
@@ -57,7 +57,7 @@ static void test_append_order(void)
   g_assert_cmpmem(got->str, got->len, want->str, want->len);
   g_assert_cmpuint(q.pending, ==, 0);
   g_string_free(want, TRUE);
-  poplar_out_queue_clear(&q);
+  poplard_out_queue_clear(&q);
 }
 
 /* A large block is sent from where it was filled; the replies around it
@@ -66,15 +66,15 @@ static void test_block_linked(void)
 {
   PoplarOutQueue q = {0};
   size_t big = POPLAR_OUT_COPY_MAX + 1;
-  poplar_out_queue_append(&q, "+OK\r\n", 5);
+  poplard_out_queue_append(&q, "+OK\r\n", 5);
   PoplarOutBlock *b = filled_block(&q, 'x', big);
   const char *where = b->data;
-  poplar_out_queue_block_put(&q, b);
-  poplar_out_queue_append(&q, "+OK next\r\n", 10);
+  poplard_out_queue_block_put(&q, b);
+  poplard_out_queue_append(&q, "+OK next\r\n", 10);
   g_assert_cmpuint(q.pending, ==, 5 + big + 10);
 
   struct iovec iov[8];
-  size_t n = poplar_out_queue_peek(&q, iov, G_N_ELEMENTS(iov));
+  size_t n = poplard_out_queue_peek(&q, iov, G_N_ELEMENTS(iov));
   /* The next reply went into the block's free room. */
   g_assert_cmpuint(n, ==, 2);
   g_assert_cmpmem(iov[0].iov_base, iov[0].iov_len, "+OK\r\n", 5);
@@ -87,14 +87,14 @@ static void test_block_linked(void)
   g_autoptr(GString) got = drain(&q, 7000);
   g_assert_cmpuint(got->len, ==, 5 + big + 10);
   g_assert_cmpuint(q.n_spare, ==, 1);
-  PoplarOutBlock *again = poplar_out_queue_block_new(&q);
+  PoplarOutBlock *again = poplard_out_queue_block_new(&q);
   g_assert_true(again == b);
   g_assert_cmpuint(again->len, ==, 0);
   g_assert_cmpuint(again->pos, ==, 0);
-  poplar_out_queue_block_put(&q, again); /* empty: back to the spares */
+  poplard_out_queue_block_put(&q, again); /* empty: back to the spares */
   g_assert_cmpuint(q.pending, ==, 0);
   g_assert_cmpuint(q.n_spare, ==, 1);
-  poplar_out_queue_clear(&q);
+  poplard_out_queue_clear(&q);
   g_assert_null(q.spare);
   g_assert_null(q.head);
 }
@@ -106,18 +106,18 @@ static void test_small_block_copied(void)
   PoplarOutQueue q = {0};
   for (int i = 0; i < 100; i++) {
     PoplarOutBlock *b = filled_block(&q, (char)('a' + i % 26), 1000);
-    poplar_out_queue_block_put(&q, b);
+    poplard_out_queue_block_put(&q, b);
   }
   g_assert_cmpuint(q.pending, ==, 100 * 1000);
   g_assert_cmpuint(q.n_spare, ==, 1); /* the same block, every time */
   struct iovec iov[64];
-  size_t n = poplar_out_queue_peek(&q, iov, G_N_ELEMENTS(iov));
+  size_t n = poplard_out_queue_peek(&q, iov, G_N_ELEMENTS(iov));
   for (size_t i = 0; i < n; i++)
     g_assert_cmpuint(iov[i].iov_len, <, POPLAR_OUT_STREAM_BLOCK);
   g_autoptr(GString) got = drain(&q, 4096);
   for (size_t i = 0; i < got->len; i++)
     g_assert_cmpint(got->str[i], ==, 'a' + (int)(i / 1000) % 26);
-  poplar_out_queue_clear(&q);
+  poplard_out_queue_clear(&q);
 }
 
 /* Spares are bounded, and an idle queue keeps only a small block. */
@@ -128,7 +128,7 @@ static void test_spares_and_trim(void)
   for (size_t i = 0; i < G_N_ELEMENTS(blocks); i++)
     blocks[i] = filled_block(&q, 'z', POPLAR_OUT_STREAM_BLOCK);
   for (size_t i = 0; i < G_N_ELEMENTS(blocks); i++)
-    poplar_out_queue_block_put(&q, blocks[i]);
+    poplard_out_queue_block_put(&q, blocks[i]);
   g_assert_cmpuint(q.pending, ==,
                    G_N_ELEMENTS(blocks) * POPLAR_OUT_STREAM_BLOCK);
   g_autoptr(GString) got = drain(&q, 100000);
@@ -137,11 +137,11 @@ static void test_spares_and_trim(void)
   g_assert_cmpuint(q.n_spare, ==, POPLAR_OUT_SPARE_MAX);
   g_assert_null(q.head); /* a drained stream block is not kept in line */
 
-  poplar_out_queue_append(&q, "+OK\r\n", 5);
+  poplard_out_queue_append(&q, "+OK\r\n", 5);
   g_autoptr(GString) reply = drain(&q, 100);
   g_assert_cmpstr(reply->str, ==, "+OK\r\n");
   g_assert_nonnull(q.head); /* the small block, for the next reply */
-  poplar_out_queue_trim(&q);
+  poplard_out_queue_trim(&q);
   g_assert_null(q.spare);
   g_assert_cmpuint(q.n_spare, ==, 0);
   g_assert_nonnull(q.head);
@@ -149,11 +149,11 @@ static void test_spares_and_trim(void)
 
   /* A block linked behind the kept small block goes first. */
   PoplarOutBlock *b = filled_block(&q, 'y', POPLAR_OUT_COPY_MAX + 10);
-  poplar_out_queue_block_put(&q, b);
+  poplard_out_queue_block_put(&q, b);
   struct iovec iov[2];
-  g_assert_cmpuint(poplar_out_queue_peek(&q, iov, 2), ==, 1);
+  g_assert_cmpuint(poplard_out_queue_peek(&q, iov, 2), ==, 1);
   g_assert_true(iov[0].iov_base == b->data);
-  poplar_out_queue_clear(&q);
+  poplard_out_queue_clear(&q);
 }
 
 /* A reply longer than the usual copy block gets a block of its own. */
@@ -164,15 +164,15 @@ static void test_large_append(void)
   g_autofree char *data = g_malloc(len);
   for (size_t i = 0; i < len; i++)
     data[i] = (char)(i * 7);
-  poplar_out_queue_append(&q, "a", 1);
-  poplar_out_queue_append(&q, data, len);
-  poplar_out_queue_append(&q, "b", 1);
+  poplard_out_queue_append(&q, "a", 1);
+  poplard_out_queue_append(&q, data, len);
+  poplard_out_queue_append(&q, "b", 1);
   g_autoptr(GString) got = drain(&q, 65536);
   g_assert_cmpuint(got->len, ==, len + 2);
   g_assert_cmpint(got->str[0], ==, 'a');
   g_assert_cmpmem(got->str + 1, len, data, len);
   g_assert_cmpint(got->str[len + 1], ==, 'b');
-  poplar_out_queue_clear(&q);
+  poplard_out_queue_clear(&q);
 }
 
 int main(int argc, char **argv)

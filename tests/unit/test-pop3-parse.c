@@ -113,7 +113,7 @@ static void test_parse_table(void)
     g_autofree PoplarCommandLine *cmd = g_new(PoplarCommandLine, 1);
     memset(cmd, 0x5a, sizeof *cmd); /* garbage: parse must set everything */
     note("case %zu: '%s' split=%d", i, c->line, c->split);
-    PoplarParseResult r = poplar_pop3_parse(line, len, c->split, cmd);
+    PoplarParseResult r = poplard_pop3_parse(line, len, c->split, cmd);
     g_assert_cmpint(r, ==, c->result);
     if (c->keyword)
       g_assert_cmpstr(cmd->keyword, ==, c->keyword);
@@ -143,7 +143,7 @@ static void test_parse_longest_line(void)
   memcpy(line, "USER ", 5);
   memset(line + 5, 'x', len - 5);
   PoplarCommandLine cmd;
-  g_assert_cmpint(poplar_pop3_parse(line, len, true, &cmd), ==,
+  g_assert_cmpint(poplard_pop3_parse(line, len, true, &cmd), ==,
                   POPLAR_PARSE_OK);
   g_assert_cmpuint(cmd.argc, ==, 1);
   g_assert_cmpuint(strlen(cmd.argv[0]), ==, len - 5);
@@ -151,7 +151,7 @@ static void test_parse_longest_line(void)
 
   /* two long arguments */
   line[100] = ' ';
-  g_assert_cmpint(poplar_pop3_parse(line, len, true, &cmd), ==,
+  g_assert_cmpint(poplard_pop3_parse(line, len, true, &cmd), ==,
                   POPLAR_PARSE_OK);
   g_assert_cmpuint(cmd.argc, ==, 2);
   g_assert_cmpuint(strlen(cmd.argv[0]), ==, 95);
@@ -160,7 +160,7 @@ static void test_parse_longest_line(void)
   /* a line of single-letter arguments */
   for (size_t i = 5; i < len; i++)
     line[i] = (i % 2) ? ' ' : 'a';
-  g_assert_cmpint(poplar_pop3_parse(line, len, true, &cmd), ==,
+  g_assert_cmpint(poplard_pop3_parse(line, len, true, &cmd), ==,
                   POPLAR_PARSE_TOO_MANY_ARGS);
 }
 
@@ -168,15 +168,15 @@ static void test_parse_longest_line(void)
 static void test_parse_reuse(void)
 {
   PoplarCommandLine cmd;
-  g_assert_cmpint(poplar_pop3_parse("TOP 1 2", 7, true, &cmd), ==,
+  g_assert_cmpint(poplard_pop3_parse("TOP 1 2", 7, true, &cmd), ==,
                   POPLAR_PARSE_OK);
   g_assert_cmpuint(cmd.argc, ==, 2);
-  g_assert_cmpint(poplar_pop3_parse("STAT", 4, true, &cmd), ==,
+  g_assert_cmpint(poplard_pop3_parse("STAT", 4, true, &cmd), ==,
                   POPLAR_PARSE_OK);
   g_assert_cmpstr(cmd.keyword, ==, "STAT");
   g_assert_cmpuint(cmd.argc, ==, 0);
   g_assert_cmpuint(cmd.rest_len, ==, 0);
-  g_assert_cmpint(poplar_pop3_parse("", 0, true, &cmd), ==,
+  g_assert_cmpint(poplard_pop3_parse("", 0, true, &cmd), ==,
                   POPLAR_PARSE_EMPTY);
   g_assert_cmpstr(cmd.keyword, ==, "");
   g_assert_cmpuint(cmd.argc, ==, 0);
@@ -190,7 +190,7 @@ static void test_parse_const_input(void)
   char copy[sizeof line];
   memcpy(copy, line, sizeof line);
   PoplarCommandLine cmd;
-  g_assert_cmpint(poplar_pop3_parse(copy, strlen(copy), true, &cmd), ==,
+  g_assert_cmpint(poplard_pop3_parse(copy, strlen(copy), true, &cmd), ==,
                   POPLAR_PARSE_OK);
   g_assert_cmpmem(copy, sizeof copy, line, sizeof line);
 }
@@ -210,7 +210,7 @@ static void test_parse_random(void)
     }
     PoplarCommandLine cmd;
     bool split = g_test_rand_bit();
-    PoplarParseResult r = poplar_pop3_parse(line, len, split, &cmd);
+    PoplarParseResult r = poplard_pop3_parse(line, len, split, &cmd);
 
     bool has_ctl = false;
     for (size_t i = 0; i < len; i++) {
@@ -301,13 +301,13 @@ static void test_parse_number(void)
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     unsigned v = 12345;
     g_test_message("number '%s'", cases[i].text);
-    bool ok = poplar_pop3_parse_number(cases[i].text, &v);
+    bool ok = poplard_pop3_parse_number(cases[i].text, &v);
     g_assert_cmpint(ok, ==, cases[i].ok);
     if (ok)
       g_assert_cmpuint(v, ==, cases[i].value);
   }
   unsigned v = 0;
-  g_assert_false(poplar_pop3_parse_number(NULL, &v));
+  g_assert_false(poplard_pop3_parse_number(NULL, &v));
 }
 
 static void test_parse_result_text(void)
@@ -316,11 +316,11 @@ static void test_parse_result_text(void)
       POPLAR_PARSE_OK, POPLAR_PARSE_EMPTY, POPLAR_PARSE_BAD_KEYWORD,
       POPLAR_PARSE_BAD_CHAR, POPLAR_PARSE_TOO_MANY_ARGS};
   for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
-    const char *t = poplar_parse_result_text(all[i]);
+    const char *t = poplard_parse_result_text(all[i]);
     g_assert_nonnull(t);
     g_assert_cmpuint(strlen(t), >, 0);
     for (size_t j = 0; j < i; j++)
-      g_assert_cmpstr(t, !=, poplar_parse_result_text(all[j]));
+      g_assert_cmpstr(t, !=, poplard_parse_result_text(all[j]));
     /* goes into a response line: no CR or LF */
     g_assert_null(strpbrk(t, "\r\n"));
   }
