@@ -36,6 +36,7 @@
 #include <poplar/auth.h>
 #include <poplar/config.h>
 #include <poplar/hook.h>
+#include <poplar/password.h>
 #include <poplar/session.h>
 #include <poplar/store.h>
 #include <poplar/version.h>

@@ -9,6 +9,8 @@
  *                    pools that lend one to a login at a time
  *   ldap-login.c     one login: find the user, bind as the user, read the
  *                    attributes, retry once after the server went away
+ *   ldap-password.c  password-attribute mode: the entry's stored password
+ *                    checked with libpoplar's schemes instead of a bind
  *   ldap-plugin.c    the passdb callback and registration
  */
 #ifndef POPLAR_AUTH_LDAP_H
@@ -87,6 +89,10 @@ typedef struct AuthLdapSettings {
   char *uid_attribute;
   char *gid_attribute;
   GPtrArray *fields;      /* AuthLdapField* */
+  /* When set, the password is checked against this attribute of the
+   * entry (read by bind-dn) with libpoplar's schemes, not by a bind. */
+  char *password_attribute;
+  char *password_scheme;  /* for values without {SCHEME}; never NULL */
 
   uint64_t network_timeout_ms;
   uint64_t timeout_ms;
@@ -176,6 +182,11 @@ typedef struct AuthLdap {
   AuthLdapPool search;    /* bound as bind-dn (or anonymous): lookups */
   AuthLdapPool bind;      /* rebound as each user in turn */
   char *dummy_dn;         /* bound to when the user is unknown */
+  /* password-attribute mode: the last stored password checked, which an
+   * unknown user's password is checked against (and the result thrown
+   * away), so that it costs what a known user's costs. */
+  pthread_mutex_t dummy_lock;
+  char *dummy_stored;
 } AuthLdap;
 
 AuthLdap *auth_ldap_new(PoplarPlugin *plugin, AuthLdapSettings *settings);
@@ -185,6 +196,19 @@ void auth_ldap_free(AuthLdap *a);
  * mail location and fields on success. */
 PoplarPassdbResult auth_ldap_verify(AuthLdap *a, PoplarAuthRequest *req,
                                     const char *user, const char *password);
+
+/* ---- password-attribute mode (ldap-password.c) ---------------------------- */
+
+/* Checks @password against @stored, the entry's password attribute (NULL
+ * when the entry has none), with libpoplar's schemes; logs why a login is
+ * refused, with @shown as the user's name. */
+PoplarPassdbResult auth_ldap_check_stored(AuthLdap *a, PoplarAuthRequest *req,
+                                          const char *shown,
+                                          const char *stored,
+                                          const char *password);
+/* For an unknown user: checks @password against the last stored password
+ * seen, and throws the result away. */
+void auth_ldap_burn_dummy(AuthLdap *a, const char *password);
 
 G_END_DECLS
 

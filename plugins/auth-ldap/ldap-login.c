@@ -4,7 +4,9 @@
  *
  *   search mode  (base): find the user's entry with the search connection
  *                (bound as bind-dn), then bind as that entry's DN with the
- *                password on a bind connection
+ *                password on a bind connection, or, with
+ *                password-attribute, check the entry's stored password
+ *                (ldap-password.c)
  *   template mode (dn-template): bind as the DN made from the name; then
  *                read the entry's attributes as the user
  *
@@ -354,7 +356,10 @@ static PoplarPassdbResult login_by_search(Attempt *t)
   if (entries != 1) {
     ldap_msgfree(res);
     auth_ldap_pool_give_back(&a->search, c, true);
-    dummy_bind(t);
+    if (s->password_attribute)
+      auth_ldap_burn_dummy(a, t->password);
+    else
+      dummy_bind(t);
     if (entries == 0) {
       auth_log(t, POPLAR_LOG_INFO, "unknown user '%s' (no entry matches "
                "%s under %s)", t->shown, filter, s->base);
@@ -372,7 +377,13 @@ static PoplarPassdbResult login_by_search(Attempt *t)
   ldap_msgfree(res);
   auth_ldap_pool_give_back(&a->search, c, true);
   PoplarPassdbResult r = POPLAR_PASSDB_TEMPFAIL;
-  if (dn && dn[0])
+  if (dn && dn[0] && s->password_attribute) {
+    r = auth_ldap_check_stored(a, t->req, t->shown,
+                               value_of(values, s->password_attribute),
+                               t->password);
+    if (r == POPLAR_PASSDB_OK)
+      apply_values(t, values);
+  } else if (dn && dn[0])
     r = bind_as_user(t, dn, values);
   else
     auth_log(t, POPLAR_LOG_ERROR, "user '%s': the entry found has no DN",
@@ -450,6 +461,7 @@ AuthLdap *auth_ldap_new(PoplarPlugin *plugin, AuthLdapSettings *settings)
   }
   a->dummy_dn = g_strdup_printf("cn=poplar-no-such-user%s%s",
                                 suffix[0] ? "," : "", suffix);
+  pthread_mutex_init(&a->dummy_lock, NULL);
   return a;
 }
 
@@ -461,6 +473,8 @@ void auth_ldap_free(AuthLdap *a)
   auth_ldap_pool_clear(&a->bind);
   g_free(a->attributes);
   g_free(a->dummy_dn);
+  pthread_mutex_destroy(&a->dummy_lock);
+  g_free(a->dummy_stored);
   auth_ldap_settings_free(a->settings);
   g_free(a);
 }

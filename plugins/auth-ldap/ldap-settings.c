@@ -37,6 +37,8 @@ void auth_ldap_settings_free(AuthLdapSettings *s)
   g_free(s->mail_template);
   g_free(s->uid_attribute);
   g_free(s->gid_attribute);
+  g_free(s->password_attribute);
+  g_free(s->password_scheme);
   if (s->fields) {
     for (guint i = 0; i < s->fields->len; i++) {
       AuthLdapField *f = g_ptr_array_index(s->fields, i);
@@ -345,6 +347,36 @@ static bool read_attributes(PoplarConfig *config, AuthLdapSettings *s)
   return ok;
 }
 
+/* password-attribute mode needs the entry before any bind: a search as
+ * bind-dn, which must be allowed to read the attribute. */
+static bool read_password_check(PoplarConfig *config, AuthLdapSettings *s)
+{
+  bool ok = true;
+  s->password_attribute = read_attribute(config, "password-attribute", &ok);
+  const char *scheme =
+      poplar_config_get_string(config, "default-password-scheme", NULL);
+  if (scheme && !s->password_attribute) {
+    poplar_config_error(config, "default-password-scheme",
+                        "is set without password-attribute");
+    ok = false;
+  } else if (scheme && !poplar_password_scheme_supported(scheme)) {
+    poplar_config_error(config, "default-password-scheme",
+                        "'%s' is not a password scheme this server knows "
+                        "(e.g. CRYPT, SSHA512, ARGON2ID, PLAIN)",
+                        scheme);
+    ok = false;
+  }
+  s->password_scheme = g_strdup(scheme ? scheme : "CRYPT");
+  if (s->password_attribute && (!s->base || !s->bind_dn)) {
+    poplar_config_error(config, "password-attribute",
+                        "needs base and bind-dn: the entry and its stored "
+                        "password are read by a search as bind-dn before "
+                        "the password is checked");
+    ok = false;
+  }
+  return ok;
+}
+
 static bool read_limits(PoplarConfig *config, AuthLdapSettings *s)
 {
   bool ok = true;
@@ -375,6 +407,7 @@ AuthLdapSettings *auth_ldap_settings_read(PoplarConfig *config)
   ok &= read_tls_files(config, s);
   ok &= read_lookup(config, s);
   ok &= read_attributes(config, s);
+  ok &= read_password_check(config, s);
   ok &= read_limits(config, s);
   if (!ok) {
     auth_ldap_settings_free(s);
@@ -388,7 +421,7 @@ char **auth_ldap_settings_attributes(const AuthLdapSettings *s)
   GPtrArray *attrs = g_ptr_array_new();
   const char *singles[] = {s->user_attribute, s->home_attribute,
                            s->mail_attribute, s->uid_attribute,
-                           s->gid_attribute};
+                           s->gid_attribute, s->password_attribute};
   for (size_t i = 0; i < G_N_ELEMENTS(singles); i++) {
     if (singles[i])
       g_ptr_array_add(attrs, (char *)singles[i]);

@@ -73,23 +73,23 @@ static void apply_entry(PoplarAuthRequest *req, const PwEntry *e)
     poplar_auth_request_set_field(req, f[0], f[1]);
 }
 
-/* Whether a check of @e costs a hash: a crypt(3) entry, or a {PLAIN} one
+/* Whether a check of @e costs a hash: a hashed entry, or a {PLAIN} one
  * that pays for the dummy hash.  Only those gain from the cache. */
 static bool check_is_costly(const PwTable *t, const PwEntry *e)
 {
-  return e->password.kind == PW_KIND_CRYPT ||
+  return e->password.kind == PW_KIND_HASH ||
          (e->password.kind == PW_KIND_PLAIN &&
-          t->dummy.kind == PW_KIND_CRYPT);
+          t->dummy.kind == PW_KIND_HASH);
 }
 
-/* The full check of @password against @e: crypt(3) for a hash, and for a
+/* The full check of @password against @e: its scheme's hash, and for a
  * {PLAIN} entry the dummy hash as well when the file's typical entry is
  * hashed, or {PLAIN} users would stand out. */
 static PwCheck check_in_full(const PwTable *t, const PwEntry *e,
-                             const char *password)
+                             const char *password, char **error)
 {
-  PwCheck check = pw_password_check(&e->password, password);
-  if (e->password.kind == PW_KIND_PLAIN && t->dummy.kind == PW_KIND_CRYPT)
+  PwCheck check = pw_password_check(&e->password, password, error);
+  if (e->password.kind == PW_KIND_PLAIN && t->dummy.kind == PW_KIND_HASH)
     pw_table_burn_dummy(t, password);
   return check;
 }
@@ -133,12 +133,13 @@ static PoplarPassdbResult verify_in_table(PwPassdb *pdb, const PwTable *t,
                    pw_cache_digest(pdb->cache, &e->password, password,
                                    &digest);
   PwCheck check;
+  g_autofree char *failure = NULL;
   if (cacheable && pw_cache_match(pdb->cache, e->user, &digest)) {
     check = PW_CHECK_MATCH;
     auth_log(db, req, POPLAR_LOG_DEBUG,
              "user '%s': password verified from the cache", shown);
   } else {
-    check = check_in_full(t, e, password);
+    check = check_in_full(t, e, password, &failure);
     if (cacheable && check == PW_CHECK_MATCH)
       pw_cache_remember(pdb->cache, e->user, &digest);
     else if (cacheable && check == PW_CHECK_MISMATCH)
@@ -151,8 +152,8 @@ static PoplarPassdbResult verify_in_table(PwPassdb *pdb, const PwTable *t,
   switch (check) {
   case PW_CHECK_FAILED:
     auth_log(db, req, POPLAR_LOG_ERROR,
-             "user '%s': crypt(3) failed on the hash of %s line %u: %s",
-             shown, db->path, e->line, g_strerror(errno));
+             "user '%s': checking the password of %s line %u failed: %s",
+             shown, db->path, e->line, failure);
     return POPLAR_PASSDB_TEMPFAIL;
   case PW_CHECK_MISMATCH:
     auth_log(db, req, POPLAR_LOG_INFO, "user '%s': wrong password", shown);
@@ -221,7 +222,16 @@ static PoplarPassdbResult lookup_in_table(PwDb *db, const PwTable *t,
              db->path, e->line);
     return POPLAR_PASSDB_DENIED;
   }
-  poplar_auth_request_set_secret(req, e->password.value);
+  char *secret = pw_password_secret(&e->password);
+  if (!secret) {
+    auth_log(db, req, POPLAR_LOG_ERROR,
+             "user '%s': cannot read the {PLAIN} password of %s line %u",
+             shown, db->path, e->line);
+    return POPLAR_PASSDB_TEMPFAIL;
+  }
+  poplar_auth_request_set_secret(req, secret);
+  explicit_bzero(secret, strlen(secret));
+  g_free(secret);
   apply_entry(req, e);
   return POPLAR_PASSDB_OK;
 }

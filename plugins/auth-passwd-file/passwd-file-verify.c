@@ -1,163 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stored passwords: which schemes are understood, what a well-formed hash
- * looks like, and how an attempt is checked without the time taken telling
- * anything about the stored value or about whether the user exists.
+ * Stored passwords: libpoplar's schemes (poplar/password.h) say what a
+ * well-formed value is and whether an attempt matches; this file adds what
+ * is the passwd-file's own: {PLAIN} entries for APOP, and the dummy check
+ * that makes an unknown user cost what a typical user of the file costs.
  */
 #include "passwd-file.h"
 
 #include <crypt.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-typedef struct PwScheme {
-  const char *name;
-  PwKind kind;
-  /* For a named crypt method, the hash prefixes it may carry; empty for
-   * {CRYPT}, which takes any method crypt(3) knows. */
-  const char *prefixes[4];
-} PwScheme;
+/* A bare value (no {SCHEME}) is a crypt(3) hash, as in Dovecot's
+ * passwd-files and /etc/shadow. */
+#define PW_DEFAULT_SCHEME "CRYPT"
 
-/* Dovecot's names first, so that its passwd-files read unchanged. */
-static const PwScheme schemes[] = {
-    {"PLAIN", PW_KIND_PLAIN, {NULL}},
-    {"CLEARTEXT", PW_KIND_PLAIN, {NULL}},
-    {"CLEAR", PW_KIND_PLAIN, {NULL}},
-    {"CRYPT", PW_KIND_CRYPT, {NULL}},
-    {"SHA512-CRYPT", PW_KIND_CRYPT, {"$6$", NULL}},
-    {"SHA256-CRYPT", PW_KIND_CRYPT, {"$5$", NULL}},
-    {"BLF-CRYPT", PW_KIND_CRYPT, {"$2b$", "$2y$", "$2a$", NULL}},
-    {"BCRYPT", PW_KIND_CRYPT, {"$2b$", "$2y$", "$2a$", NULL}},
-    {"YESCRYPT", PW_KIND_CRYPT, {"$y$", NULL}},
-    {"MD5-CRYPT", PW_KIND_CRYPT, {"$1$", NULL}},
-};
+static gint hash_check_count;
 
-/* Digest lengths of the methods libxcrypt writes as $id$...$digest, so that
- * a hash truncated by a copy and paste is caught when the file is read
- * rather than when its user cannot log in. */
-static const struct {
-  const char *id;
-  size_t digest_len;
-} digest_lengths[] = {
-    {"$1$", 22}, {"$5$", 43}, {"$6$", 86}, {"$y$", 43}, {"$gy$", 43},
-    {"$7$", 43},
-};
-
-/* bcrypt: $2b$NN$ + 22 characters of salt + 31 of digest. */
-#define BCRYPT_HASH_LEN 60
-/* Traditional DES crypt: 2 characters of salt + 11 of digest. */
-#define DES_HASH_LEN 13
-/* BSDi extended DES: _ + 4 count + 4 salt + 11 digest. */
-#define BSDI_HASH_LEN 20
-
-static gint crypt_call_count;
-
-unsigned pw_crypt_calls(void)
+unsigned pw_hash_checks(void)
 {
-  return (unsigned)g_atomic_int_get(&crypt_call_count);
+  return (unsigned)g_atomic_int_get(&hash_check_count);
 }
 
-static bool is_crypt64(char c)
+/* Copies a message of libpoplar (malloc'd) into GLib's allocator. */
+static char *take_error(char *error)
 {
-  return g_ascii_isalnum(c) || c == '.' || c == '/';
-}
-
-static bool all_crypt64(const char *s, size_t len)
-{
-  for (size_t i = 0; i < len; i++) {
-    if (!is_crypt64(s[i]))
-      return false;
-  }
-  return true;
-}
-
-static bool is_bcrypt(const char *hash)
-{
-  return hash[0] == '$' && hash[1] == '2' && hash[2] && hash[3] == '$';
-}
-
-/* Checks that @hash is a complete crypt(3) hash of a method this libcrypt
- * supports.  The messages name the method, never the hash's characters. */
-static bool crypt_hash_check(const char *hash, char **error)
-{
-  size_t len = strlen(hash);
-  for (const char *p = hash; *p; p++) {
-    if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-      *error = g_strdup("the hash contains a blank or a control character");
-      return false;
-    }
-  }
-  if (hash[0] == '$') {
-    if (is_bcrypt(hash)) {
-      if (len != BCRYPT_HASH_LEN || !g_ascii_isdigit(hash[4]) ||
-          !g_ascii_isdigit(hash[5]) || hash[6] != '$' ||
-          !all_crypt64(hash + 7, len - 7)) {
-        *error = g_strdup_printf("a bcrypt hash has %d characters "
-                                 "($2b$NN$ then 53 of salt and digest); "
-                                 "this one is damaged or truncated",
-                                 BCRYPT_HASH_LEN);
-        return false;
-      }
-    } else {
-      unsigned dollars = 0;
-      for (const char *p = hash; *p; p++)
-        dollars += *p == '$';
-      const char *digest = strrchr(hash, '$') + 1;
-      if (dollars < 3 || !digest[0]) {
-        *error = g_strdup("the hash is incomplete: a crypt(3) hash reads "
-                          "$method$salt$digest");
-        return false;
-      }
-      for (size_t i = 0; i < G_N_ELEMENTS(digest_lengths); i++) {
-        const char *id = digest_lengths[i].id;
-        if (strncmp(hash, id, strlen(id)) == 0 &&
-            strlen(digest) != digest_lengths[i].digest_len) {
-          *error = g_strdup_printf("the %s hash has a digest of %zu "
-                                   "characters instead of %zu: it is "
-                                   "damaged or truncated",
-                                   id, strlen(digest),
-                                   digest_lengths[i].digest_len);
-          return false;
-        }
-      }
-    }
-  } else {
-    bool des = len == DES_HASH_LEN && all_crypt64(hash, len);
-    bool bsdi = len == BSDI_HASH_LEN && hash[0] == '_' &&
-                all_crypt64(hash + 1, len - 1);
-    if (!des && !bsdi) {
-      *error = g_strdup("the password is neither a crypt(3) hash (such as "
-                        "$6$..., $2b$..., $y$...) nor prefixed with a "
-                        "scheme: write a plaintext password as {PLAIN}...");
-      return false;
-    }
-  }
-  int salt = crypt_checksalt(hash);
-  if (salt != CRYPT_SALT_OK && salt != CRYPT_SALT_METHOD_LEGACY) {
-    *error = g_strdup("crypt(3) on this system does not support the hash's "
-                      "method");
-    return false;
-  }
-  return true;
-}
-
-static const PwScheme *scheme_lookup(const char *name, size_t len)
-{
-  for (size_t i = 0; i < G_N_ELEMENTS(schemes); i++) {
-    if (strlen(schemes[i].name) == len &&
-        g_ascii_strncasecmp(schemes[i].name, name, len) == 0)
-      return &schemes[i];
-  }
-  return NULL;
-}
-
-static bool has_any_prefix(const char *hash, const char *const *prefixes)
-{
-  for (size_t i = 0; prefixes[i]; i++) {
-    if (g_str_has_prefix(hash, prefixes[i]))
-      return true;
-  }
-  return false;
+  char *copy = g_strdup(error ? error : "unknown error");
+  free(error);
+  return copy;
 }
 
 bool pw_password_parse(const char *field, PwPassword *out, char **error)
@@ -168,58 +39,40 @@ bool pw_password_parse(const char *field, PwPassword *out, char **error)
   if (field[0] == '\0')
     return true;
 
-  const PwScheme *scheme = NULL;
-  const char *value = field;
-  if (field[0] == '{') {
-    const char *close = strchr(field, '}');
-    if (!close) {
-      *error = g_strdup("the password starts with '{' but no '}' ends the "
-                        "scheme name");
-      return false;
-    }
-    size_t name_len = (size_t)(close - field - 1);
-    scheme = scheme_lookup(field + 1, name_len);
-    if (!scheme) {
-      g_autofree char *name = g_strndup(field + 1, MIN(name_len, 40));
-      g_autofree char *shown = g_strescape(name, NULL);
-      *error = g_strdup_printf("unknown password scheme {%s} (known: PLAIN, "
-                               "CLEARTEXT, CRYPT, SHA512-CRYPT, "
-                               "SHA256-CRYPT, BLF-CRYPT, BCRYPT, YESCRYPT, "
-                               "MD5-CRYPT)", shown);
-      return false;
-    }
-    value = close + 1;
+  char *why = NULL;
+  if (!poplar_password_check_format(field, PW_DEFAULT_SCHEME, &why)) {
+    *error = take_error(why);
+    return false;
   }
-
-  if (scheme && scheme->kind == PW_KIND_PLAIN) {
-    if (value[0] == '\0') {
-      *error = g_strdup_printf("{%s} with an empty password: leave the "
-                               "whole field empty to disable the account",
-                               scheme->name);
+  char *secret = poplar_password_plaintext(field, PW_DEFAULT_SCHEME);
+  if (secret) {
+    bool empty = secret[0] == '\0';
+    explicit_bzero(secret, strlen(secret));
+    free(secret);
+    if (empty) {
+      *error = g_strdup("a plaintext scheme with an empty password: leave "
+                        "the whole field empty to disable the account");
       return false;
     }
     out->kind = PW_KIND_PLAIN;
-    out->value = g_strdup(value);
-    return true;
+  } else {
+    out->kind = PW_KIND_HASH;
   }
-
-  if (!crypt_hash_check(value, error)) {
-    if (scheme) {
-      char *inner = *error;
-      *error = g_strdup_printf("{%s}: %s", scheme->name, inner);
-      g_free(inner);
-    }
-    return false;
-  }
-  if (scheme && scheme->prefixes[0] &&
-      !has_any_prefix(value, scheme->prefixes)) {
-    *error = g_strdup_printf("{%s} needs a hash starting with %s",
-                             scheme->name, scheme->prefixes[0]);
-    return false;
-  }
-  out->kind = PW_KIND_CRYPT;
-  out->value = g_strdup(value);
+  out->value = g_strdup(field);
   return true;
+}
+
+char *pw_password_secret(const PwPassword *pw)
+{
+  if (pw->kind != PW_KIND_PLAIN)
+    return NULL;
+  char *secret = poplar_password_plaintext(pw->value, PW_DEFAULT_SCHEME);
+  char *copy = g_strdup(secret);
+  if (secret) {
+    explicit_bzero(secret, strlen(secret));
+    free(secret);
+  }
+  return copy;
 }
 
 void pw_password_clear(PwPassword *pw)
@@ -231,79 +84,106 @@ void pw_password_clear(PwPassword *pw)
   pw->kind = PW_KIND_NONE;
 }
 
-bool pw_equal_consttime(const char *a, const char *b)
+PwCheck pw_password_check(const PwPassword *pw, const char *attempt,
+                          char **error)
 {
-  size_t a_len = strlen(a);
-  size_t b_len = strlen(b);
-  /* Walk the attempt's length, which its sender already knows; compare
-   * against @b cyclically so that no branch depends on @b's contents. */
-  volatile unsigned char diff = 0;
-  for (size_t i = 0; i < a_len; i++) {
-    unsigned char bc = b_len ? (unsigned char)b[i % b_len] : 0;
-    diff |= (unsigned char)a[i] ^ bc;
+  if (error)
+    *error = NULL;
+  if (pw->kind == PW_KIND_NONE)
+    return PW_CHECK_MISMATCH;
+  if (pw->kind == PW_KIND_HASH)
+    g_atomic_int_inc(&hash_check_count);
+  char *why = NULL;
+  PoplarPasswordResult r =
+      poplar_password_verify(pw->value, attempt, PW_DEFAULT_SCHEME, &why);
+  switch (r) {
+  case POPLAR_PASSWORD_MATCH:
+    return PW_CHECK_MATCH;
+  case POPLAR_PASSWORD_MISMATCH:
+    return PW_CHECK_MISMATCH;
+  default:
+    /* The file's values were checked when it was read: only a failure to
+     * run the check (out of memory) gets here. */
+    if (error)
+      *error = take_error(why);
+    else
+      free(why);
+    return PW_CHECK_FAILED;
   }
-  return (diff | (unsigned char)(a_len != b_len)) == 0;
 }
 
-/* Hashes @attempt with the method, cost and salt of @hash and compares the
- * result with @hash in constant time. */
-static PwCheck crypt_compare(const char *attempt, const char *hash)
+/* The part of @value after a "{SCHEME}" prefix, and the scheme's name in
+ * @scheme (empty for a bare crypt(3) hash). */
+static const char *split_scheme(const char *value, char *scheme, size_t size)
 {
-  /* 32 KiB: per call rather than per thread, because the core's plugin
-   * threads come and go, and its cost is small next to the hash's. */
-  struct crypt_data *work = g_new0(struct crypt_data, 1);
-  g_atomic_int_inc(&crypt_call_count);
-  const char *out = crypt_rn(attempt, hash, work, (int)sizeof *work);
-  int saved_errno = errno;
-  PwCheck result;
-  if (!out)
-    result = PW_CHECK_FAILED;
-  else
-    result = pw_equal_consttime(out, hash) ? PW_CHECK_MATCH
-                                           : PW_CHECK_MISMATCH;
-  explicit_bzero(work, sizeof *work);
-  g_free(work);
-  errno = saved_errno;
-  return result;
+  scheme[0] = '\0';
+  if (value[0] != '{')
+    return value;
+  const char *close = strchr(value, '}');
+  if (!close)
+    return value;
+  g_strlcpy(scheme, value + 1, MIN(size, (size_t)(close - value)));
+  return close + 1;
 }
 
-PwCheck pw_password_check(const PwPassword *pw, const char *attempt)
+/* Every crypt(3) scheme's name ends in CRYPT (CRYPT, SHA512-CRYPT,
+ * BCRYPT, YESCRYPT...), and no other scheme's does. */
+static bool is_crypt_scheme(const char *scheme)
 {
-  switch (pw->kind) {
-  case PW_KIND_PLAIN:
-    return pw_equal_consttime(attempt, pw->value) ? PW_CHECK_MATCH
-                                                  : PW_CHECK_MISMATCH;
-  case PW_KIND_CRYPT:
-    return crypt_compare(attempt, pw->value);
-  case PW_KIND_NONE:
-    break;
-  }
-  return PW_CHECK_MISMATCH;
+  g_autofree char *upper = g_ascii_strup(scheme, -1);
+  return upper[0] == '\0' || g_str_has_suffix(upper, "CRYPT");
 }
 
-void pw_hash_cost_class(const char *hash, char *buf, size_t size)
+/* The method and cost of a modular crypt(3) or ARGON2 hash: drop
+ * "$salt$digest" ("$6$rounds=N", "$y$j9T", "$argon2id$v=19$m=...,p=1"). */
+static size_t modular_cost_len(const char *hash)
+{
+  const char *last = strrchr(hash, '$');
+  const char *p = last;
+  while (p > hash && *(p - 1) != '$')
+    p--;
+  return p > hash ? (size_t)(p - 1 - hash) : (size_t)(last - hash);
+}
+
+static void crypt_cost_class(const char *hash, char *buf, size_t size)
 {
   size_t len = strlen(hash);
   size_t keep;
-  if (is_bcrypt(hash)) {
+  if (hash[0] == '$' && hash[1] == '2' && hash[2] && hash[3] == '$')
     keep = MIN(len, 6); /* $2b$NN */
-  } else if (hash[0] == '$') {
-    /* Drop "$salt$digest": what remains is the method and its
-     * parameters ("$6$rounds=N", "$y$j9T"). */
-    const char *last = strrchr(hash, '$');
-    const char *p = last;
-    while (p > hash && *(p - 1) != '$')
-      p--;
-    keep = p > hash ? (size_t)(p - 1 - hash) : (size_t)(last - hash);
-  } else if (hash[0] == '_') {
+  else if (hash[0] == '$')
+    keep = modular_cost_len(hash);
+  else if (hash[0] == '_')
     keep = MIN(len, 5); /* _ and the round count */
-  } else {
+  else
     keep = 0; /* traditional DES: one fixed cost */
-  }
   if (keep == 0)
     g_strlcpy(buf, "des", size);
   else
     g_strlcpy(buf, hash, MIN(size, keep + 1));
+}
+
+void pw_hash_cost_class(const char *value, char *buf, size_t size)
+{
+  char scheme[32];
+  const char *rest = split_scheme(value, scheme, sizeof scheme);
+  if (is_crypt_scheme(scheme)) {
+    crypt_cost_class(rest, buf, size);
+    return;
+  }
+  /* Other schemes: the name, and the parameters that set the cost. */
+  g_autofree char *upper = g_ascii_strup(scheme, -1);
+  g_autofree char *params = NULL;
+  if (g_str_has_prefix(upper, "ARGON2") && rest[0] == '$') {
+    params = g_strndup(rest, modular_cost_len(rest));
+  } else if (g_str_has_prefix(upper, "PBKDF2")) {
+    /* $1$salt$rounds$key: the rounds */
+    g_auto(GStrv) fields = g_strsplit(rest, "$", -1);
+    params = g_strdup(g_strv_length(fields) == 5 ? fields[3] : "");
+  }
+  g_autofree char *cls =
+      g_strdup_printf("{%s}%s", upper, params ? params : "");
+  g_strlcpy(buf, cls, size);
 }
 
 static char *random_phrase(void)
@@ -326,7 +206,7 @@ static const PwEntry *typical_hashed_entry(const PwTable *t)
   unsigned top = 0;
   for (guint i = 0; i < t->entries->len; i++) {
     const PwEntry *e = g_ptr_array_index(t->entries, i);
-    if (e->password.kind != PW_KIND_CRYPT)
+    if (e->password.kind != PW_KIND_HASH)
       continue;
     char cls[64];
     pw_hash_cost_class(e->password.value, cls, sizeof cls);
@@ -336,7 +216,7 @@ static const PwEntry *typical_hashed_entry(const PwTable *t)
   }
   for (guint i = 0; i < t->entries->len; i++) {
     const PwEntry *e = g_ptr_array_index(t->entries, i);
-    if (e->password.kind != PW_KIND_CRYPT)
+    if (e->password.kind != PW_KIND_HASH)
       continue;
     char cls[64];
     pw_hash_cost_class(e->password.value, cls, sizeof cls);
@@ -355,16 +235,27 @@ bool pw_table_prepare_dummy(PwTable *t, char **error)
   if (!typical) {
     /* A file of {PLAIN} passwords: checking one costs a comparison. */
     t->dummy.kind = PW_KIND_PLAIN;
-    t->dummy.value = g_steal_pointer(&phrase);
+    t->dummy.value = g_strconcat("{PLAIN}", phrase, NULL);
+    explicit_bzero(phrase, strlen(phrase));
+    return true;
+  }
+  char scheme[32];
+  const char *hash =
+      split_scheme(typical->password.value, scheme, sizeof scheme);
+  if (!is_crypt_scheme(scheme)) {
+    /* The typical entry itself: checking the random phrase against it
+     * costs what its scheme and parameters cost, and never matches. */
+    t->dummy.kind = PW_KIND_HASH;
+    t->dummy.value = g_strdup(typical->password.value);
+    explicit_bzero(phrase, strlen(phrase));
     return true;
   }
   /* Hashing a random phrase with the typical entry's setting gives a hash
    * of the same method and cost that matches no real password. */
   struct crypt_data *work = g_new0(struct crypt_data, 1);
-  const char *out = crypt_rn(phrase, typical->password.value, work,
-                             (int)sizeof *work);
+  const char *out = crypt_rn(phrase, hash, work, (int)sizeof *work);
   if (out) {
-    t->dummy.kind = PW_KIND_CRYPT;
+    t->dummy.kind = PW_KIND_HASH;
     t->dummy.value = g_strdup(out);
   } else {
     *error = g_strdup_printf("crypt(3) cannot hash with the setting of the "
@@ -380,6 +271,6 @@ bool pw_table_prepare_dummy(PwTable *t, char **error)
 void pw_table_burn_dummy(const PwTable *t, const char *attempt)
 {
   /* volatile: the result is unused, yet the check must run in full. */
-  volatile PwCheck result = pw_password_check(&t->dummy, attempt);
+  volatile PwCheck result = pw_password_check(&t->dummy, attempt, NULL);
   (void)result;
 }

@@ -2,8 +2,8 @@
 /*
  * auth-passwd-file internals, shared by the plugin's files and its tests.
  *
- *   passwd-file-verify.c  stored passwords: schemes, crypt(3), constant-time
- *                         comparison, the dummy check for unknown users
+ *   passwd-file-verify.c  stored passwords, on libpoplar's schemes; the dummy
+ *                         check for unknown users
  *   passwd-file-parse.c   text of a passwd-file -> table of users (no I/O)
  *   passwd-file-db.c      the file on disk: reading, permissions, reloading,
  *                         handing out table snapshots to concurrent logins
@@ -28,44 +28,50 @@ G_BEGIN_DECLS
 /* ---- stored passwords (passwd-file-verify.c) -------------------------- */
 
 /* libxcrypt refuses longer passphrases (CRYPT_MAX_PASSPHRASE_SIZE - 1);
- * longer attempts are refused without hashing. */
+ * longer attempts are refused without hashing, whatever the scheme, so
+ * that the answer does not depend on the user's scheme. */
 #define PW_PASSWORD_MAX 511
 
 typedef enum PwKind {
   PW_KIND_NONE,  /* empty password field: the account cannot log in */
-  PW_KIND_PLAIN, /* {PLAIN} / {CLEARTEXT}: the secret itself */
-  PW_KIND_CRYPT, /* a crypt(3) hash, with or without a {SCHEME} prefix */
+  PW_KIND_PLAIN, /* {PLAIN} / {CLEARTEXT} / {CLEAR}: the secret itself */
+  PW_KIND_HASH,  /* any other scheme, or a bare crypt(3) hash */
 } PwKind;
 
 typedef struct PwPassword {
   PwKind kind;
-  char *value; /* without the {SCHEME} prefix; NULL for PW_KIND_NONE */
+  /* The field as the file has it, {SCHEME} and all, for
+   * poplar_password_verify(); NULL for PW_KIND_NONE. */
+  char *value;
 } PwPassword;
 
 typedef enum PwCheck {
   PW_CHECK_MATCH,
   PW_CHECK_MISMATCH,
-  PW_CHECK_FAILED, /* crypt(3) could not run (out of memory...) */
+  PW_CHECK_FAILED, /* the check could not run (out of memory...) */
 } PwCheck;
 
-/* Parses a password field ("{SHA512-CRYPT}$6$...", "$y$...", "{PLAIN}x",
- * ""), checking that a hash has the shape its scheme promises.  On failure
- * returns false and sets *@error (free with g_free) to a sentence that
- * never contains the password. */
+/* Parses a password field ("{SHA512-CRYPT}$6$...", "$y$...",
+ * "{SSHA512}...", "{PLAIN}x", ""), checking with libpoplar that the
+ * scheme is known and the value has its form.  On failure returns false
+ * and sets *@error (free with g_free) to a sentence that never contains
+ * the password. */
 bool pw_password_parse(const char *field, PwPassword *out, char **error);
 /* Wipes and frees out->value. */
 void pw_password_clear(PwPassword *pw);
-/* Checks @attempt against @pw; PW_KIND_NONE never matches.  Hashes go
- * through crypt_rn() with a per-call work area, so this is thread-safe. */
-PwCheck pw_password_check(const PwPassword *pw, const char *attempt);
-/* True when @a and @b are equal; the time taken depends on the length of
- * @a (the client's attempt) only, never on where the strings differ. */
-bool pw_equal_consttime(const char *a, const char *b);
-/* Writes the method and cost of a crypt hash ("$6$rounds=5000", "$2b$12",
- * "$y$j9T") into @buf: hashes of one class cost the same to check. */
-void pw_hash_cost_class(const char *hash, char *buf, size_t size);
-/* How many times crypt(3) has run in this process (for tests). */
-unsigned pw_crypt_calls(void);
+/* Checks @attempt against @pw; PW_KIND_NONE never matches.  Thread-safe.
+ * For PW_CHECK_FAILED sets *@error (optional; free with g_free). */
+PwCheck pw_password_check(const PwPassword *pw, const char *attempt,
+                          char **error);
+/* The secret of a PW_KIND_PLAIN password (wipe, then g_free), else NULL. */
+char *pw_password_secret(const PwPassword *pw);
+/* Writes the scheme and cost of a stored hash ("$6$rounds=5000",
+ * "$2b$12", "$y$j9T", "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1") into
+ * @buf: hashes of one class cost the same to check. */
+void pw_hash_cost_class(const char *value, char *buf, size_t size);
+/* How many times a hashed password has been checked in this process (for
+ * tests). */
+unsigned pw_hash_checks(void);
 
 /* ---- the table of users (passwd-file-parse.c) ------------------------- */
 

@@ -229,8 +229,10 @@ class Slapd:
             'rootdn "%s"' % ROOT_DN,
             "rootpw %s" % ROOT_PW,
             "directory %s" % self.db,
-            "access to attrs=userPassword by self read by anonymous auth "
-            "by * none",
+            # the service account reads it for auth-ldap's
+            # password-attribute mode
+            'access to attrs=userPassword by self read '
+            'by dn.exact="%s" read by anonymous auth by * none' % SERVICE_DN,
             "access to * by * read",
         ]
         with open(self.conf, "w") as f:

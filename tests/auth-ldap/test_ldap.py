@@ -8,7 +8,9 @@ harness needs (POPLARD, POPLAR_PLUGINS, PYTHONPATH with its directory).
 """
 
 import base64
+import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -311,6 +313,66 @@ class SearchBindTest(LdapTestCase):
         self.start(section)
         self.assertEqual(self.stat_as("bob", "bob-pw"), 1)
         self.assertEqual(self.attempt("bob", "x"), AUTH_FAILED)
+
+
+class StoredPasswordTest(LdapTestCase):
+    """password-attribute: userPassword read by bind-dn and checked with
+    libpoplar's schemes, including ones this slapd cannot check itself
+    ({SSHA512} needs its pw-sha2 module, {ARGON2ID} its argon2 module)."""
+
+    def setUp(self):
+        super().setUp()
+        if not shutil.which("doveadm"):
+            raise unittest.SkipTest("doveadm (dovecot-core) is not installed")
+        salt = b"ldap-salt"
+        self.slapd.add_user(
+            "sara", None, mailLocation=self.alice_mail.path,
+            userPassword="{SSHA512}" + base64.b64encode(hashlib.sha512(
+                b"sara pw" + salt).digest() + salt).decode())
+        argon2id = subprocess.run(
+            ["doveadm", "pw", "-s", "ARGON2ID", "-p", "argo pw"], check=True,
+            stdout=subprocess.PIPE, text=True, timeout=60).stdout.strip()
+        self.slapd.add_user("argo", None, mailLocation=self.bob_mail.path,
+                            userPassword=argon2id)
+        self.slapd.add_user("odd", None, userPassword="{NOPE}abc")
+
+    def test_ssha512_and_argon2id(self):
+        self.start(self.search_section(**{
+            "password-attribute": "userPassword"}))
+        self.assertEqual(self.stat_as("sara", "sara pw"), 2)
+        self.assertEqual(self.stat_as("argo", "argo pw"), 1)
+        # the {SSHA} users of the directory log in the same way
+        self.assertEqual(self.stat_as("alice", "alice pw"), 2)
+        for user in ("sara", "argo", "alice"):
+            self.assertErr(self.attempt(user, "wrong pw"), user)
+        self.assertErr(self.attempt("nobody", "wrong pw"), "unknown user")
+        self.assertErr(self.attempt("odd", "abc"), "unknown scheme")
+        self.srv.wait_for_log(r"user 'odd': userPassword cannot be checked: "
+                              r"unknown password scheme \{NOPE\}")
+        # no bind as a user: the passwords were checked here
+        for user in ("sara", "argo", "alice"):
+            self.assertNotIn('BIND dn="uid=%s,' % user,
+                             self.slapd.log_text())
+        log = self.srv.log_text()
+        self.assertNotIn("sara pw", log)
+        self.assertNotIn("argo pw", log)
+
+    def test_needs_base_and_bind_dn(self):
+        self.srv.ldap_section = {
+            "uri": "ldap://127.0.0.1:1/",
+            "dn-template": "uid=%u,ou=people," + SUFFIX,
+            "password-attribute": "userPassword",
+            "default-password-scheme": "NOPE",
+        }
+        self.srv.write_config()
+        r = subprocess.run([poplartest.POPLARD, "--check-config", "-c",
+                            self.srv.conf], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=30)
+        out = (r.stdout + r.stderr).decode(errors="replace")
+        self.assertNotEqual(r.returncode, 0, out)
+        self.assertIn("[auth-ldap] password-attribute: needs base and "
+                      "bind-dn", out)
+        self.assertIn("[auth-ldap] default-password-scheme: 'NOPE'", out)
 
 
 class TemplateBindTest(LdapTestCase):

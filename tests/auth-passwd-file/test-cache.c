@@ -35,7 +35,7 @@ static PwPassword stored(PwKind kind, const char *value)
 }
 
 static char hash_a_text[] = "$6$saltsalt$aaaa";
-static const PwPassword hash_a_password = {PW_KIND_CRYPT, hash_a_text};
+static const PwPassword hash_a_password = {PW_KIND_HASH, hash_a_text};
 
 static const PwPassword *hash_a(void)
 {
@@ -93,7 +93,7 @@ static void test_stored_password_changed(void)
 {
   PwCache *c = cache_new(10, TTL);
   remember(c, "alice", "pw");
-  PwPassword other_hash = stored(PW_KIND_CRYPT, "$6$saltsalt$bbbb");
+  PwPassword other_hash = stored(PW_KIND_HASH, "$6$saltsalt$bbbb");
   PwCacheDigest d = digest_of(c, &other_hash, "pw");
   g_assert_false(pw_cache_match(c, "alice", &d));
   /* the same text as {PLAIN} is another password */
@@ -101,7 +101,7 @@ static void test_stored_password_changed(void)
   d = digest_of(c, &as_plain, "pw");
   g_assert_false(pw_cache_match(c, "alice", &d));
   /* where the stored value ends and the attempt begins is part of it */
-  PwPassword shorter = stored(PW_KIND_CRYPT, "$6$saltsalt$aaa");
+  PwPassword shorter = stored(PW_KIND_HASH, "$6$saltsalt$aaa");
   d = digest_of(c, &shorter, "apw");
   g_assert_false(pw_cache_match(c, "alice", &d));
   g_assert_true(matches(c, "alice", "pw"));

@@ -9,9 +9,12 @@ integration harness needs (POPLARD, POPLAR_PLUGINS).
 """
 
 import base64
+import hashlib
 import os
 import re
+import shutil
 import subprocess
+import unittest
 
 import poplartest
 from poplartest import Conn
@@ -166,6 +169,48 @@ class VerifyCacheTest(poplartest.PoplarTestCase):
             rx = r"poplar\.conf:%d: \[auth-passwd-file\] %s:" % (
                 number, re.escape(key))
             self.assertRegex(res.stdout, rx)
+
+
+def doveadm_pw(scheme, password):
+    """A hash made by Dovecot's own tool (Debian package dovecot-core)."""
+    return subprocess.run(["doveadm", "pw", "-s", scheme, "-p", password],
+                          check=True, stdout=subprocess.PIPE, text=True,
+                          timeout=60).stdout.strip()
+
+
+class OtherSchemesTest(poplartest.PoplarTestCase):
+    """Schemes beyond crypt(3), checked by libpoplar: an {SSHA512} user
+    (RFC 2307 style, made by hashlib with a salt of its own) and an
+    {ARGON2ID} user (made by doveadm), logging in end to end."""
+
+    def test_ssha512_and_argon2id_users(self):
+        if not shutil.which("doveadm"):
+            raise unittest.SkipTest("doveadm (dovecot-core) is not installed")
+        salt = b"poplar-salt"
+        ssha512 = "{SSHA512}" + base64.b64encode(hashlib.sha512(
+            b"bob secret" + salt).digest() + salt).decode()
+        argon2id = doveadm_pw("ARGON2ID", "carol secret")
+        self.srv = self.server(start=False)
+        bob = self.srv.add_user("bob", "unused", [M1])
+        carol = self.srv.add_user("carol", "unused", [M1])
+        with open(self.srv.passwd, "w") as f:
+            f.write("bob:%s::::%s::\ncarol:%s::::%s::\n" % (
+                ssha512, bob.home, argon2id, carol.home))
+        self.srv.start(sections={"auth-passwd-file": {"reload-interval": "0"}})
+
+        for user, password in (("bob", "bob secret"),
+                               ("carol", "carol secret")):
+            p = self.srv.login(user, password)
+            try:
+                self.assertEqual(p.stat()[0], 1)
+            finally:
+                p.quit()
+            with Conn(self.srv.port) as c:
+                c.greeting()
+                self.assertOk(c.cmd("USER " + user))
+                self.assertErr(c.cmd("PASS " + password + "x"),
+                               "wrong password of " + user)
+        self.assertNotIn("secret", self.srv.log_text())
 
 
 if __name__ == "__main__":
