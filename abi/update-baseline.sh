@@ -5,7 +5,9 @@
 #   abi/libpoplar-MAJOR.MINOR.abi   libpoplar.so.MAJOR as abidw sees it
 #   abi/headers-MAJOR.MINOR/poplar/ the public headers as they are
 #
-# MAJOR.MINOR come from include/poplar/version.h.  Run it
+# MAJOR.MINOR come from include/poplar/version.h, the one place the ABI
+# version is written; libpoplar/libpoplar.map must have a POPLAR_MAJOR.MINOR
+# node listing, by name, the functions that minor adds.  Run it
 #   - while MAJOR.MINOR is not released yet, after every change to the
 #     public headers or libpoplar (rerunning it just rewrites both);
 #   - once when a new minor or major is released, to add its baseline.
@@ -29,6 +31,17 @@ major=$(version MAJOR)
 minor=$(version MINOR)
 if [ -z "$major" ] || [ -z "$minor" ]; then
   echo "update-baseline: cannot read the ABI version from $headers/version.h" >&2
+  exit 1
+fi
+map="$src/libpoplar/libpoplar.map"
+if ! grep -q "^POPLAR_$major\.$minor[[:space:]]*{" "$map"; then
+  echo "update-baseline: $map has no POPLAR_$major.$minor node: list the" \
+       "functions of ABI $major.$minor there by name (abi/README.md)" >&2
+  exit 1
+fi
+if grep -q "^[[:space:]]*poplar_[A-Za-z0-9_]*[*?[]" "$map"; then
+  echo "update-baseline: $map exports poplar_ functions by pattern; list" \
+       "each by name in the node of its minor" >&2
   exit 1
 fi
 if ! command -v abidw >/dev/null 2>&1; then

@@ -30,7 +30,7 @@ PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
   PoplarServer *server = c->server;
   PoplarAuthRequest *req = c->auth;
   const char *tmpl = req->mail ? req->mail : server->cfg.mail;
-  const char *why = NULL;
+  g_autofree char *why = NULL;
   g_autofree char *location =
       poplard_location_expand(tmpl, req->user, req->home, &why);
   if (!location) {

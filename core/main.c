@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fd-limit.h"
+#include "libpoplar-build.h"
 #include "log-sink.h"
 #include "master.h"
 #include "systemd.h"
@@ -99,6 +100,12 @@ static int list_plugins(const Options *o)
 
 int main(int argc, char **argv)
 {
+  /* First of all: everything below reads libpoplar's objects. */
+  g_autoptr(GString) mismatch = g_string_new(NULL);
+  if (!poplard_libpoplar_build_matches(mismatch)) {
+    fprintf(stderr, "poplard: not started: %s\n", mismatch->str);
+    return 1;
+  }
   Options o = {0};
   int status = 0;
   /* Kept whole for the re-execution at reload (option parsing edits
@@ -110,8 +117,8 @@ int main(int argc, char **argv)
     return 2;
   }
   if (o.version) {
-    printf("poplard %s (plugin ABI %d.%d)\n", POPLAR_VERSION,
-           POPLAR_ABI_MAJOR, POPLAR_ABI_MINOR);
+    printf("poplard %s (plugin ABI %d.%d, build %s)\n", POPLAR_VERSION,
+           POPLAR_ABI_MAJOR, POPLAR_ABI_MINOR, poplard_build_id());
     goto out;
   }
   poplard_log_sink_install();

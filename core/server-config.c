@@ -174,7 +174,7 @@ bool poplard_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   }
   cfg->mail = g_strdup(
       poplar_config_get_string(s, "mail", "maildir:%h/Maildir"));
-  const char *why = NULL;
+  g_autofree char *why = NULL;
   if (!poplard_location_check(cfg->mail, &why)) {
     poplar_config_error(s, "mail", "'%s': %s", cfg->mail, why);
     ok = false;

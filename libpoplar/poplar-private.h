@@ -5,8 +5,9 @@
  * The objects plugins see through opaque handles are defined here, so that
  * the core (always built together with this libpoplar) can read them
  * directly.  Functions the core calls are exported from libpoplar.so.1
- * under the POPLAR_PRIVATE version node with the poplarpriv_ prefix; the
- * ABI check ignores them and a plugin must never call them.
+ * under the private version node (POPLAR_PRIVATE_<release>) with the
+ * poplarpriv_ prefix; the ABI check ignores them and a plugin must never
+ * call them.
  */
 #ifndef POPLAR_PRIVATE_H
 #define POPLAR_PRIVATE_H
@@ -23,6 +24,13 @@ G_BEGIN_DECLS
 
 /* RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E. */
 #define POPLAR_UIDL_MAX 70
+
+/* ---- the build ------------------------------------------------------- */
+
+/* The id of the build this libpoplar comes from: the release and a digest
+ * of this header (libpoplar/meson.build).  poplard compares it with the id
+ * it was compiled with before anything else. */
+POPLAR_PRIV const char *poplarpriv_build_id(void);
 
 /* ---- configuration --------------------------------------------------- */
 

@@ -35,6 +35,7 @@
 
 #include <poplar/auth.h>
 #include <poplar/config.h>
+#include <poplar/expand.h>
 #include <poplar/hook.h>
 #include <poplar/password.h>
 #include <poplar/session.h>

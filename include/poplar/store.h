@@ -127,6 +127,28 @@ POPLAR_API void poplar_mailbox_set_error(PoplarMailbox *mbox,
     POPLAR_PRINTF(2, 3);
 
 /**
+ * poplar_store_result_from_errno:
+ * @err: the errno of a failed system call
+ *
+ * What a store answers for a failed system call, so that every store
+ * gives the client the same response code for the same failure:
+ * POPLAR_STORE_PERMFAIL (-ERR [SYS/PERM]) for what only an administrator
+ * can fix: EACCES, EPERM, ENOTDIR, EISDIR, ELOOP, ENAMETOOLONG, EROFS;
+ * POPLAR_STORE_TEMPFAIL (-ERR [SYS/TEMP]) for everything else: I/O
+ * errors, a full disk or quota, no memory or descriptors left, a stale NFS
+ * handle, an unknown errno, and 0.
+ *
+ * ENOENT is TEMPFAIL too: a mailbox may be missing only until its first
+ * delivery.  A store that finds a listed message's file gone answers
+ * POPLAR_STORE_GONE itself, since only it knows the file was there.
+ *
+ * Returns: POPLAR_STORE_PERMFAIL or POPLAR_STORE_TEMPFAIL, never
+ * POPLAR_STORE_OK.
+ * Since: 1.1
+ */
+POPLAR_API PoplarStoreResult poplar_store_result_from_errno(int err);
+
+/**
  * poplar_mailbox_add_message:
  * @uidl: 1 to 70 characters in 0x21..0x7E (RFC 1939), unique in the
  * mailbox and never reused for another message

@@ -8,7 +8,13 @@
  * values at the end of an enum.  Anything else bumps the major.
  *
  * Every declaration in these headers says the ABI minor it appeared in
- * ("Since: 1.0").
+ * ("Since: 1.0"), and libpoplar exports it in the version node of that
+ * minor (POPLAR_1.0, POPLAR_1.1, ...).
+ *
+ * The two numbers below are the only place the ABI version is written:
+ * the build reads them from this file (libpoplar's file name, the
+ * pkg-config variables abi_major and abi_minor), so keep each a plain
+ * number on its own #define line.
  */
 #ifndef POPLAR_VERSION_H
 #define POPLAR_VERSION_H
@@ -16,7 +22,7 @@
 /** ABI major version these headers describe.  Since: 1.0 */
 #define POPLAR_ABI_MAJOR 1
 /** ABI minor version these headers describe.  Since: 1.0 */
-#define POPLAR_ABI_MINOR 0
+#define POPLAR_ABI_MINOR 1
 
 /**
  * POPLAR_TARGET_ABI_MINOR:

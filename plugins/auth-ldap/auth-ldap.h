@@ -2,8 +2,8 @@
 /*
  * auth-ldap internals, shared by the plugin's files and its tests.
  *
- *   ldap-escape.c    RFC 4515 filter and RFC 4514 DN escaping, and the
- *                    %u/%n/%d templates that use them (no I/O)
+ *   ldap-escape.c    RFC 4515 filter and RFC 4514 DN escaping, for the
+ *                    %u/%n/%d templates (poplar_expand()) (no I/O)
  *   ldap-settings.c  the [auth-ldap] section: reading and checking it
  *   ldap-pool.c      connections: options, TLS, the service bind, and the
  *                    pools that lend one to a login at a time
@@ -42,17 +42,18 @@ char *auth_ldap_escape_filter(const char *value);
  * 2.4).  Free with g_free. */
 char *auth_ldap_escape_dn(const char *value);
 
-typedef char *(*AuthLdapEscapeFunc)(const char *value);
+/* What a DN template or a filter may use: the user name (%u), its local
+ * part (%n) and its domain (%d), expanded with poplar_expand(). */
+#define AUTH_LDAP_TEMPLATE_VARIABLES                                        \
+  (POPLAR_EXPAND_USER | POPLAR_EXPAND_LOCAL_PART | POPLAR_EXPAND_DOMAIN)
 
-/* Expands %u (the user name), %n (its part before '@'), %d (its part
- * after '@', empty without one) and %% in @tmpl, passing each expansion
- * through @escape.  Returns NULL with *@error set (static text) on an
- * unknown %-sequence.  With @user NULL only checks the template. */
-char *auth_ldap_expand(const char *tmpl, const char *user,
-                       AuthLdapEscapeFunc escape, const char **error);
-
-/* True when @tmpl uses %u, %n or %d: the user name goes in somewhere. */
-bool auth_ldap_template_uses_user(const char *tmpl);
+/* The two escapes above as poplar_expand() escape functions (@data is
+ * not used; they never refuse a value). */
+char *auth_ldap_escape_dn_value(PoplarExpandFlags var, const char *value,
+                                void *data, char *error, size_t error_size);
+char *auth_ldap_escape_filter_value(PoplarExpandFlags var, const char *value,
+                                    void *data, char *error,
+                                    size_t error_size);
 
 /* A user name from a client, fit for a log line.  Free with g_free. */
 char *auth_ldap_loggable(const char *text);

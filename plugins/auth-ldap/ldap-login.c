@@ -64,6 +64,15 @@ static PoplarPassdbResult take_failed(Attempt *t, char *error)
   return POPLAR_PASSDB_TEMPFAIL;
 }
 
+/* @setting could not be expanded for this user.  The template was checked
+ * at start-up, so this is a server fault, not the client's. */
+static PoplarPassdbResult expand_failed(Attempt *t, const char *setting,
+                                        const char *why)
+{
+  auth_log(t, POPLAR_LOG_ERROR, "user '%s': %s: %s", t->shown, setting, why);
+  return POPLAR_PASSDB_TEMPFAIL;
+}
+
 /* An operation on @conn failed with @rc, a failure of the connection or
  * the server: the connection is closed, and a reused one earns a retry. */
 static PoplarPassdbResult op_failed(Attempt *t, AuthLdapPool *pool,
@@ -307,9 +316,12 @@ static PoplarPassdbResult bind_as_user(Attempt *t, const char *dn,
 
 static PoplarPassdbResult login_by_template(Attempt *t)
 {
-  const char *why = NULL;
-  g_autofree char *dn = auth_ldap_expand(t->a->settings->dn_template,
-                                         t->user, auth_ldap_escape_dn, &why);
+  char why[POPLAR_EXPAND_ERROR_SIZE];
+  g_autofree char *dn = poplar_expand(
+      t->a->settings->dn_template, t->user, NULL, AUTH_LDAP_TEMPLATE_VARIABLES,
+      auth_ldap_escape_dn_value, NULL, why, sizeof why);
+  if (!dn)
+    return expand_failed(t, "dn-template", why);
   return bind_as_user(t, dn, NULL);
 }
 
@@ -317,9 +329,12 @@ static PoplarPassdbResult login_by_search(Attempt *t)
 {
   AuthLdap *a = t->a;
   const AuthLdapSettings *s = a->settings;
-  const char *why = NULL;
-  g_autofree char *filter =
-      auth_ldap_expand(s->filter, t->user, auth_ldap_escape_filter, &why);
+  char why[POPLAR_EXPAND_ERROR_SIZE];
+  g_autofree char *filter = poplar_expand(
+      s->filter, t->user, NULL, AUTH_LDAP_TEMPLATE_VARIABLES,
+      auth_ldap_escape_filter_value, NULL, why, sizeof why);
+  if (!filter)
+    return expand_failed(t, "filter", why);
   AuthLdapFailure failure;
   char *error = NULL;
   AuthLdapConn *c = auth_ldap_pool_take(&a->search, &failure, &error);

@@ -203,12 +203,15 @@ static bool read_lookup(PoplarConfig *config, AuthLdapSettings *s)
                         dn_template ? "both" : "neither");
     ok = false;
   }
-  const char *why = NULL;
+  char why[POPLAR_EXPAND_ERROR_SIZE];
+  unsigned used = 0;
   if (dn_template) {
-    g_free(auth_ldap_expand(dn_template, NULL, auth_ldap_escape_dn, &why));
-    if (why || !auth_ldap_template_uses_user(dn_template)) {
+    if (!poplar_expand_check(dn_template, AUTH_LDAP_TEMPLATE_VARIABLES, &used,
+                             why, sizeof why) ||
+        !used) {
       poplar_config_error(config, "dn-template", "'%s': %s", dn_template,
-                          why ? why : "does not use the user name (%u)");
+                          !used && !why[0] ? "does not use the user name (%u)"
+                                           : why);
       ok = false;
     }
     if (filter || scope) {
@@ -219,13 +222,15 @@ static bool read_lookup(PoplarConfig *config, AuthLdapSettings *s)
     }
   }
   s->filter = g_strdup(filter ? filter : DEFAULT_FILTER);
-  g_free(auth_ldap_expand(s->filter, NULL, auth_ldap_escape_filter, &why));
-  if (why || !auth_ldap_template_uses_user(s->filter) ||
-      s->filter[0] != '(' || s->filter[strlen(s->filter) - 1] != ')') {
+  if (!poplar_expand_check(s->filter, AUTH_LDAP_TEMPLATE_VARIABLES, &used,
+                           why, sizeof why)) {
+    poplar_config_error(config, "filter", "'%s': %s", s->filter, why);
+    ok = false;
+  } else if (!used || s->filter[0] != '(' ||
+             s->filter[strlen(s->filter) - 1] != ')') {
     poplar_config_error(config, "filter", "'%s': %s", s->filter,
-                        why ? why
-                            : "must be a parenthesised LDAP filter that "
-                              "uses the user name (%u)");
+                        "must be a parenthesised LDAP filter that uses the "
+                        "user name (%u)");
     ok = false;
   }
   s->scope = LDAP_SCOPE_SUBTREE;

@@ -104,7 +104,7 @@ PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
     }
     poplar_mailbox_set_error(mbox, "cannot open %s/%s/%s: %s", mb->path,
                              dir_name(m), m->file, g_strerror(err));
-    return maildir_result_for_errno(err);
+    return poplar_store_result_from_errno(err);
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -112,7 +112,7 @@ PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
     poplar_mailbox_set_error(mbox, "cannot stat %s/%s/%s: %s", mb->path,
                              dir_name(m), m->file, g_strerror(err));
     close(fd);
-    return maildir_result_for_errno(err);
+    return poplar_store_result_from_errno(err);
   }
   if (!S_ISREG(st.st_mode)) {
     poplar_mailbox_set_error(mbox, "%s/%s/%s is not a regular file",

@@ -31,13 +31,9 @@
 #define MAILDIR_ERROR (maildir_error_quark())
 GQuark maildir_error_quark(void);
 
-/* What to answer for a failed system call: PERMFAIL for what only an
- * administrator can fix (permissions, a file where a directory belongs),
- * TEMPFAIL for the rest (I/O errors, a full disk, a stale NFS handle). */
-PoplarStoreResult maildir_result_for_errno(int err_no);
-
-/* Sets *@error from @err_no, with the code maildir_result_for_errno()
- * gives and ": <strerror>" after the formatted text. */
+/* Sets *@error from @err_no, with the code
+ * poplar_store_result_from_errno() gives and ": <strerror>" after the
+ * formatted text. */
 void maildir_set_errno_error(GError **error, int err_no, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 

@@ -7,30 +7,14 @@
 
 G_DEFINE_QUARK(poplar-mbox-error-quark, mbox_error)
 
-PoplarStoreResult mbox_result_for_errno(int err_no)
-{
-  switch (err_no) {
-  case EACCES:
-  case EPERM:
-  case ENOTDIR:
-  case EISDIR:
-  case ELOOP:
-  case ENAMETOOLONG:
-  case EROFS:
-    return POPLAR_STORE_PERMFAIL;
-  default:
-    return POPLAR_STORE_TEMPFAIL;
-  }
-}
-
 void mbox_set_errno_error(GError **error, int err_no, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
   g_autofree char *what = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_set_error(error, MBOX_ERROR, mbox_result_for_errno(err_no), "%s: %s",
-              what, g_strerror(err_no));
+  g_set_error(error, MBOX_ERROR, poplar_store_result_from_errno(err_no),
+              "%s: %s", what, g_strerror(err_no));
 }
 
 bool mbox_errno_is_full(int err_no)

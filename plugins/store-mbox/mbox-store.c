@@ -65,47 +65,22 @@ static void mailbox_free(MboxMailbox *mb)
   g_free(mb);
 }
 
-/* %u, %n (local part), %d (domain) and %% in the index-dir setting. */
+/* What the index-dir setting may use: the parts of the user name, each
+ * of which must stay one directory entry. */
+#define INDEX_DIR_FLAGS                                                     \
+  (POPLAR_EXPAND_USER | POPLAR_EXPAND_LOCAL_PART | POPLAR_EXPAND_DOMAIN |   \
+   POPLAR_EXPAND_PATH_SAFE)
+
 static char *expand_index_dir(const char *tmpl, const char *user,
                               GError **error)
 {
-  GString *out = g_string_new(NULL);
-  const char *at = strchr(user, '@');
-  for (const char *p = tmpl; *p; p++) {
-    if (*p != '%') {
-      g_string_append_c(out, *p);
-      continue;
-    }
-    p++;
-    g_autofree char *part = NULL;
-    switch (*p) {
-    case '%':
-      g_string_append_c(out, '%');
-      continue;
-    case 'u':
-      part = g_strdup(user);
-      break;
-    case 'n':
-      part = at ? g_strndup(user, (gsize)(at - user)) : g_strdup(user);
-      break;
-    case 'd':
-      part = g_strdup(at ? at + 1 : "");
-      break;
-    default:
-      g_string_free(out, TRUE);
-      g_set_error(error, MBOX_ERROR, POPLAR_STORE_PERMFAIL,
-                  "index-dir: unknown %%-sequence (known: %%u %%n %%d %%%%)");
-      return NULL;
-    }
-    if (strchr(part, '/') || part[0] == '.') {
-      g_string_free(out, TRUE);
-      g_set_error(error, MBOX_ERROR, POPLAR_STORE_PERMFAIL,
-                  "index-dir: the user name cannot be used in a path");
-      return NULL;
-    }
-    g_string_append(out, part);
-  }
-  return g_string_free(out, FALSE);
+  char why[POPLAR_EXPAND_ERROR_SIZE];
+  char *dir = poplar_expand(tmpl, user, NULL, INDEX_DIR_FLAGS, NULL, NULL,
+                            why, sizeof why);
+  if (!dir)
+    g_set_error(error, MBOX_ERROR, POPLAR_STORE_PERMFAIL, "index-dir: %s",
+                why);
+  return dir;
 }
 
 /* Splits "PATH[:INDEX=DIR]" and works out every file name of @mb. */
@@ -445,8 +420,14 @@ static bool mbox_init(PoplarPlugin *plugin, PoplarConfig *config)
     ok = false;
   }
   const char *index_dir = poplar_config_get_string(config, "index-dir", NULL);
+  char why[POPLAR_EXPAND_ERROR_SIZE];
   if (index_dir && index_dir[0] != '/') {
     poplar_config_error(config, "index-dir", "must be an absolute path");
+    ok = false;
+  } else if (index_dir &&
+             !poplar_expand_check(index_dir, INDEX_DIR_FLAGS, NULL, why,
+                                  sizeof why)) {
+    poplar_config_error(config, "index-dir", "'%s': %s", index_dir, why);
     ok = false;
   }
   bool use_x_uidl = true;

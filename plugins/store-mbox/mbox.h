@@ -36,12 +36,7 @@
 #define MBOX_ERROR (mbox_error_quark())
 GQuark mbox_error_quark(void);
 
-/* PERMFAIL for what only an administrator can fix (permissions, a
- * directory where a file belongs), TEMPFAIL for the rest (I/O errors, a
- * full disk). */
-PoplarStoreResult mbox_result_for_errno(int err_no);
-
-/* Sets *@error with the code mbox_result_for_errno() gives and
+/* Sets *@error with the code poplar_store_result_from_errno() gives and
  * ": <strerror>" after the formatted text. */
 void mbox_set_errno_error(GError **error, int err_no, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);

@@ -3,8 +3,11 @@
 """The plugin ABI check, with libabigail's abidiff.
 
   check-abi.py library --abi-dir abi --headers include/poplar --library libpoplar.so.1
-      libpoplar against every baseline abi/libpoplar-MAJOR.MINOR.abi of the
-      current major.
+               --map libpoplar/libpoplar.map --private-node POPLAR_PRIVATE_0.1.0
+      the version script against the headers and the baselines (every
+      public function in the node of the minor its "Since:" names, listed by
+      name, and nothing else), then libpoplar against every baseline
+      abi/libpoplar-MAJOR.MINOR.abi of the current major.
   check-abi.py headers --abi-dir abi --headers include/poplar --old probe-1.0.so --new probe-current.so
       the ABI 1.0 types as declared by abi/headers-1.0/ and by today's
       headers (tests/abi/abi-probe.c built against each).
@@ -191,6 +194,177 @@ def verdict(rc, report):
     return problems, additions
 
 
+# ---- the version script against the headers ------------------------------------
+
+API_DECL = re.compile(r"^POPLAR_API\s+[^;(]*?(\w+)\s*\(", re.M)
+SINCE = re.compile(r"Since:\s*(\d+)\.(\d+)")
+PUBLIC_NODE = re.compile(r"^POPLAR_(\d+)\.(\d+)$")
+MAP_NODE = re.compile(r"([^\s{};]+)\s*\{(.*?)\}\s*([^\s;]*)\s*;", re.S)
+
+
+def declared_functions(headers):
+    """{function: (major, minor, header)} of every POPLAR_API declaration
+    in @headers, with the "Since: M.m" of the comment right above it."""
+    found, problems = {}, []
+    for path in sorted(glob.glob(os.path.join(headers, "*.h"))):
+        with open(path) as f:
+            text = f.read()
+        name = os.path.basename(path)
+        for m in API_DECL.finditer(text):
+            func = m.group(1)
+            end = text.rfind("*/", 0, m.start())
+            start = text.rfind("/*", 0, end)
+            since = None
+            if end >= 0 and not text[end + 2:m.start()].strip():
+                found_since = SINCE.findall(text[start:end])
+                if found_since:
+                    since = tuple(int(x) for x in found_since[-1])
+            if since is None:
+                problems.append("%s (%s) has no \"Since: MAJOR.MINOR\" in the "
+                                "comment right above it" % (func, name))
+                continue
+            found[func] = (since[0], since[1], name)
+    return found, problems
+
+
+def read_map(path):
+    """[(node, [names], parent)] of the version script @path, in order."""
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"#[^\n]*", " ", text)
+    nodes = []
+    for m in MAP_NODE.finditer(text):
+        body = m.group(2).split("local:")[0].replace("global:", " ")
+        names = [n.strip() for n in body.split(";") if n.strip()]
+        nodes.append((m.group(1), names, m.group(3) or None))
+    return nodes
+
+
+def map_problems(nodes, declared, defined, major, minor, map_name):
+    """What is wrong between the version script's @nodes, the functions
+    the headers @declare and the symbols the library has @defined."""
+    problems = []
+    where = {}
+    for node, names, _ in nodes:
+        m = PUBLIC_NODE.match(node)
+        if not m:
+            bad = [n for n in names if not n.startswith("poplarpriv_")]
+            if bad:
+                problems.append("%s: node %s is not a POPLAR_%d.x node, yet "
+                                "exports %s" % (map_name, node, major,
+                                                ", ".join(bad)))
+            continue
+        if int(m.group(1)) != major or int(m.group(2)) > minor:
+            problems.append("%s: node %s, but the headers say ABI %d.%d" % (
+                map_name, node, major, minor))
+        for name in names:
+            if any(c in name for c in "*?["):
+                problems.append("%s: node %s exports the pattern '%s'; list "
+                                "each function by name" % (map_name, node, name))
+                continue
+            if name in where:
+                problems.append("%s: %s is in both %s and %s" % (
+                    map_name, name, where[name], node))
+            where[name] = node
+        if names != sorted(names):
+            problems.append("%s: the names in %s are not sorted (one per "
+                            "line, sorted, so that additions merge cleanly)" % (
+                                map_name, node))
+    for func, (fmaj, fmin, header) in sorted(declared.items()):
+        want = "POPLAR_%d.%d" % (fmaj, fmin)
+        node = where.get(func)
+        if node is None:
+            problems.append("%s (Since: %d.%d in %s) is in no node of %s: "
+                            "add it to %s" % (func, fmaj, fmin, header,
+                                              map_name, want))
+        elif node != want:
+            problems.append("%s is in %s of %s, but %s says Since: %d.%d "
+                            "(node %s)" % (func, node, map_name, header,
+                                           fmaj, fmin, want))
+    for name, node in sorted(where.items()):
+        if name not in declared:
+            problems.append("%s: %s names %s, which no header in "
+                            "include/poplar/ declares POPLAR_API" % (
+                                map_name, node, name))
+        elif defined is not None and name not in defined:
+            problems.append("%s: %s names %s, which libpoplar does not "
+                            "define" % (map_name, node, name))
+    return problems
+
+
+def baseline_symbols(path):
+    """{symbol: version node} of the functions in a stored baseline."""
+    with open(path) as f:
+        text = f.read()
+    return dict(re.findall(r"<elf-symbol name='(\w+)' version='([^']*)'",
+                           text))
+
+
+def released_node_problems(nodes, baselines, map_name):
+    """A released minor's node lists exactly the functions its baseline
+    recorded in it: nothing may be added to a released node or leave it."""
+    problems = []
+    listed = {node: set(names) for node, names, _ in nodes}
+    for minor_of, path in sorted(baselines.items()):
+        recorded = baseline_symbols(path)
+        nodes_in_base = sorted(set(recorded.values()))
+        for node in nodes_in_base:
+            want = {s for s, n in recorded.items() if n == node}
+            have = listed.get(node, set())
+            if want - have:
+                problems.append("%s: %s lost %s, which %s recorded there" % (
+                    map_name, node, ", ".join(sorted(want - have)),
+                    os.path.basename(path)))
+            if have - want:
+                problems.append("%s: %s gained %s, but %s is released (%s): "
+                                "new functions go in a new minor's node" % (
+                                    map_name, node,
+                                    ", ".join(sorted(have - want)), node,
+                                    os.path.basename(path)))
+    return problems
+
+
+def map_self_test(nodes, declared, defined, major, minor, map_name):
+    """The map check must see a function missing from its node, one moved
+    to the wrong node and a name nothing defines."""
+    node, names, parent = next(n for n in nodes if PUBLIC_NODE.match(n[0]))
+    others = [n for n in nodes if n[0] != node]
+    dropped = [(node, names[1:], parent)] + others
+    moved = [(node, names[1:], parent),
+             ("POPLAR_%d.%d" % (major, minor + 1), [names[0]], node)] + others
+    ghost = [(node, sorted(names + ["poplar_no_such_function"]), parent)] + \
+        others
+    for what, broken, needle in (
+            ("a function left out", dropped, "is in no node"),
+            ("a function in the wrong node", moved, "says Since"),
+            ("a name nothing declares", ghost, "poplar_no_such_function")):
+        found = map_problems(broken, declared, defined, major, minor + 1,
+                             map_name)
+        if not any(needle in p for p in found):
+            fail("self-test: %s was not reported: %s" % (what, found))
+    print("self-test: the map check reports a missing, a misplaced and an "
+          "unknown function")
+
+
+def check_map(args, major, minor, baselines, defined):
+    map_name = os.path.relpath(args.map, os.path.dirname(os.path.dirname(
+        os.path.abspath(args.map)))) if args.map else "libpoplar.map"
+    declared, problems = declared_functions(args.headers)
+    nodes = read_map(args.map)
+    if not nodes:
+        fail("%s: no version node found" % args.map)
+    problems += map_problems(nodes, declared, defined, major, minor, map_name)
+    problems += released_node_problems(nodes, baselines, map_name)
+    if problems:
+        fail("the version script and the headers disagree:\n  " +
+             "\n  ".join(problems))
+    map_self_test(nodes, declared, defined, major, minor, map_name)
+    print("%s: %d public functions, each in the node of its Since: (%s)" % (
+        map_name, len(declared), ", ".join(n for n, _, _ in nodes
+                                           if PUBLIC_NODE.match(n))))
+
+
 # ---- libpoplar ---------------------------------------------------------------
 
 def soname(lib):
@@ -217,14 +391,16 @@ def symbol_versions(lib):
     return found
 
 
-def check_symbols(lib, major, minor):
+def check_symbols(versions, major, minor, private_node):
     """Every exported symbol is poplar_* in POPLAR_MAJOR.x (x <= minor) or
-    poplarpriv_* in POPLAR_PRIVATE."""
+    poplarpriv_* in this release's private node."""
     problems = []
-    for sym, node in sorted(symbol_versions(lib).items()):
+    for sym, node in sorted(versions.items()):
         if sym.startswith("poplarpriv_"):
-            if node != "POPLAR_PRIVATE":
-                problems.append("%s is in %s, not POPLAR_PRIVATE" % (sym, node))
+            if node != private_node:
+                problems.append("%s is in %s, not %s (a poplard and a "
+                                "libpoplar of different releases must not "
+                                "link)" % (sym, node, private_node))
             continue
         if not sym.startswith("poplar_"):
             problems.append("%s is exported (libpoplar.map exports only "
@@ -261,24 +437,30 @@ def self_test(baseline, extra):
 
 
 def check_library(args):
-    require_tools()
     major, minor = abi_version(args.headers)
+    baselines = {}
+    for path in glob.glob(os.path.join(args.abi_dir, "libpoplar-*.abi")):
+        m = re.search(r"libpoplar-(\d+)\.(\d+)\.abi$", path)
+        if m and int(m.group(1)) == major:
+            baselines[int(m.group(2))] = path
+    # The map needs no libabigail: it is checked even where abidiff is
+    # missing.
+    versions = symbol_versions(args.library) if shutil.which("readelf") \
+        else None
+    check_map(args, major, minor, baselines, versions)
+
+    require_tools()
     lib = args.library
     name = soname(lib)
     if name != "libpoplar.so.%d" % major:
         fail("%s has SONAME %s but the headers say ABI major %d: a major "
              "bump changes both (libpoplar/meson.build soversion and "
              "include/poplar/version.h)" % (lib, name, major))
-    problems = check_symbols(lib, major, minor)
+    problems = check_symbols(versions, major, minor, args.private_node)
     if problems:
         fail("exported symbols:\n  " + "\n  ".join(problems))
     require_debug_info(lib)
 
-    baselines = {}
-    for path in glob.glob(os.path.join(args.abi_dir, "libpoplar-*.abi")):
-        m = re.search(r"libpoplar-(\d+)\.(\d+)\.abi$", path)
-        if m and int(m.group(1)) == major:
-            baselines[int(m.group(2))] = path
     if not baselines:
         fail("no baseline abi/libpoplar-%d.*.abi for ABI major %d: record it "
              "with %s" % (major, major, UPDATE_HINT))
@@ -354,12 +536,15 @@ def main():
     ap.add_argument("--headers", required=True,
                     help="today's include/poplar directory")
     ap.add_argument("--library")
+    ap.add_argument("--map", help="libpoplar/libpoplar.map")
+    ap.add_argument("--private-node",
+                    help="the private version node of this release")
     ap.add_argument("--old")
     ap.add_argument("--new")
     args = ap.parse_args()
     if args.mode == "library":
-        if not args.library:
-            ap.error("library needs --library")
+        if not (args.library and args.map and args.private_node):
+            ap.error("library needs --library, --map and --private-node")
         check_library(args)
     else:
         if not (args.old and args.new):

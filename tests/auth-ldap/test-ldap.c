@@ -56,37 +56,62 @@ static void test_escape_dn(void)
   check_dn("caf\xc3\xa9", "caf\xc3\xa9");
 }
 
+static char *expand(const char *tmpl, const char *user,
+                     PoplarExpandEscapeFunc escape)
+{
+  char why[POPLAR_EXPAND_ERROR_SIZE];
+  char *out = poplar_expand(tmpl, user, NULL, AUTH_LDAP_TEMPLATE_VARIABLES,
+                            escape, NULL, why, sizeof why);
+  if (!out)
+    g_test_message("'%s' refused: %s", tmpl, why);
+  return out;
+}
+
+/* The templates as the plugin expands them: poplar_expand() with the
+ * plugin's escapes. */
 static void test_expand(void)
 {
-  const char *why = NULL;
-  g_autofree char *a = auth_ldap_expand("(&(uid=%u)(o=%d)(cn=%n)(x=100%%))",
-                                        "bob*@example.org",
-                                        auth_ldap_escape_filter, &why);
-  g_assert_null(why);
+  g_autofree char *a = expand("(&(uid=%u)(o=%d)(cn=%n)(x=100%%))",
+                              "bob*@example.org",
+                              auth_ldap_escape_filter_value);
   g_assert_cmpstr(a, ==,
                   "(&(uid=bob\\2a@example.org)(o=example.org)(cn=bob\\2a)"
                   "(x=100%))");
-  g_autofree char *b = auth_ldap_expand("uid=%n,ou=%d,dc=org", "carol",
-                                        auth_ldap_escape_dn, &why);
+  g_autofree char *b = expand("uid=%n,ou=%d,dc=org", "carol",
+                              auth_ldap_escape_dn_value);
   g_assert_cmpstr(b, ==, "uid=carol,ou=,dc=org");
-  g_autofree char *c = auth_ldap_expand("uid=%u,dc=org", "x,dc=evil",
-                                        auth_ldap_escape_dn, &why);
+  g_autofree char *c = expand("uid=%u,dc=org", "x,dc=evil",
+                              auth_ldap_escape_dn_value);
   g_assert_cmpstr(c, ==, "uid=x\\,dc\\=evil,dc=org");
+  g_autofree char *d = expand("(uid=%u)", "*)(uid=*",
+                              auth_ldap_escape_filter_value);
+  g_assert_cmpstr(d, ==, "(uid=\\2a\\29\\28uid=\\2a)");
 
-  g_assert_null(auth_ldap_expand("uid=%x", "a", auth_ldap_escape_dn, &why));
-  g_assert_nonnull(why);
-  g_assert_null(auth_ldap_expand("uid=%", "a", auth_ldap_escape_dn, &why));
-  /* checking only */
-  g_autofree char *d =
-      auth_ldap_expand("uid=%u", NULL, auth_ldap_escape_dn, &why);
-  g_assert_null(why);
-  g_assert_cmpstr(d, ==, "uid=");
+  g_assert_null(expand("uid=%x", "a", auth_ldap_escape_dn_value));
+  g_assert_null(expand("uid=%", "a", auth_ldap_escape_dn_value));
+  /* There is no home when the DN or the filter is expanded. */
+  g_assert_null(expand("uid=%h", "a", auth_ldap_escape_dn_value));
 
-  g_assert_true(auth_ldap_template_uses_user("uid=%u"));
-  g_assert_true(auth_ldap_template_uses_user("%n@%d"));
-  g_assert_false(auth_ldap_template_uses_user("uid=admin"));
-  g_assert_false(auth_ldap_template_uses_user("100%%u"));
-  g_assert_false(auth_ldap_template_uses_user("trailing %"));
+  char why[POPLAR_EXPAND_ERROR_SIZE];
+  unsigned used = 0;
+  g_assert_true(poplar_expand_check("uid=%u", AUTH_LDAP_TEMPLATE_VARIABLES,
+                                    &used, why, sizeof why));
+  g_assert_cmpuint(used, ==, POPLAR_EXPAND_USER);
+  g_assert_true(poplar_expand_check("%n@%d", AUTH_LDAP_TEMPLATE_VARIABLES,
+                                    &used, why, sizeof why));
+  g_assert_cmpuint(used, ==, POPLAR_EXPAND_LOCAL_PART | POPLAR_EXPAND_DOMAIN);
+  g_assert_true(poplar_expand_check("uid=admin", AUTH_LDAP_TEMPLATE_VARIABLES,
+                                    &used, why, sizeof why));
+  g_assert_cmpuint(used, ==, 0);
+  g_assert_true(poplar_expand_check("100%%u", AUTH_LDAP_TEMPLATE_VARIABLES,
+                                    &used, why, sizeof why));
+  g_assert_cmpuint(used, ==, 0);
+  g_assert_false(poplar_expand_check("uid=%h", AUTH_LDAP_TEMPLATE_VARIABLES,
+                                     &used, why, sizeof why));
+  g_assert_nonnull(strstr(why, "%h"));
+  g_assert_false(poplar_expand_check("trailing %",
+                                     AUTH_LDAP_TEMPLATE_VARIABLES, &used, why,
+                                     sizeof why));
 }
 
 static void test_loggable(void)

@@ -10,8 +10,9 @@
    No -I or -L may point into the source or build tree, and every Poplar
    header the compiler reads must come from the DESTDIR.
 3. Loads each built plugin with dlopen and checks its descriptor.
-4. With poplard built: `poplard --list-plugins` shows all three with ABI
-   1.0, and real POP3 sessions (Python poplib, curl) log in through
+4. With poplard built: `poplard --list-plugins` shows all three with the
+   ABI of the installed headers (poplar-plugin.pc's abi_major and
+   abi_minor), and real POP3 sessions (Python poplib, curl) log in through
    passdb-textfile, read mail from store-eml-dir and meet the
    business-hours hook.
 
@@ -161,7 +162,25 @@ class Descriptor(ctypes.Structure):
                 ("fini", ctypes.c_void_p)]
 
 
-def check_descriptor(name, so_path, libpoplar):
+def installed_abi(env, destdir):
+    """(major, minor) the installed poplar-plugin.pc announces, which must
+    be what the installed poplar/version.h says."""
+    pkg_config = env.get("PKG_CONFIG", "pkg-config")
+    abi = tuple(int(run([pkg_config, f"--variable=abi_{part}",
+                         "poplar-plugin"], env=env))
+                for part in ("major", "minor"))
+    headers = list(destdir.rglob("poplar/version.h"))
+    check(len(headers) == 1, "meson install put one poplar/version.h")
+    text = headers[0].read_text()
+    declared = tuple(int(re.search(rf"^#define POPLAR_ABI_{part} (\d+)$",
+                                   text, re.M).group(1))
+                     for part in ("MAJOR", "MINOR"))
+    check(abi == declared, f"poplar-plugin.pc says ABI {abi[0]}.{abi[1]}, "
+                           f"as poplar/version.h does")
+    return abi
+
+
+def check_descriptor(name, so_path, libpoplar, abi):
     # The plugin needs libpoplar.so.1 but carries no rpath (poplard has
     # already loaded the library when it opens plugins); load it first.
     ctypes.CDLL(str(libpoplar), mode=ctypes.RTLD_GLOBAL)
@@ -170,7 +189,8 @@ def check_descriptor(name, so_path, libpoplar):
     getter.restype = ctypes.POINTER(Descriptor)
     d = getter().contents
     check(d.magic == 0x504F504C, f"{name}: descriptor magic is POPL")
-    check((d.abi_major, d.abi_minor) == (1, 0), f"{name}: built for ABI 1.0")
+    check((d.abi_major, d.abi_minor) == abi,
+          f"{name}: built for ABI {abi[0]}.{abi[1]}")
     check(d.struct_size == ctypes.sizeof(Descriptor),
           f"{name}: descriptor size {d.struct_size}")
     check(d.name.decode() == name.replace("-", "_"),
@@ -369,15 +389,16 @@ def session_checks(port, work):
               f"(exit {out.returncode}, {out.stderr.decode().strip()})")
 
 
-def poplard_checks(poplard, plugindir, work):
+def poplard_checks(poplard, plugindir, work, abi):
     listing = run([poplard, "--list-plugins", "--plugin-dir", str(plugindir)])
     print(listing, end="")
+    version = f"{abi[0]}.{abi[1]}"
     for name in EXAMPLES:
         rows = [l for l in listing.splitlines()
                 if re.match(rf"{re.escape(name)}\s", l)]
         check(len(rows) == 1 and "refused" not in rows[0] and
-              re.search(r"\s1\.0\s", rows[0]) is not None,
-              f"poplard --list-plugins: {name} with ABI 1.0")
+              re.search(rf"\s{re.escape(version)}\s", rows[0]) is not None,
+              f"poplard --list-plugins: {name} with ABI {version}")
 
     users = write_fixtures(work)
     # The hook uses poplard's local time; pin it so the windows below are
@@ -460,6 +481,7 @@ def main():
         destdir = work / "destdir"
         pcdir, libpoplar = install(args.meson.split(), build_root, destdir)
         env = pkg_config_env(pcdir, destdir)
+        abi = installed_abi(env, destdir)
         trees = [src_root, build_root]
         plugindir = work / "plugins"
         for name in EXAMPLES:
@@ -469,12 +491,12 @@ def main():
                 env=env)
             so = plugindir / f"{name}.so"
             check(so.is_file(), f"{name}: make install put it in PLUGINDIR")
-            check_descriptor(name, so, libpoplar)
+            check_descriptor(name, so, libpoplar, abi)
 
         if not os.access(poplard, os.X_OK):
             print(f"# SKIP the poplard checks: {poplard} is not built")
             return SKIP
-        poplard_checks(poplard, plugindir, work)
+        poplard_checks(poplard, plugindir, work, abi)
         return 0
     except Failure as e:
         print(f"not ok - {e}")

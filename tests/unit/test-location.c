@@ -69,9 +69,9 @@ static void test_expand(void)
     const ExpandCase *c = &expand_cases[i];
     g_test_message("'%s' user '%s' home '%s'", c->tmpl, c->user,
                    c->home ? c->home : "(none)");
-    const char *why = NULL;
+    g_autofree char *why = NULL;
     g_autofree char *got = poplard_location_expand(c->tmpl, c->user, c->home,
-                                                  &why);
+                                                   &why);
     if (c->want) {
       g_assert_cmpstr(got, ==, c->want);
     } else {
@@ -87,9 +87,9 @@ static void test_expand(void)
  * %h: only the home comes from the trusted password database. */
 static void test_home_is_trusted(void)
 {
-  const char *why = NULL;
+  g_autofree char *why = NULL;
   g_autofree char *got = poplard_location_expand("%h/Maildir", "bob",
-                                                "/srv/mail/../bob", &why);
+                                                 "/srv/mail/../bob", &why);
   g_assert_cmpstr(got, ==, "/srv/mail/../bob/Maildir");
 }
 
@@ -106,7 +106,7 @@ static void test_check(void)
       {"%H", false},                {"%u%", false},
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-    const char *why = NULL;
+    g_autofree char *why = NULL;
     g_test_message("check '%s'", cases[i].tmpl);
     g_assert_cmpint(poplard_location_check(cases[i].tmpl, &why), ==,
                     cases[i].ok);
@@ -131,7 +131,7 @@ static void test_random(void)
     for (size_t i = 0; i < ul; i++)
       user[i] = user_alpha[g_test_rand_int_range(0, sizeof user_alpha - 1)];
     user[ul] = '\0';
-    const char *why = NULL;
+    g_autofree char *why = NULL;
     g_autofree char *got = poplard_location_expand(tmpl, user, "/h", &why);
     if (!got) {
       g_assert_nonnull(why);
