@@ -6,7 +6,7 @@
  * every event.  A client is freed only by a deferred call on its loop, so
  * no event of the same epoll batch can see a freed client.
  */
-#include "client.h"
+#include "client-internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,9 +18,6 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "hooks.h"
-#include "proxy-protocol.h"
-#include "tls.h"
 #include "pop3-commands.h"
 #include "session-end.h"
 
@@ -69,79 +66,13 @@ void poplard_client_replyf(PoplarClient *c, const char *fmt, ...)
   poplard_client_reply(c, line);
 }
 
-/* ---- transport: plain socket or TLS, with send()/recv() conventions
- * (-1 and errno EAGAIN, EINTR or a real error) ---------------------------- */
-
-static ssize_t transport_recv(PoplarClient *c, void *buf, size_t len)
-{
-  if (!c->tls)
-    return recv(c->fd, buf, len, 0);
-  ssize_t n = gnutls_record_recv(c->tls, buf, len);
-  if (n >= 0)
-    return n;
-  if (n == GNUTLS_E_AGAIN)
-    errno = EAGAIN;
-  else if (n == GNUTLS_E_INTERRUPTED)
-    errno = EINTR;
-  else if (n == GNUTLS_E_PREMATURE_TERMINATION)
-    return 0; /* closed without close_notify: as good as EOF for POP3 */
-  else {
-    poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS receive: %s",
-                   gnutls_strerror((int)n));
-    errno = ECONNRESET;
-  }
-  return -1;
-}
-
-static ssize_t transport_send(PoplarClient *c, const void *buf, size_t len)
-{
-  if (!c->tls)
-    return send(c->fd, buf, len, MSG_NOSIGNAL);
-  /* After EAGAIN GnuTLS holds the record it built: finish sending that
-   * one (NULL, 0) before handing it new data. */
-  ssize_t n = c->tls_send_retry ? gnutls_record_send(c->tls, NULL, 0)
-                                : gnutls_record_send(c->tls, buf, len);
-  if (n >= 0) {
-    c->tls_send_retry = false;
-    return n;
-  }
-  if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-    c->tls_send_retry = true;
-    errno = n == GNUTLS_E_AGAIN ? EAGAIN : EINTR;
-    return -1;
-  }
-  errno = EPIPE;
-  return -1;
-}
-
-/* Pieces of the queue handed to the kernel in one call: enough for a
- * reply line, a message's blocks and the next reply. */
-#define FLUSH_IOV_MAX 16
-
-/* Sends as much as the socket takes.  Plain connections pass several
- * blocks per call; GnuTLS takes one record's worth at a time anyway.
- * Returns the octets sent, or -1 (errno set) when nothing could be. */
-static ssize_t transport_send_queue(PoplarClient *c)
-{
-  struct iovec iov[FLUSH_IOV_MAX];
-  if (c->tls) {
-    size_t n = poplard_out_queue_peek(&c->out, iov, 1);
-    g_assert(n == 1);
-    return transport_send(c, iov[0].iov_base, iov[0].iov_len);
-  }
-  struct msghdr mh = {.msg_iov = iov,
-                      .msg_iovlen = poplard_out_queue_peek(&c->out, iov,
-                                                          FLUSH_IOV_MAX)};
-  return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-}
-
 /* Returns false when the connection failed. */
 static bool client_flush(PoplarClient *c)
 {
   if (c->handshaking)
     return true;
   while (c->out.pending > 0) {
-    ssize_t n = transport_send_queue(c);
+    ssize_t n = poplard_transport_send_queue(c);
     if (n > 0) {
       poplard_out_queue_advance(&c->out, (size_t)n);
       c->session.bytes_out += (uint64_t)n;
@@ -159,7 +90,7 @@ static bool client_flush(PoplarClient *c)
 
 /* ---- input ------------------------------------------------------------ */
 
-static bool wants_input(const PoplarClient *c)
+bool poplard_client_wants_input(const PoplarClient *c)
 {
   return !c->eof && !c->job_pending && !c->delayed_then && !c->fill &&
          !c->close_after_flush && !c->stls_pending && !c->handshaking &&
@@ -168,7 +99,7 @@ static bool wants_input(const PoplarClient *c)
          c->in_len < sizeof c->in;
 }
 
-static void update_watch(PoplarClient *c)
+void poplard_client_update_watch(PoplarClient *c)
 {
   uint32_t ev = 0;
   if (c->proxy_pending) {
@@ -177,12 +108,12 @@ static void update_watch(PoplarClient *c)
     return;
   }
   if (c->handshaking) {
-    ev = gnutls_record_get_direction(c->tls) ? EPOLLOUT : EPOLLIN;
+    ev = poplard_client_tls_handshake_events(c);
     if (!poplard_loop_watch_set(c->loop, &c->watch, ev))
       poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  if (wants_input(c))
+  if (poplard_client_wants_input(c))
     ev |= EPOLLIN;
   if (poplard_client_pending(c) > 0)
     ev |= EPOLLOUT;
@@ -191,13 +122,13 @@ static void update_watch(PoplarClient *c)
 }
 
 /* Reads what the socket has.  Returns false on EOF or error. */
-static bool client_read(PoplarClient *c)
+bool poplard_client_read(PoplarClient *c)
 {
   for (;;) {
     size_t room = sizeof c->in - c->in_len;
     if (room == 0)
       return true;
-    ssize_t n = transport_recv(c, c->in + c->in_len, room);
+    ssize_t n = poplard_transport_recv(c, c->in + c->in_len, room);
     if (n > 0) {
       c->in_len += (size_t)n;
       c->session.bytes_in += (uint64_t)n;
@@ -262,11 +193,6 @@ static bool process_one_line(PoplarClient *c)
   return true;
 }
 
-static void tls_begin(PoplarClient *c);
-static void arm_idle_timer(PoplarClient *c);
-static void address_text(const struct sockaddr *sa, char *buf, size_t size,
-                         unsigned *port);
-
 /* True when the session can make progress without waiting for the socket,
  * a plugin call or a timer: stream more of a reply, or run a buffered
  * command. */
@@ -306,12 +232,12 @@ void poplard_client_pump(PoplarClient *c)
       return;
     }
     if (c->stls_pending && poplard_client_pending(c) == 0) {
-      tls_begin(c);
+      poplard_client_tls_begin(c);
       return;
     }
     /* GnuTLS may hold decrypted input the socket no longer signals. */
-    if (c->tls && wants_input(c) && gnutls_record_check_pending(c->tls) > 0) {
-      client_read(c);
+    if (poplard_client_wants_input(c) && poplard_transport_input_buffered(c)) {
+      poplard_client_read(c);
       continue;
     }
     /* Sending may have made room for more of a streamed reply or for the
@@ -332,113 +258,7 @@ void poplard_client_pump(PoplarClient *c)
   }
   if (!c->job_pending && !c->fill && poplard_client_pending(c) == 0)
     poplard_out_queue_trim(&c->out); /* idle: keep no stream blocks */
-  update_watch(c);
-}
-
-/* ---- TLS: implicit on listen-tls sockets, or after STLS (RFC 2595) ----- */
-
-static void record_tls_info(PoplarClient *c)
-{
-  PoplarSession *s = &c->session;
-  s->tls = true;
-  g_free(s->tls_version);
-  s->tls_version = g_strdup(
-      gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)));
-  g_free(s->tls_cipher);
-  s->tls_cipher = g_strdup(gnutls_cipher_get_name(gnutls_cipher_get(c->tls)));
-  char sni[256];
-  size_t len = sizeof sni;
-  unsigned type = 0;
-  g_clear_pointer(&s->tls_sni, g_free);
-  if (gnutls_server_name_get(c->tls, sni, &len, &type, 0) == 0 &&
-      type == GNUTLS_NAME_DNS)
-    s->tls_sni = g_strndup(sni, len);
-}
-
-static void tls_hooks_work(PoplarClient *c)
-{
-  PoplarHookArgs args = {0};
-  g_free(c->job_reply);
-  c->job_reply = NULL;
-  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
-                                     POPLAR_HOOK_TLS, &args, &c->job_reply);
-  c->job_ok = (v == POPLAR_CONTINUE);
-}
-
-static void tls_established(PoplarClient *c)
-{
-  if (!c->job_ok) {
-    /* A refused TLS session ends: the hook's text goes over TLS. */
-    poplard_client_reply(c, c->job_reply);
-    g_clear_pointer(&c->job_reply, g_free);
-    poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
-    return;
-  }
-  if (c->implicit_tls)
-    poplard_pop3_greet(c);
-}
-
-static void tls_handshake_step(PoplarClient *c)
-{
-  int r = gnutls_handshake(c->tls);
-  if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED ||
-      (r < 0 && !gnutls_error_is_fatal(r))) {
-    update_watch(c);
-    return;
-  }
-  if (r < 0) {
-    poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS handshake failed: %s",
-                   gnutls_strerror(r));
-    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
-    return;
-  }
-  c->handshaking = false;
-  record_tls_info(c);
-  c->last_activity = poplard_loop_now(c->loop);
-  arm_idle_timer(c);
-  poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS: %s %s%s%s%s",
-                 c->session.tls_version, c->session.tls_cipher,
-                 c->session.tls_sni ? " SNI " : "",
-                 c->session.tls_sni ? c->session.tls_sni : "",
-                 gnutls_session_is_resumed(c->tls) ? " (resumed)" : "");
-  c->job_ok = true;
-  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_TLS)) {
-    poplard_client_run_job(c, tls_hooks_work, tls_established);
-    update_watch(c);
-    return;
-  }
-  tls_established(c);
-  poplard_client_pump(c);
-}
-
-static void tls_begin(PoplarClient *c)
-{
-  char *error = NULL;
-  c->stls_pending = false;
-  c->tls_ctx = poplard_server_tls(c->server);
-  if (!c->tls_ctx ||
-      !poplard_tls_session_new(c->tls_ctx, c->fd, &c->tls, &error)) {
-    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR, "cannot start TLS: %s",
-                   error ? error : "TLS is not configured");
-    g_free(error);
-    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
-    return;
-  }
-  c->handshaking = true;
-  uint64_t timeout_ms = c->server->cfg.tls.handshake_timeout_ms;
-  poplard_loop_timer_arm(c->loop, &c->timer,
-                        poplard_loop_now(c->loop) + (int64_t)timeout_ms * 1000);
-  tls_handshake_step(c);
-}
-
-void poplard_client_start_tls(PoplarClient *c)
-{
-  /* Whatever the client sent behind STLS was sent in plaintext and must
-   * never be executed under TLS (CVE-2011-0411 and its many relatives). */
-  c->in_len = 0;
-  c->in_discarding = false;
-  c->stls_pending = true;
-  g_clear_pointer(&c->user_arg, g_free);
+  poplard_client_update_watch(c);
 }
 
 bool poplard_client_plaintext_ok(const PoplarClient *c)
@@ -449,118 +269,10 @@ bool poplard_client_plaintext_ok(const PoplarClient *c)
 void poplard_client_connected(PoplarClient *c)
 {
   if (c->implicit_tls) {
-    tls_begin(c);
+    poplard_client_tls_begin(c);
     return;
   }
   poplard_pop3_greet(c);
-}
-
-/* ---- PROXY protocol: the load balancer's header before anything else --- */
-
-static void proxy_apply(PoplarClient *c, const PoplarProxyInfo *info)
-{
-  PoplarSession *s = &c->session;
-  char proxy[48];
-  g_strlcpy(proxy, s->remote_address, sizeof proxy);
-  if (!info->local) {
-    address_text((const struct sockaddr *)&info->source, s->remote_address,
-                 sizeof s->remote_address, &s->remote_port);
-    address_text((const struct sockaddr *)&info->destination,
-                 s->local_address, sizeof s->local_address, &s->local_port);
-    s->trusted = poplard_netlist_contains(
-        c->server->cfg.trusted, (const struct sockaddr *)&info->source);
-  }
-  g_strlcpy(c->limits_key, s->remote_address, sizeof c->limits_key);
-  bool per_address = false;
-  if (!poplard_conn_limits_enter(c->server->limits, c->limits_key,
-                                &per_address)) {
-    poplarpriv_log(s->id, POPLAR_LOG_WARNING,
-                   "connection from %s (via %s) refused: %s", c->limits_key,
-                   proxy, per_address ? "max-connections-per-ip reached"
-                                      : "max-connections reached");
-    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
-    return;
-  }
-  c->counted = true;
-  c->proxy_pending = false;
-  c->in_len = 0;
-  c->last_activity = poplard_loop_now(c->loop);
-  arm_idle_timer(c);
-  poplarpriv_log(s->id, POPLAR_LOG_INFO, "connect from %s port %u via %s%s%s",
-                 s->remote_address, s->remote_port, proxy,
-                 info->local ? " (PROXY LOCAL)" : "",
-                 s->trusted ? " (trusted)" : "");
-  poplard_pop3_start(c);
-}
-
-/* Reads the header without taking a single octet beyond it: with implicit
- * TLS the client's handshake follows at once and belongs to GnuTLS. */
-static void proxy_step(PoplarClient *c)
-{
-  while (c->proxy_skip > 0) {
-    char scratch[4096];
-    ssize_t n = recv(c->fd, scratch, MIN(sizeof scratch, c->proxy_skip), 0);
-    if (n > 0) {
-      c->proxy_skip -= (size_t)n;
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-      return;
-    poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
-    return;
-  }
-  if (c->proxy_info) { /* header complete, only TLVs were left */
-    PoplarProxyInfo info = *c->proxy_info;
-    g_clear_pointer(&c->proxy_info, g_free);
-    proxy_apply(c, &info);
-    return;
-  }
-  unsigned char buf[sizeof c->in];
-  size_t have = c->in_len;
-  memcpy(buf, c->in, have);
-  ssize_t n = recv(c->fd, buf + have, sizeof buf - have, MSG_PEEK);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
-  if (n <= 0) {
-    poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
-    return;
-  }
-  PoplarProxyInfo info;
-  const char *why = NULL;
-  size_t total = have + (size_t)n;
-  PoplarProxyResult r = poplard_proxy_parse(buf, total, &info, &why);
-  if (r == POPLAR_PROXY_INCOMPLETE && total == sizeof buf) {
-    r = POPLAR_PROXY_INVALID;
-    why = "PROXY header too long";
-  }
-  if (r == POPLAR_PROXY_INVALID) {
-    poplarpriv_log(c->session.id, POPLAR_LOG_WARNING,
-                   "bad PROXY header from %s: %s", c->session.remote_address,
-                   why);
-    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
-    return;
-  }
-  /* Everything peeked is header while it is incomplete; once complete,
-   * take exactly the rest of it. */
-  size_t take = (size_t)n;
-  if (r == POPLAR_PROXY_DONE && info.header_len - have < take)
-    take = info.header_len - have;
-  ssize_t got = recv(c->fd, c->in + have, take, 0);
-  if (got != (ssize_t)take) {
-    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
-    return;
-  }
-  c->in_len = have + take;
-  if (r == POPLAR_PROXY_INCOMPLETE)
-    return;
-  c->proxy_skip = info.header_len - c->in_len;
-  if (c->proxy_skip == 0) {
-    proxy_apply(c, &info);
-    return;
-  }
-  /* TLVs still to come: keep the parsed addresses until they are gone. */
-  c->proxy_info = g_memdup2(&info, sizeof info);
-  proxy_step(c);
 }
 
 static void on_io(void *ctx, uint32_t events)
@@ -573,21 +285,21 @@ static void on_io(void *ctx, uint32_t events)
     return;
   }
   if (c->proxy_pending) {
-    proxy_step(c);
+    poplard_client_proxy_step(c);
     return;
   }
   if (c->handshaking) {
-    tls_handshake_step(c);
+    poplard_client_tls_handshake_step(c);
     return;
   }
   if (events & (EPOLLIN | EPOLLHUP))
-    client_read(c);
+    poplard_client_read(c);
   poplard_client_pump(c);
 }
 
 /* ---- timers ------------------------------------------------------------ */
 
-static void arm_idle_timer(PoplarClient *c)
+void poplard_client_arm_idle_timer(PoplarClient *c)
 {
   int64_t timeout = (int64_t)c->server->cfg.idle_timeout_ms * 1000;
   poplard_loop_timer_arm(c->loop, &c->timer, c->last_activity + timeout);
@@ -615,7 +327,7 @@ static void on_timer(void *ctx)
     PoplarJobDone then = c->delayed_then;
     c->delayed_then = NULL;
     c->last_activity = poplard_loop_now(c->loop);
-    arm_idle_timer(c);
+    poplard_client_arm_idle_timer(c);
     then(c);
     poplard_client_pump(c);
     return;
@@ -626,7 +338,7 @@ static void on_timer(void *ctx)
     /* A plugin call is not the client idling. */
     if (c->job_pending)
       c->last_activity = now;
-    arm_idle_timer(c);
+    poplard_client_arm_idle_timer(c);
     return;
   }
   poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
@@ -756,8 +468,8 @@ void poplard_client_close(PoplarClient *c, PoplarDisconnectReason reason)
 
 /* ---- creation ---------------------------------------------------------- */
 
-static void address_text(const struct sockaddr *sa, char *buf, size_t size,
-                         unsigned *port)
+void poplard_address_text(const struct sockaddr *sa, char *buf, size_t size,
+                          unsigned *port)
 {
   buf[0] = '\0';
   *port = 0;
@@ -801,7 +513,7 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
   (void)rlen;
   char addr[48];
   unsigned port;
-  address_text(remote, addr, sizeof addr, &port);
+  poplard_address_text(remote, addr, sizeof addr, &port);
   bool proxied = server->cfg.proxy_protocol;
   if (proxied && !poplard_netlist_contains(server->cfg.trusted_proxies,
                                           remote)) {
@@ -850,8 +562,9 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
   struct sockaddr_storage local;
   socklen_t llen = sizeof local;
   if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-    address_text((struct sockaddr *)&local, c->session.local_address,
-                 sizeof c->session.local_address, &c->session.local_port);
+    poplard_address_text((struct sockaddr *)&local, c->session.local_address,
+                         sizeof c->session.local_address,
+                         &c->session.local_port);
   c->session.trusted = poplard_netlist_contains(server->cfg.trusted, remote);
   c->session.start_time = g_get_real_time();
   c->last_activity = poplard_loop_now(loop);
@@ -863,12 +576,12 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   poplard_watch_init(&c->watch, fd, on_io, c);
   poplard_timer_init(&c->timer, on_timer, c);
-  arm_idle_timer(c);
+  poplard_client_arm_idle_timer(c);
   if (proxied) {
     poplard_loop_timer_arm(
         loop, &c->timer,
         c->last_activity + (int64_t)server->cfg.tls.handshake_timeout_ms * 1000);
-    update_watch(c);
+    poplard_client_update_watch(c);
     return;
   }
   poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "connect from %s port %u%s",
