@@ -28,20 +28,21 @@ static void proxy_apply(PoplarClient *c, const PoplarProxyInfo *info)
     s->trusted = poplard_netlist_contains(
         c->server->cfg.trusted, (const struct sockaddr *)&info->source);
   }
-  g_strlcpy(c->limits_key, s->remote_address, sizeof c->limits_key);
+  g_strlcpy(c->conn.limits_key, s->remote_address, sizeof c->conn.limits_key);
   bool per_address = false;
-  if (!poplard_conn_limits_enter(c->server->limits, c->limits_key,
+  if (!poplard_conn_limits_enter(c->server->limits, c->conn.limits_key,
                                 &per_address)) {
     poplarpriv_log(s->id, POPLAR_LOG_WARNING,
-                   "connection from %s (via %s) refused: %s", c->limits_key,
-                   proxy, per_address ? "max-connections-per-ip reached"
-                                      : "max-connections reached");
+                   "connection from %s (via %s) refused: %s",
+                   c->conn.limits_key, proxy,
+                   per_address ? "max-connections-per-ip reached"
+                               : "max-connections reached");
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  c->counted = true;
-  c->proxy_pending = false;
-  c->in_len = 0;
+  c->conn.counted = true;
+  c->conn.proxy_pending = false;
+  c->in.len = 0;
   c->last_activity = poplard_loop_now(c->loop);
   poplard_client_arm_idle_timer(c);
   poplarpriv_log(s->id, POPLAR_LOG_INFO, "connect from %s port %u via %s%s%s",
@@ -55,11 +56,12 @@ static void proxy_apply(PoplarClient *c, const PoplarProxyInfo *info)
  * TLS the client's handshake follows at once and belongs to GnuTLS. */
 void poplard_client_proxy_step(PoplarClient *c)
 {
-  while (c->proxy_skip > 0) {
+  while (c->conn.proxy_skip > 0) {
     char scratch[4096];
-    ssize_t n = recv(c->fd, scratch, MIN(sizeof scratch, c->proxy_skip), 0);
+    ssize_t n = recv(c->conn.fd, scratch,
+                     MIN(sizeof scratch, c->conn.proxy_skip), 0);
     if (n > 0) {
-      c->proxy_skip -= (size_t)n;
+      c->conn.proxy_skip -= (size_t)n;
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -67,16 +69,16 @@ void poplard_client_proxy_step(PoplarClient *c)
     poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
     return;
   }
-  if (c->proxy_info) { /* header complete, only TLVs were left */
-    PoplarProxyInfo info = *c->proxy_info;
-    g_clear_pointer(&c->proxy_info, g_free);
+  if (c->conn.proxy_info) { /* header complete, only TLVs were left */
+    PoplarProxyInfo info = *c->conn.proxy_info;
+    g_clear_pointer(&c->conn.proxy_info, g_free);
     proxy_apply(c, &info);
     return;
   }
-  unsigned char buf[sizeof c->in];
-  size_t have = c->in_len;
-  memcpy(buf, c->in, have);
-  ssize_t n = recv(c->fd, buf + have, sizeof buf - have, MSG_PEEK);
+  unsigned char buf[sizeof c->in.buf];
+  size_t have = c->in.len;
+  memcpy(buf, c->in.buf, have);
+  ssize_t n = recv(c->conn.fd, buf + have, sizeof buf - have, MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return;
   if (n <= 0) {
@@ -103,20 +105,20 @@ void poplard_client_proxy_step(PoplarClient *c)
   size_t take = (size_t)n;
   if (r == POPLAR_PROXY_DONE && info.header_len - have < take)
     take = info.header_len - have;
-  ssize_t got = recv(c->fd, c->in + have, take, 0);
+  ssize_t got = recv(c->conn.fd, c->in.buf + have, take, 0);
   if (got != (ssize_t)take) {
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  c->in_len = have + take;
+  c->in.len = have + take;
   if (r == POPLAR_PROXY_INCOMPLETE)
     return;
-  c->proxy_skip = info.header_len - c->in_len;
-  if (c->proxy_skip == 0) {
+  c->conn.proxy_skip = info.header_len - c->in.len;
+  if (c->conn.proxy_skip == 0) {
     proxy_apply(c, &info);
     return;
   }
   /* TLVs still to come: keep the parsed addresses until they are gone. */
-  c->proxy_info = g_memdup2(&info, sizeof info);
+  c->conn.proxy_info = g_memdup2(&info, sizeof info);
   poplard_client_proxy_step(c);
 }

@@ -18,9 +18,9 @@
 
 ssize_t poplard_transport_recv(PoplarClient *c, void *buf, size_t len)
 {
-  if (!c->tls)
-    return recv(c->fd, buf, len, 0);
-  ssize_t n = gnutls_record_recv(c->tls, buf, len);
+  if (!c->conn.tls)
+    return recv(c->conn.fd, buf, len, 0);
+  ssize_t n = gnutls_record_recv(c->conn.tls, buf, len);
   if (n >= 0)
     return n;
   if (n == GNUTLS_E_AGAIN)
@@ -39,18 +39,18 @@ ssize_t poplard_transport_recv(PoplarClient *c, void *buf, size_t len)
 
 static ssize_t transport_send(PoplarClient *c, const void *buf, size_t len)
 {
-  if (!c->tls)
-    return send(c->fd, buf, len, MSG_NOSIGNAL);
+  if (!c->conn.tls)
+    return send(c->conn.fd, buf, len, MSG_NOSIGNAL);
   /* After EAGAIN GnuTLS holds the record it built: finish sending that
    * one (NULL, 0) before handing it new data. */
-  ssize_t n = c->tls_send_retry ? gnutls_record_send(c->tls, NULL, 0)
-                                : gnutls_record_send(c->tls, buf, len);
+  ssize_t n = c->conn.tls_send_retry ? gnutls_record_send(c->conn.tls, NULL, 0)
+                                : gnutls_record_send(c->conn.tls, buf, len);
   if (n >= 0) {
-    c->tls_send_retry = false;
+    c->conn.tls_send_retry = false;
     return n;
   }
   if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-    c->tls_send_retry = true;
+    c->conn.tls_send_retry = true;
     errno = n == GNUTLS_E_AGAIN ? EAGAIN : EINTR;
     return -1;
   }
@@ -67,20 +67,20 @@ static ssize_t transport_send(PoplarClient *c, const void *buf, size_t len)
 ssize_t poplard_transport_send_queue(PoplarClient *c)
 {
   struct iovec iov[FLUSH_IOV_MAX];
-  if (c->tls) {
-    size_t n = poplard_out_queue_peek(&c->out, iov, 1);
+  if (c->conn.tls) {
+    size_t n = poplard_out_queue_peek(&c->out.queue, iov, 1);
     g_assert(n == 1);
     return transport_send(c, iov[0].iov_base, iov[0].iov_len);
   }
   struct msghdr mh = {.msg_iov = iov,
-                      .msg_iovlen = poplard_out_queue_peek(&c->out, iov,
+                      .msg_iovlen = poplard_out_queue_peek(&c->out.queue, iov,
                                                           FLUSH_IOV_MAX)};
-  return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+  return sendmsg(c->conn.fd, &mh, MSG_NOSIGNAL);
 }
 
 bool poplard_transport_input_buffered(const PoplarClient *c)
 {
-  return c->tls && gnutls_record_check_pending(c->tls) > 0;
+  return c->conn.tls && gnutls_record_check_pending(c->conn.tls) > 0;
 }
 
 static void record_tls_info(PoplarClient *c)
@@ -89,14 +89,15 @@ static void record_tls_info(PoplarClient *c)
   s->tls = true;
   g_free(s->tls_version);
   s->tls_version = g_strdup(
-      gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)));
+      gnutls_protocol_get_name(gnutls_protocol_get_version(c->conn.tls)));
   g_free(s->tls_cipher);
-  s->tls_cipher = g_strdup(gnutls_cipher_get_name(gnutls_cipher_get(c->tls)));
+  s->tls_cipher =
+      g_strdup(gnutls_cipher_get_name(gnutls_cipher_get(c->conn.tls)));
   char sni[256];
   size_t len = sizeof sni;
   unsigned type = 0;
   g_clear_pointer(&s->tls_sni, g_free);
-  if (gnutls_server_name_get(c->tls, sni, &len, &type, 0) == 0 &&
+  if (gnutls_server_name_get(c->conn.tls, sni, &len, &type, 0) == 0 &&
       type == GNUTLS_NAME_DNS)
     s->tls_sni = g_strndup(sni, len);
 }
@@ -104,29 +105,29 @@ static void record_tls_info(PoplarClient *c)
 static void tls_hooks_work(PoplarClient *c)
 {
   PoplarHookArgs args = {0};
-  g_free(c->job_reply);
-  c->job_reply = NULL;
+  g_free(c->job.reply);
+  c->job.reply = NULL;
   PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
-                                     POPLAR_HOOK_TLS, &args, &c->job_reply);
-  c->job_ok = (v == POPLAR_CONTINUE);
+                                     POPLAR_HOOK_TLS, &args, &c->job.reply);
+  c->job.ok = (v == POPLAR_CONTINUE);
 }
 
 static void tls_established(PoplarClient *c)
 {
-  if (!c->job_ok) {
+  if (!c->job.ok) {
     /* A refused TLS session ends: the hook's text goes over TLS. */
-    poplard_client_reply(c, c->job_reply);
-    g_clear_pointer(&c->job_reply, g_free);
+    poplard_client_reply(c, c->job.reply);
+    g_clear_pointer(&c->job.reply, g_free);
     poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  if (c->implicit_tls)
+  if (c->conn.implicit_tls)
     poplard_pop3_greet(c);
 }
 
 void poplard_client_tls_handshake_step(PoplarClient *c)
 {
-  int r = gnutls_handshake(c->tls);
+  int r = gnutls_handshake(c->conn.tls);
   if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED ||
       (r < 0 && !gnutls_error_is_fatal(r))) {
     poplard_client_update_watch(c);
@@ -138,7 +139,7 @@ void poplard_client_tls_handshake_step(PoplarClient *c)
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  c->handshaking = false;
+  c->conn.handshaking = false;
   record_tls_info(c);
   c->last_activity = poplard_loop_now(c->loop);
   poplard_client_arm_idle_timer(c);
@@ -146,8 +147,8 @@ void poplard_client_tls_handshake_step(PoplarClient *c)
                  c->session.tls_version, c->session.tls_cipher,
                  c->session.tls_sni ? " SNI " : "",
                  c->session.tls_sni ? c->session.tls_sni : "",
-                 gnutls_session_is_resumed(c->tls) ? " (resumed)" : "");
-  c->job_ok = true;
+                 gnutls_session_is_resumed(c->conn.tls) ? " (resumed)" : "");
+  c->job.ok = true;
   if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_TLS)) {
     poplard_client_run_job(c, tls_hooks_work, tls_established);
     poplard_client_update_watch(c);
@@ -160,17 +161,18 @@ void poplard_client_tls_handshake_step(PoplarClient *c)
 void poplard_client_tls_begin(PoplarClient *c)
 {
   char *error = NULL;
-  c->stls_pending = false;
-  c->tls_ctx = poplard_server_tls(c->server);
-  if (!c->tls_ctx ||
-      !poplard_tls_session_new(c->tls_ctx, c->fd, &c->tls, &error)) {
+  c->conn.stls_pending = false;
+  c->conn.tls_ctx = poplard_server_tls(c->server);
+  if (!c->conn.tls_ctx ||
+      !poplard_tls_session_new(c->conn.tls_ctx, c->conn.fd, &c->conn.tls,
+                               &error)) {
     poplarpriv_log(c->session.id, POPLAR_LOG_ERROR, "cannot start TLS: %s",
                    error ? error : "TLS is not configured");
     g_free(error);
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  c->handshaking = true;
+  c->conn.handshaking = true;
   uint64_t timeout_ms = c->server->cfg.tls.handshake_timeout_ms;
   poplard_loop_timer_arm(c->loop, &c->timer,
                         poplard_loop_now(c->loop) + (int64_t)timeout_ms * 1000);
@@ -179,15 +181,15 @@ void poplard_client_tls_begin(PoplarClient *c)
 
 uint32_t poplard_client_tls_handshake_events(const PoplarClient *c)
 {
-  return gnutls_record_get_direction(c->tls) ? EPOLLOUT : EPOLLIN;
+  return gnutls_record_get_direction(c->conn.tls) ? EPOLLOUT : EPOLLIN;
 }
 
 void poplard_client_start_tls(PoplarClient *c)
 {
   /* Whatever the client sent behind STLS was sent in plaintext and must
    * never be executed under TLS (CVE-2011-0411 and its many relatives). */
-  c->in_len = 0;
-  c->in_discarding = false;
-  c->stls_pending = true;
-  g_clear_pointer(&c->user_arg, g_free);
+  c->in.len = 0;
+  c->in.discarding = false;
+  c->conn.stls_pending = true;
+  g_clear_pointer(&c->login.user_arg, g_free);
 }

@@ -41,7 +41,7 @@ void poplard_client_enter_state(PoplarClient *c, PoplarPop3State state)
 
 void poplard_client_write(PoplarClient *c, const void *data, size_t len)
 {
-  poplard_out_queue_append(&c->out, data, len);
+  poplard_out_queue_append(&c->out.queue, data, len);
 }
 
 void poplard_client_reply(PoplarClient *c, const char *line)
@@ -53,7 +53,7 @@ void poplard_client_reply(PoplarClient *c, const char *line)
     len = sizeof buf - 2;
   memcpy(buf, line, len);
   memcpy(buf + len, "\r\n", 2);
-  poplard_out_queue_append(&c->out, buf, len + 2);
+  poplard_out_queue_append(&c->out.queue, buf, len + 2);
 }
 
 void poplard_client_replyf(PoplarClient *c, const char *fmt, ...)
@@ -69,12 +69,12 @@ void poplard_client_replyf(PoplarClient *c, const char *fmt, ...)
 /* Returns false when the connection failed. */
 static bool client_flush(PoplarClient *c)
 {
-  if (c->handshaking)
+  if (c->conn.handshaking)
     return true;
-  while (c->out.pending > 0) {
+  while (c->out.queue.pending > 0) {
     ssize_t n = poplard_transport_send_queue(c);
     if (n > 0) {
-      poplard_out_queue_advance(&c->out, (size_t)n);
+      poplard_out_queue_advance(&c->out.queue, (size_t)n);
       c->session.bytes_out += (uint64_t)n;
       c->last_activity = poplard_loop_now(c->loop);
       continue;
@@ -92,24 +92,24 @@ static bool client_flush(PoplarClient *c)
 
 bool poplard_client_wants_input(const PoplarClient *c)
 {
-  return !c->eof && !c->job_pending && !c->delayed_then && !c->fill &&
-         !c->close_after_flush && !c->stls_pending && !c->handshaking &&
-         c->state != POPLAR_STATE_CONNECT &&
+  return !c->in.eof && !c->job.pending && !c->delay.then && !c->out.fill &&
+         !c->out.close_after_flush && !c->conn.stls_pending &&
+         !c->conn.handshaking && c->state != POPLAR_STATE_CONNECT &&
          poplard_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER &&
-         c->in_len < sizeof c->in;
+         c->in.len < sizeof c->in.buf;
 }
 
 void poplard_client_update_watch(PoplarClient *c)
 {
   uint32_t ev = 0;
-  if (c->proxy_pending) {
-    if (!poplard_loop_watch_set(c->loop, &c->watch, EPOLLIN))
+  if (c->conn.proxy_pending) {
+    if (!poplard_loop_watch_set(c->loop, &c->conn.watch, EPOLLIN))
       poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  if (c->handshaking) {
+  if (c->conn.handshaking) {
     ev = poplard_client_tls_handshake_events(c);
-    if (!poplard_loop_watch_set(c->loop, &c->watch, ev))
+    if (!poplard_loop_watch_set(c->loop, &c->conn.watch, ev))
       poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
@@ -117,7 +117,7 @@ void poplard_client_update_watch(PoplarClient *c)
     ev |= EPOLLIN;
   if (poplard_client_pending(c) > 0)
     ev |= EPOLLOUT;
-  if (!poplard_loop_watch_set(c->loop, &c->watch, ev))
+  if (!poplard_loop_watch_set(c->loop, &c->conn.watch, ev))
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
 }
 
@@ -125,12 +125,12 @@ void poplard_client_update_watch(PoplarClient *c)
 bool poplard_client_read(PoplarClient *c)
 {
   for (;;) {
-    size_t room = sizeof c->in - c->in_len;
+    size_t room = sizeof c->in.buf - c->in.len;
     if (room == 0)
       return true;
-    ssize_t n = poplard_transport_recv(c, c->in + c->in_len, room);
+    ssize_t n = poplard_transport_recv(c, c->in.buf + c->in.len, room);
     if (n > 0) {
-      c->in_len += (size_t)n;
+      c->in.len += (size_t)n;
       c->session.bytes_in += (uint64_t)n;
       /* Octets alone are no activity: a client trickling a line that
        * never ends (slowloris) must still reach the idle timeout.  A
@@ -143,7 +143,7 @@ bool poplard_client_read(PoplarClient *c)
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       return true;
-    c->eof = true;
+    c->in.eof = true;
     return false;
   }
 }
@@ -152,44 +152,44 @@ bool poplard_client_read(PoplarClient *c)
  * false when no complete line is buffered. */
 static bool process_one_line(PoplarClient *c)
 {
-  char *nl = memchr(c->in, '\n', c->in_len);
+  char *nl = memchr(c->in.buf, '\n', c->in.len);
   if (!nl) {
-    if (c->in_len == sizeof c->in) {
+    if (c->in.len == sizeof c->in.buf) {
       /* No line end in a full buffer: the line is far too long.  Drop
        * what we have and the rest of the line when it comes. */
-      c->in_len = 0;
-      if (!c->in_discarding) {
-        c->in_discarding = true;
+      c->in.len = 0;
+      if (!c->in.discarding) {
+        c->in.discarding = true;
         poplard_pop3_line_too_long(c);
       }
     }
     return false;
   }
-  size_t consumed = (size_t)(nl - c->in) + 1;
+  size_t consumed = (size_t)(nl - c->in.buf) + 1;
   size_t len = consumed - 1;
   c->last_activity = poplard_loop_now(c->loop);
-  if (len > 0 && c->in[len - 1] == '\r')
+  if (len > 0 && c->in.buf[len - 1] == '\r')
     len--;
   /* RFC 5034 4: SASL responses are not bound by the 255-octet command
    * limit; the input buffer bounds them. */
-  size_t max = c->sasl ? sizeof c->in : POPLAR_COMMAND_LINE_MAX;
-  if (c->in_discarding) {
-    c->in_discarding = false;
+  size_t max = c->login.sasl ? sizeof c->in.buf : POPLAR_COMMAND_LINE_MAX;
+  if (c->in.discarding) {
+    c->in.discarding = false;
   } else if (consumed > max) {
     poplard_pop3_line_too_long(c);
   } else {
-    char line[sizeof c->in + 1];
-    memcpy(line, c->in, len);
+    char line[sizeof c->in.buf + 1];
+    memcpy(line, c->in.buf, len);
     line[len] = '\0';
     /* The copy is the only place a password passes through: wiped below. */
-    memmove(c->in, c->in + consumed, c->in_len - consumed);
-    c->in_len -= consumed;
+    memmove(c->in.buf, c->in.buf + consumed, c->in.len - consumed);
+    c->in.len -= consumed;
     poplard_pop3_dispatch(c, line, len);
     explicit_bzero(line, sizeof line);
     return true;
   }
-  memmove(c->in, c->in + consumed, c->in_len - consumed);
-  c->in_len -= consumed;
+  memmove(c->in.buf, c->in.buf + consumed, c->in.len - consumed);
+  c->in.len -= consumed;
   return true;
 }
 
@@ -198,16 +198,16 @@ static bool process_one_line(PoplarClient *c)
  * command. */
 static bool can_produce(const PoplarClient *c)
 {
-  if (c->closing || c->job_pending || c->delayed_then || c->close_after_flush ||
-      c->stls_pending || c->handshaking)
+  if (c->closing || c->job.pending || c->delay.then ||
+      c->out.close_after_flush || c->conn.stls_pending || c->conn.handshaking)
     return false;
-  if (c->fill)
+  if (c->out.fill)
     return poplard_client_pending(c) <
-           (c->fill_below ? c->fill_below : POPLAR_OUTPUT_LOW_WATER);
+           (c->out.fill_below ? c->out.fill_below : POPLAR_OUTPUT_LOW_WATER);
   if (c->state == POPLAR_STATE_CONNECT ||
       poplard_client_pending(c) >= POPLAR_OUTPUT_HIGH_WATER)
     return false;
-  return c->in_len == sizeof c->in || memchr(c->in, '\n', c->in_len);
+  return c->in.len == sizeof c->in.buf || memchr(c->in.buf, '\n', c->in.len);
 }
 
 void poplard_client_pump(PoplarClient *c)
@@ -216,10 +216,10 @@ void poplard_client_pump(PoplarClient *c)
     return;
   for (;;) {
     while (can_produce(c)) {
-      if (c->fill) {
-        if (c->fill(c)) {
-          c->fill = NULL;
-          c->fill_below = 0;
+      if (c->out.fill) {
+        if (c->out.fill(c)) {
+          c->out.fill = NULL;
+          c->out.fill_below = 0;
         }
       } else {
         process_one_line(c);
@@ -231,7 +231,7 @@ void poplard_client_pump(PoplarClient *c)
       poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
       return;
     }
-    if (c->stls_pending && poplard_client_pending(c) == 0) {
+    if (c->conn.stls_pending && poplard_client_pending(c) == 0) {
       poplard_client_tls_begin(c);
       return;
     }
@@ -245,19 +245,19 @@ void poplard_client_pump(PoplarClient *c)
     if (!can_produce(c))
       break;
   }
-  if (c->close_after_flush && poplard_client_pending(c) == 0 &&
-      !c->job_pending && !c->delayed_then) {
+  if (c->out.close_after_flush && poplard_client_pending(c) == 0 &&
+      !c->job.pending && !c->delay.then) {
     poplard_client_close(c, c->reason);
     return;
   }
-  if (c->eof && !c->job_pending && !c->fill) {
+  if (c->in.eof && !c->job.pending && !c->out.fill) {
     /* The client is gone; whatever it pipelined before leaving has been
      * answered as far as it could be. */
     poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
     return;
   }
-  if (!c->job_pending && !c->fill && poplard_client_pending(c) == 0)
-    poplard_out_queue_trim(&c->out); /* idle: keep no stream blocks */
+  if (!c->job.pending && !c->out.fill && poplard_client_pending(c) == 0)
+    poplard_out_queue_trim(&c->out.queue); /* idle: keep no stream blocks */
   poplard_client_update_watch(c);
 }
 
@@ -268,7 +268,7 @@ bool poplard_client_plaintext_ok(const PoplarClient *c)
 
 void poplard_client_connected(PoplarClient *c)
 {
-  if (c->implicit_tls) {
+  if (c->conn.implicit_tls) {
     poplard_client_tls_begin(c);
     return;
   }
@@ -284,11 +284,11 @@ static void on_io(void *ctx, uint32_t events)
     poplard_client_close(c, POPLAR_DISCONNECT_CLIENT_CLOSED);
     return;
   }
-  if (c->proxy_pending) {
+  if (c->conn.proxy_pending) {
     poplard_client_proxy_step(c);
     return;
   }
-  if (c->handshaking) {
+  if (c->conn.handshaking) {
     poplard_client_tls_handshake_step(c);
     return;
   }
@@ -310,22 +310,22 @@ static void on_timer(void *ctx)
   PoplarClient *c = ctx;
   if (c->closing)
     return;
-  if (c->proxy_pending) {
+  if (c->conn.proxy_pending) {
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "no PROXY header from %s in time: disconnecting",
                    c->session.remote_address);
     poplard_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
     return;
   }
-  if (c->handshaking) {
+  if (c->conn.handshaking) {
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "TLS handshake timed out: disconnecting");
     poplard_client_close(c, POPLAR_DISCONNECT_TIMEOUT);
     return;
   }
-  if (c->delayed_then) {
-    PoplarJobDone then = c->delayed_then;
-    c->delayed_then = NULL;
+  if (c->delay.then) {
+    PoplarJobDone then = c->delay.then;
+    c->delay.then = NULL;
     c->last_activity = poplard_loop_now(c->loop);
     poplard_client_arm_idle_timer(c);
     then(c);
@@ -334,9 +334,9 @@ static void on_timer(void *ctx)
   }
   int64_t timeout = (int64_t)c->server->cfg.idle_timeout_ms * 1000;
   int64_t now = poplard_loop_now(c->loop);
-  if (c->job_pending || now < c->last_activity + timeout) {
+  if (c->job.pending || now < c->last_activity + timeout) {
     /* A plugin call is not the client idling. */
-    if (c->job_pending)
+    if (c->job.pending)
       c->last_activity = now;
     poplard_client_arm_idle_timer(c);
     return;
@@ -358,25 +358,25 @@ void poplard_client_delay_then(PoplarClient *c, uint64_t delay_ms,
     then(c);
     return;
   }
-  c->delayed_then = then;
+  c->delay.then = then;
   poplard_loop_timer_arm(c->loop, &c->timer,
                         poplard_loop_now(c->loop) + (int64_t)delay_ms * 1000);
 }
 
 static void send_delayed_reply(PoplarClient *c)
 {
-  poplard_client_reply(c, c->delayed_reply);
-  g_clear_pointer(&c->delayed_reply, g_free);
-  if (c->logout_after_delay)
+  poplard_client_reply(c, c->delay.reply);
+  g_clear_pointer(&c->delay.reply, g_free);
+  if (c->delay.logout_after)
     poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
 }
 
 void poplard_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
                          bool then_logout)
 {
-  g_free(c->delayed_reply);
-  c->delayed_reply = reply;
-  c->logout_after_delay = then_logout;
+  g_free(c->delay.reply);
+  c->delay.reply = reply;
+  c->delay.logout_after = then_logout;
   poplard_client_delay_then(c, delay_ms, send_delayed_reply);
 }
 
@@ -385,12 +385,12 @@ void poplard_client_delay(PoplarClient *c, uint64_t delay_ms, char *reply,
 static void job_finished(void *data)
 {
   PoplarClient *c = data;
-  c->job_pending = false;
-  PoplarJobDone done = c->job_done;
-  c->job_work = NULL;
-  c->job_done = NULL;
+  c->job.pending = false;
+  PoplarJobDone done = c->job.done;
+  c->job.work = NULL;
+  c->job.done = NULL;
   c->last_activity = poplard_loop_now(c->loop);
-  if (c->final_job) {
+  if (c->job.final) {
     done(c);
     return;
   }
@@ -408,17 +408,17 @@ void poplard_client_job_thread(gpointer data, gpointer user_data)
 {
   PoplarClient *c = data;
   (void)user_data;
-  c->job_work(c);
+  c->job.work(c);
   poplard_loop_invoke(c->loop, job_finished, c);
 }
 
 void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
                            PoplarJobDone done)
 {
-  g_assert(!c->job_pending);
-  c->job_pending = true;
-  c->job_work = work;
-  c->job_done = done;
+  g_assert(!c->job.pending);
+  c->job.pending = true;
+  c->job.work = work;
+  c->job.done = done;
   GError *error = NULL;
   if (!g_thread_pool_push(c->server->pool, c, &error)) {
     /* Only fails when a new thread cannot be created: run it here rather
@@ -435,7 +435,7 @@ void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
 void poplard_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
                                  PoplarJobDone done)
 {
-  c->final_job = true;
+  c->job.final = true;
   poplard_client_run_job(c, work, done);
 }
 
@@ -444,7 +444,7 @@ void poplard_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
 void poplard_client_logout(PoplarClient *c, PoplarDisconnectReason reason)
 {
   c->reason = reason;
-  c->close_after_flush = true;
+  c->out.close_after_flush = true;
   if (c->state != POPLAR_STATE_LOGOUT)
     poplard_client_enter_state(c, POPLAR_STATE_LOGOUT);
 }
@@ -455,13 +455,13 @@ void poplard_client_close(PoplarClient *c, PoplarDisconnectReason reason)
     return;
   c->closing = true;
   c->reason = reason;
-  poplard_loop_watch_remove(c->loop, &c->watch);
+  poplard_loop_watch_remove(c->loop, &c->conn.watch);
   poplard_loop_timer_cancel(c->loop, &c->timer);
-  if (c->tls && !c->handshaking)
-    gnutls_bye(c->tls, GNUTLS_SHUT_WR); /* best effort, never waits */
-  close(c->fd);
-  c->fd = -1;
-  if (!c->job_pending)
+  if (c->conn.tls && !c->conn.handshaking)
+    gnutls_bye(c->conn.tls, GNUTLS_SHUT_WR); /* best effort, never waits */
+  close(c->conn.fd);
+  c->conn.fd = -1;
+  if (!c->job.pending)
     poplard_session_end(c);
   /* else job_finished() ends the session when the call returns */
 }
@@ -551,10 +551,10 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
   if (c->next)
     c->next->prev = c;
   c->siblings->head = c;
-  c->fd = fd;
-  g_strlcpy(c->limits_key, addr, sizeof c->limits_key);
-  c->counted = !proxied;
-  c->proxy_pending = proxied;
+  c->conn.fd = fd;
+  g_strlcpy(c->conn.limits_key, addr, sizeof c->conn.limits_key);
+  c->conn.counted = !proxied;
+  c->conn.proxy_pending = proxied;
   poplard_server_next_session_id(server, c->session.id, sizeof c->session.id);
   g_strlcpy(c->session.remote_address, addr,
             sizeof c->session.remote_address);
@@ -569,12 +569,12 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
   c->session.start_time = g_get_real_time();
   c->last_activity = poplard_loop_now(loop);
   c->state = POPLAR_STATE_CONNECT;
-  c->implicit_tls = implicit_tls;
+  c->conn.implicit_tls = implicit_tls;
   g_atomic_int_inc(&server->live_sessions);
 
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  poplard_watch_init(&c->watch, fd, on_io, c);
+  poplard_watch_init(&c->conn.watch, fd, on_io, c);
   poplard_timer_init(&c->timer, on_timer, c);
   poplard_client_arm_idle_timer(c);
   if (proxied) {

@@ -68,11 +68,11 @@ static const PoplarCommand *find_command(const char *keyword)
 
 void poplard_pop3_bad_command(PoplarClient *c, const char *reply)
 {
-  if (++c->bad_commands >= POPLAR_MAX_BAD_COMMANDS) {
+  if (++c->in.bad_commands >= POPLAR_MAX_BAD_COMMANDS) {
     /* The last error's reply says why the connection closes; still one
      * reply line for one command. */
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
-                   "%u protocol errors: disconnecting", c->bad_commands);
+                   "%u protocol errors: disconnecting", c->in.bad_commands);
     poplard_client_reply(c, "-ERR Too many errors, closing connection");
     poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
@@ -82,7 +82,7 @@ void poplard_pop3_bad_command(PoplarClient *c, const char *reply)
 
 void poplard_pop3_line_too_long(PoplarClient *c)
 {
-  if (c->sasl) {
+  if (c->login.sasl) {
     /* The -ERR ends AUTH for the client (RFC 5034 4): the exchange ends
      * with it, or the next command would be read as a SASL response. */
     poplard_sasl_cancel(c, "-ERR [AUTH] Response too long");
@@ -94,7 +94,7 @@ void poplard_pop3_line_too_long(PoplarClient *c)
 void poplard_pop3_dispatch(PoplarClient *c, const char *line, size_t len)
 {
   PoplarCommandLine cmd;
-  if (c->sasl) {
+  if (c->login.sasl) {
     poplard_sasl_response(c, line, len);
     return;
   }
@@ -139,10 +139,10 @@ void poplard_pop3_greet(PoplarClient *c)
   const PoplarServerConfig *cfg = &c->server->cfg;
   if (c->server->apop) {
     /* RFC 1939 section 7: a timestamp unique to this greeting. */
-    g_snprintf(c->apop_stamp, sizeof c->apop_stamp, "<%d.%s.%" G_GINT64_FORMAT
-               "@%s>", (int)getpid(), c->session.id,
+    g_snprintf(c->login.apop_stamp, sizeof c->login.apop_stamp,
+               "<%d.%s.%" G_GINT64_FORMAT "@%s>", (int)getpid(), c->session.id,
                c->session.start_time / G_USEC_PER_SEC, cfg->hostname);
-    poplard_client_replyf(c, "+OK %s %s", cfg->greeting, c->apop_stamp);
+    poplard_client_replyf(c, "+OK %s %s", cfg->greeting, c->login.apop_stamp);
   } else {
     poplard_client_replyf(c, "+OK %s", cfg->greeting);
   }
@@ -152,24 +152,24 @@ void poplard_pop3_greet(PoplarClient *c)
 static void connect_hooks_work(PoplarClient *c)
 {
   PoplarHookArgs args = {0};
-  g_free(c->job_reply);
-  c->job_reply = NULL;
+  g_free(c->job.reply);
+  c->job.reply = NULL;
   PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
                                      POPLAR_HOOK_CONNECT, &args,
-                                     &c->job_reply);
-  c->job_ok = (v == POPLAR_CONTINUE);
+                                     &c->job.reply);
+  c->job.ok = (v == POPLAR_CONTINUE);
 }
 
 static void connect_hooks_done(PoplarClient *c)
 {
-  if (c->job_ok) {
+  if (c->job.ok) {
     poplard_client_connected(c);
     return;
   }
   /* Any refusal at connect ends the session: there is no greeting to
    * continue from. */
-  poplard_client_reply(c, c->job_reply);
-  g_clear_pointer(&c->job_reply, g_free);
+  poplard_client_reply(c, c->job.reply);
+  g_clear_pointer(&c->job.reply, g_free);
   poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
 }
 
@@ -287,8 +287,8 @@ static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd)
   (void)cmd;
   for (size_t i = 0; i < mbox->n_visible; i++)
     mbox->visible[i]->deleted = false;
-  c->deleted = 0;
-  c->deleted_octets = 0;
+  c->stats.deleted = 0;
+  c->stats.deleted_octets = 0;
   if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_RSET)) {
     poplard_client_run_job(c, rset_hooks_work, rset_reply);
     return;
