@@ -102,16 +102,6 @@ static void record_tls_info(PoplarClient *c)
     s->tls_sni = g_strndup(sni, len);
 }
 
-static void tls_hooks_work(PoplarClient *c)
-{
-  PoplarHookArgs args = {0};
-  g_free(c->job.reply);
-  c->job.reply = NULL;
-  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
-                                     POPLAR_HOOK_TLS, &args, &c->job.reply);
-  c->job.ok = (v == POPLAR_CONTINUE);
-}
-
 static void tls_established(PoplarClient *c)
 {
   if (!c->job.ok) {
@@ -148,14 +138,11 @@ void poplard_client_tls_handshake_step(PoplarClient *c)
                  c->session.tls_sni ? " SNI " : "",
                  c->session.tls_sni ? c->session.tls_sni : "",
                  gnutls_session_is_resumed(c->conn.tls) ? " (resumed)" : "");
-  c->job.ok = true;
-  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_TLS)) {
-    poplard_client_run_job(c, tls_hooks_work, tls_established);
+  PoplarHookArgs args = {0};
+  if (poplard_client_run_hooks(c, POPLAR_HOOK_TLS, &args, tls_established))
     poplard_client_update_watch(c);
-    return;
-  }
-  tls_established(c);
-  poplard_client_pump(c);
+  else
+    poplard_client_pump(c);
 }
 
 void poplard_client_tls_begin(PoplarClient *c)

@@ -432,6 +432,31 @@ void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
   }
 }
 
+static void hooks_work(PoplarClient *c)
+{
+  PoplarVerdict v =
+      poplard_hooks_run(c->server->registry, &c->session, c->job.hook_point,
+                        &c->job.hook_args, &c->job.reply);
+  c->job.ok = v == POPLAR_CONTINUE;
+  c->job.disconnect = v == POPLAR_DISCONNECT;
+}
+
+bool poplard_client_run_hooks(PoplarClient *c, PoplarHookPoint point,
+                              const PoplarHookArgs *args, PoplarJobDone done)
+{
+  g_clear_pointer(&c->job.reply, g_free);
+  c->job.hook_point = point;
+  c->job.hook_args = *args;
+  c->job.ok = true;
+  c->job.disconnect = false;
+  if (!poplard_hooks_present(c->server->registry, point)) {
+    done(c);
+    return false;
+  }
+  poplard_client_run_job(c, hooks_work, done);
+  return true;
+}
+
 void poplard_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
                                  PoplarJobDone done)
 {

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "event-loop.h"
+#include "hooks.h"
 #include "out-queue.h"
 #include "poplar-limits.h"
 #include "poplar-private.h"
@@ -48,6 +49,8 @@ struct PoplarClient {
   PoplarClient *prev, *next;
   PoplarPop3State state;
   bool closing;                 /* closed; freed once its last job ends */
+  /* The connect hooks let the session in: its disconnect hooks run. */
+  bool admitted;
   PoplarDisconnectReason reason;
   PoplarTimer timer;            /* idle, handshake, PROXY or delay timeout */
   int64_t last_activity;
@@ -97,9 +100,10 @@ struct PoplarClient {
     PoplarJobFunc work;
     PoplarJobDone done;
     char *reply;          /* reply line produced by the job */
-    PoplarMessage *msg;   /* the message a DELE job is about */
     bool ok;
     bool disconnect;
+    PoplarHookPoint hook_point; /* for poplard_client_run_hooks() */
+    PoplarHookArgs hook_args;
     bool bad_credentials; /* the login failed on the password */
   } job;
 
@@ -169,6 +173,15 @@ void poplard_client_job_thread(gpointer data, gpointer user_data);
 /* Runs @work on the plugin pool, then @done on the loop. */
 void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
                            PoplarJobDone done);
+/* Runs the hooks of @point with @args on the plugin pool, then @done on
+ * the loop with c->job.ok (every hook continued, or one accepted),
+ * c->job.disconnect (one asked to close) and c->job.reply (a refusal's
+ * -ERR line, owned by the client) set; c->job.hook_args holds @args.
+ * When no hook implements @point there is no trip to the pool: @done runs
+ * at once, with job.ok set, and this returns false.  Returns true when
+ * @done will run after the hooks. */
+bool poplard_client_run_hooks(PoplarClient *c, PoplarHookPoint point,
+                              const PoplarHookArgs *args, PoplarJobDone done);
 /* Runs the last job of a closed client (its teardown). */
 void poplard_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
                                  PoplarJobDone done);

@@ -149,20 +149,10 @@ void poplard_pop3_greet(PoplarClient *c)
   poplard_client_enter_state(c, POPLAR_STATE_AUTHORIZATION);
 }
 
-static void connect_hooks_work(PoplarClient *c)
-{
-  PoplarHookArgs args = {0};
-  g_free(c->job.reply);
-  c->job.reply = NULL;
-  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
-                                     POPLAR_HOOK_CONNECT, &args,
-                                     &c->job.reply);
-  c->job.ok = (v == POPLAR_CONTINUE);
-}
-
 static void connect_hooks_done(PoplarClient *c)
 {
   if (c->job.ok) {
+    c->admitted = true;
     poplard_client_connected(c);
     return;
   }
@@ -175,12 +165,10 @@ static void connect_hooks_done(PoplarClient *c)
 
 void poplard_pop3_start(PoplarClient *c)
 {
-  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_CONNECT)) {
-    poplard_client_run_job(c, connect_hooks_work, connect_hooks_done);
-    return;
-  }
-  poplard_client_connected(c);
-  poplard_client_pump(c);
+  PoplarHookArgs args = {0};
+  if (!poplard_client_run_hooks(c, POPLAR_HOOK_CONNECT, &args,
+                                connect_hooks_done))
+    poplard_client_pump(c);
 }
 
 /* ---- commands without plugin calls ------------------------------------ */
@@ -265,20 +253,12 @@ static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd)
 
 static void rset_reply(PoplarClient *c)
 {
+  g_clear_pointer(&c->job.reply, g_free); /* RSET's hooks only listen */
   unsigned count;
   uint64_t octets;
   mailbox_totals(c->session.mailbox, &count, &octets);
   poplard_client_replyf(c, "+OK maildrop has %u messages (%" G_GUINT64_FORMAT
                        " octets)", count, octets);
-}
-
-static void rset_hooks_work(PoplarClient *c)
-{
-  PoplarHookArgs args = {.mbox = c->session.mailbox};
-  char *reply = NULL;
-  poplard_hooks_run(c->server->registry, &c->session, POPLAR_HOOK_RSET, &args,
-                   &reply);
-  g_free(reply);
 }
 
 static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd)
@@ -289,11 +269,8 @@ static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd)
     mbox->visible[i]->deleted = false;
   c->stats.deleted = 0;
   c->stats.deleted_octets = 0;
-  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_RSET)) {
-    poplard_client_run_job(c, rset_hooks_work, rset_reply);
-    return;
-  }
-  rset_reply(c);
+  PoplarHookArgs args = {.mbox = mbox};
+  poplard_client_run_hooks(c, POPLAR_HOOK_RSET, &args, rset_reply);
 }
 
 PoplarMessage *poplard_pop3_message_arg(PoplarClient *c, const char *arg)

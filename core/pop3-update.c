@@ -18,24 +18,10 @@ static void mark_deleted(PoplarClient *c, PoplarMessage *msg)
   poplard_client_replyf(c, "+OK Message %u deleted", msg->number);
 }
 
-static void dele_work(PoplarClient *c)
-{
-  PoplarHookArgs args = {.msg = c->job.msg};
-  g_free(c->job.reply);
-  c->job.reply = NULL;
-  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
-                                     POPLAR_HOOK_MESSAGE_DELETE, &args,
-                                     &c->job.reply);
-  c->job.ok = (v == POPLAR_CONTINUE);
-  c->job.disconnect = (v == POPLAR_DISCONNECT);
-}
-
 static void dele_done(PoplarClient *c)
 {
-  PoplarMessage *msg = c->job.msg;
-  c->job.msg = NULL;
   if (c->job.ok) {
-    mark_deleted(c, msg);
+    mark_deleted(c, c->job.hook_args.msg);
     return;
   }
   poplard_client_reply(c, c->job.reply);
@@ -49,13 +35,8 @@ void poplard_cmd_dele(PoplarClient *c, const PoplarCommandLine *cmd)
   PoplarMessage *msg = poplard_pop3_message_arg(c, cmd->argv[0]);
   if (!msg)
     return;
-  if (!poplard_hooks_present(c->server->registry,
-                            POPLAR_HOOK_MESSAGE_DELETE)) {
-    mark_deleted(c, msg);
-    return;
-  }
-  c->job.msg = msg;
-  poplard_client_run_job(c, dele_work, dele_done);
+  PoplarHookArgs args = {.msg = msg};
+  poplard_client_run_hooks(c, POPLAR_HOOK_MESSAGE_DELETE, &args, dele_done);
 }
 
 /* ---- QUIT and the UPDATE state ----------------------------------------- */

@@ -21,7 +21,7 @@ static void teardown_plugins(PoplarClient *c)
 {
   poplard_retr_abort(c);
   poplard_sasl_abort(c);
-  if (c->state != POPLAR_STATE_CONNECT || c->job.ok) {
+  if (c->state != POPLAR_STATE_CONNECT || c->admitted) {
     PoplarHookArgs args = {.reason = c->reason};
     char *reply = NULL;
     poplard_hooks_run(c->server->registry, &c->session,
