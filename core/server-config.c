@@ -224,9 +224,9 @@ static const ConfigKey config_keys[] = {
      .field = FIELD(listen_tls), .def.list = none, .check = check_listen},
     {.section = "server", .key = "plugin-dir", .type = KEY_STRING,
      .field = FIELD(plugin_dir), .def.string = POPLAR_PLUGIN_DIR},
+    /* Unset is fine when the password databases give every location. */
     {.section = "server", .key = "mail", .type = KEY_STRING,
-     .field = FIELD(mail), .def.string = "maildir:%h/Maildir",
-     .check = check_mail},
+     .field = FIELD(mail), .check = check_mail},
     {.section = "server", .key = "user", .type = KEY_STRING,
      .field = FIELD(user)},
     {.section = "server", .key = "group", .type = KEY_STRING,
