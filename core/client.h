@@ -2,7 +2,7 @@
 /*
  * A client connection: its socket, buffers, timers and POP3 state.  A
  * client belongs to one loop thread.  While a plugin call runs for it on
- * the pool (job_pending), the loop touches nothing but its socket output,
+ * the pool (job.pending), the loop touches nothing but its socket output,
  * so the job may use the session, the mailbox and the auth request freely.
  */
 #ifndef POPLAR_CLIENT_H
@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "event-loop.h"
+#include "hooks.h"
 #include "out-queue.h"
 #include "poplar-limits.h"
 #include "poplar-private.h"
@@ -46,68 +47,93 @@ struct PoplarClient {
   PoplarLoop *loop;
   PoplarLoopClients *siblings; /* the clients of the same loop */
   PoplarClient *prev, *next;
-  int fd;
-  PoplarWatch watch;
-  PoplarTimer timer;
-  gnutls_session_t tls;  /* NULL until TLS starts */
-  PoplarTls *tls_ctx;    /* the credentials this session uses */
-  bool implicit_tls;     /* accepted on a listen-tls socket */
-  bool handshaking;
-  bool stls_pending;     /* STLS answered, handshake once it is sent */
-  bool tls_send_retry;   /* gnutls_record_send must be called again */
-  bool proxy_pending;    /* the PROXY header has not been read yet */
-  size_t proxy_skip;     /* PROXY v2 octets (TLVs) still to discard */
-  struct PoplarProxyInfo *proxy_info; /* parsed, kept while TLVs drain */
-  bool counted;          /* in the connection limits under limits_key */
-  int64_t last_activity;
   PoplarPop3State state;
-
-  char in[POPLAR_INPUT_BUFFER];
-  size_t in_len;
-  bool in_discarding; /* skipping the rest of an overlong line */
-  bool eof;
-
-  PoplarOutQueue out;
-  bool close_after_flush;
-
-  PoplarFillFunc fill;
-  size_t fill_below; /* call fill while fewer octets are queued; 0: the
-                        default low-water mark */
-  size_t fill_cursor; /* next message index for LIST/UIDL */
-  PoplarRetr *retr;
-
-  bool job_pending;
-  bool final_job; /* the teardown: its completion frees the client */
-  PoplarJobFunc job_work;
-  PoplarJobDone job_done;
-  bool closing;
-  /* An auth delay is running while set; called when it ends. */
-  PoplarJobDone delayed_then;
-  char *delayed_reply; /* poplard_client_delay()'s reply */
+  bool closing;                 /* closed; freed once its last job ends */
+  /* The connect hooks let the session in: its disconnect hooks run. */
+  bool admitted;
   PoplarDisconnectReason reason;
+  PoplarTimer timer;            /* idle, handshake, PROXY or delay timeout */
+  int64_t last_activity;
 
-  char *user_arg;          /* from USER */
-  char *password;          /* for the auth job; wiped after */
-  char *apop_digest;
-  PoplarAuthRequest *auth; /* the last attempt; owns the login's fields */
-  /* The secret check of the login job under way. */
-  PoplarPassdbResult (*login_check)(PoplarClient *c, PoplarAuthRequest *req);
-  PoplarSaslExchange *sasl; /* an AUTH exchange under way */
-  char *job_reply;         /* reply line produced by a job */
-  PoplarMessage *job_msg;  /* the message a DELE job is about */
-  bool job_ok;
-  bool job_disconnect;
-  bool job_bad_credentials; /* the login failed on the password */
-  bool logout_after_delay;  /* the delayed reply is the last one */
-  unsigned auth_failures;
-  unsigned bad_commands;
-  char apop_stamp[128];
+  /* The connection under the POP3 session. */
+  struct {
+    int fd;
+    PoplarWatch watch;
+    gnutls_session_t tls; /* NULL until TLS starts */
+    PoplarTls *tls_ctx;   /* the credentials this session uses */
+    bool implicit_tls;    /* accepted on a listen-tls socket */
+    bool handshaking;
+    bool stls_pending;    /* STLS answered, handshake once it is sent */
+    bool tls_send_retry;  /* gnutls_record_send must be called again */
+    bool proxy_pending;   /* the PROXY header has not been read yet */
+    size_t proxy_skip;    /* PROXY v2 octets (TLVs) still to discard */
+    struct PoplarProxyInfo *proxy_info; /* parsed, kept while TLVs drain */
+    bool counted;         /* in the connection limits under limits_key */
+    char limits_key[48];
+  } conn;
 
-  unsigned retrieved;
-  uint64_t retrieved_octets;
-  unsigned deleted;
-  uint64_t deleted_octets;
-  char limits_key[48];
+  /* Command lines coming in. */
+  struct {
+    char buf[POPLAR_INPUT_BUFFER];
+    size_t len;
+    bool discarding; /* skipping the rest of an overlong line */
+    bool eof;
+    unsigned bad_commands;
+  } in;
+
+  /* Replies going out, and the streamed reply being produced. */
+  struct {
+    PoplarOutQueue queue;
+    bool close_after_flush;
+    PoplarFillFunc fill;
+    size_t fill_below;  /* call fill while fewer octets are queued; 0: the
+                           default low-water mark */
+    size_t fill_cursor; /* next message index for LIST/UIDL */
+    PoplarRetr *retr;
+  } out;
+
+  /* The plugin call under way (one at a time) and what it hands back to
+   * its completion on the loop. */
+  struct {
+    bool pending;
+    bool final; /* the teardown: its completion frees the client */
+    PoplarJobFunc work;
+    PoplarJobDone done;
+    char *reply;          /* reply line produced by the job */
+    bool ok;
+    bool disconnect;
+    PoplarHookPoint hook_point; /* for poplard_client_run_hooks() */
+    PoplarHookArgs hook_args;
+    bool bad_credentials; /* the login failed on the password */
+  } job;
+
+  /* A pause before the next reply (after a failed login). */
+  struct {
+    PoplarJobDone then;  /* set while the pause runs; called when it ends */
+    char *reply;         /* poplard_client_delay()'s reply */
+    bool logout_after;   /* the delayed reply is the last one */
+  } delay;
+
+  /* Logging in: what the client sent and the attempt under way. */
+  struct {
+    char *user_arg;         /* from USER */
+    char *password;         /* for the auth job; wiped after */
+    char *apop_digest;
+    char apop_stamp[128];   /* the greeting's APOP timestamp */
+    PoplarAuthRequest *req; /* the last attempt; owns the login's fields */
+    /* The secret check of the login job under way. */
+    PoplarPassdbResult (*check)(PoplarClient *c, PoplarAuthRequest *req);
+    PoplarSaslExchange *sasl; /* an AUTH exchange under way */
+    unsigned failures;
+  } login;
+
+  /* For the session's summary line. */
+  struct {
+    unsigned retrieved;
+    uint64_t retrieved_octets;
+    unsigned deleted;
+    uint64_t deleted_octets;
+  } stats;
 };
 
 /* Takes ownership of @fd (accepted, non-blocking); the client lives on
@@ -139,7 +165,7 @@ void poplard_client_write(PoplarClient *c, const void *data, size_t len);
 /* Octets queued and not yet sent. */
 static inline size_t poplard_client_pending(const PoplarClient *c)
 {
-  return c->out.pending;
+  return c->out.queue.pending;
 }
 
 /* The plugin pool's thread function (@data is the client). */
@@ -147,6 +173,15 @@ void poplard_client_job_thread(gpointer data, gpointer user_data);
 /* Runs @work on the plugin pool, then @done on the loop. */
 void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
                            PoplarJobDone done);
+/* Runs the hooks of @point with @args on the plugin pool, then @done on
+ * the loop with c->job.ok (every hook continued, or one accepted),
+ * c->job.disconnect (one asked to close) and c->job.reply (a refusal's
+ * -ERR line, owned by the client) set; c->job.hook_args holds @args.
+ * When no hook implements @point there is no trip to the pool: @done runs
+ * at once, with job.ok set, and this returns false.  Returns true when
+ * @done will run after the hooks. */
+bool poplard_client_run_hooks(PoplarClient *c, PoplarHookPoint point,
+                              const PoplarHookArgs *args, PoplarJobDone done);
 /* Runs the last job of a closed client (its teardown). */
 void poplard_client_run_final_job(PoplarClient *c, PoplarJobFunc work,
                                  PoplarJobDone done);

@@ -80,33 +80,50 @@ bool poplard_auth_can_supply_secrets(const PoplarRegistry *registry)
 static PoplarLoginResult refused_by_hook(PoplarClient *c, PoplarVerdict v,
                                          char *reply)
 {
-  g_free(c->job_reply);
-  c->job_reply = reply;
+  g_free(c->job.reply);
+  c->job.reply = reply;
   return v == POPLAR_DISCONNECT ? POPLAR_LOGIN_DISCONNECT
                                 : POPLAR_LOGIN_REFUSED;
 }
 
 static void set_failure_reply(PoplarClient *c, PoplarPassdbResult r)
 {
-  PoplarAuthRequest *req = c->auth;
-  g_free(c->job_reply);
+  PoplarAuthRequest *req = c->login.req;
+  g_free(c->job.reply);
   if (r == POPLAR_PASSDB_TEMPFAIL)
-    c->job_reply = g_strdup(
+    c->job.reply = g_strdup(
         "-ERR [SYS/TEMP] Authentication temporarily unavailable");
   else if (req->reason_text)
-    c->job_reply = g_strdup_printf("-ERR [%s] %s",
+    c->job.reply = g_strdup_printf("-ERR [%s] %s",
                                    req->reason_code ? req->reason_code
                                                     : "AUTH",
                                    req->reason_text);
   else
-    c->job_reply = g_strdup("-ERR [AUTH] Authentication failed");
+    c->job.reply = g_strdup("-ERR [AUTH] Authentication failed");
+}
+
+/* A location from the password database, else [server] mail; neither is
+ * the site's mistake, not the user's. */
+static bool mail_location_known(PoplarClient *c)
+{
+  PoplarAuthRequest *req = c->login.req;
+  if (req->mail || c->server->cfg.mail)
+    return true;
+  poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                 "no mail location is configured for %s: the password "
+                 "database gave none and [server] mail is not set",
+                 req->user);
+  g_free(c->job.reply);
+  c->job.reply = g_strdup("-ERR [SYS/PERM] No mailbox is configured for "
+                          "this user");
+  return false;
 }
 
 PoplarLoginResult poplard_auth_login(PoplarClient *c,
                                     PoplarCredentialCheck check)
 {
   const PoplarRegistry *registry = c->server->registry;
-  PoplarAuthRequest *req = c->auth;
+  PoplarAuthRequest *req = c->login.req;
   PoplarHookArgs args = {.req = req};
   char *reply = NULL;
 
@@ -138,6 +155,8 @@ PoplarLoginResult poplard_auth_login(PoplarClient *c,
     return refused_by_hook(c, v, reply);
 
   poplarpriv_session_set_user(&c->session, req->user);
+  if (!mail_location_known(c))
+    return POPLAR_LOGIN_REFUSED;
   PoplarLoginResult res = poplard_mailbox_open_for_login(c);
   if (res == POPLAR_LOGIN_OK)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,

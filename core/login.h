@@ -24,8 +24,8 @@ typedef PoplarPassdbResult (*PoplarCredentialCheck)(PoplarClient *c,
                                                     PoplarAuthRequest *req);
 
 /* Runs the whole login on the pool: auth_before hooks, @check, auth_after
- * hooks, then opens the mailbox.  Fills c->job_reply with the reply line.
- * c->auth must be set. */
+ * hooks, then opens the mailbox.  Fills c->job.reply with the reply line.
+ * c->login.req must be set. */
 PoplarLoginResult poplard_auth_login(PoplarClient *c,
                                     PoplarCredentialCheck check);
 

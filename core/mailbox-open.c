@@ -8,8 +8,8 @@
 
 static PoplarLoginResult fail(PoplarClient *c, const char *reply)
 {
-  g_free(c->job_reply);
-  c->job_reply = g_strdup(reply);
+  g_free(c->job.reply);
+  c->job.reply = g_strdup(reply);
   return POPLAR_LOGIN_REFUSED;
 }
 
@@ -28,7 +28,7 @@ static const char *store_failure_reply(PoplarStoreResult r)
 PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
 {
   PoplarServer *server = c->server;
-  PoplarAuthRequest *req = c->auth;
+  PoplarAuthRequest *req = c->login.req;
   const char *tmpl = req->mail ? req->mail : server->cfg.mail;
   g_autofree char *why = NULL;
   g_autofree char *location =
@@ -77,8 +77,8 @@ PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
                                      POPLAR_HOOK_MAILBOX_OPEN, &args, &reply);
   if (v != POPLAR_CONTINUE) {
     poplarpriv_mailbox_free(mbox);
-    g_free(c->job_reply);
-    c->job_reply = reply;
+    g_free(c->job.reply);
+    c->job.reply = reply;
     return v == POPLAR_DISCONNECT ? POPLAR_LOGIN_DISCONNECT
                                   : POPLAR_LOGIN_REFUSED;
   }

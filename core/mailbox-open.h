@@ -7,7 +7,7 @@
 
 /* On the pool: expands the user's mail location, opens it with the store
  * of its scheme, runs the mailbox_open hooks and numbers the messages.
- * On failure the reply is in c->job_reply and nothing stays open. */
+ * On failure the reply is in c->job.reply and nothing stays open. */
 PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c);
 
 #endif

@@ -8,11 +8,11 @@
 
 static void forget_password(PoplarClient *c)
 {
-  if (c->password) {
-    explicit_bzero(c->password, strlen(c->password));
-    g_clear_pointer(&c->password, g_free);
+  if (c->login.password) {
+    explicit_bzero(c->login.password, strlen(c->login.password));
+    g_clear_pointer(&c->login.password, g_free);
   }
-  g_clear_pointer(&c->apop_digest, g_free);
+  g_clear_pointer(&c->login.apop_digest, g_free);
 }
 
 static void login_work(PoplarClient *c);
@@ -26,7 +26,7 @@ static void login_start(PoplarClient *c)
 
 void poplard_pop3_login(PoplarClient *c, PoplarCredentialCheck check)
 {
-  c->login_check = check;
+  c->login.check = check;
   /* An address with recent failures waits before the check, not only
    * before its -ERR: a client that hangs up early learns nothing, and no
    * password is checked for it (auth-throttle.h). */
@@ -38,8 +38,8 @@ void poplard_pop3_login(PoplarClient *c, PoplarCredentialCheck check)
 static void start_login(PoplarClient *c, const char *mech, const char *user,
                         PoplarCredentialCheck check)
 {
-  poplarpriv_auth_request_free(c->auth);
-  c->auth = poplarpriv_auth_request_new(&c->session, mech, user);
+  poplarpriv_auth_request_free(c->login.req);
+  c->login.req = poplarpriv_auth_request_new(&c->session, mech, user);
   poplard_pop3_login(c, check);
 }
 
@@ -59,8 +59,8 @@ void poplard_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   if (poplard_pop3_plaintext_refused(c))
     return;
-  g_free(c->user_arg);
-  c->user_arg = g_strndup(cmd->rest, cmd->rest_len);
+  g_free(c->login.user_arg);
+  c->login.user_arg = g_strndup(cmd->rest, cmd->rest_len);
   /* Whether the user exists is not told here: that would let anyone probe
    * for valid names. */
   poplard_client_reply(c, "+OK Send your password");
@@ -70,12 +70,12 @@ void poplard_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   if (poplard_pop3_plaintext_refused(c))
     return;
-  if (!c->user_arg) {
+  if (!c->login.user_arg) {
     poplard_pop3_bad_command(c, "-ERR Send USER first");
     return;
   }
-  c->password = g_strndup(cmd->rest, cmd->rest_len);
-  g_autofree char *user = g_steal_pointer(&c->user_arg);
+  c->login.password = g_strndup(cmd->rest, cmd->rest_len);
+  g_autofree char *user = g_steal_pointer(&c->login.user_arg);
   start_login(c, "USER", user, poplard_pop3_check_password);
 }
 
@@ -92,7 +92,7 @@ static bool is_hex_digest(const char *s)
 
 void poplard_cmd_apop(PoplarClient *c, const PoplarCommandLine *cmd)
 {
-  if (!c->server->apop || !c->apop_stamp[0]) {
+  if (!c->server->apop || !c->login.apop_stamp[0]) {
     poplard_pop3_bad_command(c, "-ERR APOP is not available");
     return;
   }
@@ -100,14 +100,14 @@ void poplard_cmd_apop(PoplarClient *c, const PoplarCommandLine *cmd)
     poplard_pop3_bad_command(c, "-ERR APOP digest must be 32 hex digits");
     return;
   }
-  c->apop_digest = g_ascii_strdown(cmd->argv[1], -1);
+  c->login.apop_digest = g_ascii_strdown(cmd->argv[1], -1);
   start_login(c, "APOP", cmd->argv[0], check_apop);
 }
 
 PoplarPassdbResult poplard_pop3_check_password(PoplarClient *c,
                                               PoplarAuthRequest *req)
 {
-  return poplard_auth_verify_plain(c->server->registry, req, c->password);
+  return poplard_auth_verify_plain(c->server->registry, req, c->login.password);
 }
 
 /* Constant time, so that the comparison does not reveal how much of the
@@ -126,7 +126,7 @@ static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req)
   if (r != POPLAR_PASSDB_OK)
     return r;
   /* RFC 1939: MD5 of the greeting's timestamp followed by the secret. */
-  g_autofree char *input = g_strconcat(c->apop_stamp, req->secret, NULL);
+  g_autofree char *input = g_strconcat(c->login.apop_stamp, req->secret, NULL);
   poplarpriv_auth_request_forget_secret(req);
   unsigned char md5[16];
   int err = gnutls_hash_fast(GNUTLS_DIG_MD5, input, strlen(input), md5);
@@ -136,27 +136,27 @@ static PoplarPassdbResult check_apop(PoplarClient *c, PoplarAuthRequest *req)
   char hex[33];
   for (int i = 0; i < 16; i++)
     g_snprintf(hex + 2 * i, 3, "%02x", md5[i]);
-  return digest_equal(hex, c->apop_digest, 32) ? POPLAR_PASSDB_OK
+  return digest_equal(hex, c->login.apop_digest, 32) ? POPLAR_PASSDB_OK
                                                : POPLAR_PASSDB_DENIED;
 }
 
 static void login_work(PoplarClient *c)
 {
-  PoplarLoginResult r = poplard_auth_login(c, c->login_check);
+  PoplarLoginResult r = poplard_auth_login(c, c->login.check);
   forget_password(c);
   poplard_sasl_abort(c); /* a SASL exchange ends with its login */
-  c->job_ok = (r == POPLAR_LOGIN_OK);
-  c->job_disconnect = (r == POPLAR_LOGIN_DISCONNECT);
-  c->job_bad_credentials = (r == POPLAR_LOGIN_FAILED);
+  c->job.ok = (r == POPLAR_LOGIN_OK);
+  c->job.disconnect = (r == POPLAR_LOGIN_DISCONNECT);
+  c->job.bad_credentials = (r == POPLAR_LOGIN_FAILED);
   if (r == POPLAR_LOGIN_FAILED)
-    c->auth_failures++;
+    c->login.failures++;
 }
 
 static void login_done(PoplarClient *c)
 {
   PoplarThrottle *throttle = c->server->throttle;
-  const char *user = c->auth ? c->auth->user : NULL;
-  if (c->job_ok) {
+  const char *user = c->login.req ? c->login.req->user : NULL;
+  if (c->job.ok) {
     poplard_throttle_success(throttle, c->session.remote_address, user);
     PoplarMailbox *mbox = c->session.mailbox;
     uint64_t octets = 0;
@@ -167,14 +167,14 @@ static void login_done(PoplarClient *c)
     poplard_client_enter_state(c, POPLAR_STATE_TRANSACTION);
     return;
   }
-  char *reply = g_steal_pointer(&c->job_reply);
-  if (c->job_disconnect) {
+  char *reply = g_steal_pointer(&c->job.reply);
+  if (c->job.disconnect) {
     poplard_client_reply(c, reply);
     g_free(reply);
     poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  if (!c->job_bad_credentials) {
+  if (!c->job.bad_credentials) {
     /* Refused for another reason (a hook, the store, a database that is
      * down): say so at once; this is no guess to slow down. */
     poplard_client_reply(c, reply);
@@ -187,9 +187,9 @@ static void login_done(PoplarClient *c)
    * closes it after its reply: one reply per command. */
   uint64_t delay = poplard_throttle_failure(throttle, c->session.remote_address,
                                            user, g_get_monotonic_time());
-  bool last = c->auth_failures >= POPLAR_MAX_AUTH_FAILURES;
+  bool last = c->login.failures >= POPLAR_MAX_AUTH_FAILURES;
   if (last)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
-                   "%u failed logins: disconnecting", c->auth_failures);
+                   "%u failed logins: disconnecting", c->login.failures);
   poplard_client_delay(c, delay, reply, last);
 }

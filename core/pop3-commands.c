@@ -68,11 +68,11 @@ static const PoplarCommand *find_command(const char *keyword)
 
 void poplard_pop3_bad_command(PoplarClient *c, const char *reply)
 {
-  if (++c->bad_commands >= POPLAR_MAX_BAD_COMMANDS) {
+  if (++c->in.bad_commands >= POPLAR_MAX_BAD_COMMANDS) {
     /* The last error's reply says why the connection closes; still one
      * reply line for one command. */
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
-                   "%u protocol errors: disconnecting", c->bad_commands);
+                   "%u protocol errors: disconnecting", c->in.bad_commands);
     poplard_client_reply(c, "-ERR Too many errors, closing connection");
     poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
     return;
@@ -82,7 +82,7 @@ void poplard_pop3_bad_command(PoplarClient *c, const char *reply)
 
 void poplard_pop3_line_too_long(PoplarClient *c)
 {
-  if (c->sasl) {
+  if (c->login.sasl) {
     /* The -ERR ends AUTH for the client (RFC 5034 4): the exchange ends
      * with it, or the next command would be read as a SASL response. */
     poplard_sasl_cancel(c, "-ERR [AUTH] Response too long");
@@ -94,7 +94,7 @@ void poplard_pop3_line_too_long(PoplarClient *c)
 void poplard_pop3_dispatch(PoplarClient *c, const char *line, size_t len)
 {
   PoplarCommandLine cmd;
-  if (c->sasl) {
+  if (c->login.sasl) {
     poplard_sasl_response(c, line, len);
     return;
   }
@@ -139,48 +139,36 @@ void poplard_pop3_greet(PoplarClient *c)
   const PoplarServerConfig *cfg = &c->server->cfg;
   if (c->server->apop) {
     /* RFC 1939 section 7: a timestamp unique to this greeting. */
-    g_snprintf(c->apop_stamp, sizeof c->apop_stamp, "<%d.%s.%" G_GINT64_FORMAT
-               "@%s>", (int)getpid(), c->session.id,
+    g_snprintf(c->login.apop_stamp, sizeof c->login.apop_stamp,
+               "<%d.%s.%" G_GINT64_FORMAT "@%s>", (int)getpid(), c->session.id,
                c->session.start_time / G_USEC_PER_SEC, cfg->hostname);
-    poplard_client_replyf(c, "+OK %s %s", cfg->greeting, c->apop_stamp);
+    poplard_client_replyf(c, "+OK %s %s", cfg->greeting, c->login.apop_stamp);
   } else {
     poplard_client_replyf(c, "+OK %s", cfg->greeting);
   }
   poplard_client_enter_state(c, POPLAR_STATE_AUTHORIZATION);
 }
 
-static void connect_hooks_work(PoplarClient *c)
-{
-  PoplarHookArgs args = {0};
-  g_free(c->job_reply);
-  c->job_reply = NULL;
-  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
-                                     POPLAR_HOOK_CONNECT, &args,
-                                     &c->job_reply);
-  c->job_ok = (v == POPLAR_CONTINUE);
-}
-
 static void connect_hooks_done(PoplarClient *c)
 {
-  if (c->job_ok) {
+  if (c->job.ok) {
+    c->admitted = true;
     poplard_client_connected(c);
     return;
   }
   /* Any refusal at connect ends the session: there is no greeting to
    * continue from. */
-  poplard_client_reply(c, c->job_reply);
-  g_clear_pointer(&c->job_reply, g_free);
+  poplard_client_reply(c, c->job.reply);
+  g_clear_pointer(&c->job.reply, g_free);
   poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
 }
 
 void poplard_pop3_start(PoplarClient *c)
 {
-  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_CONNECT)) {
-    poplard_client_run_job(c, connect_hooks_work, connect_hooks_done);
-    return;
-  }
-  poplard_client_connected(c);
-  poplard_client_pump(c);
+  PoplarHookArgs args = {0};
+  if (!poplard_client_run_hooks(c, POPLAR_HOOK_CONNECT, &args,
+                                connect_hooks_done))
+    poplard_client_pump(c);
 }
 
 /* ---- commands without plugin calls ------------------------------------ */
@@ -265,20 +253,12 @@ static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd)
 
 static void rset_reply(PoplarClient *c)
 {
+  g_clear_pointer(&c->job.reply, g_free); /* RSET's hooks only listen */
   unsigned count;
   uint64_t octets;
   mailbox_totals(c->session.mailbox, &count, &octets);
   poplard_client_replyf(c, "+OK maildrop has %u messages (%" G_GUINT64_FORMAT
                        " octets)", count, octets);
-}
-
-static void rset_hooks_work(PoplarClient *c)
-{
-  PoplarHookArgs args = {.mbox = c->session.mailbox};
-  char *reply = NULL;
-  poplard_hooks_run(c->server->registry, &c->session, POPLAR_HOOK_RSET, &args,
-                   &reply);
-  g_free(reply);
 }
 
 static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd)
@@ -287,13 +267,10 @@ static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd)
   (void)cmd;
   for (size_t i = 0; i < mbox->n_visible; i++)
     mbox->visible[i]->deleted = false;
-  c->deleted = 0;
-  c->deleted_octets = 0;
-  if (poplard_hooks_present(c->server->registry, POPLAR_HOOK_RSET)) {
-    poplard_client_run_job(c, rset_hooks_work, rset_reply);
-    return;
-  }
-  rset_reply(c);
+  c->stats.deleted = 0;
+  c->stats.deleted_octets = 0;
+  PoplarHookArgs args = {.mbox = mbox};
+  poplard_client_run_hooks(c, POPLAR_HOOK_RSET, &args, rset_reply);
 }
 
 PoplarMessage *poplard_pop3_message_arg(PoplarClient *c, const char *arg)

@@ -20,10 +20,10 @@ void poplard_pop3_line_too_long(PoplarClient *c);
 /* Counts a protocol error; disconnects after too many. */
 void poplard_pop3_bad_command(PoplarClient *c, const char *reply);
 
-/* Starts the login job for c->auth with @check as the secret check; the
+/* Starts the login job for c->login.req with @check as the secret check; the
  * reply and the state change follow when it returns. */
 void poplard_pop3_login(PoplarClient *c, PoplarCredentialCheck check);
-/* The USER/PASS check: c->password against the passdbs. */
+/* The USER/PASS check: c->login.password against the passdbs. */
 PoplarPassdbResult poplard_pop3_check_password(PoplarClient *c,
                                               PoplarAuthRequest *req);
 /* Sends -ERR [AUTH] and returns true when plaintext passwords are not

@@ -51,7 +51,7 @@ struct PoplarRetr {
 
 static void retr_free(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   if (!r)
     return;
   /* Blocks still held belong to a job that never handed them back (a
@@ -60,14 +60,14 @@ static void retr_free(PoplarClient *c)
     poplard_out_block_free(r->blocks[i]);
   g_free(r->hook_reply);
   g_free(r);
-  c->retr = NULL;
+  c->out.retr = NULL;
 }
 
 /* Tells the message_sent hooks how the transfer ended, once.  On the
  * pool. */
 static void retr_report(PoplarClient *c, bool complete)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   if (r->reported)
     return;
   r->reported = true;
@@ -84,7 +84,7 @@ static void retr_report(PoplarClient *c, bool complete)
 /* Closes the store's read handle.  On the pool (a plugin call). */
 static void retr_close_stream(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   if (r->stream_open) {
     const PoplarStoreEntry *store = c->session.mailbox->store;
     store->ops.message_close(store->data, r->stream);
@@ -96,7 +96,7 @@ static void retr_close_stream(PoplarClient *c)
  * keeps room for it.  On the pool. */
 static void retr_finish(PoplarClient *c, PoplarOutBlock *b)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   size_t w = poplard_dotstuff_finish(&r->enc, b->data + b->len);
   b->len += w;
   r->octets += w;
@@ -109,7 +109,7 @@ static void retr_finish(PoplarClient *c, PoplarOutBlock *b)
  * or when the store failed (r->failed).  On the pool. */
 static bool retr_read(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   PoplarMailbox *mbox = c->session.mailbox;
   const PoplarStoreEntry *store = mbox->store;
   int64_t n = store->ops.message_read(store->data, r->stream, r->raw,
@@ -133,7 +133,7 @@ static bool retr_read(PoplarClient *c)
  * by hooks first, then the message, then the terminator.  On the pool. */
 static void retr_fill_block(PoplarClient *c, PoplarOutBlock *b)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   const PoplarMessage *msg = r->msg;
   size_t limit = b->cap - POPLAR_DOTSTUFF_FINISH_MAX;
   while (b->len + 2 <= limit) {
@@ -171,7 +171,7 @@ static void retr_fill_block(PoplarClient *c, PoplarOutBlock *b)
 /* Fills the job's blocks in order.  On the pool. */
 static void retr_produce(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   for (unsigned i = 0; i < r->n_blocks && !r->eof && !r->failed; i++)
     retr_fill_block(c, r->blocks[i]);
 }
@@ -182,7 +182,7 @@ static void retr_produce(PoplarClient *c)
  * short by a few octets: the next job sends them).  On the loop. */
 static void retr_take_blocks(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   size_t pending = poplard_client_pending(c);
   size_t n = pending < RETR_QUEUE_TARGET
                  ? (RETR_QUEUE_TARGET - pending) / POPLAR_OUT_STREAM_BLOCK
@@ -195,16 +195,16 @@ static void retr_take_blocks(PoplarClient *c)
     n = (size_t)need;
   n = CLAMP(n, 1, RETR_JOB_BLOCKS_MAX);
   for (r->n_blocks = 0; r->n_blocks < n; r->n_blocks++)
-    r->blocks[r->n_blocks] = poplard_out_queue_block_new(&c->out);
+    r->blocks[r->n_blocks] = poplard_out_queue_block_new(&c->out.queue);
 }
 
 /* Queues what the job produced, in order; unused blocks go back for
  * reuse.  On the loop. */
 static void retr_queue_blocks(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   for (unsigned i = 0; i < r->n_blocks; i++)
-    poplard_out_queue_block_put(&c->out, r->blocks[i]);
+    poplard_out_queue_block_put(&c->out.queue, r->blocks[i]);
   r->n_blocks = 0;
 }
 
@@ -215,7 +215,7 @@ static void retr_read_work(PoplarClient *c)
 
 static void retr_read_done(PoplarClient *c)
 {
-  if (c->retr->failed) {
+  if (c->out.retr->failed) {
     /* Part of the message is out and there is no way to say -ERR now;
      * closing without the final "." tells the client the transfer broke,
      * and nothing was deleted. */
@@ -227,7 +227,7 @@ static void retr_read_done(PoplarClient *c)
 
 static bool retr_fill(PoplarClient *c)
 {
-  if (c->retr->eof) {
+  if (c->out.retr->eof) {
     retr_free(c);
     return true;
   }
@@ -238,7 +238,7 @@ static bool retr_fill(PoplarClient *c)
 
 static void retr_open_work(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   PoplarMailbox *mbox = c->session.mailbox;
   if (poplard_hooks_present(c->server->registry,
                            POPLAR_HOOK_MESSAGE_RETRIEVE)) {
@@ -269,7 +269,7 @@ static void retr_open_work(PoplarClient *c)
 
 static void retr_open_done(PoplarClient *c)
 {
-  PoplarRetr *r = c->retr;
+  PoplarRetr *r = c->out.retr;
   if (r->verdict != POPLAR_CONTINUE) {
     poplard_client_reply(c, r->hook_reply);
     if (r->verdict == POPLAR_DISCONNECT)
@@ -294,14 +294,14 @@ static void retr_open_done(PoplarClient *c)
   }
   if (r->top_lines < 0) {
     poplard_client_replyf(c, "+OK %" G_GUINT64_FORMAT " octets", r->msg->size);
-    c->retrieved++;
-    c->retrieved_octets += r->msg->size;
+    c->stats.retrieved++;
+    c->stats.retrieved_octets += r->msg->size;
   } else {
     poplard_client_reply(c, "+OK Top of message follows");
   }
   retr_queue_blocks(c);
-  c->fill = retr_fill;
-  c->fill_below = RETR_REFILL_BELOW;
+  c->out.fill = retr_fill;
+  c->out.fill_below = RETR_REFILL_BELOW;
 }
 
 static void start_retr(PoplarClient *c, PoplarMessage *msg, long top_lines)
@@ -313,7 +313,7 @@ static void start_retr(PoplarClient *c, PoplarMessage *msg, long top_lines)
   r->msg = msg;
   r->top_lines = top_lines;
   poplard_dotstuff_init(&r->enc, top_lines);
-  c->retr = r;
+  c->out.retr = r;
   retr_take_blocks(c);
   poplard_client_run_job(c, retr_open_work, retr_open_done);
 }
@@ -344,9 +344,9 @@ void poplard_cmd_top(PoplarClient *c, const PoplarCommandLine *cmd)
 static bool listing_fill(PoplarClient *c, bool uidl)
 {
   PoplarMailbox *mbox = c->session.mailbox;
-  while (c->fill_cursor < mbox->n_visible &&
+  while (c->out.fill_cursor < mbox->n_visible &&
          poplard_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER) {
-    const PoplarMessage *msg = mbox->visible[c->fill_cursor++];
+    const PoplarMessage *msg = mbox->visible[c->out.fill_cursor++];
     if (msg->deleted)
       continue;
     if (uidl)
@@ -355,7 +355,7 @@ static bool listing_fill(PoplarClient *c, bool uidl)
       poplard_client_replyf(c, "%u %" G_GUINT64_FORMAT, msg->number,
                            msg->size);
   }
-  if (c->fill_cursor < mbox->n_visible)
+  if (c->out.fill_cursor < mbox->n_visible)
     return false;
   poplard_client_reply(c, ".");
   return true;
@@ -379,8 +379,8 @@ static void listing(PoplarClient *c, const PoplarCommandLine *cmd, bool uidl)
   }
   poplard_client_reply(c, uidl ? "+OK Unique-ID listing follows"
                               : "+OK Scan listing follows");
-  c->fill_cursor = 0;
-  c->fill = uidl ? uidl_fill : list_fill;
+  c->out.fill_cursor = 0;
+  c->out.fill = uidl ? uidl_fill : list_fill;
 }
 
 void poplard_cmd_list(PoplarClient *c, const PoplarCommandLine *cmd)
@@ -395,10 +395,10 @@ void poplard_cmd_uidl(PoplarClient *c, const PoplarCommandLine *cmd)
 
 void poplard_retr_abort(PoplarClient *c)
 {
-  if (c->retr) {
+  if (c->out.retr) {
     retr_close_stream(c);
-    if (c->retr->stream_open || c->retr->octets > 0)
-      retr_report(c, c->retr->eof);
+    if (c->out.retr->stream_open || c->out.retr->octets > 0)
+      retr_report(c, c->out.retr->eof);
     retr_free(c);
   }
 }

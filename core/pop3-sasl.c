@@ -67,7 +67,7 @@ static void send_challenge(PoplarClient *c, const unsigned char *data,
 
 static void exchange_free(PoplarClient *c)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   if (!x)
     return;
   if (x->in) {
@@ -76,13 +76,13 @@ static void exchange_free(PoplarClient *c)
   }
   g_free(x->out);
   g_free(x);
-  c->sasl = NULL;
+  c->login.sasl = NULL;
 }
 
 /* Ends the plugin's exchange state.  A plugin call: on the pool. */
 static void exchange_finish(PoplarClient *c)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   if (x && x->kind == SASL_PLUGIN && x->started) {
     x->mech->ops.finish(x->mech->data, x->state);
     x->started = false;
@@ -186,30 +186,30 @@ static void plain_response(PoplarClient *c, const unsigned char *data,
     fail_exchange(c, "-ERR [AUTH] Authorization identity not permitted");
     return;
   }
-  c->password = g_strndup(nul2 + 1, len - (size_t)(nul2 + 1 - authzid));
+  c->login.password = g_strndup(nul2 + 1, len - (size_t)(nul2 + 1 - authzid));
   exchange_free(c);
-  poplarpriv_auth_request_free(c->auth);
-  c->auth = poplarpriv_auth_request_new(&c->session, "PLAIN", user);
+  poplarpriv_auth_request_free(c->login.req);
+  c->login.req = poplarpriv_auth_request_new(&c->session, "PLAIN", user);
   poplard_pop3_login(c, poplard_pop3_check_password);
 }
 
 static void login_response(PoplarClient *c, const unsigned char *data,
                            size_t len)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   if (memchr(data, '\0', len)) {
     fail_exchange(c, "-ERR [AUTH] Malformed LOGIN message");
     return;
   }
   if (x->login_step == 0) {
-    poplarpriv_auth_request_free(c->auth);
+    poplarpriv_auth_request_free(c->login.req);
     g_autofree char *user = g_strndup((const char *)data, len);
-    c->auth = poplarpriv_auth_request_new(&c->session, "LOGIN", user);
+    c->login.req = poplarpriv_auth_request_new(&c->session, "LOGIN", user);
     x->login_step = 1;
     send_challenge(c, (const unsigned char *)"Password:", 9);
     return;
   }
-  c->password = g_strndup((const char *)data, len);
+  c->login.password = g_strndup((const char *)data, len);
   exchange_free(c);
   poplard_pop3_login(c, poplard_pop3_check_password);
 }
@@ -219,7 +219,7 @@ static void login_response(PoplarClient *c, const unsigned char *data,
 static PoplarPassdbResult check_sasl_outcome(PoplarClient *c,
                                              PoplarAuthRequest *req)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   PoplarSaslStatus status = x->status;
   (void)req;
   exchange_finish(c);
@@ -235,12 +235,12 @@ static PoplarPassdbResult check_sasl_outcome(PoplarClient *c,
 
 static void plugin_step_work(PoplarClient *c)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   const PoplarSaslEntry *mech = x->mech;
   g_clear_pointer(&x->out, g_free);
   x->out_len = 0;
   if (!x->started) {
-    if (!mech->ops.start(mech->data, c->auth, &x->state)) {
+    if (!mech->ops.start(mech->data, c->login.req, &x->state)) {
       x->status = POPLAR_SASL_TEMPFAIL;
       return;
     }
@@ -248,7 +248,7 @@ static void plugin_step_work(PoplarClient *c)
   }
   const unsigned char *out = NULL;
   size_t out_len = 0;
-  x->status = mech->ops.step(mech->data, x->state, c->auth,
+  x->status = mech->ops.step(mech->data, x->state, c->login.req,
                              x->in_absent ? NULL : x->in, x->in_len, &out,
                              &out_len);
   if (out && out_len)
@@ -269,13 +269,13 @@ static void finish_plugin_exchange(PoplarClient *c)
 
 static void plugin_step_done(PoplarClient *c)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   switch (x->status) {
   case POPLAR_SASL_CONTINUE:
     send_challenge(c, x->out, x->out_len);
     return;
   case POPLAR_SASL_OK:
-    if (!c->auth->user) {
+    if (!c->login.req->user) {
       poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
                      "SASL mechanism %s succeeded without setting a user: "
                      "refused", x->mech->name);
@@ -301,7 +301,7 @@ static void plugin_step_done(PoplarClient *c)
 static void plugin_step(PoplarClient *c, unsigned char *in, size_t in_len,
                         bool absent)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   x->in = in;
   x->in_len = in_len;
   x->in_absent = absent;
@@ -315,7 +315,7 @@ static void cancel_work(PoplarClient *c)
 
 static void cancel_done(PoplarClient *c)
 {
-  const char *reply = c->sasl->cancel_reply;
+  const char *reply = c->login.sasl->cancel_reply;
   exchange_free(c);
   poplard_pop3_bad_command(c, reply);
 }
@@ -324,8 +324,8 @@ static void cancel_done(PoplarClient *c)
  * pool when there is one. */
 void poplard_sasl_cancel(PoplarClient *c, const char *reply)
 {
-  c->sasl->cancel_reply = reply;
-  if (c->sasl->kind == SASL_PLUGIN && c->sasl->started)
+  c->login.sasl->cancel_reply = reply;
+  if (c->login.sasl->kind == SASL_PLUGIN && c->login.sasl->started)
     poplard_client_run_job(c, cancel_work, cancel_done);
   else
     cancel_done(c);
@@ -336,7 +336,7 @@ void poplard_sasl_cancel(PoplarClient *c, const char *reply)
 static void deliver(PoplarClient *c, unsigned char *data, size_t len,
                     bool absent)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   switch (x->kind) {
   case SASL_PLAIN:
     if (absent) {
@@ -362,7 +362,7 @@ static void deliver(PoplarClient *c, unsigned char *data, size_t len,
 
 void poplard_sasl_response(PoplarClient *c, const char *line, size_t len)
 {
-  PoplarSaslExchange *x = c->sasl;
+  PoplarSaslExchange *x = c->login.sasl;
   if (len == 1 && line[0] == '*') {
     poplard_sasl_cancel(c, "-ERR [AUTH] Authentication cancelled");
     return;
@@ -427,18 +427,18 @@ void poplard_cmd_auth(PoplarClient *c, const PoplarCommandLine *cmd)
       return;
     }
   }
-  poplarpriv_auth_request_free(c->auth);
-  c->auth = poplarpriv_auth_request_new(
+  poplarpriv_auth_request_free(c->login.req);
+  c->login.req = poplarpriv_auth_request_new(
       &c->session, mech ? mech->name : cmd->argv[0], NULL);
   if (mech) {
-    g_free(c->auth->mechanism);
-    c->auth->mechanism = g_strdup(mech->name);
+    g_free(c->login.req->mechanism);
+    c->login.req->mechanism = g_strdup(mech->name);
   } else {
-    g_free(c->auth->mechanism);
-    c->auth->mechanism = g_ascii_strup(cmd->argv[0], -1);
+    g_free(c->login.req->mechanism);
+    c->login.req->mechanism = g_ascii_strup(cmd->argv[0], -1);
   }
-  c->sasl = g_new0(PoplarSaslExchange, 1);
-  c->sasl->kind = kind;
-  c->sasl->mech = mech;
+  c->login.sasl = g_new0(PoplarSaslExchange, 1);
+  c->login.sasl->kind = kind;
+  c->login.sasl->mech = mech;
   deliver(c, ir, ir_len, absent);
 }

@@ -13,34 +13,20 @@
 static void mark_deleted(PoplarClient *c, PoplarMessage *msg)
 {
   msg->deleted = true;
-  c->deleted++;
-  c->deleted_octets += msg->size;
+  c->stats.deleted++;
+  c->stats.deleted_octets += msg->size;
   poplard_client_replyf(c, "+OK Message %u deleted", msg->number);
-}
-
-static void dele_work(PoplarClient *c)
-{
-  PoplarHookArgs args = {.msg = c->job_msg};
-  g_free(c->job_reply);
-  c->job_reply = NULL;
-  PoplarVerdict v = poplard_hooks_run(c->server->registry, &c->session,
-                                     POPLAR_HOOK_MESSAGE_DELETE, &args,
-                                     &c->job_reply);
-  c->job_ok = (v == POPLAR_CONTINUE);
-  c->job_disconnect = (v == POPLAR_DISCONNECT);
 }
 
 static void dele_done(PoplarClient *c)
 {
-  PoplarMessage *msg = c->job_msg;
-  c->job_msg = NULL;
-  if (c->job_ok) {
-    mark_deleted(c, msg);
+  if (c->job.ok) {
+    mark_deleted(c, c->job.hook_args.msg);
     return;
   }
-  poplard_client_reply(c, c->job_reply);
-  g_clear_pointer(&c->job_reply, g_free);
-  if (c->job_disconnect)
+  poplard_client_reply(c, c->job.reply);
+  g_clear_pointer(&c->job.reply, g_free);
+  if (c->job.disconnect)
     poplard_client_logout(c, POPLAR_DISCONNECT_ERROR);
 }
 
@@ -49,13 +35,8 @@ void poplard_cmd_dele(PoplarClient *c, const PoplarCommandLine *cmd)
   PoplarMessage *msg = poplard_pop3_message_arg(c, cmd->argv[0]);
   if (!msg)
     return;
-  if (!poplard_hooks_present(c->server->registry,
-                            POPLAR_HOOK_MESSAGE_DELETE)) {
-    mark_deleted(c, msg);
-    return;
-  }
-  c->job_msg = msg;
-  poplard_client_run_job(c, dele_work, dele_done);
+  PoplarHookArgs args = {.msg = msg};
+  poplard_client_run_hooks(c, POPLAR_HOOK_MESSAGE_DELETE, &args, dele_done);
 }
 
 /* ---- QUIT and the UPDATE state ----------------------------------------- */
@@ -86,16 +67,16 @@ static void update_work(PoplarClient *c)
   PoplarMailbox *mbox = c->session.mailbox;
   PoplarHookArgs args = {.mbox = mbox};
   char *reply = NULL;
-  g_free(c->job_reply);
-  c->job_reply = NULL;
+  g_free(c->job.reply);
+  c->job.reply = NULL;
 
   PoplarVerdict v = poplard_hooks_run(registry, &c->session,
                                      POPLAR_HOOK_UPDATE_BEFORE, &args, &reply);
   if (v != POPLAR_CONTINUE) {
     /* Refused: nothing is deleted, and the session ends as QUIT asked. */
-    c->job_reply = reply;
-    c->deleted = 0;
-    c->deleted_octets = 0;
+    c->job.reply = reply;
+    c->stats.deleted = 0;
+    c->stats.deleted_octets = 0;
     c->session.mailbox = NULL;
     poplarpriv_mailbox_free(mbox);
     return;
@@ -124,20 +105,20 @@ static void update_work(PoplarClient *c)
   c->session.mailbox = NULL;
   poplarpriv_mailbox_free(mbox);
   if (committed)
-    c->job_reply = g_strdup_printf(
-        "+OK Poplar signing off (%u messages deleted, %u left)", c->deleted,
-        left);
+    c->job.reply = g_strdup_printf(
+        "+OK Poplar signing off (%u messages deleted, %u left)",
+        c->stats.deleted, left);
   else
     /* RFC 1939 section 6 wording; the code says whether retrying helps. */
-    c->job_reply = g_strdup_printf(
+    c->job.reply = g_strdup_printf(
         "-ERR [SYS/%s] Some deleted messages not removed",
         r == POPLAR_STORE_PERMFAIL ? "PERM" : "TEMP");
 }
 
 static void update_done(PoplarClient *c)
 {
-  poplard_client_reply(c, c->job_reply);
-  g_clear_pointer(&c->job_reply, g_free);
+  poplard_client_reply(c, c->job.reply);
+  g_clear_pointer(&c->job.reply, g_free);
   poplard_client_logout(c, POPLAR_DISCONNECT_QUIT);
 }
 

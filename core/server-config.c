@@ -1,6 +1,16 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The core's sections of poplar.conf ([server], [tls], [plugins]) as one
+ * table: each key with its type, default, bounds and the field it fills,
+ * read by one loop.  What a type alone cannot say (a listen address, a
+ * mail location, a network) is a check run on the value once it is read;
+ * rules between keys come after the loop.  Every problem names file,
+ * line, key and why (poplar_config_error()).
+ */
 #include "server-config.h"
 
+#include <stddef.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "poplar-limits.h"
@@ -11,128 +21,370 @@
 #error "POPLAR_PLUGIN_DIR must be defined by the build"
 #endif
 
-static char **copy_list(PoplarConfig *section, const char *key,
-                        const char *const *def)
-{
-  size_t n = 0;
-  const char *const *items = poplar_config_get_list(section, key, &n);
-  if (n == 0 && !poplar_config_has_key(section, key))
-    items = def;
-  return g_strdupv((char **)items);
-}
-
-static bool read_unsigned(PoplarConfig *s, const char *key, long long def,
-                          long long min, long long max, unsigned *out)
-{
-  long long v = def;
-  bool ok = poplar_config_get_int(s, key, def, min, max, &v);
-  *out = (unsigned)v;
-  return ok;
-}
-
 /* The longest duration any setting takes: deadlines are microseconds in an
  * int64_t, so an unbounded value would overflow them. */
 #define POPLAR_DURATION_MAX_MS (365ULL * 24 * 3600 * 1000)
-
-static bool read_duration(PoplarConfig *s, const char *key, uint64_t def_ms,
-                          uint64_t *out_ms)
-{
-  if (!poplar_config_get_duration(s, key, def_ms, out_ms))
-    return false;
-  if (*out_ms > POPLAR_DURATION_MAX_MS) {
-    poplar_config_error(s, key, "%s is longer than a year",
-                        poplar_config_get_string(s, key, ""));
-    *out_ms = def_ms;
-    return false;
-  }
-  return true;
-}
 
 /* RFC 8314 asks for TLS 1.2 or later. */
 #define POPLAR_DEFAULT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS (30 * 1000)
 
-static bool read_tls(PoplarConfigFile *file, PoplarServerConfig *cfg)
+typedef enum KeyType {
+  KEY_STRING,   /* char *, a copy of the value or of def.string */
+  KEY_LIST,     /* char **, NULL-terminated; def.list when the key is absent */
+  KEY_BOOL,     /* bool */
+  KEY_UNSIGNED, /* unsigned, def.number within [min, max] */
+  KEY_INT,      /* long long, def.number within [min, max] */
+  KEY_DURATION, /* uint64_t milliseconds, at most a year; min 1: not 0 */
+  KEY_CUSTOM,   /* read by check alone */
+} KeyType;
+
+typedef struct ConfigKey ConfigKey;
+
+/* Checks (or, for KEY_CUSTOM, reads) the value of @key in @section after
+ * the loop has read it into @cfg.  Returns false when it reported a
+ * problem. */
+typedef bool (*KeyCheck)(PoplarConfig *section, const ConfigKey *key,
+                         PoplarServerConfig *cfg);
+
+struct ConfigKey {
+  const char *section;
+  const char *key;
+  KeyType type;
+  size_t field; /* offset in PoplarServerConfig */
+  struct {
+    const char *string;
+    const char *const *list;
+    long long number;
+    bool boolean;
+  } def;
+  long long min, max;
+  KeyCheck check;
+};
+
+#define FIELD(member) offsetof(PoplarServerConfig, member)
+
+static void *field_of(PoplarServerConfig *cfg, const ConfigKey *k)
 {
-  static const char *const none[] = {NULL};
-  PoplarConfig *t = poplarpriv_config_section_ensure(file, "tls");
+  return (char *)cfg + k->field;
+}
+
+/* ---- checks of single values ------------------------------------------ */
+
+static bool check_listen(PoplarConfig *s, const ConfigKey *k,
+                         PoplarServerConfig *cfg)
+{
   bool ok = true;
-  cfg->tls.certificates = copy_list(t, "certificates", none);
-  cfg->tls.priority = g_strdup(poplar_config_get_string(
-      t, "priority", POPLAR_DEFAULT_TLS_PRIORITY));
-  g_autofree char *err = NULL;
-  if (!poplard_tls_priority_check(cfg->tls.priority, &err)) {
-    poplar_config_error(t, "priority", "%s", err);
-    ok = false;
+  for (char **spec = *(char ***)field_of(cfg, k); *spec; spec++) {
+    g_autofree char *err = NULL;
+    if (!poplard_listener_check(*spec, &err)) {
+      poplar_config_error(s, k->key, "%s", err);
+      ok = false;
+    }
   }
-  ok &= read_duration(t, "handshake-timeout",
-                                   POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS,
-                                   &cfg->tls.handshake_timeout_ms);
-  ok &= poplar_config_get_bool(t, "session-tickets", true,
-                               &cfg->tls.session_tickets);
+  return ok;
+}
+
+static bool check_mail(PoplarConfig *s, const ConfigKey *k,
+                       PoplarServerConfig *cfg)
+{
+  const char *mail = cfg->mail;
+  g_autofree char *why = NULL;
+  if (!mail)
+    return true;
+  if (!poplard_location_check(mail, &why)) {
+    poplar_config_error(s, k->key, "'%s': %s", mail, why);
+    return false;
+  }
+  if (!strchr(mail, ':')) {
+    poplar_config_error(s, k->key,
+                        "'%s' has no scheme (e.g. maildir:%%h/Maildir)", mail);
+    return false;
+  }
+  return true;
+}
+
+static bool default_hostname(PoplarConfig *s, const ConfigKey *k,
+                             PoplarServerConfig *cfg)
+{
+  (void)s;
+  (void)k;
+  if (cfg->hostname)
+    return true;
+  char host[256] = "localhost";
+  if (gethostname(host, sizeof host - 1) != 0)
+    g_strlcpy(host, "localhost", sizeof host);
+  cfg->hostname = g_strdup(host);
+  return true;
+}
+
+static bool default_threads(PoplarConfig *s, const ConfigKey *k,
+                            PoplarServerConfig *cfg)
+{
+  (void)s;
+  (void)k;
+  if (cfg->threads == 0)
+    cfg->threads = MAX(1u, g_get_num_processors());
+  return true;
+}
+
+/* RFC 2449 6.7: EXPIRE takes days, or NEVER. */
+static bool read_expire(PoplarConfig *s, const ConfigKey *k,
+                        PoplarServerConfig *cfg)
+{
+  cfg->expire = POPLAR_EXPIRE_UNSET;
+  const char *v = poplar_config_get_string(s, k->key, NULL);
+  if (!v)
+    return true;
+  if (g_ascii_strcasecmp(v, "never") == 0) {
+    cfg->expire = POPLAR_EXPIRE_NEVER;
+    return true;
+  }
+  return poplar_config_get_int(s, k->key, 0, 0, 36500, &cfg->expire);
+}
+
+static bool read_log_level(PoplarConfig *s, const ConfigKey *k,
+                           PoplarServerConfig *cfg)
+{
+  static const char *const names[] = {"error", "warning", "info", "debug"};
+  const char *v = poplar_config_get_string(s, k->key, "info");
+  for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
+    if (g_ascii_strcasecmp(v, names[i]) == 0) {
+      cfg->log_level = (PoplarLogLevel)i;
+      return true;
+    }
+  }
+  poplar_config_error(s, k->key,
+                      "'%s' is not one of error, warning, info, debug", v);
+  return false;
+}
+
+static bool read_netlist(PoplarConfig *s, const ConfigKey *k,
+                         PoplarServerConfig *cfg)
+{
+  PoplarNetList **list = field_of(cfg, k);
+  *list = poplard_netlist_new();
+  size_t n = 0;
+  const char *const *nets = poplar_config_get_list(s, k->key, &n);
+  if (n == 0 && !poplar_config_has_key(s, k->key))
+    nets = k->def.list;
+  bool ok = true;
+  for (; nets && *nets; nets++) {
+    const char *why = NULL;
+    if (!poplard_netlist_add(*list, *nets, &why)) {
+      poplar_config_error(s, k->key, "'%s': %s", *nets, why);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+static bool check_priority(PoplarConfig *s, const ConfigKey *k,
+                           PoplarServerConfig *cfg)
+{
+  g_autofree char *err = NULL;
+  if (poplard_tls_priority_check(cfg->tls.priority, &err))
+    return true;
+  poplar_config_error(s, k->key, "%s", err);
+  return false;
+}
+
+/* Each item is "cert.pem:key.pem" or a combined "cert.pem". */
+static bool check_certificates(PoplarConfig *s, const ConfigKey *k,
+                               PoplarServerConfig *cfg)
+{
+  bool ok = true;
   for (char **item = cfg->tls.certificates; *item; item++) {
     g_autofree char *cert = g_strdup(*item);
     char *key = strchr(cert, ':');
     if (key)
       *key++ = '\0';
     if (!g_file_test(cert, G_FILE_TEST_IS_REGULAR)) {
-      poplar_config_error(t, "certificates", "'%s' does not exist", cert);
+      poplar_config_error(s, k->key, "'%s' does not exist", cert);
       ok = false;
     } else if (key && !g_file_test(key, G_FILE_TEST_IS_REGULAR)) {
-      poplar_config_error(t, "certificates", "key '%s' does not exist", key);
+      poplar_config_error(s, k->key, "key '%s' does not exist", key);
       ok = false;
     }
   }
+  return ok;
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static const char *const none[] = {NULL};
+static const char *const default_listen[] = {"0.0.0.0:110", "[::]:110", NULL};
+static const char *const loopback[] = {"127.0.0.0/8", "::1/128", NULL};
+
+static const ConfigKey config_keys[] = {
+    {.section = "server", .key = "listen", .type = KEY_LIST,
+     .field = FIELD(listen), .def.list = default_listen,
+     .check = check_listen},
+    {.section = "server", .key = "listen-tls", .type = KEY_LIST,
+     .field = FIELD(listen_tls), .def.list = none, .check = check_listen},
+    {.section = "server", .key = "plugin-dir", .type = KEY_STRING,
+     .field = FIELD(plugin_dir), .def.string = POPLAR_PLUGIN_DIR},
+    /* Unset is fine when the password databases give every location. */
+    {.section = "server", .key = "mail", .type = KEY_STRING,
+     .field = FIELD(mail), .check = check_mail},
+    {.section = "server", .key = "user", .type = KEY_STRING,
+     .field = FIELD(user)},
+    {.section = "server", .key = "group", .type = KEY_STRING,
+     .field = FIELD(group)},
+    {.section = "server", .key = "hostname", .type = KEY_STRING,
+     .field = FIELD(hostname), .check = default_hostname},
+    {.section = "server", .key = "greeting", .type = KEY_STRING,
+     .field = FIELD(greeting), .def.string = "Poplar POP3 server ready"},
+    {.section = "server", .key = "implementation", .type = KEY_STRING,
+     .field = FIELD(implementation), .def.string = "Poplar " POPLAR_VERSION},
+    {.section = "server", .key = "idle-timeout", .type = KEY_DURATION,
+     .field = FIELD(idle_timeout_ms),
+     .def.number = POPLAR_DEFAULT_IDLE_TIMEOUT_MS, .min = 1},
+    {.section = "server", .key = "auth-failure-delay", .type = KEY_DURATION,
+     .field = FIELD(auth_failure_delay_ms),
+     .def.number = POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MS},
+    {.section = "server", .key = "auth-failure-delay-max",
+     .type = KEY_DURATION, .field = FIELD(auth_failure_delay_max_ms),
+     .def.number = POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MAX_MS},
+    {.section = "server", .key = "auth-failure-window", .type = KEY_DURATION,
+     .field = FIELD(auth_failure_window_ms),
+     .def.number = POPLAR_DEFAULT_AUTH_FAILURE_WINDOW_MS},
+    {.section = "server", .key = "max-connections", .type = KEY_UNSIGNED,
+     .field = FIELD(max_connections),
+     .def.number = POPLAR_DEFAULT_MAX_CONNECTIONS, .min = 1, .max = 1000000},
+    {.section = "server", .key = "max-connections-per-ip",
+     .type = KEY_UNSIGNED, .field = FIELD(max_connections_per_ip),
+     .def.number = POPLAR_DEFAULT_MAX_CONNECTIONS_PER_IP, .min = 1,
+     .max = 1000000},
+    /* 0: one loop thread per processor */
+    {.section = "server", .key = "threads", .type = KEY_UNSIGNED,
+     .field = FIELD(threads), .def.number = 0, .min = 0, .max = 256,
+     .check = default_threads},
+    {.section = "server", .key = "workers", .type = KEY_UNSIGNED,
+     .field = FIELD(workers), .def.number = 1, .min = 1, .max = 64},
+    {.section = "server", .key = "shutdown-timeout", .type = KEY_DURATION,
+     .field = FIELD(shutdown_timeout_ms), .def.number = 30 * 1000},
+    {.section = "server", .key = "allow-root", .type = KEY_BOOL,
+     .field = FIELD(allow_root), .def.boolean = false},
+    {.section = "server", .key = "plugin-threads", .type = KEY_UNSIGNED,
+     .field = FIELD(plugin_threads),
+     .def.number = POPLAR_DEFAULT_PLUGIN_THREADS, .min = 1, .max = 1024},
+    /* RFC 2449 6.5: seconds; -1 when not advertised */
+    {.section = "server", .key = "login-delay", .type = KEY_INT,
+     .field = FIELD(login_delay), .def.number = -1, .min = 0,
+     .max = 86400 * 365},
+    {.section = "server", .key = "expire", .type = KEY_CUSTOM,
+     .check = read_expire},
+    {.section = "server", .key = "log-level", .type = KEY_CUSTOM,
+     .check = read_log_level},
+    {.section = "server", .key = "trusted-networks", .type = KEY_CUSTOM,
+     .field = FIELD(trusted), .def.list = loopback, .check = read_netlist},
+    {.section = "server", .key = "proxy-protocol", .type = KEY_BOOL,
+     .field = FIELD(proxy_protocol), .def.boolean = false},
+    {.section = "server", .key = "trusted-proxies", .type = KEY_CUSTOM,
+     .field = FIELD(trusted_proxies), .def.list = none,
+     .check = read_netlist},
+    {.section = "plugins", .key = "load", .type = KEY_LIST,
+     .field = FIELD(load), .def.list = none},
+    {.section = "tls", .key = "certificates", .type = KEY_LIST,
+     .field = FIELD(tls.certificates), .def.list = none,
+     .check = check_certificates},
+    {.section = "tls", .key = "priority", .type = KEY_STRING,
+     .field = FIELD(tls.priority), .def.string = POPLAR_DEFAULT_TLS_PRIORITY,
+     .check = check_priority},
+    {.section = "tls", .key = "handshake-timeout", .type = KEY_DURATION,
+     .field = FIELD(tls.handshake_timeout_ms),
+     .def.number = POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS},
+    {.section = "tls", .key = "session-tickets", .type = KEY_BOOL,
+     .field = FIELD(tls.session_tickets), .def.boolean = true},
+};
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static bool read_duration(PoplarConfig *s, const ConfigKey *k, uint64_t *out)
+{
+  uint64_t def = (uint64_t)k->def.number;
+  if (!poplar_config_get_duration(s, k->key, def, out))
+    return false;
+  if (*out > POPLAR_DURATION_MAX_MS) {
+    poplar_config_error(s, k->key, "%s is longer than a year",
+                        poplar_config_get_string(s, k->key, ""));
+    *out = def;
+    return false;
+  }
+  if (*out < (uint64_t)k->min) {
+    poplar_config_error(s, k->key, "must be more than 0");
+    return false;
+  }
+  return true;
+}
+
+static bool read_key(PoplarConfig *s, const ConfigKey *k,
+                     PoplarServerConfig *cfg)
+{
+  void *field = field_of(cfg, k);
+  long long number = k->def.number;
+  bool ok = true;
+  switch (k->type) {
+  case KEY_STRING:
+    *(char **)field =
+        g_strdup(poplar_config_get_string(s, k->key, k->def.string));
+    break;
+  case KEY_LIST: {
+    size_t n = 0;
+    const char *const *items = poplar_config_get_list(s, k->key, &n);
+    if (n == 0 && !poplar_config_has_key(s, k->key))
+      items = k->def.list;
+    *(char ***)field = g_strdupv((char **)items);
+    break;
+  }
+  case KEY_BOOL:
+    ok = poplar_config_get_bool(s, k->key, k->def.boolean, field);
+    break;
+  case KEY_UNSIGNED:
+    ok = poplar_config_get_int(s, k->key, k->def.number, k->min, k->max,
+                               &number);
+    *(unsigned *)field = (unsigned)number;
+    break;
+  case KEY_INT:
+    ok = poplar_config_get_int(s, k->key, k->def.number, k->min, k->max,
+                               field);
+    break;
+  case KEY_DURATION:
+    ok = read_duration(s, k, field);
+    break;
+  case KEY_CUSTOM:
+    break;
+  }
+  /* Also after a bad value: the checks complete defaults too. */
+  if (k->check)
+    ok &= k->check(s, k, cfg);
+  return ok;
+}
+
+/* ---- rules between keys -------------------------------------------------- */
+
+static bool check_across(PoplarConfigFile *file, PoplarServerConfig *cfg)
+{
+  PoplarConfig *s = poplarpriv_config_section_ensure(file, "server");
+  bool ok = true;
+  if (!cfg->listen[0] && !cfg->listen_tls[0]) {
+    poplar_config_error(s, "listen", "no address to listen on (listen and "
+                                     "listen-tls are both empty)");
+    ok = false;
+  }
   if (cfg->listen_tls[0] && !cfg->tls.certificates[0]) {
-    PoplarConfig *s = poplarpriv_config_section_ensure(file, "server");
     poplar_config_error(s, "listen-tls",
                         "implicit TLS needs [tls] certificates");
     ok = false;
   }
-  poplarpriv_config_report_unused(t);
-  return ok;
-}
-
-static bool read_log_level(PoplarConfig *s, PoplarLogLevel *out)
-{
-  static const char *const names[] = {"error", "warning", "info", "debug"};
-  const char *v = poplar_config_get_string(s, "log-level", "info");
-  for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
-    if (g_ascii_strcasecmp(v, names[i]) == 0) {
-      *out = (PoplarLogLevel)i;
-      return true;
-    }
-  }
-  poplar_config_error(s, "log-level",
-                      "'%s' is not one of error, warning, info, debug", v);
-  return false;
-}
-
-static bool read_expire(PoplarConfig *s, long long *out)
-{
-  *out = POPLAR_EXPIRE_UNSET;
-  const char *v = poplar_config_get_string(s, "expire", NULL);
-  if (!v)
-    return true;
-  if (g_ascii_strcasecmp(v, "never") == 0) {
-    *out = POPLAR_EXPIRE_NEVER;
-    return true;
-  }
-  /* RFC 2449 6.7: EXPIRE takes days, or NEVER. */
-  return poplar_config_get_int(s, "expire", 0, 0, 36500, out);
-}
-
-static bool read_trusted(PoplarConfig *s, PoplarNetList *list)
-{
-  static const char *const def[] = {"127.0.0.0/8", "::1/128", NULL};
-  g_auto(GStrv) nets = copy_list(s, "trusted-networks", def);
-  bool ok = true;
-  for (char **n = nets; *n; n++) {
-    const char *why = NULL;
-    if (!poplard_netlist_add(list, *n, &why)) {
-      poplar_config_error(s, "trusted-networks", "'%s': %s", *n, why);
-      ok = false;
-    }
+  size_t n_proxies = 0;
+  poplar_config_get_list(s, "trusted-proxies", &n_proxies);
+  if (cfg->proxy_protocol && n_proxies == 0) {
+    poplar_config_error(s, "proxy-protocol",
+                        "needs trusted-proxies: the addresses of the load "
+                        "balancers allowed to send PROXY headers");
+    ok = false;
   }
   return ok;
 }
@@ -140,122 +392,22 @@ static bool read_trusted(PoplarConfig *s, PoplarNetList *list)
 bool poplard_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
                                const char *plugin_dir_override)
 {
-  static const char *const default_listen[] = {"0.0.0.0:110", "[::]:110",
-                                               NULL};
+  static const char *const sections[] = {"server", "plugins", "tls"};
   guint errors_before = file->errors->len;
-  PoplarConfig *s = poplarpriv_config_section_ensure(file, "server");
-  PoplarConfig *p = poplarpriv_config_section_ensure(file, "plugins");
   bool ok = true;
-
-  cfg->listen = copy_list(s, "listen", default_listen);
-  static const char *const none[] = {NULL};
-  cfg->listen_tls = copy_list(s, "listen-tls", none);
-  if (!cfg->listen[0] && !cfg->listen_tls[0]) {
-    poplar_config_error(s, "listen", "no address to listen on (listen and "
-                                     "listen-tls are both empty)");
-    ok = false;
+  for (size_t i = 0; i < G_N_ELEMENTS(config_keys); i++) {
+    const ConfigKey *k = &config_keys[i];
+    PoplarConfig *s = poplarpriv_config_section_ensure(file, k->section);
+    ok &= read_key(s, k, cfg);
   }
-  const char *const keys[] = {"listen", "listen-tls"};
-  char **const lists[] = {cfg->listen, cfg->listen_tls};
-  for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
-    for (char **spec = lists[k]; *spec; spec++) {
-      g_autofree char *err = NULL;
-      if (!poplard_listener_check(*spec, &err)) {
-        poplar_config_error(s, keys[k], "%s", err);
-        ok = false;
-      }
-    }
-  }
-  cfg->plugin_dir = g_strdup(
-      poplar_config_get_string(s, "plugin-dir", POPLAR_PLUGIN_DIR));
   if (plugin_dir_override) {
     g_free(cfg->plugin_dir);
     cfg->plugin_dir = g_strdup(plugin_dir_override);
   }
-  cfg->mail = g_strdup(
-      poplar_config_get_string(s, "mail", "maildir:%h/Maildir"));
-  g_autofree char *why = NULL;
-  if (!poplard_location_check(cfg->mail, &why)) {
-    poplar_config_error(s, "mail", "'%s': %s", cfg->mail, why);
-    ok = false;
-  } else if (!strchr(cfg->mail, ':')) {
-    poplar_config_error(s, "mail",
-                        "'%s' has no scheme (e.g. maildir:%%h/Maildir)",
-                        cfg->mail);
-    ok = false;
-  }
-  cfg->user = g_strdup(poplar_config_get_string(s, "user", NULL));
-  cfg->group = g_strdup(poplar_config_get_string(s, "group", NULL));
-  char host[256] = "localhost";
-  if (gethostname(host, sizeof host - 1) != 0)
-    g_strlcpy(host, "localhost", sizeof host);
-  cfg->hostname = g_strdup(poplar_config_get_string(s, "hostname", host));
-  cfg->greeting = g_strdup(
-      poplar_config_get_string(s, "greeting", "Poplar POP3 server ready"));
-  cfg->implementation = g_strdup(poplar_config_get_string(
-      s, "implementation", "Poplar " POPLAR_VERSION));
-
-  ok &= read_duration(s, "idle-timeout",
-                                   POPLAR_DEFAULT_IDLE_TIMEOUT_MS,
-                                   &cfg->idle_timeout_ms);
-  if (cfg->idle_timeout_ms == 0) {
-    poplar_config_error(s, "idle-timeout", "must be more than 0");
-    ok = false;
-  }
-  ok &= read_duration(s, "auth-failure-delay",
-                                   POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MS,
-                                   &cfg->auth_failure_delay_ms);
-  ok &= read_duration(s, "auth-failure-delay-max",
-                                   POPLAR_DEFAULT_AUTH_FAILURE_DELAY_MAX_MS,
-                                   &cfg->auth_failure_delay_max_ms);
-  ok &= read_duration(s, "auth-failure-window",
-                                   POPLAR_DEFAULT_AUTH_FAILURE_WINDOW_MS,
-                                   &cfg->auth_failure_window_ms);
-  ok &= read_unsigned(s, "max-connections", POPLAR_DEFAULT_MAX_CONNECTIONS, 1,
-                      1000000, &cfg->max_connections);
-  ok &= read_unsigned(s, "max-connections-per-ip",
-                      POPLAR_DEFAULT_MAX_CONNECTIONS_PER_IP, 1, 1000000,
-                      &cfg->max_connections_per_ip);
-  ok &= read_unsigned(s, "threads", 0, 0, 256, &cfg->threads);
-  if (cfg->threads == 0)
-    cfg->threads = MAX(1u, g_get_num_processors());
-  ok &= read_unsigned(s, "workers", 1, 1, 64, &cfg->workers);
-  ok &= read_duration(s, "shutdown-timeout", 30 * 1000,
-                                   &cfg->shutdown_timeout_ms);
-  ok &= poplar_config_get_bool(s, "allow-root", false, &cfg->allow_root);
-  ok &= read_unsigned(s, "plugin-threads", POPLAR_DEFAULT_PLUGIN_THREADS, 1,
-                      1024, &cfg->plugin_threads);
-  ok &= poplar_config_get_int(s, "login-delay", -1, 0, 86400 * 365,
-                              &cfg->login_delay);
-  ok &= read_expire(s, &cfg->expire);
-  ok &= read_log_level(s, &cfg->log_level);
-  cfg->trusted = poplard_netlist_new();
-  ok &= read_trusted(s, cfg->trusted);
-  ok &= poplar_config_get_bool(s, "proxy-protocol", false,
-                               &cfg->proxy_protocol);
-  cfg->trusted_proxies = poplard_netlist_new();
-  size_t n_proxies = 0;
-  const char *const *proxies =
-      poplar_config_get_list(s, "trusted-proxies", &n_proxies);
-  for (size_t i = 0; i < n_proxies; i++) {
-    const char *bad = NULL;
-    if (!poplard_netlist_add(cfg->trusted_proxies, proxies[i], &bad)) {
-      poplar_config_error(s, "trusted-proxies", "'%s': %s", proxies[i], bad);
-      ok = false;
-    }
-  }
-  if (cfg->proxy_protocol && n_proxies == 0) {
-    poplar_config_error(s, "proxy-protocol",
-                        "needs trusted-proxies: the addresses of the load "
-                        "balancers allowed to send PROXY headers");
-    ok = false;
-  }
-
-  cfg->load = copy_list(p, "load", none);
-  ok &= read_tls(file, cfg);
-
-  poplarpriv_config_report_unused(s);
-  poplarpriv_config_report_unused(p);
+  ok &= check_across(file, cfg);
+  for (size_t i = 0; i < G_N_ELEMENTS(sections); i++)
+    poplarpriv_config_report_unused(
+        poplarpriv_config_section_ensure(file, sections[i]));
   return ok && file->errors->len == errors_before;
 }
 

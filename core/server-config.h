@@ -19,7 +19,7 @@ typedef struct PoplarServerConfig {
   PoplarTlsConfig tls;  /* [tls]; no certificates: no TLS at all */
   char *plugin_dir;
   char **load;          /* plugin names or paths, in order */
-  char *mail;           /* default mail location template */
+  char *mail;           /* default mail location template, or NULL */
   char *user;           /* drop to this user after preinit, when root */
   char *group;
   char *hostname;       /* in the greeting's APOP timestamp */

@@ -82,7 +82,7 @@ static bool known_section(PoplarServer *server, const char *name)
 }
 
 /* After init: keys nobody read, sections nobody owns, a default mail
- * location no store serves. */
+ * location no store serves, no store at all. */
 static bool check_after_init(PoplarServer *server)
 {
   PoplarConfigFile *file = server->config_file;
@@ -99,7 +99,14 @@ static bool check_after_init(PoplarServer *server)
                           "(is it in [plugins] load?)", section->name);
   }
   g_autofree char *scheme = g_strdup(server->cfg.mail);
-  char *colon = strchr(scheme, ':');
+  char *colon = scheme ? strchr(scheme, ':') : NULL;
+  if (!scheme && server->registry->stores->len == 0)
+    /* Not an error: a site may be set up in steps.  But every login
+     * would end in -ERR [SYS/PERM]. */
+    poplar_config_warning(
+        poplarpriv_config_section_ensure(file, "plugins"), "load",
+        "no loaded plugin provides a mail store (e.g. store-maildir), so "
+        "no login can open a mailbox");
   if (colon) {
     *colon = '\0';
     if (!poplarpriv_registry_store(server->registry, scheme))

@@ -21,7 +21,7 @@ static void teardown_plugins(PoplarClient *c)
 {
   poplard_retr_abort(c);
   poplard_sasl_abort(c);
-  if (c->state != POPLAR_STATE_CONNECT || c->job_ok) {
+  if (c->state != POPLAR_STATE_CONNECT || c->admitted) {
     PoplarHookArgs args = {.reason = c->reason};
     char *reply = NULL;
     poplard_hooks_run(c->server->registry, &c->session,
@@ -46,9 +46,9 @@ static void log_summary(PoplarClient *c)
                    "end: user=%s reason=%s retrieved=%u (%" G_GUINT64_FORMAT
                    " octets) deleted=%u (%" G_GUINT64_FORMAT " octets) in=%"
                    G_GUINT64_FORMAT " out=%" G_GUINT64_FORMAT " time=%.3fs",
-                   c->session.user, reason_names[c->reason], c->retrieved,
-                   c->retrieved_octets, committed ? c->deleted : 0,
-                   committed ? c->deleted_octets : 0, c->session.bytes_in,
+                   c->session.user, reason_names[c->reason], c->stats.retrieved,
+                   c->stats.retrieved_octets, committed ? c->stats.deleted : 0,
+                   committed ? c->stats.deleted_octets : 0, c->session.bytes_in,
                    c->session.bytes_out, secs);
   else
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
@@ -63,22 +63,22 @@ static void client_free(void *data)
   PoplarClient *c = data;
   PoplarServer *server = c->server;
   poplard_client_unlink(c);
-  if (c->counted)
-    poplard_conn_limits_leave(server->limits, c->limits_key);
-  poplarpriv_auth_request_free(c->auth);
-  g_free(c->user_arg);
-  if (c->password) {
-    explicit_bzero(c->password, strlen(c->password));
-    g_free(c->password);
+  if (c->conn.counted)
+    poplard_conn_limits_leave(server->limits, c->conn.limits_key);
+  poplarpriv_auth_request_free(c->login.req);
+  g_free(c->login.user_arg);
+  if (c->login.password) {
+    explicit_bzero(c->login.password, strlen(c->login.password));
+    g_free(c->login.password);
   }
-  g_free(c->apop_digest);
-  g_free(c->job_reply);
-  g_free(c->delayed_reply);
-  g_free(c->proxy_info);
-  poplard_out_queue_clear(&c->out);
-  if (c->tls)
-    gnutls_deinit(c->tls);
-  poplard_tls_unref(c->tls_ctx);
+  g_free(c->login.apop_digest);
+  g_free(c->job.reply);
+  g_free(c->delay.reply);
+  g_free(c->conn.proxy_info);
+  poplard_out_queue_clear(&c->out.queue);
+  if (c->conn.tls)
+    gnutls_deinit(c->conn.tls);
+  poplard_tls_unref(c->conn.tls_ctx);
   g_free(c);
   g_atomic_int_dec_and_test(&server->live_sessions);
 }
@@ -101,7 +101,7 @@ static void teardown_thread_done(PoplarClient *c)
 
 static bool needs_plugins(PoplarClient *c)
 {
-  return c->session.mailbox || c->retr || c->sasl ||
+  return c->session.mailbox || c->out.retr || c->login.sasl ||
          c->session.n_slots > 0 ||
          poplard_hooks_present(c->server->registry, POPLAR_HOOK_DISCONNECT);
 }

@@ -6,6 +6,7 @@
  */
 #include "auth-ldap.h"
 #include "poplar-private.h"
+#include "test-plugin-init.h"
 
 #include <glib/gstdio.h>
 #include <gmodule.h>
@@ -165,18 +166,8 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 
 static bool start_with(Fixture *f, const char *section_text)
 {
-  g_autofree char *text = g_strdup_printf(
-      "[server]\nlisten = 127.0.0.1:0\n\n[auth-ldap]\n%s", section_text);
-  f->conf = poplarpriv_config_parse("test.conf", text, strlen(text));
-  g_assert_cmpuint(f->conf->errors->len, ==, 0);
-  PoplarConfig *section =
-      poplarpriv_config_section_ensure(f->conf, "auth-ldap");
-  const PoplarPluginDescriptor *desc = poplar_plugin_auth_ldap();
-  f->plugin->config = section;
-  f->plugin->registering = true;
-  bool ok = desc->init(f->plugin, section);
-  f->plugin->registering = false;
-  poplarpriv_config_report_unused(section);
+  bool ok = test_plugin_init(f->plugin, poplar_plugin_auth_ldap(), "auth-ldap",
+                             section_text, &f->conf);
   if (ok) {
     g_assert_cmpuint(f->reg->passdbs->len, ==, 1);
     f->passdb = g_ptr_array_index(f->reg->passdbs, 0);
@@ -187,31 +178,6 @@ static bool start_with(Fixture *f, const char *section_text)
     g_assert_cmpuint(f->reg->passdbs->len, ==, 0);
   }
   return ok;
-}
-
-static void dump_messages(GPtrArray *list)
-{
-  for (guint i = 0; i < list->len; i++)
-    g_printerr("  %s\n", (const char *)g_ptr_array_index(list, i));
-}
-
-static bool has_message(GPtrArray *list, const char *a, const char *b)
-{
-  for (guint i = 0; i < list->len; i++) {
-    const char *e = g_ptr_array_index(list, i);
-    if (strstr(e, a) && (!b || strstr(e, b)))
-      return true;
-  }
-  return false;
-}
-
-static void assert_error(Fixture *f, const char *a, const char *b)
-{
-  if (!has_message(f->conf->errors, a, b)) {
-    dump_messages(f->conf->errors);
-    g_error("no config error with '%s'%s%s", a, b ? " and " : "",
-            b ? b : "");
-  }
 }
 
 static const AuthLdapSettings *settings(Fixture *f)
@@ -234,7 +200,7 @@ static void test_config_search(Fixture *f, gconstpointer data)
                      "fields = quota=mailQuota; office = roomNumber\n"
                      "timeout = 4s\nnetwork-timeout = 500ms\n"
                      "max-connections = 3\n")) {
-    dump_messages(f->conf->errors);
+    test_dump_messages(f->conf->errors);
     g_error("init failed");
   }
   g_assert_cmpuint(f->conf->errors->len, ==, 0);
@@ -286,16 +252,16 @@ static void test_config_cleartext_warning(Fixture *f, gconstpointer data)
   (void)data;
   g_assert_true(start_with(f, "uri = ldap://ldap.example.org/\n"
                               "base = dc=example,dc=org\n"));
-  g_assert_true(has_message(f->conf->warnings, "[auth-ldap] tls:",
-                            "in clear"));
+  g_assert_true(
+      test_has_message(f->conf->warnings, "[auth-ldap] tls:", "in clear"));
 }
 
 static void test_config_required(Fixture *f, gconstpointer data)
 {
   (void)data;
   g_assert_false(start_with(f, ""));
-  assert_error(f, "[auth-ldap] uri:", "is required");
-  assert_error(f, "[auth-ldap]", "set either dn-template");
+  test_assert_config_error(f->conf, "[auth-ldap] uri:", "is required");
+  test_assert_config_error(f->conf, "[auth-ldap]", "set either dn-template");
 }
 
 static void test_config_bad(Fixture *f, gconstpointer data)
@@ -314,21 +280,27 @@ static void test_config_bad(Fixture *f, gconstpointer data)
          "fields = quota\n"
          "timeout = soon\n"
          "max-connections = 0\n"));
-  assert_error(f, "[auth-ldap] uri:", "'http://example.org/' is not an LDAP "
-                                      "URL");
-  assert_error(f, "[auth-ldap] uri:", "names a DN");
-  assert_error(f, "[auth-ldap] tls:", "'sometimes'");
-  assert_error(f, "[auth-ldap] base:", "not both");
-  assert_error(f, "[auth-ldap] dn-template:", "unknown %-sequence");
-  assert_error(f, "[auth-ldap] filter:", "is only used with base");
-  assert_error(f, "[auth-ldap] filter:", "parenthesised");
-  assert_error(f, "[auth-ldap] scope:", "deep");
-  assert_error(f, "[auth-ldap] bind-password:", "without bind-dn");
-  assert_error(f, "[auth-ldap] mail-template:", "without mail-attribute");
-  assert_error(f, "[auth-ldap] home-attribute:", "not an attribute name");
-  assert_error(f, "[auth-ldap] fields:", "name=attribute");
-  assert_error(f, "[auth-ldap] timeout:", "soon");
-  assert_error(f, "[auth-ldap] max-connections:", NULL);
+  test_assert_config_error(f->conf, "[auth-ldap] uri:",
+                           "'http://example.org/' is not an LDAP "
+                           "URL");
+  test_assert_config_error(f->conf, "[auth-ldap] uri:", "names a DN");
+  test_assert_config_error(f->conf, "[auth-ldap] tls:", "'sometimes'");
+  test_assert_config_error(f->conf, "[auth-ldap] base:", "not both");
+  test_assert_config_error(f->conf,
+                           "[auth-ldap] dn-template:", "unknown %-sequence");
+  test_assert_config_error(f->conf,
+                           "[auth-ldap] filter:", "is only used with base");
+  test_assert_config_error(f->conf, "[auth-ldap] filter:", "parenthesised");
+  test_assert_config_error(f->conf, "[auth-ldap] scope:", "deep");
+  test_assert_config_error(f->conf,
+                           "[auth-ldap] bind-password:", "without bind-dn");
+  test_assert_config_error(
+      f->conf, "[auth-ldap] mail-template:", "without mail-attribute");
+  test_assert_config_error(
+      f->conf, "[auth-ldap] home-attribute:", "not an attribute name");
+  test_assert_config_error(f->conf, "[auth-ldap] fields:", "name=attribute");
+  test_assert_config_error(f->conf, "[auth-ldap] timeout:", "soon");
+  test_assert_config_error(f->conf, "[auth-ldap] max-connections:", NULL);
 }
 
 static void test_config_tls_mismatch(Fixture *f, gconstpointer data)
@@ -338,8 +310,9 @@ static void test_config_tls_mismatch(Fixture *f, gconstpointer data)
                                "tls = starttls\n"
                                "base = dc=x\n"
                                "ca-file = /nonexistent/ca.pem\n"));
-  assert_error(f, "[auth-ldap] tls:", "set tls = ldaps");
-  assert_error(f, "[auth-ldap] ca-file:", "/nonexistent/ca.pem");
+  test_assert_config_error(f->conf, "[auth-ldap] tls:", "set tls = ldaps");
+  test_assert_config_error(f->conf,
+                           "[auth-ldap] ca-file:", "/nonexistent/ca.pem");
 }
 
 static void test_config_empty_bind_password(Fixture *f, gconstpointer data)
@@ -347,12 +320,12 @@ static void test_config_empty_bind_password(Fixture *f, gconstpointer data)
   (void)data;
   g_assert_false(start_with(f, "uri = ldap://127.0.0.1/\nbase = dc=x\n"
                                "bind-dn = cn=svc,dc=x\n"));
-  assert_error(f, "[auth-ldap] bind-dn:", "anonymous");
+  test_assert_config_error(f->conf, "[auth-ldap] bind-dn:", "anonymous");
   poplarpriv_config_free(f->conf);
   f->conf = NULL;
   g_assert_false(start_with(f, "uri = ldap://127.0.0.1/\nbase = dc=x\n"
                                "bind-dn = cn=svc,dc=x\nbind-password =\n"));
-  assert_error(f, "[auth-ldap] bind-dn:", "anonymous");
+  test_assert_config_error(f->conf, "[auth-ldap] bind-dn:", "anonymous");
 }
 
 static void test_config_password_file(Fixture *f, gconstpointer data)
@@ -436,7 +409,7 @@ static void test_readme_examples(Fixture *f, gconstpointer data)
       f->conf = NULL;
       fixture_setup(f, NULL);
       if (!start_with(f, section)) {
-        dump_messages(f->conf->errors);
+        test_dump_messages(f->conf->errors);
         g_error("a README example does not load:\n%s", section);
       }
       checked++;

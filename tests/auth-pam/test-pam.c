@@ -12,6 +12,8 @@
  */
 #include "auth-pam.h"
 #include "poplar-private.h"
+#include "test-log.h"
+#include "test-plugin-init.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -33,65 +35,6 @@ const PoplarPluginDescriptor *poplar_plugin_auth_pam(void);
 
 static char *test_dir; /* where the stacks, passdb and passwd live */
 
-/* ---- captured log ------------------------------------------------------ */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static GPtrArray *log_lines;
-
-static void capture_log(PoplarLogLevel level, const char *session_id,
-                        const char *plugin, const char *message)
-{
-  static const char *const names[] = {"error", "warning", "info", "debug"};
-  pthread_mutex_lock(&log_lock);
-  g_ptr_array_add(log_lines,
-                  g_strdup_printf("%s %s %s: %s", names[level],
-                                  session_id ? session_id : "-",
-                                  plugin ? plugin : "-", message));
-  pthread_mutex_unlock(&log_lock);
-}
-
-static void log_reset(void)
-{
-  pthread_mutex_lock(&log_lock);
-  g_ptr_array_set_size(log_lines, 0);
-  pthread_mutex_unlock(&log_lock);
-}
-
-static unsigned log_count(const char *a, const char *b)
-{
-  unsigned n = 0;
-  pthread_mutex_lock(&log_lock);
-  for (guint i = 0; i < log_lines->len; i++) {
-    const char *line = g_ptr_array_index(log_lines, i);
-    if (strstr(line, a) && (!b || strstr(line, b)))
-      n++;
-  }
-  pthread_mutex_unlock(&log_lock);
-  return n;
-}
-
-static void log_dump(void)
-{
-  for (guint i = 0; i < log_lines->len; i++)
-    g_printerr("  log: %s\n", (const char *)g_ptr_array_index(log_lines, i));
-}
-
-static void assert_logged(const char *a, const char *b)
-{
-  if (log_count(a, b) == 0) {
-    log_dump();
-    g_error("no log line with '%s'%s%s", a, b ? " and " : "", b ? b : "");
-  }
-}
-
-static void assert_never_logged(const char *s)
-{
-  if (log_count(s, NULL) != 0) {
-    log_dump();
-    g_error("a log line contains '%s'", s);
-  }
-}
-
 /* ---- fixture -------------------------------------------------------------- */
 
 typedef struct Fixture {
@@ -112,7 +55,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
   g_strlcpy(f->session.id, "s1", sizeof f->session.id);
   g_strlcpy(f->session.remote_address, "192.0.2.9",
             sizeof f->session.remote_address);
-  log_reset();
+  test_log_clear();
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data)
@@ -126,20 +69,10 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 /* Runs the plugin's init on an [auth-pam] section of @section_text. */
 static bool start_with(Fixture *f, const char *section_text)
 {
-  g_autofree char *text = g_strdup_printf(
-      "[server]\nlisten = 127.0.0.1:0\n\n[auth-pam]\n%s", section_text);
-  f->conf = poplarpriv_config_parse("test.conf", text, strlen(text));
-  g_assert_cmpuint(f->conf->errors->len, ==, 0);
-  PoplarConfig *section =
-      poplarpriv_config_section_ensure(f->conf, "auth-pam");
   const PoplarPluginDescriptor *desc = poplar_plugin_auth_pam();
-  g_assert_cmphex(desc->magic, ==, POPLAR_PLUGIN_MAGIC);
   g_assert_cmpstr(desc->name, ==, "auth_pam");
-  f->plugin->config = section;
-  f->plugin->registering = true;
-  bool ok = desc->init(f->plugin, section);
-  f->plugin->registering = false;
-  poplarpriv_config_report_unused(section);
+  bool ok =
+      test_plugin_init(f->plugin, desc, "auth-pam", section_text, &f->conf);
   if (ok) {
     g_assert_cmpuint(f->reg->passdbs->len, ==, 1);
     f->passdb = g_ptr_array_index(f->reg->passdbs, 0);
@@ -164,25 +97,6 @@ static void start(Fixture *f, const char *section_text)
   g_assert_cmpuint(f->conf->errors->len, ==, 0);
 }
 
-static bool has_message(GPtrArray *list, const char *a, const char *b)
-{
-  for (guint i = 0; i < list->len; i++) {
-    const char *e = g_ptr_array_index(list, i);
-    if (strstr(e, a) && (!b || strstr(e, b)))
-      return true;
-  }
-  return false;
-}
-
-static void assert_config_error(Fixture *f, const char *a, const char *b)
-{
-  if (has_message(f->conf->errors, a, b))
-    return;
-  for (guint i = 0; i < f->conf->errors->len; i++)
-    g_printerr("  %s\n", (const char *)g_ptr_array_index(f->conf->errors, i));
-  g_error("no config error with '%s'%s%s", a, b ? " and " : "", b ? b : "");
-}
-
 static PoplarPassdbResult verify(Fixture *f, const char *user,
                                  const char *password)
 {
@@ -203,7 +117,7 @@ static void test_config_defaults(Fixture *f, gconstpointer data)
   g_assert_false(s->home_from_passwd);
   g_assert_null(s->mail);
   g_assert_cmpstr(f->passdb->name, ==, "pam");
-  assert_logged("info - auth-pam: PAM service 'poplar'", NULL);
+  test_assert_logged("info - auth-pam: PAM service 'poplar'", NULL);
   /* the stack is found where pam_wrapper looks: no warning */
   g_assert_cmpuint(f->conf->warnings->len, ==, 0);
 }
@@ -214,18 +128,19 @@ static void test_config_bad_values(Fixture *f, gconstpointer data)
   g_assert_false(start_with(f, "service = ../etc/shadow\nsetcred = maybe\n"
                                "home-from-passwd = sometimes\nmail =\n"
                                "colour = blue\n"));
-  assert_config_error(f, "test.conf:5: [auth-pam] service:",
-                      "not a PAM service name");
-  assert_config_error(f, "[auth-pam] setcred:", "maybe");
-  assert_config_error(f, "[auth-pam] home-from-passwd:", "sometimes");
-  assert_config_error(f, "[auth-pam] mail:", "is empty");
+  test_assert_config_error(
+      f->conf, "test.conf:5: [auth-pam] service:", "not a PAM service name");
+  test_assert_config_error(f->conf, "[auth-pam] setcred:", "maybe");
+  test_assert_config_error(f->conf,
+                           "[auth-pam] home-from-passwd:", "sometimes");
+  test_assert_config_error(f->conf, "[auth-pam] mail:", "is empty");
 }
 
 static void test_config_unknown_key(Fixture *f, gconstpointer data)
 {
   (void)data;
   g_assert_true(start_with(f, "colour = blue\n"));
-  assert_config_error(f, "colour", NULL);
+  test_assert_config_error(f->conf, "colour", NULL);
 }
 
 static void test_config_warnings(Fixture *f, gconstpointer data)
@@ -233,11 +148,11 @@ static void test_config_warnings(Fixture *f, gconstpointer data)
   (void)data;
   start(f, "service = no-such-stack\nmail = maildir:%h/Mail\nsetcred = yes\n");
   GPtrArray *w = f->conf->warnings;
-  g_assert_true(has_message(w, "[auth-pam] service:",
-                            "no PAM configuration for service "
-                            "'no-such-stack'"));
-  g_assert_true(has_message(w, "[auth-pam] mail:", "home-from-passwd"));
-  g_assert_true(has_message(w, "[auth-pam] setcred:", "pam_group"));
+  g_assert_true(test_has_message(w, "[auth-pam] service:",
+                                 "no PAM configuration for service "
+                                 "'no-such-stack'"));
+  g_assert_true(test_has_message(w, "[auth-pam] mail:", "home-from-passwd"));
+  g_assert_true(test_has_message(w, "[auth-pam] setcred:", "pam_group"));
 }
 
 /* ---- verify_plain ---------------------------------------------------------- */
@@ -255,9 +170,9 @@ static void test_verify_basic(Fixture *f, gconstpointer data)
 
   g_assert_cmpint(verify(f, "alice", "wrong"), ==, POPLAR_PASSDB_DENIED);
   g_assert_null(f->req->reason_text);
-  assert_logged("info s1 auth-pam: user 'alice': authentication failed "
-                "(pam_authenticate: Authentication failure)",
-                NULL);
+  test_assert_logged("info s1 auth-pam: user 'alice': authentication failed "
+                     "(pam_authenticate: Authentication failure)",
+                     NULL);
 
   /* pam_matrix says PAM_AUTH_ERR for a user it does not know: as for a
    * wrong password, with no reason for the client */
@@ -266,9 +181,9 @@ static void test_verify_basic(Fixture *f, gconstpointer data)
   g_assert_null(f->req->reason_text);
 
   g_assert_cmpint(verify(f, "bob", "bob-pw"), ==, POPLAR_PASSDB_OK);
-  assert_never_logged("alice pw");
-  assert_never_logged("bob-pw");
-  assert_never_logged("wrong");
+  test_assert_never_logged("alice pw");
+  test_assert_never_logged("bob-pw");
+  test_assert_never_logged("wrong");
 }
 
 static void test_verify_user_unknown(Fixture *f, gconstpointer data)
@@ -277,8 +192,8 @@ static void test_verify_user_unknown(Fixture *f, gconstpointer data)
   start(f, "");
   g_assert_cmpint(verify(f, "ghost", "x"), ==, POPLAR_PASSDB_NO_SUCH_USER);
   g_assert_null(f->req->reason_text);
-  assert_logged("info s1 auth-pam: unknown user 'ghost' (pam_authenticate:",
-                NULL);
+  test_assert_logged(
+      "info s1 auth-pam: unknown user 'ghost' (pam_authenticate:", NULL);
 }
 
 static void test_verify_account_refused(Fixture *f, gconstpointer data)
@@ -291,9 +206,10 @@ static void test_verify_account_refused(Fixture *f, gconstpointer data)
   g_assert_cmpstr(f->req->reason_code, ==, "SYS/PERM");
   g_assert_cmpstr(f->req->reason_text, ==,
                   "Account locked or not allowed to log in");
-  assert_logged("user 'locked': right password, but the account is refused "
-                "(pam_acct_mgmt: Permission denied)",
-                NULL);
+  test_assert_logged(
+      "user 'locked': right password, but the account is refused "
+      "(pam_acct_mgmt: Permission denied)",
+      NULL);
   /* a wrong password learns nothing about the account's state */
   g_assert_cmpint(verify(f, "locked", "guess"), ==, POPLAR_PASSDB_DENIED);
   g_assert_null(f->req->reason_text);
@@ -316,9 +232,10 @@ static void test_verify_tempfail(Fixture *f, gconstpointer data)
   (void)data;
   start(f, "");
   g_assert_cmpint(verify(f, "broken", "x"), ==, POPLAR_PASSDB_TEMPFAIL);
-  assert_logged("error s1 auth-pam: user 'broken': the PAM service 'poplar' "
-                "could not decide (pam_authenticate:",
-                NULL);
+  test_assert_logged(
+      "error s1 auth-pam: user 'broken': the PAM service 'poplar' "
+      "could not decide (pam_authenticate:",
+      NULL);
 }
 
 static void test_verify_missing_passdb(Fixture *f, gconstpointer data)
@@ -328,7 +245,7 @@ static void test_verify_missing_passdb(Fixture *f, gconstpointer data)
   start(f, "service = poplar-nodb\n");
   g_assert_cmpint(verify(f, "alice", "alice pw"), ==,
                   POPLAR_PASSDB_TEMPFAIL);
-  assert_logged("could not decide", "poplar-nodb");
+  test_assert_logged("could not decide", "poplar-nodb");
 }
 
 static void test_verify_unanswerable(Fixture *f, gconstpointer data)
@@ -336,12 +253,13 @@ static void test_verify_unanswerable(Fixture *f, gconstpointer data)
   (void)data;
   start(f, "");
   g_assert_cmpint(verify(f, "otp", "otp-pw"), ==, POPLAR_PASSDB_DENIED);
-  assert_logged("warning s1 auth-pam: PAM asked a question of a kind POP3 "
-                "cannot answer",
-                NULL);
-  assert_logged("warning s1 auth-pam: user 'otp': the PAM service 'poplar' "
-                "asked for more than a password",
-                NULL);
+  test_assert_logged("warning s1 auth-pam: PAM asked a question of a kind POP3 "
+                     "cannot answer",
+                     NULL);
+  test_assert_logged(
+      "warning s1 auth-pam: user 'otp': the PAM service 'poplar' "
+      "asked for more than a password",
+      NULL);
 }
 
 static void test_verify_refused_before_pam(Fixture *f, gconstpointer data)
@@ -349,14 +267,14 @@ static void test_verify_refused_before_pam(Fixture *f, gconstpointer data)
   (void)data;
   start(f, "");
   g_assert_cmpint(verify(f, "alice", ""), ==, POPLAR_PASSDB_DENIED);
-  assert_logged("user 'alice': empty password refused", NULL);
+  test_assert_logged("user 'alice': empty password refused", NULL);
   g_autofree char *long_pw = g_strnfill(AUTH_PAM_PASSWORD_MAX + 1, 'p');
   g_assert_cmpint(verify(f, "alice", long_pw), ==, POPLAR_PASSDB_DENIED);
-  assert_logged("password longer than 511 octets refused", NULL);
-  assert_never_logged(long_pw);
+  test_assert_logged("password longer than 511 octets refused", NULL);
+  test_assert_never_logged(long_pw);
   g_assert_cmpint(verify(f, "ali\nce", "alice pw"), ==,
                   POPLAR_PASSDB_NO_SUCH_USER);
-  assert_logged("user name 'ali\\nce' refused", NULL);
+  test_assert_logged("user name 'ali\\nce' refused", NULL);
   g_autofree char *long_user = g_strnfill(AUTH_PAM_USER_MAX + 1, 'u');
   g_assert_cmpint(verify(f, long_user, "x"), ==, POPLAR_PASSDB_NO_SUCH_USER);
   g_assert_cmpint(verify(f, "", "x"), ==, POPLAR_PASSDB_NO_SUCH_USER);
@@ -376,13 +294,13 @@ static void test_verify_messages_logged(Fixture *f, gconstpointer data)
   (void)data;
   start(f, "");
   g_assert_cmpint(verify(f, "chatty", "chatty-pw"), ==, POPLAR_PASSDB_OK);
-  assert_logged("info s1 auth-pam: PAM info: Your password expires in 3 days",
-                NULL);
+  test_assert_logged(
+      "info s1 auth-pam: PAM info: Your password expires in 3 days", NULL);
   /* the trailing newline is dropped */
-  assert_logged("info s1 auth-pam: PAM error message: Last failed login "
-                "from 192.0.2.1",
-                NULL);
-  g_assert_cmpuint(log_count("192.0.2.1\\n", NULL), ==, 0);
+  test_assert_logged("info s1 auth-pam: PAM error message: Last failed login "
+                     "from 192.0.2.1",
+                     NULL);
+  g_assert_cmpuint(test_log_count("192.0.2.1\\n", NULL), ==, 0);
 }
 
 /* pam_matrix's verbose mode and pam_chatty send messages without an answer
@@ -392,9 +310,9 @@ static void test_verify_verbose_stack(Fixture *f, gconstpointer data)
   (void)data;
   start(f, "service = poplar-verbose\n");
   g_assert_cmpint(verify(f, "alice", "alice pw"), ==, POPLAR_PASSDB_OK);
-  assert_logged("PAM info: Authentication succeeded", NULL);
+  test_assert_logged("PAM info: Authentication succeeded", NULL);
   g_assert_cmpint(verify(f, "alice", "bad"), ==, POPLAR_PASSDB_DENIED);
-  assert_logged("PAM error message: Authentication failed", NULL);
+  test_assert_logged("PAM error message: Authentication failed", NULL);
 }
 
 static void test_verify_mail_and_home(Fixture *f, gconstpointer data)
@@ -413,9 +331,10 @@ static void test_verify_mail_and_home(Fixture *f, gconstpointer data)
   g_assert_cmpstr(f->req->reason_code, ==, "SYS/PERM");
   g_assert_cmpstr(f->req->reason_text, ==,
                   "No home directory for this account");
-  assert_logged("error s1 auth-pam: user 'bob' was authenticated by PAM but "
-                "has no passwd entry",
-                NULL);
+  test_assert_logged(
+      "error s1 auth-pam: user 'bob' was authenticated by PAM but "
+      "has no passwd entry",
+      NULL);
   /* the home comes from the canonical name */
   g_assert_cmpint(verify(f, "ALICE", "alice pw"), ==, POPLAR_PASSDB_OK);
   g_assert_cmpstr(poplar_auth_request_home(f->req), ==, "/srv/home/alice");
@@ -429,7 +348,7 @@ static void test_verify_setcred(Fixture *f, gconstpointer data)
   g_assert_cmpint(verify(f, "credold", "credold-pw"), ==,
                   POPLAR_PASSDB_DENIED);
   g_assert_cmpstr(f->req->reason_text, ==, "Credentials expired");
-  assert_logged("(pam_setcred:", NULL);
+  test_assert_logged("(pam_setcred:", NULL);
 }
 
 static void test_verify_setcred_off(Fixture *f, gconstpointer data)
@@ -508,7 +427,7 @@ static void free_resp(struct pam_response *resp, int n)
 
 static void test_conversation(void)
 {
-  log_reset();
+  test_log_clear();
   PamConvData cd = {.user = "alice", .password = "secret"};
   struct pam_message m[4] = {
       {PAM_PROMPT_ECHO_OFF, "Password: "},
@@ -524,8 +443,8 @@ static void test_conversation(void)
   g_assert_null(resp[3].resp);
   g_assert_cmpuint(cd.prompts, ==, 2);
   free_resp(resp, 4);
-  assert_logged("PAM info: hello\\tthere", NULL);
-  assert_logged("PAM error message: careful", NULL);
+  test_assert_logged("PAM info: hello\\tthere", NULL);
+  test_assert_logged("PAM error message: careful", NULL);
 
   /* messages alone: no answer array for a module to forget to free */
   resp = (struct pam_response *)&cd;
@@ -547,7 +466,7 @@ static void test_conversation(void)
   g_assert_cmpint(converse(&cd, m, 0, &resp), ==, PAM_CONV_ERR);
   g_assert_cmpint(converse(&cd, m, PAM_MAX_NUM_MSG + 1, &resp), ==,
                   PAM_CONV_ERR);
-  assert_never_logged("secret");
+  test_assert_never_logged("secret");
 }
 
 static void test_loggable(void)
@@ -784,9 +703,7 @@ int main(int argc, char **argv)
   test_dir = g_strdup(dir);
 
   g_test_init(&argc, &argv, NULL);
-  log_lines = g_ptr_array_new_with_free_func(g_free);
-  poplarpriv_set_log_handler(capture_log);
-  poplarpriv_set_log_level(POPLAR_LOG_DEBUG);
+  test_log_capture_start(POPLAR_LOG_DEBUG);
 
 #define ADD(name, func)                                                      \
   g_test_add("/auth-pam/" name, Fixture, NULL, fixture_setup, func,          \
@@ -816,8 +733,7 @@ int main(int argc, char **argv)
   g_test_add_func("/auth-pam/module/descriptor", test_module_descriptor);
 
   int rc = g_test_run();
-  poplarpriv_set_log_handler(NULL);
-  g_ptr_array_unref(log_lines);
+  test_log_capture_stop();
   remove_tree(test_dir);
   g_free(test_dir);
   return rc;

@@ -6,6 +6,8 @@
 #include "passwd-file.h"
 #include "poplar-private.h"
 #include "pw-test-util.h"
+#include "test-log.h"
+#include "test-plugin-init.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,66 +18,6 @@
 #include <unistd.h>
 
 const PoplarPluginDescriptor *poplar_plugin_auth_passwd_file(void);
-
-/* ---- captured log ----------------------------------------------------- */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static GPtrArray *log_lines;
-
-static void capture_log(PoplarLogLevel level, const char *session_id,
-                        const char *plugin, const char *message)
-{
-  static const char *const names[] = {"error", "warning", "info", "debug"};
-  pthread_mutex_lock(&log_lock);
-  g_ptr_array_add(log_lines,
-                  g_strdup_printf("%s %s %s: %s", names[level],
-                                  session_id ? session_id : "-",
-                                  plugin ? plugin : "-", message));
-  pthread_mutex_unlock(&log_lock);
-}
-
-static void log_reset(void)
-{
-  pthread_mutex_lock(&log_lock);
-  g_ptr_array_set_size(log_lines, 0);
-  pthread_mutex_unlock(&log_lock);
-}
-
-/* Number of captured lines containing every one of the given strings. */
-static unsigned log_count(const char *a, const char *b)
-{
-  unsigned n = 0;
-  pthread_mutex_lock(&log_lock);
-  for (guint i = 0; i < log_lines->len; i++) {
-    const char *line = g_ptr_array_index(log_lines, i);
-    if (strstr(line, a) && (!b || strstr(line, b)))
-      n++;
-  }
-  pthread_mutex_unlock(&log_lock);
-  return n;
-}
-
-static void log_dump(void)
-{
-  for (guint i = 0; i < log_lines->len; i++)
-    g_printerr("  log: %s\n", (const char *)g_ptr_array_index(log_lines, i));
-}
-
-static void assert_logged(const char *a, const char *b)
-{
-  if (log_count(a, b) == 0) {
-    log_dump();
-    g_error("no log line with '%s'%s%s", a, b ? " and " : "", b ? b : "");
-  }
-}
-
-static void assert_never_logged(const char *s)
-{
-  if (log_count(s, NULL) != 0) {
-    log_dump();
-    g_error("a log line contains '%s'", s);
-  }
-}
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -132,7 +74,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
                                     "auth-passwd-file.so");
   memset(&f->session, 0, sizeof f->session);
   g_strlcpy(f->session.id, "s1", sizeof f->session.id);
-  log_reset();
+  test_log_clear();
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data)
@@ -159,22 +101,10 @@ static bool start_with(Fixture *f, const char *section_text)
     g_auto(GStrv) parts = g_strsplit(section_text, "PATH", -1);
     body = g_strjoinv(f->path, parts);
   }
-  g_autofree char *text =
-      g_strdup_printf("[server]\nlisten = 127.0.0.1:0\n\n"
-                      "[auth-passwd-file]\n%s",
-                      body);
-  f->conf = poplarpriv_config_parse("test.conf", text, strlen(text));
-  g_assert_cmpuint(f->conf->errors->len, ==, 0);
-  PoplarConfig *section =
-      poplarpriv_config_section_ensure(f->conf, "auth-passwd-file");
   const PoplarPluginDescriptor *desc = poplar_plugin_auth_passwd_file();
-  g_assert_cmpuint(desc->magic, ==, POPLAR_PLUGIN_MAGIC);
   g_assert_cmpstr(desc->name, ==, "auth_passwd_file");
-  f->plugin->config = section;
-  f->plugin->registering = true;
-  bool ok = desc->init(f->plugin, section);
-  f->plugin->registering = false;
-  poplarpriv_config_report_unused(section);
+  bool ok =
+      test_plugin_init(f->plugin, desc, "auth-passwd-file", body, &f->conf);
   if (ok) {
     g_assert_cmpuint(f->reg->passdbs->len, ==, 1);
     f->passdb = g_ptr_array_index(f->reg->passdbs, 0);
@@ -198,18 +128,6 @@ static void start(Fixture *f, const char *users)
     g_error("init failed");
   }
   g_assert_cmpuint(f->conf->errors->len, ==, 0);
-}
-
-static void assert_config_error(Fixture *f, const char *a, const char *b)
-{
-  for (guint i = 0; i < f->conf->errors->len; i++) {
-    const char *e = g_ptr_array_index(f->conf->errors, i);
-    if (strstr(e, a) && (!b || strstr(e, b)))
-      return;
-  }
-  for (guint i = 0; i < f->conf->errors->len; i++)
-    g_printerr("  %s\n", (const char *)g_ptr_array_index(f->conf->errors, i));
-  g_error("no config error with '%s'%s%s", a, b ? " and " : "", b ? b : "");
 }
 
 static PoplarAuthRequest *new_request(Fixture *f, const char *mech,
@@ -249,32 +167,32 @@ static void test_config_missing_path(Fixture *f, gconstpointer data)
 {
   (void)data;
   g_assert_false(start_with(f, "lowercase-usernames = yes\n"));
-  assert_config_error(f, "test.conf:4: [auth-passwd-file] path:",
-                      "is required");
+  test_assert_config_error(
+      f->conf, "test.conf:4: [auth-passwd-file] path:", "is required");
 }
 
 static void test_config_relative_path(Fixture *f, gconstpointer data)
 {
   (void)data;
   g_assert_false(start_with(f, "path = users\n"));
-  assert_config_error(f, "test.conf:5: [auth-passwd-file] path:",
-                      "absolute path");
+  test_assert_config_error(
+      f->conf, "test.conf:5: [auth-passwd-file] path:", "absolute path");
 }
 
 static void test_config_missing_file(Fixture *f, gconstpointer data)
 {
   (void)data;
   g_assert_false(start_with(f, "path = PATH\n"));
-  assert_config_error(f, "test.conf:5: [auth-passwd-file] path:",
-                      "No such file");
-  assert_config_error(f, f->path, NULL);
+  test_assert_config_error(
+      f->conf, "test.conf:5: [auth-passwd-file] path:", "No such file");
+  test_assert_config_error(f->conf, f->path, NULL);
 }
 
 static void test_config_not_regular(Fixture *f, gconstpointer data)
 {
   (void)data;
   g_assert_false(start_with(f, "path = /\n"));
-  assert_config_error(f, "/: is not a regular file", NULL);
+  test_assert_config_error(f->conf, "/: is not a regular file", NULL);
 }
 
 static void test_config_bad_values(Fixture *f, gconstpointer data)
@@ -283,8 +201,8 @@ static void test_config_bad_values(Fixture *f, gconstpointer data)
   write_file(f->path, "a:{PLAIN}x\n", 0600);
   g_assert_false(start_with(f, "path = PATH\nlowercase-usernames = maybe\n"
                                "reload-interval = soon\n"));
-  assert_config_error(f, "lowercase-usernames", "maybe");
-  assert_config_error(f, "reload-interval", "soon");
+  test_assert_config_error(f->conf, "lowercase-usernames", "maybe");
+  test_assert_config_error(f->conf, "reload-interval", "soon");
 }
 
 static void test_config_keys_known(Fixture *f, gconstpointer data)
@@ -295,7 +213,7 @@ static void test_config_keys_known(Fixture *f, gconstpointer data)
                               "reload-interval = 5s\n"));
   g_assert_cmpuint(f->conf->errors->len, ==, 0);
   g_assert_cmpint(fixture_db(f)->check_interval_us, ==, 5 * G_USEC_PER_SEC);
-  assert_logged("info - auth-passwd-file: 1 users from", f->path);
+  test_assert_logged("info - auth-passwd-file: 1 users from", f->path);
 }
 
 static void test_config_bad_lines(Fixture *f, gconstpointer data)
@@ -310,8 +228,9 @@ static void test_config_bad_lines(Fixture *f, gconstpointer data)
   g_assert_false(start_with(f, "path = PATH\n"));
   g_autofree char *line2 = g_strdup_printf("%s:2: user 'bob'", f->path);
   g_autofree char *line4 = g_strdup_printf("%s:4: user 'carol'", f->path);
-  assert_config_error(f, "test.conf:5: [auth-passwd-file] path: ", line2);
-  assert_config_error(f, line4, "uid");
+  test_assert_config_error(f->conf,
+                           "test.conf:5: [auth-passwd-file] path: ", line2);
+  test_assert_config_error(f->conf, line4, "uid");
   g_assert_cmpuint(f->conf->errors->len, ==, 2);
 }
 
@@ -320,7 +239,7 @@ static void test_config_world_writable(Fixture *f, gconstpointer data)
   (void)data;
   write_file(f->path, "alice:{PLAIN}a\n", 0666);
   g_assert_false(start_with(f, "path = PATH\n"));
-  assert_config_error(f, "writable by every local user", NULL);
+  test_assert_config_error(f->conf, "writable by every local user", NULL);
 }
 
 static void test_world_readable_warns(Fixture *f, gconstpointer data)
@@ -328,7 +247,7 @@ static void test_world_readable_warns(Fixture *f, gconstpointer data)
   (void)data;
   write_file(f->path, "alice:{PLAIN}a\n", 0644);
   g_assert_true(start_with(f, "path = PATH\n"));
-  assert_logged("warning", "readable by every local user");
+  test_assert_logged("warning", "readable by every local user");
 }
 
 /* ---- verify_plain ---------------------------------------------------------- */
@@ -356,8 +275,8 @@ static void test_verify(Fixture *f, gconstpointer data)
   /* nothing of the account leaks into a failed request */
   g_assert_null(poplar_auth_request_home(f->req));
   g_assert_null(poplar_auth_request_mail(f->req));
-  assert_logged("info s1 auth-passwd-file: user 'alice': wrong password",
-                NULL);
+  test_assert_logged("info s1 auth-passwd-file: user 'alice': wrong password",
+                     NULL);
 
   g_assert_cmpint(verify(f, "bob", "bob-pw"), ==, POPLAR_PASSDB_OK);
   g_assert_null(poplar_auth_request_home(f->req));
@@ -365,14 +284,15 @@ static void test_verify(Fixture *f, gconstpointer data)
 
   g_assert_cmpint(verify(f, "mallory", "alice-pw"), ==,
                   POPLAR_PASSDB_NO_SUCH_USER);
-  assert_logged("info s1 auth-passwd-file: unknown user 'mallory'", f->path);
+  test_assert_logged("info s1 auth-passwd-file: unknown user 'mallory'",
+                     f->path);
   /* names are case-sensitive unless configured otherwise */
   g_assert_cmpint(verify(f, "Alice", "alice-pw"), ==,
                   POPLAR_PASSDB_NO_SUCH_USER);
 
-  assert_never_logged("alice-pw");
-  assert_never_logged("bob-pw");
-  assert_never_logged("wrong-pw");
+  test_assert_never_logged("alice-pw");
+  test_assert_never_logged("bob-pw");
+  test_assert_never_logged("wrong-pw");
 }
 
 /* An unknown user costs a crypt(3) run like a real one does. */
@@ -400,7 +320,7 @@ static void test_unknown_user_runs_crypt(Fixture *f, gconstpointer data)
   before = pw_hash_checks();
   g_assert_cmpint(verify(f, "locked", ""), ==, POPLAR_PASSDB_DENIED);
   g_assert_cmpuint(pw_hash_checks() - before, ==, 1);
-  assert_logged("user 'locked' has no password", NULL);
+  test_assert_logged("user 'locked' has no password", NULL);
 
   /* the dummy hash has the file's method and cost */
   PwTable *t = pw_db_snapshot(fixture_db(f));
@@ -422,7 +342,7 @@ static void test_long_password(Fixture *f, gconstpointer data)
   g_assert_cmpint(verify(f, "alice", pw), ==, POPLAR_PASSDB_DENIED);
   g_assert_cmpint(verify(f, "nobody", pw), ==, POPLAR_PASSDB_NO_SUCH_USER);
   g_assert_cmpuint(pw_hash_checks(), ==, before);
-  assert_never_logged(pw);
+  test_assert_never_logged(pw);
 }
 
 static void test_nologin(Fixture *f, gconstpointer data)
@@ -437,7 +357,7 @@ static void test_nologin(Fixture *f, gconstpointer data)
   g_assert_cmpstr(f->req->reason_code, ==, "AUTH");
   g_assert_cmpstr(f->req->reason_text, ==, "Account_moved");
   g_assert_null(poplar_auth_request_home(f->req));
-  assert_logged("user 'gone' is marked nologin", NULL);
+  test_assert_logged("user 'gone' is marked nologin", NULL);
 
   g_assert_cmpint(verify(f, "quiet", "pw"), ==, POPLAR_PASSDB_DENIED);
   g_assert_null(f->req->reason_text);
@@ -475,14 +395,14 @@ static void test_lookup_secret(Fixture *f, gconstpointer data)
 
   g_assert_cmpint(lookup(f, "hashed"), ==, POPLAR_PASSDB_DENIED);
   g_assert_null(f->req->secret);
-  assert_logged("user 'hashed': APOP needs a {PLAIN} password", "a hash");
+  test_assert_logged("user 'hashed': APOP needs a {PLAIN} password", "a hash");
 
   g_assert_cmpint(lookup(f, "nopw"), ==, POPLAR_PASSDB_DENIED);
   g_assert_null(f->req->secret);
 
   g_assert_cmpint(lookup(f, "nobody"), ==, POPLAR_PASSDB_NO_SUCH_USER);
   g_assert_null(f->req->secret);
-  assert_never_logged("tanstaaf");
+  test_assert_never_logged("tanstaaf");
 }
 
 /* ---- reloading ---------------------------------------------------------------- */
@@ -496,7 +416,7 @@ static void test_reload_on_rename(Fixture *f, gconstpointer data)
   g_assert_cmpint(verify(f, "alice", "new"), ==, POPLAR_PASSDB_OK);
   g_assert_cmpint(verify(f, "alice", "old"), ==, POPLAR_PASSDB_DENIED);
   g_assert_cmpint(verify(f, "bob", "b"), ==, POPLAR_PASSDB_OK);
-  assert_logged("reloaded", "2 users");
+  test_assert_logged("reloaded", "2 users");
 }
 
 static void test_reload_in_place(Fixture *f, gconstpointer data)
@@ -521,12 +441,12 @@ static void test_reload_broken_keeps_table(Fixture *f, gconstpointer data)
   g_assert_cmpint(verify(f, "alice", "old"), ==, POPLAR_PASSDB_OK);
   g_assert_cmpint(verify(f, "alice", "new"), ==, POPLAR_PASSDB_DENIED);
   g_autofree char *where = g_strdup_printf("%s:2: user 'bob'", f->path);
-  assert_logged("error - auth-passwd-file: ", where);
-  assert_logged("still using the 1 users", NULL);
+  test_assert_logged("error - auth-passwd-file: ", where);
+  test_assert_logged("still using the 1 users", NULL);
   /* the same broken version is reported once, not at every login */
   g_assert_cmpint(verify(f, "alice", "old"), ==, POPLAR_PASSDB_OK);
-  g_assert_cmpuint(log_count(where, NULL), ==, 1);
-  assert_never_logged("not-a-hash");
+  g_assert_cmpuint(test_log_count(where, NULL), ==, 1);
+  test_assert_never_logged("not-a-hash");
 
   /* fixed: the new version is taken */
   write_file(f->path, "alice:{PLAIN}new\n", 0600);
@@ -536,7 +456,7 @@ static void test_reload_broken_keeps_table(Fixture *f, gconstpointer data)
   /* broken again with the same error: reported again */
   write_file(f->path, "alice:{PLAIN}newer\nbob:not-a-hash\n", 0600);
   g_assert_cmpint(verify(f, "alice", "new"), ==, POPLAR_PASSDB_OK);
-  g_assert_cmpuint(log_count(where, NULL), ==, 2);
+  g_assert_cmpuint(test_log_count(where, NULL), ==, 2);
 }
 
 static void test_reload_insecure_refused(Fixture *f, gconstpointer data)
@@ -545,7 +465,7 @@ static void test_reload_insecure_refused(Fixture *f, gconstpointer data)
   start(f, "alice:{PLAIN}old\n");
   write_file(f->path, "alice:{PLAIN}new\n", 0666);
   g_assert_cmpint(verify(f, "alice", "old"), ==, POPLAR_PASSDB_OK);
-  assert_logged("error", "writable by every local user");
+  test_assert_logged("error", "writable by every local user");
 }
 
 static void test_reload_file_removed(Fixture *f, gconstpointer data)
@@ -555,7 +475,7 @@ static void test_reload_file_removed(Fixture *f, gconstpointer data)
   g_assert_no_errno(g_unlink(f->path));
   g_assert_cmpint(verify(f, "alice", "pw"), ==, POPLAR_PASSDB_OK);
   g_assert_cmpint(verify(f, "alice", "pw"), ==, POPLAR_PASSDB_OK);
-  g_assert_cmpuint(log_count("No such file", NULL), ==, 1);
+  g_assert_cmpuint(test_log_count("No such file", NULL), ==, 1);
   write_file(f->path, "alice:{PLAIN}back\n", 0600);
   g_assert_cmpint(verify(f, "alice", "back"), ==, POPLAR_PASSDB_OK);
 }
@@ -604,12 +524,12 @@ static void test_cache_hit(Fixture *f, gconstpointer data)
 
   g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
                    1);
-  g_assert_cmpuint(log_count("from the cache", NULL), ==, 0);
+  g_assert_cmpuint(test_log_count("from the cache", NULL), ==, 0);
   g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
                    0);
-  assert_logged("debug s1 auth-passwd-file: user 'alice': password "
-                "verified from the cache",
-                NULL);
+  test_assert_logged("debug s1 auth-passwd-file: user 'alice': password "
+                     "verified from the cache",
+                     NULL);
   /* a hit hands over the account like a full check */
   g_assert_cmpstr(poplar_auth_request_home(f->req), ==, "/home/alice");
   g_assert_cmpstr(poplar_auth_request_field(f->req, "uid"), ==, "1000");
@@ -617,7 +537,7 @@ static void test_cache_hit(Fixture *f, gconstpointer data)
   g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
                    0);
   g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 1);
-  assert_never_logged("alice-pw");
+  test_assert_never_logged("alice-pw");
 }
 
 /* A wrong password pays the full check, is never remembered, and the next
@@ -738,7 +658,7 @@ static void test_cache_disabled(Fixture *f, gconstpointer data)
     g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 1);
     g_assert_cmpuint(crypt_cost(f, "bob", "b", POPLAR_PASSDB_OK), ==, 1);
   }
-  g_assert_cmpuint(log_count("from the cache", NULL), ==, 0);
+  g_assert_cmpuint(test_log_count("from the cache", NULL), ==, 0);
 }
 
 /* A {PLAIN} user pays for the dummy hash when the file is hashed; the cache
@@ -762,14 +682,14 @@ static void test_cache_plain(Fixture *f, gconstpointer data)
 
   write_file(f->path, "carol:{PLAIN}carol-pw\ndave:{PLAIN}dave-pw\n",
              0600);
-  unsigned hits = log_count("from the cache", NULL);
+  unsigned hits = test_log_count("from the cache", NULL);
   for (unsigned i = 0; i < 2; i++) {
     g_assert_cmpuint(crypt_cost(f, "carol", "carol-pw", POPLAR_PASSDB_OK),
                      ==, 0);
     g_assert_cmpuint(crypt_cost(f, "dave", "dave-pw", POPLAR_PASSDB_OK), ==,
                      0);
   }
-  g_assert_cmpuint(log_count("from the cache", NULL), ==, hits);
+  g_assert_cmpuint(test_log_count("from the cache", NULL), ==, hits);
   g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 1);
 }
 
@@ -786,7 +706,7 @@ static void test_cache_nologin(Fixture *f, gconstpointer data)
   write_file(f->path, v2, 0600);
   g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_DENIED), ==, 0);
   g_assert_cmpstr(f->req->reason_text, ==, "Moved");
-  assert_logged("user 'alice' is marked nologin", NULL);
+  test_assert_logged("user 'alice' is marked nologin", NULL);
 }
 
 /* APOP asks for the secret: the cache neither answers nor learns it. */
@@ -813,12 +733,13 @@ static void test_cache_config_errors(Fixture *f, gconstpointer data)
                                "verify-cache = sometimes\n"
                                "verify-cache-ttl = 2d\n"
                                "verify-cache-size = 0\n"));
-  assert_config_error(f, "test.conf:6: [auth-passwd-file] verify-cache:",
-                      "sometimes");
-  assert_config_error(f, "test.conf:7: [auth-passwd-file] verify-cache-ttl:",
-                      "at most 1d");
-  assert_config_error(f, "test.conf:8: [auth-passwd-file] verify-cache-size:",
-                      NULL);
+  test_assert_config_error(
+      f->conf, "test.conf:6: [auth-passwd-file] verify-cache:", "sometimes");
+  test_assert_config_error(
+      f->conf,
+      "test.conf:7: [auth-passwd-file] verify-cache-ttl:", "at most 1d");
+  test_assert_config_error(
+      f->conf, "test.conf:8: [auth-passwd-file] verify-cache-size:", NULL);
   g_assert_cmpuint(f->conf->errors->len, ==, 3);
 }
 
@@ -828,10 +749,11 @@ static void test_cache_config_zero_ttl(Fixture *f, gconstpointer data)
   write_file(f->path, "a:{PLAIN}x\n", 0600);
   g_assert_false(start_with(f, "path = PATH\nverify-cache-ttl = 0\n"
                                "verify-cache-size = lots\n"));
-  assert_config_error(f, "test.conf:6: [auth-passwd-file] verify-cache-ttl:",
-                      "verify-cache = no");
-  assert_config_error(f, "test.conf:7: [auth-passwd-file] verify-cache-size:",
-                      "lots");
+  test_assert_config_error(
+      f->conf,
+      "test.conf:6: [auth-passwd-file] verify-cache-ttl:", "verify-cache = no");
+  test_assert_config_error(
+      f->conf, "test.conf:7: [auth-passwd-file] verify-cache-size:", "lots");
 }
 
 static void test_cache_config_limits(Fixture *f, gconstpointer data)
@@ -941,15 +863,13 @@ static void test_concurrent_logins_and_reloads(Fixture *f, gconstpointer data)
     g_assert_cmpuint(workers[i].rounds, >=, 20);
   }
   /* reloads did happen while the workers ran */
-  g_assert_cmpuint(log_count("reloaded", NULL), >, 0);
+  g_assert_cmpuint(test_log_count("reloaded", NULL), >, 0);
 }
 
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  log_lines = g_ptr_array_new_with_free_func(g_free);
-  poplarpriv_set_log_handler(capture_log);
-  poplarpriv_set_log_level(POPLAR_LOG_DEBUG);
+  test_log_capture_start(POPLAR_LOG_DEBUG);
 
 #define ADD(name, func)                                                      \
   g_test_add("/passwd-file/plugin/" name, Fixture, NULL, fixture_setup,      \
@@ -994,7 +914,6 @@ int main(int argc, char **argv)
 #undef ADD
 
   int rc = g_test_run();
-  poplarpriv_set_log_handler(NULL);
-  g_ptr_array_unref(log_lines);
+  test_log_capture_stop();
   return rc;
 }

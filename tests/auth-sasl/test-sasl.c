@@ -8,6 +8,8 @@
  */
 #include "auth-sasl.h"
 #include "poplar-private.h"
+#include "test-log.h"
+#include "test-plugin-init.h"
 
 #include <glib/gstdio.h>
 #include <pthread.h>
@@ -24,42 +26,6 @@ const PoplarPluginDescriptor *poplar_plugin_auth_sasl(void);
 
 static char *test_dir;
 static char *sasldb;
-
-/* ---- captured log ---------------------------------------------------------- */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static GPtrArray *log_lines;
-
-static void capture_log(PoplarLogLevel level, const char *session_id,
-                        const char *plugin, const char *message)
-{
-  static const char *const names[] = {"error", "warning", "info", "debug"};
-  pthread_mutex_lock(&log_lock);
-  g_ptr_array_add(log_lines,
-                  g_strdup_printf("%s %s %s: %s", names[level],
-                                  session_id ? session_id : "-",
-                                  plugin ? plugin : "-", message));
-  pthread_mutex_unlock(&log_lock);
-}
-
-static bool logged(const char *a)
-{
-  bool found = false;
-  pthread_mutex_lock(&log_lock);
-  for (guint i = 0; i < log_lines->len && !found; i++)
-    found = strstr(g_ptr_array_index(log_lines, i), a) != NULL;
-  pthread_mutex_unlock(&log_lock);
-  return found;
-}
-
-static void assert_logged(const char *a)
-{
-  if (logged(a))
-    return;
-  for (guint i = 0; i < log_lines->len; i++)
-    g_printerr("  log: %s\n", (const char *)g_ptr_array_index(log_lines, i));
-  g_error("no log line with '%s'", a);
-}
 
 /* ---- the sasldb ---------------------------------------------------------------- */
 
@@ -100,9 +66,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
   g_strlcpy(f->session.id, "s1", sizeof f->session.id);
   g_strlcpy(f->session.remote_address, "192.0.2.9",
             sizeof f->session.remote_address);
-  pthread_mutex_lock(&log_lock);
-  g_ptr_array_set_size(log_lines, 0);
-  pthread_mutex_unlock(&log_lock);
+  test_log_clear();
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data)
@@ -121,23 +85,13 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
  * @bare). */
 static bool start_with(Fixture *f, const char *section_text, bool bare)
 {
-  g_autofree char *text = g_strdup_printf(
-      "[server]\nlisten = 127.0.0.1:0\n\n[auth-sasl]\n%s%s%s%s", 
-      bare ? "" : "sasldb = ", bare ? "" : sasldb,
-      bare ? "" : "\nrealm = " REALM "\n", section_text);
-  f->conf = poplarpriv_config_parse("test.conf", text, strlen(text));
-  g_assert_cmpuint(f->conf->errors->len, ==, 0);
-  PoplarConfig *section =
-      poplarpriv_config_section_ensure(f->conf, "auth-sasl");
+  g_autofree char *body =
+      g_strdup_printf("%s%s%s%s", bare ? "" : "sasldb = ", bare ? "" : sasldb,
+                      bare ? "" : "\nrealm = " REALM "\n", section_text);
   const PoplarPluginDescriptor *desc = poplar_plugin_auth_sasl();
-  g_assert_cmphex(desc->magic, ==, POPLAR_PLUGIN_MAGIC);
   g_assert_cmpstr(desc->name, ==, "auth_sasl");
-  f->plugin->config = section;
-  f->plugin->registering = true;
   f->init_called = true;
-  bool ok = desc->init(f->plugin, section);
-  f->plugin->registering = false;
-  poplarpriv_config_report_unused(section);
+  bool ok = test_plugin_init(f->plugin, desc, "auth-sasl", body, &f->conf);
   if (ok) {
     g_assert_cmpuint(f->reg->passdbs->len, ==, 1);
     f->passdb = g_ptr_array_index(f->reg->passdbs, 0);
@@ -157,18 +111,6 @@ static void start(Fixture *f, const char *section_text)
     g_error("init failed");
   }
   g_assert_cmpuint(f->conf->errors->len, ==, 0);
-}
-
-static void assert_config_error(Fixture *f, const char *a, const char *b)
-{
-  for (guint i = 0; i < f->conf->errors->len; i++) {
-    const char *e = g_ptr_array_index(f->conf->errors, i);
-    if (strstr(e, a) && (!b || strstr(e, b)))
-      return;
-  }
-  for (guint i = 0; i < f->conf->errors->len; i++)
-    g_printerr("  %s\n", (const char *)g_ptr_array_index(f->conf->errors, i));
-  g_error("no config error with '%s'%s%s", a, b ? " and " : "", b ? b : "");
 }
 
 static PoplarPassdbResult verify(Fixture *f, const char *user,
@@ -315,13 +257,14 @@ static void test_config_bad_values(Fixture *f, gconstpointer data)
                             "pwcheck-method = shadow\nmail =\n"
                             "strip-realm = perhaps\ncolour = blue\n",
                             true));
-  assert_config_error(f, "[auth-sasl] service:", "not a SASL service name");
-  assert_config_error(f, "[auth-sasl] realm:", "not a realm");
-  assert_config_error(f, "[auth-sasl] mechanisms:", "is empty");
-  assert_config_error(f, "[auth-sasl] pwcheck-method:", "'shadow'");
-  assert_config_error(f, "[auth-sasl] mail:", "is empty");
-  assert_config_error(f, "[auth-sasl] strip-realm:", "perhaps");
-  assert_config_error(f, "colour", NULL);
+  test_assert_config_error(f->conf,
+                           "[auth-sasl] service:", "not a SASL service name");
+  test_assert_config_error(f->conf, "[auth-sasl] realm:", "not a realm");
+  test_assert_config_error(f->conf, "[auth-sasl] mechanisms:", "is empty");
+  test_assert_config_error(f->conf, "[auth-sasl] pwcheck-method:", "'shadow'");
+  test_assert_config_error(f->conf, "[auth-sasl] mail:", "is empty");
+  test_assert_config_error(f->conf, "[auth-sasl] strip-realm:", "perhaps");
+  test_assert_config_error(f->conf, "colour", NULL);
 }
 
 static void test_config_bad_mechanism_name(Fixture *f, gconstpointer data)
@@ -330,10 +273,10 @@ static void test_config_bad_mechanism_name(Fixture *f, gconstpointer data)
   g_assert_false(start_with(
       f, "mechanisms = PLAIN; SCRAM SHA 256; A-NAME-LONGER-THAN-TWENTY\n",
       false));
-  assert_config_error(f, "[auth-sasl] mechanisms:",
-                      "'SCRAM SHA 256' is not a SASL mechanism name");
-  assert_config_error(f, "[auth-sasl] mechanisms:",
-                      "'A-NAME-LONGER-THAN-TWENTY' is not");
+  test_assert_config_error(f->conf, "[auth-sasl] mechanisms:",
+                           "'SCRAM SHA 256' is not a SASL mechanism name");
+  test_assert_config_error(
+      f->conf, "[auth-sasl] mechanisms:", "'A-NAME-LONGER-THAN-TWENTY' is not");
 }
 
 static void test_config_missing_sasldb(Fixture *f, gconstpointer data)
@@ -342,16 +285,16 @@ static void test_config_missing_sasldb(Fixture *f, gconstpointer data)
   g_autofree char *missing = g_build_filename(test_dir, "none", NULL);
   g_autofree char *text = g_strdup_printf("sasldb = %s\n", missing);
   g_assert_false(start_with(f, text, true));
-  assert_config_error(f, "[auth-sasl] sasldb:", "saslpasswd2 -f");
-  assert_config_error(f, "[auth-sasl] sasldb:", missing);
+  test_assert_config_error(f->conf, "[auth-sasl] sasldb:", "saslpasswd2 -f");
+  test_assert_config_error(f->conf, "[auth-sasl] sasldb:", missing);
 }
 
 static void test_config_unknown_mechanism(Fixture *f, gconstpointer data)
 {
   (void)data;
   g_assert_false(start_with(f, "mechanisms = PLAIN; NO-SUCH-MECH\n", false));
-  assert_config_error(f, "[auth-sasl] mechanisms:",
-                      "NO-SUCH-MECH is not offered by libsasl2");
+  test_assert_config_error(f->conf, "[auth-sasl] mechanisms:",
+                           "NO-SUCH-MECH is not offered by libsasl2");
   g_assert_cmpuint(f->reg->mechs->len, ==, 0);
 }
 
@@ -363,8 +306,8 @@ static void test_config_saslauthd_secret_mechanism(Fixture *f,
                             "pwcheck-method = saslauthd\n"
                             "mechanisms = PLAIN; CRAM-MD5\n",
                             true));
-  assert_config_error(f, "[auth-sasl] mechanisms:",
-                      "CRAM-MD5 needs each user's secret");
+  test_assert_config_error(
+      f->conf, "[auth-sasl] mechanisms:", "CRAM-MD5 needs each user's secret");
 }
 
 static void test_config_saslauthd_default(Fixture *f, gconstpointer data)
@@ -380,8 +323,9 @@ static void test_config_saslauthd_default(Fixture *f, gconstpointer data)
   g_assert_cmpuint(mech(f, "PLAIN")->flags, ==, POPLAR_SASL_PLAINTEXT);
   /* saslauthd is not running: the check cannot be made */
   g_assert_cmpint(verify(f, "alice", "alice pw"), ==, POPLAR_PASSDB_TEMPFAIL);
-  assert_logged("error s1 auth-sasl: user 'alice': libsasl2 could not "
-                "check the password");
+  test_assert_logged("error s1 auth-sasl: user 'alice': libsasl2 could not "
+                     "check the password",
+                     NULL);
 }
 
 /* ---- mechanisms -------------------------------------------------------------------------------- */
@@ -404,8 +348,8 @@ static void test_default_mechanisms(Fixture *f, gconstpointer data)
   }
   g_assert_null(mech(f, "ANONYMOUS"));
   g_assert_null(mech(f, "EXTERNAL"));
-  assert_logged("info - auth-sasl: libsasl2 ");
-  assert_logged("realm 'example.org'");
+  test_assert_logged("info - auth-sasl: libsasl2 ", NULL);
+  test_assert_logged("realm 'example.org'", NULL);
 }
 
 static void test_configured_mechanisms(Fixture *f, gconstpointer data)
@@ -536,12 +480,13 @@ static void test_verify(Fixture *f, gconstpointer data)
                   POPLAR_PASSDB_OK);
   g_assert_cmpstr(poplar_auth_request_user(f->req), ==, "alice");
   g_assert_cmpint(verify(f, "alice", "wrong"), ==, POPLAR_PASSDB_DENIED);
-  assert_logged("info s1 auth-sasl: user 'alice': password check failed");
+  test_assert_logged("info s1 auth-sasl: user 'alice': password check failed",
+                     NULL);
   g_assert_cmpint(verify(f, "alice", ""), ==, POPLAR_PASSDB_DENIED);
   /* the next database may know this one */
   g_assert_cmpint(verify(f, "nobody", "alice pw"), ==,
                   POPLAR_PASSDB_NO_SUCH_USER);
-  assert_logged("info s1 auth-sasl: unknown user 'nobody'");
+  test_assert_logged("info s1 auth-sasl: unknown user 'nobody'", NULL);
   /* the other realm's carol is a different account */
   g_assert_cmpint(verify(f, "carol", "carol pw"), ==,
                   POPLAR_PASSDB_NO_SUCH_USER);
@@ -549,7 +494,7 @@ static void test_verify(Fixture *f, gconstpointer data)
                   POPLAR_PASSDB_OK);
   g_assert_cmpstr(poplar_auth_request_user(f->req), ==,
                   "carol@other.example");
-  g_assert_false(logged("alice pw"));
+  g_assert_false(test_log_contains("alice pw"));
 }
 
 static void test_verify_keep_realm(Fixture *f, gconstpointer data)
@@ -606,9 +551,7 @@ static void test_threads(Fixture *f, gconstpointer data)
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  log_lines = g_ptr_array_new_with_free_func(g_free);
-  poplarpriv_set_log_handler(capture_log);
-  poplarpriv_set_log_level(POPLAR_LOG_DEBUG);
+  test_log_capture_start(POPLAR_LOG_DEBUG);
 
   GError *error = NULL;
   test_dir = g_dir_make_tmp("auth-sasl-test-XXXXXX", &error);
@@ -646,6 +589,6 @@ int main(int argc, char **argv)
   g_rmdir(test_dir);
   g_free(sasldb);
   g_free(test_dir);
-  g_ptr_array_unref(log_lines);
+  test_log_capture_stop();
   return status;
 }

@@ -184,6 +184,34 @@ class MailLocationTest(poplartest.PoplarTestCase):
             finally:
                 p.close()
 
+    def test_without_server_mail(self):
+        """[server] mail is optional: a user whose passwd line gives a
+        location logs in; one without gets [SYS/PERM] and the log says
+        why."""
+        srv = self.server(start=False)
+        placed = Maildir(os.path.join(srv.dir, "placed"))
+        placed.add(b"Subject: placed\n\nq\n")
+        srv.add_user("quinn", "pw", mail="maildir:" + placed.path)
+        srv.add_user("rosa", "pw", [b"Subject: lost\n\nr\n"])
+        srv.start(server={"mail": None})
+        p = srv.login("quinn", "pw")
+        try:
+            self.assertEqual(p.stat()[0], 1)
+            p.quit()
+        finally:
+            p.close()
+        mark = srv.log_mark()
+        with Conn(srv.port) as c:
+            c.greeting()
+            self.assertOk(c.cmd("USER rosa"))
+            self.assertErr(c.cmd("PASS pw"), "no mail location",
+                           code="SYS/PERM")
+            self.assertErr(c.cmd("STAT"), "no mailbox, no TRANSACTION")
+            self.assertOk(c.cmd("QUIT"))
+        srv.wait_for_log(r"no mail location is configured for rosa",
+                         start=mark)
+        self.assertEqual(len(srv.users["rosa"].maildir.files()), 1)
+
 
 if __name__ == "__main__":
     poplartest.main()

@@ -66,6 +66,27 @@ class ConfigTest(poplartest.PoplarTestCase):
         rc, out = run("--check-config", "-c", path)
         self.assertEqual(rc, 0, out)
 
+    def test_mail_is_optional(self):
+        """Without [server] mail the password database gives each user's
+        location: no problem, and no warning while a store is loaded."""
+        text, _ = self.replaced("mail =", "# no default mail location")
+        rc, out = run("--check-config", "-c", self.write(text))
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("warning", out)
+
+    def test_no_store_at_all_warns(self):
+        text, _ = self.replaced("mail =", "# no default mail location")
+        text = text.replace("load = auth-passwd-file; store-maildir",
+                            "load = auth-passwd-file")
+        rc, out = run("--check-config", "-c", self.write(text))
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"warning: .*\[plugins\] load: no loaded "
+                         r"plugin provides a mail store")
+
+    def test_mail_scheme_without_store(self):
+        text, n = self.replaced("mail =", "mail = mbox:/var/mail/%u")
+        self.assert_refused(text, [(n, "mail")])
+
     def test_unknown_server_key(self):
         text, (n,) = self.with_lines("[server]", "frobnicate = 1")
         self.assert_refused(text, [(n, "frobnicate")])

@@ -8,6 +8,9 @@ PoplarConfig parameter that passes one of its own parameters as the key is
 found too, and its calls with a string literal in that position count as
 reads.
 
+A table of keys whose entries start {.section = "NAME", .key = "KEY", ...}
+(the core's reader) counts as reads of those keys in [NAME].
+
 Sections: a plugin's sources (plugins/NAME/) read [NAME].  The core reads
 [server], [plugins] and [tls]; a call whose first argument is a variable
 assigned from poplarpriv_config_section_ensure(file, "NAME") in the same
@@ -28,6 +31,10 @@ FUNCTION = re.compile(
     r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\(([^;{)]*(?:\([^)]*\)[^;{)]*)*)\)\s*\{",
     re.M)
 STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"$')
+# An entry of a table of keys (core/server-config.c):
+# {.section = "server", .key = "listen", ...}
+TABLE_ENTRY = re.compile(
+    r'\.section\s*=\s*"([^"]+)"\s*,\s*\.key\s*=\s*"([^"]+)"')
 
 
 def strip_comments(text):
@@ -158,6 +165,10 @@ def keys_of_file(path, plugin):
         return None
 
     found = []
+    for m in TABLE_ENTRY.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        found.append(Key(plugin or m.group(1), m.group(2),
+                         "%s:%d" % (path, line)))
     patterns = [(ACCESSOR.pattern, 1)]
     patterns += [(r"\b%s\s*\(" % re.escape(h), i) for h, i in helpers.items()]
     for pattern, index in patterns:

@@ -22,12 +22,12 @@ typedef struct Fixture {
 static void setup(Fixture *f, gconstpointer data)
 {
   (void)data;
-  f->dir = test_make_tmp_dir();
+  f->dir = test_make_tmp_dir("poplar-maildir");
   f->lock_path = g_build_filename(f->dir, MAILDIR_LOCK_FILE, NULL);
   f->break_path = g_build_filename(f->dir, MAILDIR_LOCK_BREAK_FILE, NULL);
   f->root_fd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   g_assert_cmpint(f->root_fd, >=, 0);
-  test_log_capture_start();
+  test_log_capture_start(POPLAR_LOG_DEBUG);
 }
 
 static void teardown(Fixture *f, gconstpointer data)

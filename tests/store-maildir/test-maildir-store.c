@@ -57,13 +57,13 @@ static bool load_plugin(Fixture *f, const char *conf)
 static void setup(Fixture *f, gconstpointer data)
 {
   const char *conf = data ? data : "";
-  f->tmp = test_make_tmp_dir();
+  f->tmp = test_make_tmp_dir("poplar-maildir");
   f->maildir = g_build_filename(f->tmp, "Maildir", NULL);
   f->cur = g_build_filename(f->maildir, "cur", NULL);
   f->new_dir = g_build_filename(f->maildir, "new", NULL);
   memset(&f->session, 0, sizeof f->session);
   g_strlcpy(f->session.id, "s1", sizeof f->session.id);
-  test_log_capture_start();
+  test_log_capture_start(POPLAR_LOG_DEBUG);
   test_log_clear();
   g_assert_true(load_plugin(f, conf));
   g_assert_nonnull(f->store);
@@ -1200,7 +1200,7 @@ static void test_config_errors(void)
   };
   for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
     Fixture f = {0};
-    test_log_capture_start();
+    test_log_capture_start(POPLAR_LOG_DEBUG);
     g_assert_false(load_plugin(&f, bad[i]));
     g_assert_null(f.store);
     g_assert_cmpuint(f.config->errors->len, >=, 1);

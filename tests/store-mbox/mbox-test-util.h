@@ -7,10 +7,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* A fresh directory under the system's temporary directory. */
-char *test_make_tmp_dir(void);
-/* Removes @path and everything below it. */
-void test_remove_tree(const char *path);
+#include "test-files.h"
+#include "test-log.h"
+
+/* test_make_tmp_dir(), test_remove_tree(), test_age_file(),
+ * test_dead_pid() and the captured log are tests/lib's. */
+
 /* Writes @len octets (-1: strlen) to @path, replacing it in place. */
 void test_write_file(const char *path, const char *data, gssize len);
 /* Appends @data to @path. */
@@ -18,14 +20,5 @@ void test_append_file(const char *path, const char *data);
 /* The content of @path (length in *@len when not NULL). */
 char *test_read_file(const char *path, gsize *len);
 bool test_exists(const char *path);
-/* Sets the mtime of @path to @seconds_ago seconds in the past. */
-void test_age_file(const char *path, int64_t seconds_ago);
-/* A pid no process has. */
-long long test_dead_pid(void);
-
-/* Captures log lines written through libpoplar. */
-void test_log_capture_start(void);
-bool test_log_contains(const char *needle);
-void test_log_clear(void);
 
 #endif

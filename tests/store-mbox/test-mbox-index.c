@@ -25,7 +25,7 @@ static MboxMsg make_msg(uint64_t from, const char *uidl, uint8_t seed)
 
 static void test_round_trip(void)
 {
-  g_autofree char *dir = test_make_tmp_dir();
+  g_autofree char *dir = test_make_tmp_dir("poplar-mbox");
   g_autofree char *path = g_build_filename(dir, ".user.poplar-index", NULL);
   MboxMsg msgs[3] = {make_msg(0, "uidl-one", 1),
                      make_msg(141, "0123abc.2", 2),
@@ -98,7 +98,7 @@ static void expect_refused(const char *dir, const char *text,
 
 static void test_damage(void)
 {
-  g_autofree char *dir = test_make_tmp_dir();
+  g_autofree char *dir = test_make_tmp_dir("poplar-mbox");
   g_autofree char *ok = g_strconcat(good_head, "messages 1\n",
                                     "0 40 140 104 0123456789abcdef " H
                                     " 0 u1\nend\n", NULL);

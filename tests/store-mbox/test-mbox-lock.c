@@ -27,7 +27,7 @@ typedef struct Fixture {
 static void setup(Fixture *f, gconstpointer data)
 {
   (void)data;
-  f->dir = test_make_tmp_dir();
+  f->dir = test_make_tmp_dir("poplar-mbox");
   f->path = g_build_filename(f->dir, "user", NULL);
   f->dotlock = g_strconcat(f->path, ".lock", NULL);
   test_write_file(f->path, "", 0);

@@ -198,7 +198,7 @@ typedef struct Mbox {
 
 static void mbox_file(Mbox *m, const char *text, size_t len)
 {
-  m->dir = test_make_tmp_dir();
+  m->dir = test_make_tmp_dir("poplar-mbox");
   m->path = g_build_filename(m->dir, "mbox", NULL);
   test_write_file(m->path, text, (gssize)len);
   m->fd = open(m->path, O_RDONLY | O_CLOEXEC);

@@ -71,14 +71,14 @@ static void setup(Fixture *f, gconstpointer data)
   const char *conf = data ? data
                           : "[store-mbox]\nlock-timeout = 2s\n"
                             "dotlock-stale = 1s\n";
-  f->tmp = test_make_tmp_dir();
+  f->tmp = test_make_tmp_dir("poplar-mbox");
   f->path = g_build_filename(f->tmp, "user", NULL);
   f->index = g_build_filename(f->tmp, ".user.poplar-index", NULL);
   memset(&f->session, 0, sizeof f->session);
   memset(&f->session2, 0, sizeof f->session2);
   g_strlcpy(f->session.id, "s1", sizeof f->session.id);
   g_strlcpy(f->session2.id, "s2", sizeof f->session2.id);
-  test_log_capture_start();
+  test_log_capture_start(POPLAR_LOG_DEBUG);
   test_log_clear();
   g_assert_true(load_plugin(f, conf));
   g_assert_nonnull(f->store);
