@@ -184,7 +184,7 @@ static void update_watch(PoplarClient *c)
   }
   if (wants_input(c))
     ev |= EPOLLIN;
-  if (poplard_client_pending(c) > 0)
+  if (poplard_client_pending(c) > 0 || c->await_writable)
     ev |= EPOLLOUT;
   if (!poplard_loop_watch_set(c->loop, &c->watch, ev))
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
@@ -273,7 +273,7 @@ static void address_text(const struct sockaddr *sa, char *buf, size_t size,
 static bool can_produce(const PoplarClient *c)
 {
   if (c->closing || c->job_pending || c->delayed_then || c->close_after_flush ||
-      c->stls_pending || c->handshaking)
+      c->stls_pending || c->handshaking || c->await_writable)
     return false;
   if (c->fill)
     return poplard_client_pending(c) <
@@ -582,6 +582,8 @@ static void on_io(void *ctx, uint32_t events)
   }
   if (events & (EPOLLIN | EPOLLHUP))
     client_read(c);
+  if (events & EPOLLOUT)
+    c->await_writable = false;
   poplard_client_pump(c);
 }
 

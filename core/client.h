@@ -69,6 +69,9 @@ struct PoplarClient {
 
   PoplarOutQueue out;
   bool close_after_flush;
+  /* A streamed reply that writes to the socket itself (sendfile) found it
+   * full: nothing runs until EPOLLOUT says it takes more. */
+  bool await_writable;
 
   PoplarFillFunc fill;
   size_t fill_below; /* call fill while fewer octets are queued; 0: the
@@ -105,6 +108,7 @@ struct PoplarClient {
 
   unsigned retrieved;
   uint64_t retrieved_octets;
+  unsigned retrieved_by_sendfile; /* of retrieved */
   unsigned deleted;
   uint64_t deleted_octets;
   char limits_key[48];

@@ -241,6 +241,19 @@ bool test_log_contains(const char *needle)
   return found;
 }
 
+char *test_log_last_with(const char *needle)
+{
+  char *line = NULL;
+  pthread_mutex_lock(&log_mutex);
+  for (guint i = log_lines ? log_lines->len : 0; i > 0 && !line; i--) {
+    const char *l = g_ptr_array_index(log_lines, i - 1);
+    if (strstr(l, needle))
+      line = g_strdup(l);
+  }
+  pthread_mutex_unlock(&log_mutex);
+  return line;
+}
+
 void test_log_clear(void)
 {
   pthread_mutex_lock(&log_mutex);

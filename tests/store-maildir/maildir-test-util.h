@@ -43,6 +43,9 @@ void test_fds_give_back(TestFdHog *hog);
 void test_log_capture_start(void);
 /* True when a captured line contains @needle. */
 bool test_log_contains(const char *needle);
+/* The newest captured line containing @needle (newly allocated), or
+ * NULL. */
+char *test_log_last_with(const char *needle);
 void test_log_clear(void);
 
 #endif

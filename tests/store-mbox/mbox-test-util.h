@@ -26,6 +26,9 @@ long long test_dead_pid(void);
 /* Captures log lines written through libpoplar. */
 void test_log_capture_start(void);
 bool test_log_contains(const char *needle);
+/* The newest captured line containing @needle (newly allocated), or
+ * NULL. */
+char *test_log_last_with(const char *needle);
 void test_log_clear(void);
 
 #endif
