@@ -41,6 +41,9 @@ _Static_assert(RETR_REFILL_BELOW + POPLAR_OUT_STREAM_BLOCK <= RETR_QUEUE_TARGET,
 /* Octets one sendfile job sends at most before it gives its pool thread
  * back, so that a fast client of a huge message shares the pool. */
 #define RETR_SENDFILE_JOB_MAX (8 * 1024 * 1024)
+/* Read before the +OK, so that a file that cannot be read at all gets a
+ * -ERR as on the encoder's path (whose first read precedes the +OK). */
+#define RETR_SENDFILE_PROBE 4096
 
 struct PoplarRetr {
   PoplarMessage *msg;
@@ -269,6 +272,31 @@ static bool retr_may_sendfile(const PoplarClient *c)
   return r->top_lines < 0 && !c->tls && r->msg->prefix_len == 0;
 }
 
+/* Reads the start of the file range before anything is promised.  False
+ * when that fails (logged, r->failed); a file already shorter than
+ * offered is read through the stream instead.  On the pool. */
+static bool retr_probe_file(PoplarClient *c)
+{
+  PoplarRetr *r = c->retr;
+  size_t want = (size_t)MIN(r->file.length, RETR_SENDFILE_PROBE);
+  ssize_t n;
+  do
+    n = pread(r->file.fd, r->raw, want, (off_t)r->file.offset);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                   "reading message %s failed: cannot read its file: %s",
+                   r->msg->uidl, g_strerror(errno));
+    r->failed = true;
+    retr_close_stream(c);
+    retr_report(c, false);
+    return false;
+  }
+  if ((size_t)n < want)
+    r->file.fd = -1;
+  return true;
+}
+
 /* Sends from the file until the socket is full, the message is out, the
  * job's share is used, or something fails.  On the pool. */
 static void retr_sendfile_work(PoplarClient *c)
@@ -419,6 +447,8 @@ static void retr_open_work(PoplarClient *c)
   if (r->open_result != POPLAR_STORE_OK)
     return;
   r->stream_open = true;
+  if (r->file.fd >= 0 && !retr_probe_file(c))
+    return;
   if (r->file.fd < 0)
     retr_produce(c);
 }
