@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -44,6 +45,9 @@ _Static_assert(RETR_REFILL_BELOW + POPLAR_OUT_STREAM_BLOCK <= RETR_QUEUE_TARGET,
 /* Read before the +OK, so that a file that cannot be read at all gets a
  * -ERR as on the encoder's path (whose first read precedes the +OK). */
 #define RETR_SENDFILE_PROBE 4096
+/* How long a sendfile job waits for a full socket to take more before it
+ * leaves the waiting to the loop. */
+#define RETR_SENDFILE_WAIT_MS 5
 
 struct PoplarRetr {
   PoplarMessage *msg;
@@ -318,6 +322,12 @@ static void retr_sendfile_work(PoplarClient *c)
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* A client that keeps up makes room within moments: waiting that
+       * long here saves a trip through the loop and back per socket
+       * buffer.  A slower one gets the loop's EPOLLOUT instead. */
+      struct pollfd out = {.fd = r->sock, .events = POLLOUT};
+      if (poll(&out, 1, RETR_SENDFILE_WAIT_MS) > 0)
+        continue;
       r->socket_full = true;
       return;
     }
