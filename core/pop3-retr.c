@@ -317,6 +317,7 @@ static void retr_sendfile_work(PoplarClient *c)
     if (n > 0) {
       r->file_sent += (uint64_t)n;
       r->job_sent += (uint64_t)n;
+      r->octets = r->file_sent; /* for the message_sent hooks */
       continue;
     }
     if (n < 0 && errno == EINTR)
@@ -358,7 +359,6 @@ static void retr_sendfile_done(PoplarClient *c)
   c->session.bytes_out += r->job_sent;
   if (r->job_sent > 0)
     c->last_activity = poplard_loop_now(c->loop);
-  r->octets = MAX(r->octets, r->file_sent);
   if (r->unsupported) {
     poplarpriv_log(c->session.id, POPLAR_LOG_DEBUG,
                    "message %s: sendfile() refused the file; reading it",

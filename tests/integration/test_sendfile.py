@@ -168,6 +168,22 @@ class SendfileTest(poplartest.PoplarTestCase):
         self.quit(c)
         self.assertEqual(self.end_line(srv, mark).group("sendfile"), "0")
 
+    def test_message_sent_hooks_count_the_octets(self):
+        srv = self.server({"alice": [CLEAN]}, start=False)
+        record = os.path.join(srv.dir, "record")
+        srv.start(load=LOAD_HOOKS, sections={"test-hooks": {"record": record}})
+        mark = srv.log_mark()
+        c = self.conn(srv)
+        status, body = c.multi("RETR 1")
+        self.assertEqual(body, CLEAN)
+        self.quit(c)
+        self.assertEqual(self.end_line(srv, mark).group("sendfile"), "1")
+        with open(record) as f:
+            sent = [l.split() for l in f if l.startswith("message_sent ")]
+        # The file's octets and the terminator, the transfer complete.
+        self.assertEqual([l[3:] for l in sent],
+                         [["-1", str(len(CLEAN) + 3), "1"]])
+
     def test_tls_goes_the_old_way(self):
         srv = tlstest.TlsServer()
         self._servers.append(srv)
