@@ -115,7 +115,7 @@ void poplard_client_update_watch(PoplarClient *c)
   }
   if (poplard_client_wants_input(c))
     ev |= EPOLLIN;
-  if (poplard_client_pending(c) > 0)
+  if (poplard_client_pending(c) > 0 || c->out.await_writable)
     ev |= EPOLLOUT;
   if (!poplard_loop_watch_set(c->loop, &c->conn.watch, ev))
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
@@ -199,7 +199,8 @@ static bool process_one_line(PoplarClient *c)
 static bool can_produce(const PoplarClient *c)
 {
   if (c->closing || c->job.pending || c->delay.then ||
-      c->out.close_after_flush || c->conn.stls_pending || c->conn.handshaking)
+      c->out.close_after_flush || c->conn.stls_pending ||
+      c->conn.handshaking || c->out.await_writable)
     return false;
   if (c->out.fill)
     return poplard_client_pending(c) <
@@ -294,6 +295,8 @@ static void on_io(void *ctx, uint32_t events)
   }
   if (events & (EPOLLIN | EPOLLHUP))
     poplard_client_read(c);
+  if (events & EPOLLOUT)
+    c->out.await_writable = false;
   poplard_client_pump(c);
 }
 

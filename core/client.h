@@ -85,6 +85,9 @@ struct PoplarClient {
   struct {
     PoplarOutQueue queue;
     bool close_after_flush;
+    /* A streamed reply that writes to the socket itself (sendfile) found
+     * it full: nothing runs until EPOLLOUT says it takes more. */
+    bool await_writable;
     PoplarFillFunc fill;
     size_t fill_below;  /* call fill while fewer octets are queued; 0: the
                            default low-water mark */
@@ -131,6 +134,7 @@ struct PoplarClient {
   struct {
     unsigned retrieved;
     uint64_t retrieved_octets;
+    unsigned retrieved_by_sendfile; /* of retrieved */
     unsigned deleted;
     uint64_t deleted_octets;
   } stats;

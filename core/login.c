@@ -6,50 +6,20 @@
 #include "hooks.h"
 #include "mailbox-open.h"
 
-static bool passdb_result_valid(PoplarPassdbResult r)
-{
-  return r == POPLAR_PASSDB_OK || r == POPLAR_PASSDB_DENIED ||
-         r == POPLAR_PASSDB_NO_SUCH_USER || r == POPLAR_PASSDB_TEMPFAIL;
-}
-
 /* A database that does not know the user passes to the next; any other
  * answer is final, so a TEMPFAIL never lets a later database authenticate
- * a different account of the same name. */
+ * a different account of the same name.  The answers come checked
+ * (libpoplar/passdb-call.c). */
 static PoplarPassdbResult chain(const PoplarRegistry *registry,
                                 PoplarAuthRequest *req, const char *password)
 {
   for (guint i = 0; i < registry->passdbs->len; i++) {
     const PoplarPassdbEntry *db = g_ptr_array_index(registry->passdbs, i);
-    PoplarPassdbResult r;
-    if (password) {
-      if (!db->ops.verify_plain)
-        continue;
-      r = db->ops.verify_plain(db->data, req, password);
-    } else {
-      if (!db->ops.lookup_secret)
-        continue;
-      r = db->ops.lookup_secret(db->data, req);
-    }
-    if (!passdb_result_valid(r)) {
-      poplarpriv_log(req->session->id, POPLAR_LOG_ERROR,
-                     "passdb %s returned invalid result %d: treated as "
-                     "tempfail", db->name, (int)r);
-      return POPLAR_PASSDB_TEMPFAIL;
-    }
-    if (r == POPLAR_PASSDB_OK && !password && !req->secret) {
-      poplarpriv_log(req->session->id, POPLAR_LOG_ERROR,
-                     "passdb %s answered OK without a secret: treated as "
-                     "tempfail", db->name);
-      return POPLAR_PASSDB_TEMPFAIL;
-    }
-    if (r != POPLAR_PASSDB_NO_SUCH_USER) {
-      if (poplarpriv_log_enabled(POPLAR_LOG_DEBUG))
-        poplarpriv_log(req->session->id, POPLAR_LOG_DEBUG, "passdb %s: %s",
-                       db->name, r == POPLAR_PASSDB_OK ? "ok"
-                                 : r == POPLAR_PASSDB_DENIED ? "denied"
-                                                            : "tempfail");
+    PoplarPassdbResult r =
+        password ? poplarpriv_passdb_verify_plain(db, req, password)
+                 : poplarpriv_passdb_lookup_secret(db, req);
+    if (r != POPLAR_PASSDB_NO_SUCH_USER)
       return r;
-    }
   }
   return POPLAR_PASSDB_NO_SUCH_USER;
 }

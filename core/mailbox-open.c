@@ -57,16 +57,9 @@ PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
 
   PoplarMailbox *mbox = poplarpriv_mailbox_new(&c->session, store, req->user,
                                                colon + 1, req->fields);
+  /* A failure is logged with the store's reason on the way out. */
   PoplarStoreResult r = poplarpriv_mailbox_open(mbox);
   if (r != POPLAR_STORE_OK) {
-    poplarpriv_log(c->session.id,
-                   r == POPLAR_STORE_IN_USE ? POPLAR_LOG_INFO
-                                            : POPLAR_LOG_ERROR,
-                   "cannot open mailbox %s:%s of %s: %s", store->scheme,
-                   colon + 1, req->user,
-                   mbox->error ? mbox->error
-                   : r == POPLAR_STORE_IN_USE ? "in use"
-                                              : "store failure");
     poplarpriv_mailbox_free(mbox);
     return fail(c, store_failure_reply(r));
   }

@@ -7,9 +7,22 @@
  * still has plenty to send.  Memory per transfer is bounded by
  * RETR_QUEUE_TARGET whatever the message size, and a client that stops
  * reading stops the reading from disk.
+ *
+ * A message the store keeps exactly as it is sent (PoplarStoreOps.
+ * message_open_fd) goes out with sendfile() instead, on plain TCP and when
+ * no hook added headers: once the +OK line has left the queue, pool jobs
+ * call sendfile() on a duplicate of the socket until it is full, the loop
+ * waits for EPOLLOUT between them, and the terminator is queued after the
+ * last octet.  The jobs run on the pool because sendfile() reads the file
+ * synchronously: a cold file must delay its own session, not a loop.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
 
 #include "dotstuff.h"
 #include "hooks.h"
@@ -26,6 +39,15 @@
 _Static_assert(RETR_REFILL_BELOW + POPLAR_OUT_STREAM_BLOCK <= RETR_QUEUE_TARGET,
                "a refill must have room for at least one block");
 #define RETR_JOB_BLOCKS_MAX (RETR_QUEUE_TARGET / POPLAR_OUT_STREAM_BLOCK)
+/* Octets one sendfile job sends at most before it gives its pool thread
+ * back, so that a fast client of a huge message shares the pool. */
+#define RETR_SENDFILE_JOB_MAX (8 * 1024 * 1024)
+/* Read before the +OK, so that a file that cannot be read at all gets a
+ * -ERR as on the encoder's path (whose first read precedes the +OK). */
+#define RETR_SENDFILE_PROBE 4096
+/* How long a sendfile job waits for a full socket to take more before it
+ * leaves the waiting to the loop. */
+#define RETR_SENDFILE_WAIT_MS 5
 
 struct PoplarRetr {
   PoplarMessage *msg;
@@ -39,6 +61,18 @@ struct PoplarRetr {
   char *hook_reply;
   PoplarDotStuff enc;
   uint64_t octets;   /* encoded octets produced so far */
+  /* The sendfile path: the store's file range, a duplicate of the socket
+   * that stays valid while a job uses it (the client's own descriptor is
+   * closed on the loop when the connection ends), what is sent, and how
+   * the last job stopped. */
+  PoplarFileRange file;
+  int sock;
+  uint64_t file_sent;
+  uint64_t job_sent;
+  int send_errno;
+  bool socket_full;
+  bool file_short;  /* the file ended before file.length */
+  bool unsupported; /* sendfile() cannot read this file: read it instead */
   size_t prefix_pos; /* hook-added header octets already encoded */
   bool reported;     /* message_sent hooks told */
   /* The blocks the running job fills, taken from the output queue on the
@@ -58,6 +92,8 @@ static void retr_free(PoplarClient *c)
    * failure, or the client left); this may run on the pool. */
   for (unsigned i = 0; i < r->n_blocks; i++)
     poplard_out_block_free(r->blocks[i]);
+  if (r->sock >= 0)
+    close(r->sock);
   g_free(r->hook_reply);
   g_free(r);
   c->out.retr = NULL;
@@ -86,9 +122,9 @@ static void retr_close_stream(PoplarClient *c)
 {
   PoplarRetr *r = c->out.retr;
   if (r->stream_open) {
-    const PoplarStoreEntry *store = c->session.mailbox->store;
-    store->ops.message_close(store->data, r->stream);
+    poplarpriv_store_message_close(c->session.mailbox, r->stream);
     r->stream_open = false;
+    r->file.fd = -1; /* closed with the stream */
   }
 }
 
@@ -110,15 +146,9 @@ static void retr_finish(PoplarClient *c, PoplarOutBlock *b)
 static bool retr_read(PoplarClient *c)
 {
   PoplarRetr *r = c->out.retr;
-  PoplarMailbox *mbox = c->session.mailbox;
-  const PoplarStoreEntry *store = mbox->store;
-  int64_t n = store->ops.message_read(store->data, r->stream, r->raw,
-                                      sizeof r->raw);
-  if (n < 0 || (uint64_t)n > sizeof r->raw) {
-    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
-                   "reading message %s failed: %s", r->msg->uidl,
-                   mbox->error ? mbox->error : "store read error");
-    poplarpriv_mailbox_clear_error(mbox);
+  int64_t n = poplarpriv_store_message_read(c->session.mailbox, r->msg,
+                                            r->stream, r->raw, sizeof r->raw);
+  if (n < 0) { /* logged */
     r->failed = true;
     retr_close_stream(c);
     retr_report(c, false);
@@ -236,6 +266,175 @@ static bool retr_fill(PoplarClient *c)
   return false;
 }
 
+/* ---- the sendfile path ------------------------------------------------- */
+
+/* Only where the octets on the wire are the stored ones: RETR (TOP counts
+ * lines), no TLS record layer, no header added by a hook.  On the pool. */
+static bool retr_may_sendfile(const PoplarClient *c)
+{
+  const PoplarRetr *r = c->out.retr;
+  return r->top_lines < 0 && !c->conn.tls && r->msg->prefix_len == 0;
+}
+
+/* Reads the start of the file range before anything is promised.  False
+ * when that fails (logged, r->failed); a file already shorter than
+ * offered is read through the stream instead.  On the pool. */
+static bool retr_probe_file(PoplarClient *c)
+{
+  PoplarRetr *r = c->out.retr;
+  size_t want = (size_t)MIN(r->file.length, RETR_SENDFILE_PROBE);
+  ssize_t n;
+  do
+    n = pread(r->file.fd, r->raw, want, (off_t)r->file.offset);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                   "reading message %s failed: cannot read its file: %s",
+                   r->msg->uidl, g_strerror(errno));
+    r->failed = true;
+    retr_close_stream(c);
+    retr_report(c, false);
+    return false;
+  }
+  if ((size_t)n < want)
+    r->file.fd = -1;
+  return true;
+}
+
+/* Sends from the file until the socket is full, the message is out, the
+ * job's share is used, or something fails.  On the pool. */
+static void retr_sendfile_work(PoplarClient *c)
+{
+  PoplarRetr *r = c->out.retr;
+  r->job_sent = 0;
+  r->socket_full = false;
+  while (r->file_sent < r->file.length &&
+         r->job_sent < RETR_SENDFILE_JOB_MAX) {
+    off_t at = (off_t)(r->file.offset + r->file_sent);
+    size_t want = (size_t)MIN(r->file.length - r->file_sent,
+                              RETR_SENDFILE_JOB_MAX - r->job_sent);
+    ssize_t n = sendfile(r->sock, r->file.fd, &at, want);
+    if (n > 0) {
+      r->file_sent += (uint64_t)n;
+      r->job_sent += (uint64_t)n;
+      r->octets = r->file_sent; /* for the message_sent hooks */
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* A client that keeps up makes room within moments: waiting that
+       * long here saves a trip through the loop and back per socket
+       * buffer.  A slower one gets the loop's EPOLLOUT instead. */
+      struct pollfd out = {.fd = r->sock, .events = POLLOUT};
+      if (poll(&out, 1, RETR_SENDFILE_WAIT_MS) > 0)
+        continue;
+      r->socket_full = true;
+      return;
+    }
+    if (n < 0 && r->file_sent == 0 &&
+        (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+      r->unsupported = true; /* nothing sent: the stream can take over */
+      return;
+    }
+    if (n == 0)
+      r->file_short = true;
+    else
+      r->send_errno = errno;
+    r->failed = true;
+    retr_close_stream(c);
+    retr_report(c, false);
+    return;
+  }
+  if (r->file_sent == r->file.length) {
+    r->octets = r->file_sent + 3; /* and the terminator, queued next */
+    retr_close_stream(c);
+    retr_report(c, true);
+  }
+}
+
+static void retr_sendfile_done(PoplarClient *c)
+{
+  PoplarRetr *r = c->out.retr;
+  c->session.bytes_out += r->job_sent;
+  if (r->job_sent > 0)
+    c->last_activity = poplard_loop_now(c->loop);
+  if (r->unsupported) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_DEBUG,
+                   "message %s: sendfile() refused the file; reading it",
+                   r->msg->uidl);
+    r->file.fd = -1;
+    c->out.fill = retr_fill;
+    c->out.fill_below = RETR_REFILL_BELOW;
+    return;
+  }
+  if (r->file_short) {
+    /* The size is announced and part of the message is out: no reply can
+     * correct it now, and the client must not take a short message for a
+     * whole one, so the connection ends without the terminator. */
+    poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                   "message %s: its file ended after %" G_GUINT64_FORMAT
+                   " of %" G_GUINT64_FORMAT " octets (changed or truncated "
+                   "while being sent): closing the connection",
+                   r->msg->uidl, r->file_sent, r->file.length);
+    poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  if (r->failed) {
+    bool client_gone = r->send_errno == EPIPE || r->send_errno == ECONNRESET ||
+                       r->send_errno == ENOTCONN;
+    if (!client_gone)
+      poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
+                     "message %s: sendfile() failed after %" G_GUINT64_FORMAT
+                     " octets: %s", r->msg->uidl, r->file_sent,
+                     g_strerror(r->send_errno));
+    poplard_client_close(c, client_gone ? POPLAR_DISCONNECT_CLIENT_CLOSED
+                                        : POPLAR_DISCONNECT_ERROR);
+    return;
+  }
+  if (r->file_sent == r->file.length) {
+    poplard_client_write(c, ".\r\n", 3);
+    r->eof = true;
+    c->stats.retrieved_by_sendfile++;
+    return;
+  }
+  c->out.await_writable = r->socket_full;
+}
+
+/* Called when the queue is empty (fill_below 1), so that the octets sent
+ * from the file follow everything queued before them, the +OK line
+ * first.  Loop thread. */
+static bool retr_sendfile_fill(PoplarClient *c)
+{
+  if (c->out.retr->eof) {
+    retr_free(c);
+    return true;
+  }
+  poplard_client_run_job(c, retr_sendfile_work, retr_sendfile_done);
+  return false;
+}
+
+/* After the +OK: sends the message with sendfile() from now on.  Returns
+ * false when that cannot start (no descriptor left); the stream is then
+ * read as usual.  Loop thread. */
+static bool retr_sendfile_begin(PoplarClient *c)
+{
+  PoplarRetr *r = c->out.retr;
+  r->sock = fcntl(c->conn.fd, F_DUPFD_CLOEXEC, 0);
+  if (r->sock < 0) {
+    poplarpriv_log(c->session.id, POPLAR_LOG_DEBUG,
+                   "message %s: no descriptor for sendfile(): %s; reading "
+                   "it", r->msg->uidl, g_strerror(errno));
+    r->file.fd = -1;
+    return false;
+  }
+  c->out.fill = retr_sendfile_fill;
+  c->out.fill_below = 1;
+  return true;
+}
+
+/* ---- opening -------------------------------------------------------------- */
+
 static void retr_open_work(PoplarClient *c)
 {
   PoplarRetr *r = c->out.retr;
@@ -249,22 +448,19 @@ static void retr_open_work(PoplarClient *c)
     if (r->verdict != POPLAR_CONTINUE)
       return;
   }
-  const PoplarStoreEntry *store = mbox->store;
-  r->open_result = store->ops.message_open(store->data, mbox, r->msg,
-                                           &r->stream);
-  if (r->open_result != POPLAR_STORE_OK) {
-    poplarpriv_log(c->session.id,
-                   r->open_result == POPLAR_STORE_GONE ? POPLAR_LOG_WARNING
-                                                       : POPLAR_LOG_ERROR,
-                   "cannot open message %s: %s", r->msg->uidl,
-                   mbox->error ? mbox->error
-                   : r->open_result == POPLAR_STORE_GONE ? "gone"
-                                                         : "store failure");
-    poplarpriv_mailbox_clear_error(mbox);
+  /* A failure is logged on the way out of the store. */
+  if (retr_may_sendfile(c))
+    r->open_result = poplarpriv_store_message_open_fd(mbox, r->msg,
+                                                      &r->stream, &r->file);
+  else
+    r->open_result = poplarpriv_store_message_open(mbox, r->msg, &r->stream);
+  if (r->open_result != POPLAR_STORE_OK)
     return;
-  }
   r->stream_open = true;
-  retr_produce(c);
+  if (r->file.fd >= 0 && !retr_probe_file(c))
+    return;
+  if (r->file.fd < 0)
+    retr_produce(c);
 }
 
 static void retr_open_done(PoplarClient *c)
@@ -300,6 +496,8 @@ static void retr_open_done(PoplarClient *c)
     poplard_client_reply(c, "+OK Top of message follows");
   }
   retr_queue_blocks(c);
+  if (r->file.fd >= 0 && retr_sendfile_begin(c))
+    return;
   c->out.fill = retr_fill;
   c->out.fill_below = RETR_REFILL_BELOW;
 }
@@ -310,6 +508,8 @@ static void start_retr(PoplarClient *c, PoplarMessage *msg, long top_lines)
    * RETR was a measurable share of a session's time. */
   PoplarRetr *r = g_malloc(sizeof *r);
   memset(r, 0, offsetof(PoplarRetr, raw));
+  r->file.fd = -1;
+  r->sock = -1;
   r->msg = msg;
   r->top_lines = top_lines;
   poplard_dotstuff_init(&r->enc, top_lines);

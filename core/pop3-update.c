@@ -41,26 +41,6 @@ void poplard_cmd_dele(PoplarClient *c, const PoplarCommandLine *cmd)
 
 /* ---- QUIT and the UPDATE state ----------------------------------------- */
 
-/* Marked by the client (DELE) or by a hook (a policy delete). */
-static unsigned messages_marked(const PoplarMailbox *mbox)
-{
-  unsigned marked = 0;
-  for (size_t i = 0; i < mbox->n_messages; i++)
-    marked += poplar_mailbox_message(mbox, i)->deleted;
-  return marked;
-}
-
-static unsigned messages_left(const PoplarMailbox *mbox)
-{
-  unsigned left = 0;
-  for (size_t i = 0; i < mbox->n_messages; i++) {
-    const PoplarMessage *msg = poplar_mailbox_message(mbox, i);
-    if (!msg->deleted)
-      left++;
-  }
-  return left;
-}
-
 static void update_work(PoplarClient *c)
 {
   const PoplarRegistry *registry = c->server->registry;
@@ -82,24 +62,20 @@ static void update_work(PoplarClient *c)
     return;
   }
 
-  bool committed = true;
-  PoplarStoreResult r = POPLAR_STORE_OK;
-  unsigned marked = messages_marked(mbox);
-  if (marked > 0) {
-    r = mbox->store->ops.expunge(mbox->store->data, mbox);
-    if (r != POPLAR_STORE_OK) {
-      committed = false;
-      poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
-                     "expunge of %u messages failed: %s", marked,
-                     mbox->error ? mbox->error : "store failure");
-      poplarpriv_mailbox_clear_error(mbox);
-    }
-  }
+  /* Marked by the client (DELE) or by a hook (a policy delete); from here
+   * on the counts are what the store removed, whatever it answered, for
+   * the reply and the session's summary line.  A failure is logged on the
+   * way out of the store. */
+  unsigned removed = 0;
+  PoplarStoreResult r =
+      poplarpriv_store_expunge(mbox, &removed, &c->stats.deleted_octets);
+  c->stats.deleted = removed;
+  bool committed = r == POPLAR_STORE_OK;
   args.committed = committed;
   poplard_hooks_run(registry, &c->session, POPLAR_HOOK_UPDATE_AFTER, &args,
                    &reply);
   g_free(reply);
-  unsigned left = messages_left(mbox);
+  unsigned left = (unsigned)(mbox->n_messages - removed);
   /* Unlock before the client hears +OK: a client that reconnects at once
    * must find its mailbox free. */
   c->session.mailbox = NULL;

@@ -36,19 +36,32 @@ static void teardown_plugins(PoplarClient *c)
   poplarpriv_session_clear(&c->session);
 }
 
+/* Whether QUIT's UPDATE ran: only then did anything get removed, and
+ * c->stats.deleted counts what the store removed rather than what was
+ * marked.  A session that ends while in UPDATE (the client left during
+ * the expunge) ran it too: the job always finishes first. */
+static bool update_ran(const PoplarClient *c)
+{
+  return c->state == POPLAR_STATE_UPDATE ||
+         (c->state == POPLAR_STATE_LOGOUT &&
+          c->reason == POPLAR_DISCONNECT_QUIT);
+}
+
 static void log_summary(PoplarClient *c)
 {
   double secs = (double)(g_get_real_time() - c->session.start_time) / 1e6;
-  /* Marks only count when QUIT committed them. */
-  bool committed = c->reason == POPLAR_DISCONNECT_QUIT;
+  bool updated = update_ran(c);
   if (c->session.user)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "end: user=%s reason=%s retrieved=%u (%" G_GUINT64_FORMAT
-                   " octets) deleted=%u (%" G_GUINT64_FORMAT " octets) in=%"
-                   G_GUINT64_FORMAT " out=%" G_GUINT64_FORMAT " time=%.3fs",
-                   c->session.user, reason_names[c->reason], c->stats.retrieved,
-                   c->stats.retrieved_octets, committed ? c->stats.deleted : 0,
-                   committed ? c->stats.deleted_octets : 0, c->session.bytes_in,
+                   " octets) sendfile=%u deleted=%u (%" G_GUINT64_FORMAT
+                   " octets) in=%" G_GUINT64_FORMAT " out=%" G_GUINT64_FORMAT
+                   " time=%.3fs",
+                   c->session.user, reason_names[c->reason],
+                   c->stats.retrieved, c->stats.retrieved_octets,
+                   c->stats.retrieved_by_sendfile,
+                   updated ? c->stats.deleted : 0,
+                   updated ? c->stats.deleted_octets : 0, c->session.bytes_in,
                    c->session.bytes_out, secs);
   else
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,

@@ -29,8 +29,7 @@ PoplarStoreResult poplarpriv_mailbox_open(PoplarMailbox *mbox)
 {
   mbox->opening = true;
   mbox->uidls = g_hash_table_new(g_str_hash, g_str_equal);
-  PoplarStoreResult r =
-      mbox->store->ops.open(mbox->store->data, mbox, mbox->location);
+  PoplarStoreResult r = poplarpriv_store_open(mbox);
   mbox->opening = false;
   g_clear_pointer(&mbox->uidls, g_hash_table_unref);
   mbox->open = (r == POPLAR_STORE_OK);
@@ -64,7 +63,7 @@ void poplarpriv_mailbox_free(PoplarMailbox *mbox)
   if (!mbox)
     return;
   if (mbox->open)
-    mbox->store->ops.close(mbox->store->data, mbox);
+    poplarpriv_store_close(mbox);
   for (size_t i = 0; i < mbox->n_messages; i++)
     g_free(poplar_mailbox_message(mbox, i)->prefix);
   size_t n_blocks =
@@ -199,6 +198,14 @@ void poplar_message_set_deleted(PoplarMessage *msg, bool deleted)
 {
   msg->deleted = deleted;
 }
+void poplar_message_set_expunged(PoplarMessage *msg, bool expunged)
+{
+  msg->expunged = expunged;
+}
+bool poplar_message_is_expunged(const PoplarMessage *msg)
+{
+  return msg->expunged;
+}
 
 /* RFC 5322 3.6.8: a field name is printable ASCII except ':'. */
 static bool valid_header_name(const char *name)
@@ -241,15 +248,8 @@ PoplarMessageReader *poplar_message_reader_open(PoplarMailbox *mbox,
                                                 PoplarMessage *msg)
 {
   void *stream = NULL;
-  PoplarStoreResult r =
-      mbox->store->ops.message_open(mbox->store->data, mbox, msg, &stream);
-  if (r != POPLAR_STORE_OK) {
-    poplar_session_log(mbox->session, mbox->store->plugin, POPLAR_LOG_WARNING,
-                       "cannot open message %s: %s", msg->uidl,
-                       mbox->error ? mbox->error : "store failure");
-    poplarpriv_mailbox_clear_error(mbox);
+  if (poplarpriv_store_message_open(mbox, msg, &stream) != POPLAR_STORE_OK)
     return NULL;
-  }
   PoplarMessageReader *reader = g_new(PoplarMessageReader, 1);
   reader->mbox = mbox;
   reader->msg = msg;
@@ -260,15 +260,14 @@ PoplarMessageReader *poplar_message_reader_open(PoplarMailbox *mbox,
 int64_t poplar_message_reader_read(PoplarMessageReader *reader, char *buf,
                                    size_t len)
 {
-  const PoplarStoreEntry *store = reader->mbox->store;
-  return store->ops.message_read(store->data, reader->stream, buf, len);
+  return poplarpriv_store_message_read(reader->mbox, reader->msg,
+                                       reader->stream, buf, len);
 }
 
 void poplar_message_reader_close(PoplarMessageReader *reader)
 {
   if (!reader)
     return;
-  const PoplarStoreEntry *store = reader->mbox->store;
-  store->ops.message_close(store->data, reader->stream);
+  poplarpriv_store_message_close(reader->mbox, reader->stream);
   g_free(reader);
 }

@@ -226,6 +226,7 @@ struct PoplarMessage {
   unsigned number;  /* 1-based, 0 when hidden */
   bool deleted;
   bool hidden;
+  bool expunged;    /* removed by this session's UPDATE */
 };
 
 #define POPLAR_MAILBOX_BLOCK 1024
@@ -260,13 +261,67 @@ POPLAR_PRIV PoplarMailbox *
 poplarpriv_mailbox_new(PoplarSession *s, const PoplarStoreEntry *store,
                        const char *user, const char *location,
                        GHashTable *fields);
-/* Calls the store's open; on failure the error is in mbox->error. */
+/* Calls the store's open (poplarpriv_store_open(): a failure is logged). */
 POPLAR_PRIV PoplarStoreResult poplarpriv_mailbox_open(PoplarMailbox *mbox);
 /* Numbers the visible messages (after the mailbox-open hooks). */
 POPLAR_PRIV void poplarpriv_mailbox_number(PoplarMailbox *mbox);
 /* Calls the store's close when open, then frees everything. */
 POPLAR_PRIV void poplarpriv_mailbox_free(PoplarMailbox *mbox);
 POPLAR_PRIV void poplarpriv_mailbox_clear_error(PoplarMailbox *mbox);
+
+/* ---- calling plugins' operations --------------------------------------
+ * Every call of a store's or a password database's operation, from the
+ * core or from libpoplar, goes through these (store-call.c,
+ * passdb-call.c).  Each makes the call, checks the answer, logs the
+ * store's error text (poplar_mailbox_set_error()) with the session id and
+ * the plugin's name, and clears it; callers only act on the result. */
+
+/* A message as a range of a file, for sendfile().  The descriptor is the
+ * store's (see PoplarStoreOps.message_open_fd); -1 when not offered. */
+typedef struct PoplarFileRange {
+  int fd;
+  uint64_t offset;
+  uint64_t length;
+} PoplarFileRange;
+
+/* The store's open, inside poplarpriv_mailbox_open(). */
+POPLAR_PRIV PoplarStoreResult poplarpriv_store_open(PoplarMailbox *mbox);
+/* The store's close, inside poplarpriv_mailbox_free(). */
+POPLAR_PRIV void poplarpriv_store_close(PoplarMailbox *mbox);
+POPLAR_PRIV PoplarStoreResult
+poplarpriv_store_message_open(PoplarMailbox *mbox, PoplarMessage *msg,
+                              void **stream);
+/* message_open_fd when the store has it, message_open otherwise.  On OK,
+ * @range->fd is -1 unless the store offered a range whose length is the
+ * message's stored size; an offer that fails that check is logged and
+ * ignored, and the stream is read instead. */
+POPLAR_PRIV PoplarStoreResult
+poplarpriv_store_message_open_fd(PoplarMailbox *mbox, PoplarMessage *msg,
+                                 void **stream, PoplarFileRange *range);
+/* Returns octets read (at most @len), 0 at the end, or -1 on an error
+ * (logged): a store that claims more than @len is an error too. */
+POPLAR_PRIV int64_t poplarpriv_store_message_read(PoplarMailbox *mbox,
+                                                  PoplarMessage *msg,
+                                                  void *stream, char *buf,
+                                                  size_t len);
+POPLAR_PRIV void poplarpriv_store_message_close(PoplarMailbox *mbox,
+                                                void *stream);
+/* Calls expunge when a message is marked and settles which messages were
+ * removed (PoplarMessage.expunged, see PoplarStoreOps.expunge); *@removed
+ * and *@octets count them. */
+POPLAR_PRIV PoplarStoreResult poplarpriv_store_expunge(PoplarMailbox *mbox,
+                                                       unsigned *removed,
+                                                       uint64_t *octets);
+
+/* A database without the operation answers NO_SUCH_USER; an answer
+ * outside PoplarPassdbResult, or lookup_secret's OK without a secret, is
+ * logged and becomes TEMPFAIL. */
+POPLAR_PRIV PoplarPassdbResult
+poplarpriv_passdb_verify_plain(const PoplarPassdbEntry *db,
+                               PoplarAuthRequest *req, const char *password);
+POPLAR_PRIV PoplarPassdbResult
+poplarpriv_passdb_lookup_secret(const PoplarPassdbEntry *db,
+                                PoplarAuthRequest *req);
 
 G_END_DECLS
 

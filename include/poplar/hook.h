@@ -102,7 +102,9 @@ typedef struct PoplarHookOps {
   PoplarVerdict (*update_before)(void *data, PoplarSession *s,
                                  PoplarMailbox *mbox);
   /** After the expunge; @committed is false when the store failed.
-   * The verdict is ignored. */
+   * Since 1.1, poplar_message_is_expunged() tells which messages were
+   * removed, also when the store failed part way.  The verdict is
+   * ignored. */
   PoplarVerdict (*update_after)(void *data, PoplarSession *s,
                                 PoplarMailbox *mbox, bool committed);
   /** The session is over.  The verdict is ignored. */

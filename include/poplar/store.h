@@ -8,9 +8,22 @@
  * with poplar_mailbox_add_message().  RETR and TOP read a message through
  * message_open/message_read/message_close; the core converts line ends to
  * CRLF and dot-stuffs on the way, so a store hands over the message exactly
- * as it is stored (LF or CRLF line ends).  Deletions are applied only at
- * UPDATE, through expunge; close is always called last, after a QUIT or a
- * dropped connection, and must release the lock.
+ * as it is stored (LF or CRLF line ends).  A store that keeps some messages
+ * exactly as they are sent may also offer them as a file range
+ * (message_open_fd, since 1.1), which the core then sends with sendfile().
+ * Deletions are applied only at UPDATE, through expunge, which reports what
+ * it removed (poplar_message_set_expunged(), since 1.1); close is always
+ * called last, after a QUIT or a dropped connection, and must release the
+ * lock.
+ *
+ * Errors: every operation that can fail explains itself with
+ * poplar_mailbox_set_error() on the mailbox it works on.  The core logs
+ * that text with the session id (never to the client) after the operation
+ * returns, and clears it.  message_read has no mailbox argument: a store
+ * keeps the mailbox it was given at message_open in its read handle and
+ * sets the error there (both stores of this tree do); since 1.1 the core
+ * logs it for RETR, TOP and hook readers (poplar_message_reader_read())
+ * alike.
  *
  * Sizes: the size given to poplar_mailbox_add_message() must be the
  * message's size as the core sends it: every bare LF counted as CRLF, and a
@@ -66,17 +79,57 @@ typedef struct PoplarStoreOps {
   PoplarStoreResult (*message_open)(void *data, PoplarMailbox *mbox,
                                     PoplarMessage *msg, void **stream);
   /** Reads up to @len octets.  Returns the count, 0 at the end, or -1 on
-   * an error (explain with poplar_mailbox_set_error()). */
+   * an error (explain with poplar_mailbox_set_error() on the mailbox the
+   * handle was opened for; keep it in the handle). */
   int64_t (*message_read)(void *data, void *stream, char *buf, size_t len);
   /** Closes a read handle. */
   void (*message_close)(void *data, void *stream);
   /** Removes every message for which poplar_message_is_deleted() is true.
-   * Called at UPDATE only.  A message already gone is not an error. */
+   * Called at UPDATE only.  A message already gone is not an error.
+   * Since 1.1 a store reports each message it removed (or found already
+   * gone) with poplar_message_set_expunged(), so that a failure part way
+   * is logged and told to the update_after hooks as it is; a store that
+   * reports none is taken to have removed every marked message when it
+   * returns POPLAR_STORE_OK and none otherwise (what 1.0 stores mean). */
   PoplarStoreResult (*expunge)(void *data, PoplarMailbox *mbox);
   /** Releases the mailbox and its lock, and frees what open allocated. */
   void (*close)(void *data, PoplarMailbox *mbox);
   /** Frees @data at shutdown.  May be NULL. */
   void (*destroy)(void *data);
+  /**
+   * Since: 1.1.  May be NULL (a store built against 1.0 has it NULL).
+   *
+   * Opens @msg for RETR like message_open (a read handle in *@stream,
+   * closed with message_close), and may also offer the message as a range
+   * of a file the core sends with sendfile(): a descriptor open for
+   * reading in *@fd, and the range in *@offset and *@length.  Offer it only
+   * when those octets are exactly what the core would send before the
+   * terminating ".": only CRLF line ends, no line starting with '.', the
+   * last line ended by CRLF, and @length equal to the size given to
+   * poplar_mailbox_add_message().
+   *
+   * "Not for this message": return POPLAR_STORE_OK and leave *@fd at -1
+   * (the core sets it so before the call); the core then reads *@stream
+   * with message_read as it would after message_open.  Any other result
+   * means what it means for message_open, and *@stream is not used.
+   *
+   * Ownership: *@fd stays the store's.  The core never closes it and only
+   * passes it to sendfile() with an explicit offset (the descriptor's own
+   * file offset is neither used nor moved); it must stay open until
+   * message_close(*@stream), which is where the store closes it.  The core
+   * may call sendfile() on it from any of its plugin threads, one at a
+   * time.
+   *
+   * The core calls message_open_fd instead of message_open only for RETR
+   * on a plain TCP connection (not TLS) of a message to which no hook
+   * added headers; in every other case it calls message_open.  If the file
+   * turns out shorter than *@length while it is sent, the core closes the
+   * connection (a size already announced cannot be corrected) and logs it.
+   */
+  PoplarStoreResult (*message_open_fd)(void *data, PoplarMailbox *mbox,
+                                       PoplarMessage *msg, void **stream,
+                                       int *fd, uint64_t *offset,
+                                       uint64_t *length);
 } PoplarStoreOps;
 
 /**
@@ -214,6 +267,25 @@ POPLAR_API void poplar_message_set_hidden(PoplarMessage *msg, bool hidden);
  */
 POPLAR_API void poplar_message_set_deleted(PoplarMessage *msg, bool deleted);
 
+/**
+ * poplar_message_set_expunged:
+ * Tells the core that the store's expunge removed @msg (or found it
+ * already gone).  From a store's expunge only, for messages marked
+ * deleted; the core clears every such mark before it calls expunge.  See
+ * PoplarStoreOps.expunge for stores that never call it.
+ * Since: 1.1
+ */
+POPLAR_API void poplar_message_set_expunged(PoplarMessage *msg,
+                                            bool expunged);
+
+/**
+ * poplar_message_is_expunged:
+ * Returns: true when the UPDATE of this session removed @msg.  Meaningful
+ * from the update_after hooks on (false before the expunge).
+ * Since: 1.1
+ */
+POPLAR_API bool poplar_message_is_expunged(const PoplarMessage *msg);
+
 /** poplar_message_is_hidden: Since: 1.0 */
 POPLAR_API bool poplar_message_is_hidden(const PoplarMessage *msg);
 
@@ -258,7 +330,7 @@ POPLAR_API void poplar_message_reader_close(PoplarMessageReader *reader);
 typedef struct PoplarCrlfSize {
   uint64_t octets;
   int last; /* last octet seen, or -1 before any */
-  int reserved;
+  int reserved; /* libpoplar's own (since 1.1); leave it alone */
 } PoplarCrlfSize;
 
 /** poplar_crlf_size_init: Since: 1.0 */
@@ -271,6 +343,17 @@ POPLAR_API void poplar_crlf_size_feed(PoplarCrlfSize *state, const void *buf,
 
 /** poplar_crlf_size_finish: Returns: the size as sent.  Since: 1.0 */
 POPLAR_API uint64_t poplar_crlf_size_finish(const PoplarCrlfSize *state);
+
+/**
+ * poplar_crlf_size_sent_as_stored:
+ * Tells whether the core sends the octets fed so far exactly as they are
+ * stored (before the terminating "."): every LF preceded by CR, no line
+ * starting with '.', and the last line ended (an empty message too).
+ * Such a message may be offered through PoplarStoreOps.message_open_fd.
+ * Since: 1.1
+ */
+POPLAR_API bool
+poplar_crlf_size_sent_as_stored(const PoplarCrlfSize *state);
 
 POPLAR_END_DECLS
 

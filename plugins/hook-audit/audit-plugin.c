@@ -265,25 +265,38 @@ static PoplarVerdict on_update_before(void *data, PoplarSession *s,
   return POPLAR_CONTINUE;
 }
 
+/* The marked messages the store removed (@removed true) or kept, as the
+ * core reports them (poplar_message_is_expunged(), ABI 1.1), so that an
+ * expunge failing part way is recorded as it happened. */
+static GPtrArray *outcome_uidls(PoplarMailbox *mbox, bool removed,
+                                uint64_t *octets)
+{
+  GPtrArray *uidls = g_ptr_array_new_with_free_func(g_free);
+  *octets = 0;
+  size_t n = poplar_mailbox_message_count(mbox);
+  for (size_t i = 0; i < n; i++) {
+    PoplarMessage *msg = poplar_mailbox_message(mbox, i);
+    if (!poplar_message_is_deleted(msg) ||
+        poplar_message_is_expunged(msg) != removed)
+      continue;
+    g_ptr_array_add(uidls, g_strdup(poplar_message_uidl(msg)));
+    *octets += poplar_message_size(msg);
+  }
+  return uidls;
+}
+
+/* Takes @deleted and @not_deleted. */
 static void emit_update(AuditPlugin *a, PoplarSession *s, bool committed,
-                        GPtrArray *marked, uint64_t octets,
-                        const char *error)
+                        GPtrArray *deleted, uint64_t octets_freed,
+                        GPtrArray *not_deleted, const char *error)
 {
   AuditEvent *ev = audit_event_new("update", s);
   if (!committed)
     ev->priority = AUDIT_PRIORITY_WARNING;
   audit_event_add_bool(ev, "committed", committed);
-  if (committed) {
-    audit_event_add_list(ev, "deleted", marked);
-    audit_event_add_uint(ev, "octets_freed", octets);
-    audit_event_add_list(ev, "not_deleted",
-                         g_ptr_array_new_with_free_func(g_free));
-  } else {
-    audit_event_add_list(ev, "deleted",
-                         g_ptr_array_new_with_free_func(g_free));
-    audit_event_add_uint(ev, "octets_freed", 0);
-    audit_event_add_list(ev, "not_deleted", marked);
-  }
+  audit_event_add_list(ev, "deleted", deleted);
+  audit_event_add_uint(ev, "octets_freed", octets_freed);
+  audit_event_add_list(ev, "not_deleted", not_deleted);
   audit_event_add_string(ev, "error", error);
   emit(a, ev);
 }
@@ -294,9 +307,10 @@ static PoplarVerdict on_update_after(void *data, PoplarSession *s,
   AuditPlugin *a = data;
   AuditSession *st = session_state(a, s);
   g_clear_pointer(&st->update_marked, g_ptr_array_unref);
-  uint64_t octets;
-  GPtrArray *marked = marked_uidls(mbox, &octets);
-  emit_update(a, s, committed, marked, octets,
+  uint64_t freed, kept;
+  GPtrArray *deleted = outcome_uidls(mbox, true, &freed);
+  GPtrArray *not_deleted = outcome_uidls(mbox, false, &kept);
+  emit_update(a, s, committed, deleted, freed, not_deleted,
               committed ? NULL : "the store could not remove the messages");
   return POPLAR_CONTINUE;
 }
@@ -327,7 +341,8 @@ static PoplarVerdict on_disconnect(void *data, PoplarSession *s,
     /* UPDATE began and never finished: a hook refused it, so nothing was
      * deleted. */
     GPtrArray *marked = g_steal_pointer(&st->update_marked);
-    emit_update(a, s, false, marked, 0, "refused by a hook before expunge");
+    emit_update(a, s, false, g_ptr_array_new_with_free_func(g_free), 0,
+                marked, "refused by a hook before expunge");
   }
   AuditEvent *ev = audit_event_new("disconnect", s);
   audit_event_add_string(ev, "reason", reason_name(reason));

@@ -79,10 +79,10 @@ static int open_message_file(const MaildirMailbox *mb, const MaildirMsg *m)
   return fd;
 }
 
-PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
-                                       PoplarMessage *msg, void **stream)
+/* Opens the file of @msg; *@size is its size on disk. */
+static PoplarStoreResult open_stream(PoplarMailbox *mbox, PoplarMessage *msg,
+                                     MaildirStream **stream, off_t *size)
 {
-  (void)data;
   MaildirMailbox *mb = poplar_mailbox_get_data(mbox);
   MaildirMsg *m = poplar_message_get_data(msg);
   int fd = open_message_file(mb, m);
@@ -126,6 +126,41 @@ PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
   s->mbox = mbox;
   s->msg = m;
   *stream = s;
+  *size = st.st_size;
+  return POPLAR_STORE_OK;
+}
+
+PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
+                                       PoplarMessage *msg, void **stream)
+{
+  (void)data;
+  off_t size;
+  return open_stream(mbox, msg, (MaildirStream **)stream, &size);
+}
+
+/* The file itself is offered when counting found it sent as stored and it
+ * still has the size counted then: a Maildir message never changes, but
+ * a file rewritten by hand must not go out with a wrong length (the
+ * stream is read instead, and sent as the file is now). */
+PoplarStoreResult maildir_message_open_fd(void *data, PoplarMailbox *mbox,
+                                          PoplarMessage *msg, void **stream,
+                                          int *fd, uint64_t *offset,
+                                          uint64_t *length)
+{
+  (void)data;
+  MaildirStream *s = NULL;
+  off_t size;
+  PoplarStoreResult r = open_stream(mbox, msg, &s, &size);
+  if (r != POPLAR_STORE_OK)
+    return r;
+  *stream = s;
+  if (s->msg->as_stored && (uint64_t)size == s->msg->size) {
+    MaildirMailbox *mb = poplar_mailbox_get_data(mbox);
+    mb->fd_offers++;
+    *fd = s->fd;
+    *offset = 0;
+    *length = s->msg->size;
+  }
   return POPLAR_STORE_OK;
 }
 
@@ -187,6 +222,8 @@ static PoplarStoreResult expunge_in(PoplarMailbox *mbox, MaildirMailbox *mb,
         maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path,
                     error->message);
     }
+    if (err == 0 || err == ENOENT)
+      poplar_message_set_expunged(msg, true);
     if (err == 0) {
       removed++;
       if (m->in_new)

@@ -12,6 +12,13 @@
  *     (poplar_crlf_size_*), after which it goes into poplar-sizes.
  * So the second session on a Maildir reads no message file at all.
  *
+ * Counting a message also finds out whether the core sends it exactly as
+ * it is stored (poplar_crlf_size_sent_as_stored(): CRLF line ends, no line
+ * starting with '.', a final CRLF); such a message is offered for
+ * sendfile() (maildir_message_open_fd()), and the cache remembers that
+ * too.  A size taken from ",W=" says nothing about it, so those messages
+ * are never offered.
+ *
  * Why a separate cache file and not ",W=" added to the names: renaming a
  * file in cur/ only to record its size races with every MUA or IMAP server
  * that has the old name open or listed (they then see the message vanish
@@ -21,10 +28,17 @@
  * optimisation: deleting it costs one re-count, never mail.
  *
  * Format (text, one entry a line):
- *   poplar-sizes 1
- *   <uidl> <size as sent>
+ *   poplar-sizes 2
+ *   <uidl> <size as sent> <flags>
  *   ...
  *   ~end <number of entries>
+ * <flags> is "-" or letters: 's' when the message is sent as it is stored;
+ * letters this version does not know are ignored, so that a later one can
+ * add its own.  Version 1 files (the same without <flags>, written before
+ * sendfile support) are read too: their messages are not offered for
+ * sendfile (remove the file to have them counted again), and the file is
+ * rewritten in version 2.  A poplard that only knows version 1 rejects a
+ * version 2 file and counts again: nothing worse than during an upgrade.
  * A Maildir message never changes once delivered (only its name does), so
  * an entry stays right for as long as the UIDL exists.  UIDLs are printable
  * ASCII without blanks, so the lines need no quoting.  The closing "~end"
@@ -47,7 +61,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_HEADER "poplar-sizes 1"
+#define CACHE_HEADER "poplar-sizes 2"
+#define CACHE_HEADER_V1 "poplar-sizes 1"
+#define CACHE_FLAG_AS_STORED 's'
 /* No UIDL is "~end": the only UIDLs starting with '~' are hashes. */
 #define CACHE_TRAILER "~end"
 /* Far above what 1,000,000 messages need; a larger file is not ours. */
@@ -56,6 +72,7 @@
 typedef struct CacheEntry {
   const char *uidl; /* points into the cache's text */
   uint64_t size;
+  bool as_stored; /* flag 's' */
   bool used;
 } CacheEntry;
 
@@ -65,6 +82,7 @@ struct MaildirSizeCache {
   size_t n_entries;
   GHashTable *index; /* uidl -> CacheEntry* */
   bool corrupt;
+  bool old_format; /* version 1: to be rewritten */
 };
 
 static bool read_all(int fd, char **text, size_t *len, char **problem)
@@ -115,6 +133,25 @@ static bool parse_size(const char *s, uint64_t *out)
   return true;
 }
 
+/* Cuts " <flags>" off the end of @value_text; flags are "-" or lower-case
+ * letters. */
+static bool split_flags(char *value_text, const char **flags)
+{
+  char *space = strchr(value_text, ' ');
+  if (!space || !space[1])
+    return false;
+  *space = '\0';
+  const char *f = space + 1;
+  if (strcmp(f, "-") != 0) {
+    for (const char *p = f; *p; p++) {
+      if (!g_ascii_islower(*p))
+        return false;
+    }
+  }
+  *flags = f;
+  return true;
+}
+
 /* Parses @cache->text in place (NUL-terminating its lines). */
 static bool parse(MaildirSizeCache *cache, size_t len, char **problem)
 {
@@ -141,7 +178,8 @@ static bool parse(MaildirSizeCache *cache, size_t len, char **problem)
       return false;
     }
     if (line_no == 1) {
-      if (strcmp(line, CACHE_HEADER) != 0) {
+      cache->old_format = strcmp(line, CACHE_HEADER_V1) == 0;
+      if (strcmp(line, CACHE_HEADER) != 0 && !cache->old_format) {
         *problem = g_strdup("its first line is not \"" CACHE_HEADER "\"");
         return false;
       }
@@ -154,6 +192,12 @@ static bool parse(MaildirSizeCache *cache, size_t len, char **problem)
       return false;
     }
     *space = '\0';
+    const char *flags = "-";
+    if (!cache->old_format && strcmp(line, CACHE_TRAILER) != 0 &&
+        !split_flags(space + 1, &flags)) {
+      *problem = g_strdup_printf("line %u has no valid flags", line_no);
+      return false;
+    }
     uint64_t value;
     if (!parse_size(space + 1, &value)) {
       *problem = g_strdup_printf("line %u has a bad number", line_no);
@@ -179,6 +223,7 @@ static bool parse(MaildirSizeCache *cache, size_t len, char **problem)
     CacheEntry *e = &cache->entries[cache->n_entries++];
     e->uidl = line;
     e->size = value;
+    e->as_stored = strchr(flags, CACHE_FLAG_AS_STORED) != NULL;
     g_hash_table_insert(cache->index, (gpointer)e->uidl, e);
     line = next;
   }
@@ -238,19 +283,20 @@ void maildir_size_cache_free(MaildirSizeCache *cache)
 }
 
 bool maildir_size_cache_lookup(MaildirSizeCache *cache, const char *uidl,
-                               uint64_t *size)
+                               uint64_t *size, bool *as_stored)
 {
   CacheEntry *e = g_hash_table_lookup(cache->index, uidl);
   if (!e)
     return false;
   e->used = true;
   *size = e->size;
+  *as_stored = e->as_stored;
   return true;
 }
 
 bool maildir_size_cache_stale(const MaildirSizeCache *cache)
 {
-  if (cache->corrupt)
+  if (cache->corrupt || cache->old_format)
     return true;
   for (size_t i = 0; i < cache->n_entries; i++) {
     if (!cache->entries[i].used)
@@ -285,7 +331,8 @@ bool maildir_size_cache_save(int root_fd, const MaildirMsg *msgs, size_t n,
      * like the mailbox lists it. */
     if (m->dropped || m->has_wsize || !g_hash_table_add(seen, (gpointer)m->uidl))
       continue;
-    g_string_append_printf(s, "%s %" PRIu64 "\n", m->uidl, m->size);
+    g_string_append_printf(s, "%s %" PRIu64 " %s\n", m->uidl, m->size,
+                           m->as_stored ? "s" : "-");
     count++;
   }
   g_string_append_printf(s, CACHE_TRAILER " %zu\n", count);
@@ -323,7 +370,8 @@ bool maildir_size_cache_save(int root_fd, const MaildirMsg *msgs, size_t n,
 }
 
 bool maildir_size_compute(int dir_fd, const char *file, char *buf,
-                          size_t buf_len, uint64_t *size, int *err_no)
+                          size_t buf_len, uint64_t *size, bool *as_stored,
+                          int *err_no)
 {
   int fd;
   do
@@ -350,5 +398,6 @@ bool maildir_size_compute(int dir_fd, const char *file, char *buf,
   }
   close(fd);
   *size = poplar_crlf_size_finish(&state);
+  *as_stored = poplar_crlf_size_sent_as_stored(&state);
   return true;
 }

@@ -91,7 +91,8 @@ static SizeOutcome count_size(MaildirMailbox *mb, const MaildirDirs *dirs,
     *buf = g_malloc(SIZE_BUF_LEN);
   mb->size_reads++;
   int fd = m->in_new ? dirs->new_fd : dirs->cur_fd;
-  if (maildir_size_compute(fd, m->file, *buf, SIZE_BUF_LEN, &m->size, &err))
+  if (maildir_size_compute(fd, m->file, *buf, SIZE_BUF_LEN, &m->size,
+                           &m->as_stored, &err))
     return SIZE_COUNTED;
   if (err == ENOENT)
     return SIZE_VANISHED;
@@ -132,8 +133,9 @@ static bool find_sizes(MaildirMailbox *mb, MaildirDirs *dirs,
   *counted = 0;
   for (size_t i = 0; i < mb->n_msgs && ok; i++) {
     MaildirMsg *m = &mb->msgs[i];
-    if (m->has_wsize || (cache && maildir_size_cache_lookup(cache, m->uidl,
-                                                            &m->size)))
+    if (m->has_wsize ||
+        (cache && maildir_size_cache_lookup(cache, m->uidl, &m->size,
+                                            &m->as_stored)))
       continue;
     switch (count_size(mb, dirs, m, &buf, &err_no)) {
     case SIZE_COUNTED:
@@ -203,7 +205,7 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
   if (!find_sizes(mb, dirs, &cache_stale, &counted, error))
     return false;
 
-  size_t listed_count = 0;
+  size_t listed_count = 0, as_stored = 0;
   uint64_t octets = 0;
   for (size_t i = 0; i < mb->n_msgs; i++) {
     MaildirMsg *m = &mb->msgs[i];
@@ -217,6 +219,7 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
       continue;
     }
     listed_count++;
+    as_stored += m->as_stored;
     octets += m->size;
   }
 
@@ -229,9 +232,9 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
                   "again): %s", mb->path, cache_error->message);
   }
   maildir_log(mb, POPLAR_LOG_DEBUG,
-              "%s: %zu messages (%" PRIu64 " octets), %u moved from new/, "
-              "%u sizes counted", mb->path, listed_count, octets,
-              mb->moved_new, counted);
+              "%s: %zu messages (%" PRIu64 " octets, %zu sent as stored), "
+              "%u moved from new/, %u sizes counted", mb->path,
+              listed_count, octets, as_stored, mb->moved_new, counted);
   return true;
 }
 
@@ -318,6 +321,7 @@ static const PoplarStoreOps maildir_ops = {
     .expunge = maildir_expunge,
     .close = maildir_close,
     .destroy = maildir_destroy,
+    .message_open_fd = maildir_message_open_fd,
 };
 
 static bool maildir_init(PoplarPlugin *plugin, PoplarConfig *config)

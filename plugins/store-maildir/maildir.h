@@ -53,6 +53,7 @@ typedef struct MaildirMsg {
   uint32_t usec;    /* the M<usec> part of the name, 0 when absent */
   uint64_t size;    /* as sent (CRLF) */
   bool has_wsize;   /* size came from ,W=<n> in the name */
+  bool as_stored;   /* sent exactly as the file holds it (sendfile) */
   bool in_new;      /* lives in new/ (a move to cur/ failed) */
   bool dropped;     /* vanished or unreadable while opening: not listed */
 } MaildirMsg;
@@ -144,20 +145,22 @@ MaildirSizeCache *maildir_size_cache_load(int root_fd, char **problem);
 void maildir_size_cache_free(MaildirSizeCache *cache);
 /* Looks @uidl up, and counts it as still in use. */
 bool maildir_size_cache_lookup(MaildirSizeCache *cache, const char *uidl,
-                               uint64_t *size);
+                               uint64_t *size, bool *as_stored);
 /* True when the file on disk should be rewritten: it was corrupt, or it
  * has entries no message used. */
 bool maildir_size_cache_stale(const MaildirSizeCache *cache);
-/* Writes the sizes of the listed messages that have no ,W= field
- * atomically (tmp file and rename). */
+/* Writes the sizes (and as_stored) of the listed messages that have no
+ * ,W= field atomically (tmp file and rename). */
 bool maildir_size_cache_save(int root_fd, const MaildirMsg *msgs, size_t n,
                              GError **error);
 
-/* Reads @file of @dir_fd and counts its size as sent.  @buf is scratch
- * space.  On failure *@err_no holds errno, so that the caller can tell a
- * vanished file (ENOENT) from a real problem. */
+/* Reads @file of @dir_fd and counts its size as sent; *@as_stored tells
+ * whether it is sent exactly as stored.  @buf is scratch space.  On
+ * failure *@err_no holds errno, so that the caller can tell a vanished
+ * file (ENOENT) from a real problem. */
 bool maildir_size_compute(int dir_fd, const char *file, char *buf,
-                          size_t buf_len, uint64_t *size, int *err_no);
+                          size_t buf_len, uint64_t *size, bool *as_stored,
+                          int *err_no);
 
 /* ---- the mailbox lock (maildir-lock.c) -------------------------------- */
 
@@ -244,10 +247,15 @@ typedef struct MaildirMailbox {
   GHashTable *by_base;    /* base -> MaildirMsg*, built on first refind */
   unsigned moved_new;     /* messages moved from new/ by this open */
   unsigned size_reads;    /* message files read to count sizes */
+  unsigned fd_offers;     /* messages offered for sendfile() */
 } MaildirMailbox;
 
 PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
                                        PoplarMessage *msg, void **stream);
+PoplarStoreResult maildir_message_open_fd(void *data, PoplarMailbox *mbox,
+                                          PoplarMessage *msg, void **stream,
+                                          int *fd, uint64_t *offset,
+                                          uint64_t *length);
 int64_t maildir_message_read(void *data, void *stream, char *buf, size_t len);
 void maildir_message_close(void *data, void *stream);
 PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox);

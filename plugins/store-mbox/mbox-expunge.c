@@ -480,12 +480,27 @@ static void rewrite_clear(Rewrite *rw)
     g_array_free(rw->ranges, TRUE);
 }
 
+/* The rename is the commit: before it nothing was removed, after it every
+ * marked message is gone (rewritten away, or already gone before, which is
+ * what the client asked for too). */
+static void report_removed(PoplarMailbox *mbox)
+{
+  size_t n = poplar_mailbox_message_count(mbox);
+  for (size_t i = 0; i < n; i++) {
+    PoplarMessage *msg = poplar_mailbox_message(mbox, i);
+    if (poplar_message_is_deleted(msg))
+      poplar_message_set_expunged(msg, true);
+  }
+}
+
 PoplarStoreResult mbox_expunge(void *data, PoplarMailbox *mbox)
 {
   (void)data;
   MboxMailbox *mb = poplar_mailbox_get_data(mbox);
-  if (mb->fd < 0)
-    return POPLAR_STORE_OK; /* no file, no messages */
+  if (mb->fd < 0) {
+    report_removed(mbox); /* no file, no messages */
+    return POPLAR_STORE_OK;
+  }
   Rewrite rw;
   memset(&rw, 0, sizeof rw);
   MboxLock no_lock = MBOX_LOCK_INIT;
@@ -498,5 +513,7 @@ PoplarStoreResult mbox_expunge(void *data, PoplarMailbox *mbox)
   rewrite_clear(&rw);
   if (r != POPLAR_STORE_OK)
     poplar_mailbox_set_error(mbox, "%s", error->message);
+  else
+    report_removed(mbox);
   return r;
 }

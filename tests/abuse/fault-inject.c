@@ -6,7 +6,8 @@
  *
  *   POPLAR_FAULT_SWITCH  a file: faults happen only while it exists, so a
  *                        test turns them on after the login and off again
- *   POPLAR_FAULT_OP      unlinkat, renameat, read, openat or fsync
+ *   POPLAR_FAULT_OP      unlinkat, renameat, read (pread too), openat or
+ *                        fsync
  *   POPLAR_FAULT_MATCH   a substring of the file name (or, for read and
  *                        fsync, of the path of the descriptor)
  *   POPLAR_FAULT_ERRNO   EIO, ENOSPC, EACCES or EROFS
@@ -121,6 +122,17 @@ ssize_t read(int fd, void *buf, size_t len)
     return -1;
   }
   return NEXT(read)(fd, buf, len);
+}
+
+/* The core reads the start of a file it sends with sendfile() this way
+ * (pread() is pread64 with 64-bit file offsets, as poplard is built). */
+ssize_t pread64(int fd, void *buf, size_t len, off64_t offset)
+{
+  if (armed("read") && fd_matches(fd)) {
+    errno = fault_errno();
+    return -1;
+  }
+  return NEXT(pread64)(fd, buf, len, offset);
 }
 
 int fsync(int fd)

@@ -93,3 +93,16 @@ void test_assert_never_logged(const char *s)
   test_log_dump();
   g_error("a log line contains '%s'", s);
 }
+
+char *test_log_last_with(const char *needle)
+{
+  char *line = NULL;
+  pthread_mutex_lock(&log_lock);
+  for (guint i = log_lines ? log_lines->len : 0; i > 0 && !line; i--) {
+    const char *l = g_ptr_array_index(log_lines, i - 1);
+    if (strstr(l, needle))
+      line = g_strdup(l);
+  }
+  pthread_mutex_unlock(&log_lock);
+  return line;
+}

@@ -23,6 +23,9 @@ void test_log_clear(void);
 unsigned test_log_count(const char *a, const char *b);
 /* True when a captured line contains @needle. */
 bool test_log_contains(const char *needle);
+/* The newest captured line containing @needle (newly allocated), or
+ * NULL. */
+char *test_log_last_with(const char *needle);
 /* Prints every captured line to stderr (for a failing test). */
 void test_log_dump(void);
 /* Fails the test, showing the log, unless a line contains @a and, unless

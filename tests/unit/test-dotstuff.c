@@ -394,6 +394,82 @@ static void test_retr_property(void)
   }
 }
 
+static bool sent_as_stored_cut(const char *in, size_t len, const size_t *cuts,
+                               size_t n_cuts)
+{
+  PoplarCrlfSize sz;
+  poplar_crlf_size_init(&sz);
+  size_t pos = 0;
+  for (size_t i = 0; i <= n_cuts; i++) {
+    size_t end = i < n_cuts ? cuts[i] : len;
+    g_autofree char *chunk = g_memdup2(in + pos, end - pos ? end - pos : 1);
+    poplar_crlf_size_feed(&sz, chunk, end - pos);
+    pos = end;
+  }
+  return poplar_crlf_size_sent_as_stored(&sz);
+}
+
+/*
+ * What sendfile() relies on: poplar_crlf_size_sent_as_stored() is true
+ * exactly when RETR sends the stored octets unchanged followed by the
+ * terminator, for any chunking of the count; and then the count is the
+ * stored length.
+ */
+static void test_sent_as_stored_property(void)
+{
+  static const char *const alphabets[] = {"a.\r\n", "a\r\n", "\r\n",
+                                          "a.\r\nb "};
+  unsigned clean = 0;
+  for (unsigned iter = 0; iter < 40000; iter++) {
+    const char *alphabet = alphabets[iter % G_N_ELEMENTS(alphabets)];
+    size_t len;
+    g_autofree char *msg = random_message(alphabet, 48, &len);
+    size_t n_cuts;
+    g_autofree size_t *cuts = random_cuts(len, &n_cuts);
+    g_autoptr(GString) wire = encode_whole(msg, len, -1);
+    bool unchanged = wire->len == len + 3 && memcmp(wire->str, msg, len) == 0;
+    bool claimed = sent_as_stored_cut(msg, len, cuts, n_cuts);
+    if (claimed != unchanged) {
+      g_autofree char *esc = g_strescape(msg, NULL);
+      g_test_message("message '%s'", esc);
+    }
+    g_assert_cmpint(claimed, ==, unchanged);
+    if (claimed)
+      g_assert_cmpuint(crlf_size_cut(msg, len, NULL, 0), ==, len);
+    clean += claimed;
+  }
+  /* The alphabets make both answers common. */
+  g_assert_cmpuint(clean, >, 1000);
+}
+
+static void test_sent_as_stored_cases(void)
+{
+  static const struct {
+    const char *in;
+    bool as_stored;
+  } cases[] = {
+      {"", true},           {"a\r\n", true},      {"a\r\nb.\r\n", true},
+      {"a\rb\r\n", true},    {"\r\n\r\n", true},   {"a", false},
+      {"a\n", false},       {".a\r\n", false},    {"a\r\n.\r\n", false},
+      {"a\r\nb", false},     {"a\r", false},       {"a\r\n\n", false},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    size_t len = strlen(cases[i].in);
+    for (size_t cut = 0; cut <= len; cut++) {
+      size_t cuts[1] = {cut};
+      g_assert_cmpint(sent_as_stored_cut(cases[i].in, len, cuts, 1), ==,
+                      cases[i].as_stored);
+    }
+  }
+  /* Zeroed instead of initialised, as store.h allows. */
+  PoplarCrlfSize zero = {0};
+  poplar_crlf_size_feed(&zero, ".\r\n", 3);
+  g_assert_false(poplar_crlf_size_sent_as_stored(&zero));
+  PoplarCrlfSize zero2 = {0};
+  poplar_crlf_size_feed(&zero2, "a\r\n", 3);
+  g_assert_true(poplar_crlf_size_sent_as_stored(&zero2));
+}
+
 static void test_top_property(void)
 {
   static const char *const alphabets[] = {"a.\r\n", "a\n", "\r\na", "a.\n"};
@@ -561,6 +637,9 @@ int main(int argc, char **argv)
   g_test_add_func("/dotstuff/crlf-size", test_crlf_size_cases);
   g_test_add_func("/dotstuff/crlf-size-zero-init", test_crlf_size_zero_init);
   g_test_add_func("/dotstuff/retr-property", test_retr_property);
+  g_test_add_func("/dotstuff/sent-as-stored", test_sent_as_stored_cases);
+  g_test_add_func("/dotstuff/sent-as-stored-property",
+                  test_sent_as_stored_property);
   g_test_add_func("/dotstuff/top-property", test_top_property);
   g_test_add_func("/dotstuff/retr-long-lines", test_retr_long_lines);
   g_test_add_func("/dotstuff/encode-into-property", test_encode_into_property);

@@ -517,10 +517,15 @@ static void test_open_failure(Fixture *f, gconstpointer data)
   f->store.open_result = POPLAR_STORE_IN_USE;
   g_assert_cmpint(open_with(f, NULL, NULL), ==, POPLAR_STORE_IN_USE);
   g_assert_false(f->mbox->open);
-  g_assert_cmpstr(f->mbox->error, ==, "open failed: 1");
-  g_assert_null(poplar_session_mailbox(&f->session));
-  poplarpriv_mailbox_clear_error(f->mbox);
+  /* The store's reason is logged with the session and the plugin, and
+   * cleared. */
   g_assert_null(f->mbox->error);
+  g_assert_cmpuint(log_lines->len, ==, 1);
+  g_assert_nonnull(strstr(log_lines->pdata[0], "open failed: 1"));
+  g_assert_nonnull(strstr(log_lines->pdata[0], "sess-1"));
+  g_assert_nonnull(strstr(log_lines->pdata[0], "unit-store"));
+  log_reset();
+  g_assert_null(poplar_session_mailbox(&f->session));
   poplarpriv_mailbox_free(f->mbox);
   f->mbox = NULL;
   /* close is not called after a failed open */

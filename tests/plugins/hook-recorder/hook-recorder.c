@@ -13,6 +13,8 @@
  *             core ignores the verdicts of notification-only points)
  *   hide-uidls = u1; u2      mailbox_open hides these messages
  *   add-header = Name: value mailbox_open adds it to every message
+ *   record-expunged = yes    update_after lines end with " expunged=" and
+ *                            the UIDLs the store removed ("-" for none)
  *   second-table = yes       registers a second table that only records
  *                            ("second:" lines) and always continues
  */
@@ -64,6 +66,7 @@ typedef struct Recorder {
   char **hide_uidls; /* NULL-terminated */
   char *header_name;
   char *header_value;
+  bool record_expunged;
 } Recorder;
 
 /* The second table records through the first one's file, with a prefix. */
@@ -355,12 +358,34 @@ static PoplarVerdict on_update_before(void *data, PoplarSession *s,
   return answer(r, s, POINT_UPDATE_BEFORE);
 }
 
+/* What the store reported removed (poplar_message_is_expunged()). */
+static void note_expunged(Recorder *r, PoplarSession *s, PoplarMailbox *mbox,
+                          bool committed)
+{
+  char list[1024] = "";
+  size_t used = 0;
+  for (size_t i = 0; i < poplar_mailbox_message_count(mbox); i++) {
+    PoplarMessage *msg = poplar_mailbox_message(mbox, i);
+    if (!poplar_message_is_expunged(msg))
+      continue;
+    int n = snprintf(list + used, sizeof list - used, "%s%s",
+                     used ? "," : "", poplar_message_uidl(msg));
+    if (n < 0 || (size_t)n >= sizeof list - used)
+      break;
+    used += (size_t)n;
+  }
+  record(r, "", "update_after %s %d expunged=%s", poplar_session_id(s),
+         committed ? 1 : 0, used ? list : "-");
+}
+
 static PoplarVerdict on_update_after(void *data, PoplarSession *s,
                                      PoplarMailbox *mbox, bool committed)
 {
-  (void)mbox;
   Recorder *r = data;
-  note_update_after(r, "", s, committed);
+  if (r->record_expunged)
+    note_expunged(r, s, mbox, committed);
+  else
+    note_update_after(r, "", s, committed);
   return answer(r, s, POINT_UPDATE_AFTER);
 }
 
@@ -588,6 +613,9 @@ static bool test_hooks_init(PoplarPlugin *plugin, PoplarConfig *config)
   ok = read_hide_uidls(r, config) && ok;
   ok = read_add_header(r, config) && ok;
   ok = poplar_config_get_bool(config, "second-table", false, &second_table) &&
+       ok;
+  ok = poplar_config_get_bool(config, "record-expunged", false,
+                              &r->record_expunged) &&
        ok;
   if (!ok) {
     recorder_free(r);
