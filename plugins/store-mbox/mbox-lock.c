@@ -15,7 +15,8 @@
  * older than dotlock-stale (measured against a file we just created, so
  * in the file server's clock) and no live process on this host has its
  * pid; then it is moved aside under a unique name, checked to be the very
- * file judged stale, and removed.  Our own dotlocks carry a second line
+ * file judged stale, and removed.  If another program replaced it in the
+ * meantime, it is linked back.  Our own dotlocks carry a second line
  * naming the host, the kernel boot and the pid namespace: one whose
  * process is provably dead (that line is ours, its pid is not alive) is
  * taken over at once, so a poplard killed during a rewrite does not lock
@@ -23,8 +24,7 @@
  *
  * Every name is looked up relative to the mbox's directory, opened once
  * without following links (mbox-open.c), and none is followed: a link
- * planted as "<mbox>.lock" is never written through.  If another program replaced it in the
- * meantime, it is linked back.
+ * planted as "<mbox>.lock" is never written through.
  *
  * fcntl: an open file description lock (F_OFD_SETLK) over the whole file.
  * It conflicts with the classic fcntl locks MTAs take, and unlike those it

@@ -211,9 +211,10 @@ typedef struct MboxLock {
 
 /* Takes the locks of @methods on the mbox at @path (open as @fd; its
  * directory open as @dir_fd, where the dotlock "<name>.lock" is made and
- * which must stay open until the release), in the order MTAs take them: dotlock, then flock, then fcntl.  @exclusive
- * takes write locks (the fd must be open for writing), else shared ones
- * (a dotlock is always exclusive).  Waits up to settings->timeout_ms for
+ * which must stay open until the release), in the order MTAs take them:
+ * dotlock, then flock, then fcntl.  @exclusive takes write locks (the fd
+ * must be open for writing), else shared ones (a dotlock is always
+ * exclusive).  Waits up to settings->timeout_ms for
  * each.  Returns OK, IN_USE (another program holds a lock for longer than
  * the timeout) or a failure, with *@error set unless OK; *@note (when not
  * NULL) reports a stale dotlock removed on the way. */

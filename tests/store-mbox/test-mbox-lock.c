@@ -56,15 +56,33 @@ static PoplarStoreResult take(Fixture *f, MboxLock *lock, unsigned methods,
                               bool exclusive, char **note)
 {
   GError *error = NULL;
-  PoplarStoreResult r = mbox_lock_acquire(lock, &f->settings, f->dir_fd, f->path,
-                                          f->fd, methods, exclusive, note,
-                                          &error);
+  PoplarStoreResult r =
+      mbox_lock_acquire(lock, &f->settings, f->dir_fd, f->path, f->fd,
+                        methods, exclusive, note, &error);
   if (r == POPLAR_STORE_OK)
     g_assert_no_error(error);
   else
     g_assert_nonnull(error);
   g_clear_error(&error);
   return r;
+}
+
+/* Takes @methods on the mbox opened again as @fd. */
+static PoplarStoreResult take_fd(Fixture *f, MboxLock *lock, int fd,
+                                 unsigned methods, bool exclusive,
+                                 GError **error)
+{
+  return mbox_lock_acquire(lock, &f->settings, f->dir_fd, f->path, fd,
+                           methods, exclusive, NULL, error);
+}
+
+static PoplarStoreResult session_lock(Fixture *f, MboxSessionLock *lock,
+                                      const char *who, GError **error)
+{
+  g_autofree char *path =
+      g_build_filename(f->dir, ".user.poplar-lock", NULL);
+  return mbox_session_lock_acquire(lock, f->dir_fd, ".user.poplar-lock",
+                                   path, geteuid(), who, error);
 }
 
 static void test_dotlock_cycle(Fixture *f, gconstpointer data)
@@ -283,13 +301,11 @@ static void test_fcntl_same_process(Fixture *f, gconstpointer data)
   int other = open(f->path, O_RDWR | O_CLOEXEC);
   close(open(f->path, O_RDONLY | O_CLOEXEC));
   GError *error = NULL;
-  g_assert_cmpint(mbox_lock_acquire(&b, &f->settings, f->dir_fd, f->path, other,
-                                    MBOX_LOCK_FCNTL, false, NULL, &error),
+  g_assert_cmpint(take_fd(f, &b, other, MBOX_LOCK_FCNTL, false, &error),
                   ==, POPLAR_STORE_IN_USE);
   g_clear_error(&error);
   mbox_lock_release(&a, NULL);
-  g_assert_cmpint(mbox_lock_acquire(&b, &f->settings, f->dir_fd, f->path, other,
-                                    MBOX_LOCK_FCNTL, false, NULL, &error),
+  g_assert_cmpint(take_fd(f, &b, other, MBOX_LOCK_FCNTL, false, &error),
                   ==, POPLAR_STORE_OK);
   mbox_lock_release(&b, NULL);
   close(other);
@@ -304,12 +320,10 @@ static void test_flock(Fixture *f, gconstpointer data)
                   POPLAR_STORE_OK);
   GError *error = NULL;
   /* shared with shared: fine; exclusive: waits */
-  g_assert_cmpint(mbox_lock_acquire(&b, &f->settings, f->dir_fd, f->path, other,
-                                    MBOX_LOCK_FLOCK, false, NULL, &error),
+  g_assert_cmpint(take_fd(f, &b, other, MBOX_LOCK_FLOCK, false, &error),
                   ==, POPLAR_STORE_OK);
   mbox_lock_release(&b, NULL);
-  g_assert_cmpint(mbox_lock_acquire(&b, &f->settings, f->dir_fd, f->path, other,
-                                    MBOX_LOCK_FLOCK, true, NULL, &error),
+  g_assert_cmpint(take_fd(f, &b, other, MBOX_LOCK_FLOCK, true, &error),
                   ==, POPLAR_STORE_IN_USE);
   g_clear_error(&error);
   mbox_lock_release(&a, NULL);
@@ -346,20 +360,19 @@ static void test_partial_acquire_released(Fixture *f, gconstpointer data)
 static void test_session_lock(Fixture *f, gconstpointer data)
 {
   (void)data;
-  const char *name = ".user.poplar-lock";
-  g_autofree char *path = g_build_filename(f->dir, name, NULL);
+  g_autofree char *path = g_build_filename(f->dir, ".user.poplar-lock",
+                                           NULL);
   MboxSessionLock a, b;
   GError *error = NULL;
-  g_assert_cmpint(mbox_session_lock_acquire(&a, f->dir_fd, name, path, geteuid(), "pid 1, session s1",
-                                            &error), ==, POPLAR_STORE_OK);
-  g_assert_cmpint(mbox_session_lock_acquire(&b, f->dir_fd, name, path, geteuid(), "pid 1, session s2",
-                                            &error), ==,
-                  POPLAR_STORE_IN_USE);
+  g_assert_cmpint(session_lock(f, &a, "pid 1, session s1", &error),
+                  ==, POPLAR_STORE_OK);
+  g_assert_cmpint(session_lock(f, &b, "pid 1, session s2", &error),
+                  ==, POPLAR_STORE_IN_USE);
   g_assert_nonnull(strstr(error->message, "session s1"));
   g_clear_error(&error);
   mbox_session_lock_release(&a);
-  g_assert_cmpint(mbox_session_lock_acquire(&b, f->dir_fd, name, path, geteuid(), "pid 1, session s2",
-                                            &error), ==, POPLAR_STORE_OK);
+  g_assert_cmpint(session_lock(f, &b, "pid 1, session s2", &error),
+                  ==, POPLAR_STORE_OK);
   mbox_session_lock_release(&b);
   g_assert_true(test_exists(path)); /* kept for the next session */
 
@@ -367,16 +380,15 @@ static void test_session_lock(Fixture *f, gconstpointer data)
   pid_t child = fork();
   if (child == 0) {
     MboxSessionLock c;
-    if (mbox_session_lock_acquire(&c, f->dir_fd, name, path, geteuid(), "child", NULL) !=
-        POPLAR_STORE_OK)
+    if (session_lock(f, &c, "child", NULL) != POPLAR_STORE_OK)
       _exit(1);
     raise(SIGKILL);
   }
   int status;
   waitpid(child, &status, 0);
   g_assert_true(WIFSIGNALED(status));
-  g_assert_cmpint(mbox_session_lock_acquire(&a, f->dir_fd, name, path, geteuid(), "again", &error), ==,
-                  POPLAR_STORE_OK);
+  g_assert_cmpint(session_lock(f, &a, "again", &error),
+                  ==, POPLAR_STORE_OK);
   mbox_session_lock_release(&a);
 
   /* A hard link to somebody else's file in its place is refused, and the
@@ -385,9 +397,8 @@ static void test_session_lock(Fixture *f, gconstpointer data)
   g_autofree char *victim = g_build_filename(f->dir, "victim", NULL);
   test_write_file(victim, "precious\n", -1);
   g_assert_cmpint(link(victim, path), ==, 0);
-  g_assert_cmpint(mbox_session_lock_acquire(&a, f->dir_fd, name, path,
-                                            geteuid(), "evil", &error),
-                  ==, POPLAR_STORE_PERMFAIL);
+  g_assert_cmpint(session_lock(f, &a, "evil", &error), ==,
+                  POPLAR_STORE_PERMFAIL);
   g_clear_error(&error);
   g_autofree char *text = test_read_file(victim, NULL);
   g_assert_cmpstr(text, ==, "precious\n");
