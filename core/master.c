@@ -12,6 +12,12 @@
  * exactly as systemd socket activation does.  So a reload gets a fresh
  * configuration, fresh plugins and fresh certificates through the same
  * code path as a start, and a bad configuration changes nothing.
+ *
+ * While no worker runs (all of them dead and waiting out their restart
+ * back-off, up to 30 s), the master takes the connections the listeners
+ * queue and turns them away at once: "-ERR [SYS/TEMP]" on a plain
+ * listener, a close on an implicit-TLS one.  It writes that one fixed
+ * line and reads nothing, so it still never talks with a client.
  */
 #include "master.h"
 
@@ -24,6 +30,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +44,12 @@
 #define RESTART_STABLE_MS (60 * 1000)
 /* Exit status of a worker that could not start (config, plugin init). */
 #define WORKER_EXIT_CONFIG 78
+/* What a connection gets while no worker runs (RFC 3206). */
+#define TURN_AWAY_REPLY \
+  "-ERR [SYS/TEMP] server restarting, try again in a few seconds\r\n"
+/* Accepted and turned away per listener per wake-up, so that signals
+ * and restarts are never starved by a flood. */
+#define TURN_AWAY_BATCH 64
 /* Old workers still draining after a reload, passed to the new image. */
 #define DRAINING_ENV "POPLAR_DRAINING_PIDS"
 
@@ -56,6 +69,7 @@ typedef struct Master {
   GArray *draining; /* pid_t of workers from before a reload */
   int sfd;
   bool stopping;
+  uint64_t turned_away; /* connections answered while no worker ran */
 } Master;
 
 static sigset_t handled_signals(void)
@@ -240,6 +254,68 @@ static void run_restarts(Master *m)
       w->restart_at = now + (int64_t)RESTART_DELAY_MAX_MS * 1000;
     }
   }
+}
+
+/* ---- while no worker runs ------------------------------------------------ */
+
+/* True when nothing would accept a connection: every worker dead and
+ * waiting for its restart.  (With one worker up, it serves them all.) */
+static bool none_serving(const Master *m)
+{
+  if (m->stopping)
+    return false;
+  for (unsigned i = 0; i < m->n_workers; i++)
+    if (m->workers[i].pid > 0)
+      return false;
+  return true;
+}
+
+static void turn_away(Master *m, const PoplarListener *l)
+{
+  int fd = poplard_listener_fd(l);
+  for (int i = 0; i < TURN_AWAY_BATCH; i++) {
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0)
+      return; /* EAGAIN: none left; anything else: the next wake-up */
+    /* An implicit-TLS client cannot read plain text: it gets the close. */
+    if (!poplard_listener_is_tls(l))
+      (void)!send(c, TURN_AWAY_REPLY, strlen(TURN_AWAY_REPLY),
+                  MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(c);
+    m->turned_away++;
+  }
+}
+
+/* Waits for a signal or the next restart; while no worker runs, answers
+ * the listeners meanwhile. */
+static void wait_for_events(Master *m)
+{
+  GPtrArray *listeners = m->server->listeners;
+  bool answer = none_serving(m);
+  guint n = answer ? listeners->len : 0;
+  g_autofree struct pollfd *p = g_new0(struct pollfd, n + 1);
+  p[0].fd = m->sfd;
+  p[0].events = POLLIN;
+  for (guint i = 0; i < n; i++) {
+    p[i + 1].fd = poplard_listener_fd(g_ptr_array_index(listeners, i));
+    p[i + 1].events = POLLIN;
+  }
+  if (poll(p, n + 1, next_restart_timeout(m)) <= 0)
+    return;
+  for (guint i = 0; i < n; i++)
+    if (p[i + 1].revents & POLLIN)
+      turn_away(m, g_ptr_array_index(listeners, i));
+}
+
+static void report_turned_away(Master *m)
+{
+  if (!m->turned_away || none_serving(m))
+    return;
+  poplarpriv_log(NULL, POPLAR_LOG_WARNING,
+                 "%llu connection%s answered [SYS/TEMP] while no worker ran",
+                 (unsigned long long)m->turned_away,
+                 m->turned_away == 1 ? "" : "s");
+  m->turned_away = 0;
 }
 
 /* ---- stopping ------------------------------------------------------------ */
@@ -444,8 +520,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
                     m.n_workers == 1 ? "" : "s");
 
   for (;;) {
-    struct pollfd p = {.fd = m.sfd, .events = POLLIN};
-    poll(&p, 1, next_restart_timeout(&m));
+    wait_for_events(&m);
     struct signalfd_siginfo si;
     bool stop = false, hup = false;
     while (read(m.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
@@ -466,6 +541,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
     if (hup)
       reload(&m);
     run_restarts(&m);
+    report_turned_away(&m);
   }
   g_free(m.workers);
   g_array_unref(m.draining);

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -33,6 +34,37 @@ bool poplarpriv_log_enabled(PoplarLogLevel level)
   return level <= log_level;
 }
 
+/* What may reach a log line as it is: printable ASCII, and valid UTF-8
+ * other than the C1 controls (U+0080..U+009F: 0x9B alone is CSI to a
+ * terminal that reads 8-bit controls).  Everything else -- C0 controls,
+ * DEL, C1 controls, bytes that are not UTF-8 -- is written as \xHH, byte
+ * by byte. */
+static char *escape_line(const char *msg)
+{
+  GString *out = g_string_sized_new(strlen(msg) + 16);
+  const char *p = msg;
+  while (*p) {
+    unsigned char c = (unsigned char)*p;
+    if (c >= 0x20 && c < 0x7f) {
+      g_string_append_c(out, (char)c);
+      p++;
+      continue;
+    }
+    if (c >= 0x80) {
+      gunichar u = g_utf8_get_char_validated(p, -1);
+      if (u != (gunichar)-1 && u != (gunichar)-2 && u >= 0xa0) {
+        const char *next = g_utf8_next_char(p);
+        g_string_append_len(out, p, next - p);
+        p = next;
+        continue;
+      }
+    }
+    g_string_append_printf(out, "\\x%02X", c);
+    p++;
+  }
+  return g_string_free(out, FALSE);
+}
+
 static void log_emit(PoplarLogLevel level, const char *session_id,
                      const char *plugin, const char *fmt, va_list ap)
 {
@@ -40,14 +72,12 @@ static void log_emit(PoplarLogLevel level, const char *session_id,
     level = POPLAR_LOG_DEBUG;
   if (!poplarpriv_log_enabled(level))
     return;
-  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-  /* One line per call, and no control character: neither a plugin's text
-   * nor a user name a client sent (SASL decodes to any octet but NUL)
-   * forges log lines or drives the terminal of whoever reads the log. */
-  for (char *p = msg; *p; p++) {
-    if ((unsigned char)*p < 0x20 || *p == 0x7f)
-      *p = ' ';
-  }
+  g_autofree char *raw = g_strdup_vprintf(fmt, ap);
+  /* Escaped here, where every line of the core and of every plugin
+   * passes: neither a plugin's text nor a user name a client sent (SASL
+   * decodes to any octet but NUL) forges log lines or drives the terminal
+   * of whoever reads the log, and no caller has to remember it. */
+  g_autofree char *msg = escape_line(raw);
   log_handler(level, session_id, plugin, msg);
 }
 

@@ -71,7 +71,8 @@ static int open_message_file(const MaildirMailbox *mb, const MaildirMsg *m)
     return -1;
   int fd;
   do
-    fd = openat(dir, m->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    fd = openat(dir, m->file,
+                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
   while (fd < 0 && errno == EINTR);
   int err = errno;
   close(dir);
@@ -120,6 +121,18 @@ static PoplarStoreResult open_stream(PoplarMailbox *mbox, PoplarMessage *msg,
     close(fd);
     return POPLAR_STORE_PERMFAIL;
   }
+  if (!maildir_message_file_ok(&st, mb->owner)) {
+    /* A hard link to somebody else's file, made by the mail user. */
+    poplar_mailbox_set_error(mbox, "refusing %s/%s/%s: it is owned by uid "
+                             "%ld, not by uid %ld, the owner of the "
+                             "mailbox", mb->path, dir_name(m), m->file,
+                             (long)st.st_uid, (long)mb->owner);
+    close(fd);
+    return POPLAR_STORE_PERMFAIL;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0)
+    (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   MaildirStream *s = g_new0(MaildirStream, 1);
   s->fd = fd;

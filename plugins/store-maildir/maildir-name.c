@@ -116,6 +116,19 @@ char *maildir_uidl_for_base(const char *base)
   return g_strdup_printf("%c%s", MAILDIR_UIDL_HASH_PREFIX, hex);
 }
 
+char *maildir_uidl_for_duplicate(const char *base, uint64_t ino)
+{
+  GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+  g_checksum_update(sum, (const guchar *)base, (gssize)strlen(base) + 1);
+  g_autofree char *marker = g_strdup_printf("duplicate %" G_GUINT64_FORMAT,
+                                            ino);
+  g_checksum_update(sum, (const guchar *)marker, -1);
+  char *uidl = g_strdup_printf("%c%s", MAILDIR_UIDL_HASH_PREFIX,
+                               g_checksum_get_string(sum));
+  g_checksum_free(sum);
+  return uidl;
+}
+
 void maildir_name_time(const char *base, uint64_t *seconds, uint32_t *usec)
 {
   *seconds = 0;

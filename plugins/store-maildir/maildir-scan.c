@@ -13,6 +13,8 @@
  */
 #include "maildir.h"
 
+#include "store-path.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -77,9 +79,35 @@ static bool ensure_subdir(int root_fd, const char *path, const char *name,
   return true;
 }
 
+/* Creates the Maildir @path itself in its parent, opened as
+ * store-path.h says, so that no planted link leads the mkdir elsewhere. */
+static bool create_root(const char *path, GError **error)
+{
+  g_autofree char *parent = g_path_get_dirname(path);
+  g_autofree char *name = g_path_get_basename(path);
+  int parent_fd = store_path_open_dir(parent, O_PATH, NULL);
+  int err = errno;
+  if (parent_fd >= 0) {
+    err = mkdirat(parent_fd, name, MAILDIR_DIR_MODE) == 0 ? EEXIST : errno;
+    close(parent_fd);
+  }
+  if (err == EEXIST)
+    return true;
+  if (err == ENOENT)
+    g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
+                "cannot create Maildir %s: its parent directory does not "
+                "exist", path);
+  else
+    maildir_set_errno_error(error, err, "cannot create Maildir %s%s", path,
+                            err == ELOOP ? " (a symbolic link on the way, "
+                                           "where none is followed)"
+                                         : "");
+  return false;
+}
+
 int maildir_root_open(const char *path, bool create, GError **error)
 {
-  int root_fd = open_dir_at(AT_FDCWD, path, 0);
+  int root_fd = store_path_open_dir(path, O_RDONLY, NULL);
   if (root_fd < 0 && errno == ENOENT) {
     if (!create) {
       g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
@@ -89,20 +117,17 @@ int maildir_root_open(const char *path, bool create, GError **error)
     /* Only the Maildir itself is created, never its parents: a missing
      * home directory is a problem for the administrator, and creating it
      * could hide an unmounted file system. */
-    if (mkdir(path, MAILDIR_DIR_MODE) != 0 && errno != EEXIST) {
-      if (errno == ENOENT)
-        g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
-                    "cannot create Maildir %s: its parent directory does not "
-                    "exist", path);
-      else
-        maildir_set_errno_error(error, errno, "cannot create Maildir %s",
-                                path);
+    if (!create_root(path, error))
       return -1;
-    }
-    root_fd = open_dir_at(AT_FDCWD, path, 0);
+    root_fd = store_path_open_dir(path, O_RDONLY, NULL);
   }
   if (root_fd < 0) {
-    maildir_set_errno_error(error, errno, "cannot open Maildir %s", path);
+    /* ELOOP: ~/Maildir (or a directory on the way) is a link a user could
+     * have pointed at somebody else's mail. */
+    maildir_set_errno_error(error, errno, "cannot open Maildir %s%s", path,
+                            errno == ELOOP ? " (a symbolic link where none "
+                                             "is followed)"
+                                           : "");
     return -1;
   }
   /* tmp/ belongs to delivery agents; it only has to exist. */

@@ -369,16 +369,29 @@ bool maildir_size_cache_save(int root_fd, const MaildirMsg *msgs, size_t n,
   return ok;
 }
 
-bool maildir_size_compute(int dir_fd, const char *file, char *buf,
-                          size_t buf_len, uint64_t *size, bool *as_stored,
-                          int *err_no)
+bool maildir_message_file_ok(const struct stat *st, uid_t owner)
+{
+  return S_ISREG(st->st_mode) && st->st_uid == owner;
+}
+
+bool maildir_size_compute(int dir_fd, const char *file, uid_t owner,
+                          char *buf, size_t buf_len, uint64_t *size,
+                          bool *as_stored, int *err_no)
 {
   int fd;
+  /* O_NONBLOCK: a FIFO planted in cur/ must not hang the session. */
   do
-    fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    fd = openat(dir_fd, file,
+                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     *err_no = errno;
+    return false;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !maildir_message_file_ok(&st, owner)) {
+    *err_no = fstat(fd, &st) != 0 ? errno : EPERM;
+    close(fd);
     return false;
   }
   PoplarCrlfSize state;

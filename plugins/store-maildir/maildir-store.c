@@ -22,6 +22,7 @@
 #include "maildir.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -91,8 +92,8 @@ static SizeOutcome count_size(MaildirMailbox *mb, const MaildirDirs *dirs,
     *buf = g_malloc(SIZE_BUF_LEN);
   mb->size_reads++;
   int fd = m->in_new ? dirs->new_fd : dirs->cur_fd;
-  if (maildir_size_compute(fd, m->file, *buf, SIZE_BUF_LEN, &m->size,
-                           &m->as_stored, &err))
+  if (maildir_size_compute(fd, m->file, mb->owner, *buf, SIZE_BUF_LEN,
+                           &m->size, &m->as_stored, &err))
     return SIZE_COUNTED;
   if (err == ENOENT)
     return SIZE_VANISHED;
@@ -109,6 +110,35 @@ static void set_no_fds_error(GError **error, int err_no)
 {
   maildir_set_errno_error(error, err_no,
                           "cannot count the size of a new message");
+}
+
+/* @m's unique part is another listed message's too: it gets a UIDL of
+ * its own (maildir_uidl_for_duplicate()) rather than being hidden until
+ * the other is deleted and then served under the UIDL a client already
+ * knows. */
+static bool add_duplicate(MaildirMailbox *mb, const MaildirDirs *dirs,
+                          MaildirMsg *m)
+{
+  struct stat st;
+  int dir_fd = m->in_new ? dirs->new_fd : dirs->cur_fd;
+  if (fstatat(dir_fd, m->file, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    maildir_log(mb, POPLAR_LOG_WARNING, "%s/%s/%s not listed: %s", mb->path,
+                dir_of(m), m->file, g_strerror(errno));
+    return false;
+  }
+  g_autofree char *uidl = maildir_uidl_for_duplicate(m->base,
+                                                     (uint64_t)st.st_ino);
+  if (!poplar_mailbox_add_message(mb->mbox, uidl, m->size, m)) {
+    maildir_log(mb, POPLAR_LOG_WARNING,
+                "%s/%s/%s not listed: it is another name of a listed file",
+                mb->path, dir_of(m), m->file);
+    return false;
+  }
+  m->uidl = g_string_chunk_insert(mb->strings, uidl);
+  maildir_log(mb, POPLAR_LOG_INFO,
+              "%s/%s/%s has the unique part of another message; listed "
+              "with the UIDL %s", mb->path, dir_of(m), m->file, m->uidl);
+  return true;
 }
 
 /* Finds every message's size; messages that vanished or cannot be read are
@@ -211,10 +241,8 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
     MaildirMsg *m = &mb->msgs[i];
     if (m->dropped)
       continue;
-    if (!poplar_mailbox_add_message(mb->mbox, m->uidl, m->size, m)) {
-      maildir_log(mb, POPLAR_LOG_WARNING,
-                  "%s/%s/%s not listed: another message has the same unique "
-                  "part (UIDL %s)", mb->path, dir_of(m), m->file, m->uidl);
+    if (!poplar_mailbox_add_message(mb->mbox, m->uidl, m->size, m) &&
+        !add_duplicate(mb, dirs, m)) {
       m->dropped = true;
       continue;
     }
@@ -239,6 +267,32 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
 }
 
 /* cur/ and new/ are open only while the listing runs. */
+static bool owner_of(MaildirMailbox *mb, GError **error)
+{
+  const char *field = poplar_mailbox_field(mb->mbox, "uid");
+  if (field) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = g_ascii_strtoull(field, &end, 10);
+    if (errno || end == field || *end || field[0] == '-' ||
+        v != (unsigned long long)(uid_t)v || (uid_t)v == (uid_t)-1) {
+      g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
+                  "the password database gave the uid \"%s\", which is "
+                  "not a number", field);
+      return false;
+    }
+    mb->owner = (uid_t)v;
+    return true;
+  }
+  struct stat st;
+  if (fstat(mb->root_fd, &st) != 0) {
+    maildir_set_errno_error(error, errno, "cannot stat the Maildir");
+    return false;
+  }
+  mb->owner = st.st_uid;
+  return true;
+}
+
 static bool list_messages(MaildirMailbox *mb, GError **error)
 {
   MaildirDirs dirs = MAILDIR_DIRS_INIT;
@@ -277,7 +331,7 @@ static PoplarStoreResult maildir_open(void *data, PoplarMailbox *mbox,
   g_autoptr(GError) error = NULL;
   g_autofree char *note = NULL;
   mb->root_fd = maildir_root_open(mb->path, store->create, &error);
-  if (mb->root_fd < 0)
+  if (mb->root_fd < 0 || !owner_of(mb, &error))
     goto fail;
   if (maildir_lock_acquire(mb->root_fd, store->lock_timeout_ms,
                            &mb->lock, &note, &error) != POPLAR_STORE_OK) {

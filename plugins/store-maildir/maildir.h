@@ -24,6 +24,7 @@
 #include <poplar/plugin.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Errors inside the plugin carry the PoplarStoreResult to answer as their
@@ -71,6 +72,14 @@ bool maildir_name_wsize(const char *file, uint64_t *wsize);
  * @base (65 characters). */
 char *maildir_uidl_for_base(const char *base);
 
+/* The UIDL of a message whose unique part @base another file of the
+ * Maildir has too (one written twice, a copy restored beside its
+ * original): '~' and the hex SHA-256 of @base, a NUL and "duplicate
+ * <inode>".  The inode survives the renames that change flags, so the
+ * UIDL is the same in every session while the file exists, and it never
+ * equals another message's. */
+char *maildir_uidl_for_duplicate(const char *base, uint64_t ino);
+
 /* True when @s is 1..70 characters in 0x21..0x7E (RFC 1939 section 7). */
 bool maildir_uidl_valid(const char *s);
 
@@ -86,7 +95,9 @@ int maildir_msg_compare(const void *a, const void *b);
 /* ---- directories (maildir-scan.c) ------------------------------------- */
 
 /* Opens the Maildir at @path (absolute), creating it and any missing new/,
- * cur/ or tmp/ with mode 0700 when @create; the parent must exist.
+ * cur/ or tmp/ with mode 0700 when @create; the parent must exist.  The
+ * path is opened as store-path.h says: no link is followed from the first
+ * directory a user can change (a home), the Maildir itself included.
  * Returns the Maildir's descriptor, the only one an open mailbox keeps
  * while its session idles, or -1 with *@error. */
 int maildir_root_open(const char *path, bool create, GError **error);
@@ -157,10 +168,16 @@ bool maildir_size_cache_save(int root_fd, const MaildirMsg *msgs, size_t n,
 /* Reads @file of @dir_fd and counts its size as sent; *@as_stored tells
  * whether it is sent exactly as stored.  @buf is scratch space.  On
  * failure *@err_no holds errno, so that the caller can tell a vanished
- * file (ENOENT) from a real problem. */
-bool maildir_size_compute(int dir_fd, const char *file, char *buf,
-                          size_t buf_len, uint64_t *size, bool *as_stored,
-                          int *err_no);
+ * file (ENOENT) from a real problem.  A file that is not regular or not
+ * owned by @owner fails with EPERM (a user could have linked somebody
+ * else's file into their Maildir). */
+bool maildir_size_compute(int dir_fd, const char *file, uid_t owner,
+                          char *buf, size_t buf_len, uint64_t *size,
+                          bool *as_stored, int *err_no);
+
+/* True when @st is a file a message may be read from: regular, and
+ * owned by @owner. */
+bool maildir_message_file_ok(const struct stat *st, uid_t owner);
 
 /* ---- the mailbox lock (maildir-lock.c) -------------------------------- */
 
@@ -240,6 +257,8 @@ typedef struct MaildirMailbox {
   PoplarMailbox *mbox;
   char *path;
   int root_fd;            /* the Maildir; cur/ and new/ open per operation */
+  uid_t owner;            /* every message file must belong to this user:
+                             the passdb's uid, else the Maildir's owner */
   MaildirLock *lock;
   MaildirMsg *msgs;
   size_t n_msgs;

@@ -44,7 +44,8 @@ typedef struct Rewrite {
   MboxLock lock;
   int fd;       /* the mbox, open for reading and writing */
   int tmp_fd;
-  char *tmp_path;
+  char *tmp_path;  /* the copy, for messages */
+  char *tmp_name;  /* its name in the mbox's directory */
   struct stat st;
   GArray *ranges;      /* Range */
   uint64_t covered;    /* the ranges describe [0, covered) */
@@ -255,15 +256,15 @@ static bool keep_owner_and_mode(Rewrite *rw, GError **error)
 static bool create_temp(Rewrite *rw, GError **error)
 {
   MboxMailbox *mb = rw->mb;
-  rw->tmp_path = g_strdup_printf("%s/.%s" MBOX_REWRITE_SUFFIX, mb->dir,
-                                 mb->name);
+  rw->tmp_name = g_strdup_printf(".%s" MBOX_REWRITE_SUFFIX, mb->name);
+  rw->tmp_path = g_build_filename(mb->dir, rw->tmp_name, NULL);
   /* A leftover of a crash: we hold every lock, nobody else writes it. */
-  if (unlink(rw->tmp_path) == 0)
+  if (unlinkat(mb->dir_fd, rw->tmp_name, 0) == 0)
     mbox_log(mb, POPLAR_LOG_INFO, "removed %s left by an interrupted "
              "rewrite", rw->tmp_path);
-  rw->tmp_fd = open(rw->tmp_path,
-                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                    0600);
+  rw->tmp_fd = openat(mb->dir_fd, rw->tmp_name,
+                      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                      0600);
   if (rw->tmp_fd < 0) {
     mbox_set_errno_error(error, errno, "cannot create %s", rw->tmp_path);
     return false;
@@ -290,7 +291,7 @@ static bool sync_temp(Rewrite *rw, GError **error)
 
 static void sync_dir(MboxMailbox *mb)
 {
-  int dfd = open(mb->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dfd = openat(mb->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || fsync(dfd) != 0)
     mbox_log(mb, POPLAR_LOG_WARNING, "cannot sync the directory %s (the "
              "removal may be undone by a power failure): %s", mb->dir,
@@ -331,9 +332,10 @@ static void save_new_index(Rewrite *rw, PoplarMailbox *mbox)
   if (kept->len > 0)
     g_array_index(kept, MboxMsg, kept->len - 1).next = scanned;
   g_autoptr(GError) error = NULL;
-  if (!mbox_index_save(mb->index_path, mb->store->format, &st, scanned,
-                       (const MboxMsg *)(void *)kept->data, kept->len,
-                       &error))
+  if (!mbox_index_save_at(mb->index_dir_fd, mb->index_name, mb->index_path,
+                          mb->store->format, &st, scanned,
+                          (const MboxMsg *)(void *)kept->data, kept->len,
+                          &error))
     mbox_log(mb, POPLAR_LOG_WARNING, "%s (the next session parses the "
              "mbox again)", error->message);
 }
@@ -344,29 +346,22 @@ static PoplarStoreResult lock_mbox(Rewrite *rw, GError **error)
 {
   MboxMailbox *mb = rw->mb;
   for (int attempt = 0;; attempt++) {
-    rw->fd = open(mb->path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-    if (rw->fd < 0) {
-      if (errno == ENOENT)
-        return POPLAR_STORE_GONE;
-      mbox_set_errno_error(error, errno, "cannot open %s for writing",
-                           mb->path);
-      return (PoplarStoreResult)(*error)->code;
-    }
+    PoplarStoreResult r = mbox_open_file(mb, O_RDWR, &rw->fd, &rw->st, error);
+    if (r != POPLAR_STORE_OK)
+      return r;
     g_autofree char *note = NULL;
-    PoplarStoreResult r =
-        mbox_lock_acquire(&rw->lock, &mb->store->lock, mb->path, rw->fd,
-                          mb->store->lock.methods, true, &note, error);
+    r = mbox_lock_acquire(&rw->lock, &mb->store->lock, mb->dir_fd, mb->path,
+                          rw->fd, mb->store->lock.methods, true, &note,
+                          error);
     if (note)
       mbox_log(mb, POPLAR_LOG_INFO, "%s", note);
     if (r != POPLAR_STORE_OK)
       return r;
-    struct stat by_name;
     if (fstat(rw->fd, &rw->st) != 0) {
       mbox_set_errno_error(error, errno, "cannot stat %s", mb->path);
       return POPLAR_STORE_TEMPFAIL;
     }
-    if (stat(mb->path, &by_name) == 0 && by_name.st_dev == rw->st.st_dev &&
-        by_name.st_ino == rw->st.st_ino)
+    if (mbox_name_matches(mb, &rw->st))
       return POPLAR_STORE_OK;
     if (attempt == 3) {
       g_set_error(error, MBOX_ERROR, POPLAR_STORE_TEMPFAIL,
@@ -430,7 +425,7 @@ static PoplarStoreResult rewrite(Rewrite *rw, PoplarMailbox *mbox,
    * the locks. */
   if (!copy_tail(rw, error) || !sync_temp(rw, error))
     return (PoplarStoreResult)(*error)->code;
-  if (rename(rw->tmp_path, mb->path) != 0) {
+  if (renameat(mb->dir_fd, rw->tmp_name, mb->dir_fd, mb->name) != 0) {
     mbox_set_errno_error(error, errno, "cannot rename %s to %s",
                          rw->tmp_path, mb->path);
     return (PoplarStoreResult)(*error)->code;
@@ -455,7 +450,8 @@ static void rewrite_clear(Rewrite *rw)
   MboxMailbox *mb = rw->mb;
   if (rw->tmp_fd >= 0)
     close(rw->tmp_fd);
-  if (rw->tmp_path && unlink(rw->tmp_path) != 0 && errno != ENOENT)
+  if (rw->tmp_path && unlinkat(mb->dir_fd, rw->tmp_name, 0) != 0 &&
+      errno != ENOENT)
     mbox_log(mb, POPLAR_LOG_WARNING, "cannot remove %s: %s", rw->tmp_path,
              g_strerror(errno));
   g_autofree char *warning = NULL;
@@ -475,6 +471,7 @@ static void rewrite_clear(Rewrite *rw)
     close(rw->fd);
   }
   g_free(rw->tmp_path);
+  g_free(rw->tmp_name);
   g_free(rw->buf);
   if (rw->ranges)
     g_array_free(rw->ranges, TRUE);

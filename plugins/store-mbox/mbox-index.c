@@ -240,10 +240,12 @@ static bool parse_index(Parser *ps, MboxIndex *index)
   return true;
 }
 
-MboxIndex *mbox_index_load(const char *path, char **problem)
+MboxIndex *mbox_index_load_at(int dir_fd, const char *name, char **problem)
 {
   *problem = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  /* O_NONBLOCK: a FIFO planted as the index must not hang the session. */
+  int fd = openat(dir_fd, name,
+                  O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     if (errno != ENOENT)
       *problem = g_strdup_printf("cannot open it: %s", g_strerror(errno));
@@ -303,16 +305,17 @@ static bool write_all(int fd, const char *p, size_t len, int *err_no)
   return true;
 }
 
-bool mbox_index_save(const char *path, MboxFormat format,
-                     const struct stat *st, uint64_t scanned,
-                     const MboxMsg *msgs, size_t n, GError **error)
+bool mbox_index_save_at(int dir_fd, const char *name, const char *path,
+                        MboxFormat format, const struct stat *st,
+                        uint64_t scanned, const MboxMsg *msgs, size_t n,
+                        GError **error)
 {
-  g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
-  (void)unlink(tmp);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                0600);
+  g_autofree char *tmp = g_strconcat(name, ".tmp", NULL);
+  (void)unlinkat(dir_fd, tmp, 0);
+  int fd = openat(dir_fd, tmp,
+                  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    mbox_set_errno_error(error, errno, "cannot create %s", tmp);
+    mbox_set_errno_error(error, errno, "cannot create %s.tmp", path);
     return false;
   }
   GString *out = g_string_sized_new(256 * 1024);
@@ -355,13 +358,53 @@ bool mbox_index_save(const char *path, MboxFormat format,
     ok = false;
     err = errno;
   }
-  if (ok && rename(tmp, path) != 0) {
+  if (ok && renameat(dir_fd, tmp, dir_fd, name) != 0) {
     ok = false;
     err = errno;
   }
   if (!ok) {
-    (void)unlink(tmp);
+    (void)unlinkat(dir_fd, tmp, 0);
     mbox_set_errno_error(error, err, "cannot write %s", path);
   }
+  return ok;
+}
+
+/* The directory of @path, for the path-based forms (tests, tools). */
+static int open_parent(const char *path, char **name)
+{
+  g_autofree char *dir = g_path_get_dirname(path);
+  *name = g_path_get_basename(path);
+  return open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+MboxIndex *mbox_index_load(const char *path, char **problem)
+{
+  g_autofree char *name = NULL;
+  int dir_fd = open_parent(path, &name);
+  if (dir_fd < 0) {
+    *problem = errno == ENOENT ? NULL
+                               : g_strdup_printf("cannot open its directory: "
+                                                 "%s", g_strerror(errno));
+    return NULL;
+  }
+  MboxIndex *index = mbox_index_load_at(dir_fd, name, problem);
+  close(dir_fd);
+  return index;
+}
+
+bool mbox_index_save(const char *path, MboxFormat format,
+                     const struct stat *st, uint64_t scanned,
+                     const MboxMsg *msgs, size_t n, GError **error)
+{
+  g_autofree char *name = NULL;
+  int dir_fd = open_parent(path, &name);
+  if (dir_fd < 0) {
+    mbox_set_errno_error(error, errno, "cannot open the directory of %s",
+                         path);
+    return false;
+  }
+  bool ok = mbox_index_save_at(dir_fd, name, path, format, st, scanned, msgs,
+                               n, error);
+  close(dir_fd);
   return ok;
 }

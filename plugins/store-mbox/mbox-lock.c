@@ -16,7 +16,15 @@
  * in the file server's clock) and no live process on this host has its
  * pid; then it is moved aside under a unique name, checked to be the very
  * file judged stale, and removed.  If another program replaced it in the
- * meantime, it is linked back.
+ * meantime, it is linked back.  Our own dotlocks carry a second line
+ * naming the host, the kernel boot and the pid namespace: one whose
+ * process is provably dead (that line is ours, its pid is not alive) is
+ * taken over at once, so a poplard killed during a rewrite does not lock
+ * its user out for dotlock-stale.
+ *
+ * Every name is looked up relative to the mbox's directory, opened once
+ * without following links (mbox-open.c), and none is followed: a link
+ * planted as "<mbox>.lock" is never written through.
  *
  * fcntl: an open file description lock (F_OFD_SETLK) over the whole file.
  * It conflicts with the classic fcntl locks MTAs take, and unlike those it
@@ -64,12 +72,8 @@ static void nap(unsigned *delay_ms, int64_t deadline_us)
   *delay_ms = *delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : *delay_ms * 2;
 }
 
-static char *dir_of(const char *path)
-{
-  return g_path_get_dirname(path);
-}
-
-static char *unique_name(const char *dir, const char *what)
+/* A name for a file of our own in the mbox's directory. */
+static char *unique_name(const char *what)
 {
   char host[256];
   if (gethostname(host, sizeof host) != 0)
@@ -80,26 +84,68 @@ static char *unique_name(const char *dir, const char *what)
       *c = '_';
   }
   unsigned n = (unsigned)g_atomic_int_add((int *)&unique_counter, 1);
-  return g_strdup_printf("%s/.%s%ld.%u.%x.%s", dir, what, (long)getpid(), n,
+  return g_strdup_printf(".%s%ld.%u.%x.%s", what, (long)getpid(), n,
                          g_random_int(), host);
 }
 
-/* The pid written in a dotlock, or 0 when it has none (Postfix and Exim
- * leave theirs empty). */
-static long long dotlock_pid(const char *path)
+/* What identifies this process's pid space: host name, kernel boot and
+ * pid namespace.  A pid means the same process only where all three are
+ * the same. */
+static char *dotlock_host_line(void)
 {
-  char text[32];
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  char host[256];
+  if (gethostname(host, sizeof host) != 0)
+    g_strlcpy(host, "-", sizeof host);
+  host[sizeof host - 1] = '\0';
+  for (char *c = host; *c; c++) {
+    if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+      *c = '_';
+  }
+  g_autofree char *boot = NULL;
+  if (!g_file_get_contents("/proc/sys/kernel/random/boot_id", &boot, NULL,
+                           NULL))
+    boot = g_strdup("-");
+  g_strstrip(boot);
+  char pidns[64];
+  ssize_t n = readlink("/proc/self/ns/pid", pidns, sizeof pidns - 1);
+  pidns[n > 0 ? n : 0] = '\0';
+  /* Without a boot id nothing can be proved: the line then never
+   * matches, and only the age makes such a lock stale. */
+  if (strcmp(boot, "-") == 0 || !pidns[0])
+    return g_strdup_printf("poplar %s - - %ld", host, (long)getpid());
+  return g_strdup_printf("poplar %s %s %s", host, boot, pidns);
+}
+
+/* The pid written in a dotlock, or 0 when it has none (Postfix and Exim
+ * leave theirs empty).  *@ours_here: the lock was written by a poplard
+ * with this host's pid space (see dotlock_host_line()). */
+static long long dotlock_pid(int dir_fd, const char *name, bool *ours_here)
+{
+  char text[512];
+  *ours_here = false;
+  int fd = openat(dir_fd, name,
+                  O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0)
     return 0;
-  ssize_t n = read(fd, text, sizeof text - 1);
+  struct stat st;
+  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+                  ? read(fd, text, sizeof text - 1)
+                  : -1;
   close(fd);
   if (n <= 0)
     return 0;
   text[n] = '\0';
   char *end = NULL;
   long long pid = g_ascii_strtoll(text, &end, 10);
-  return end != text && pid > 0 ? pid : 0;
+  if (end == text || pid <= 0)
+    return 0;
+  if (*end == '\n') {
+    g_autofree char *self = dotlock_host_line();
+    size_t len = strlen(self);
+    *ours_here = strncmp(end + 1, self, len) == 0 &&
+                 (end[1 + len] == '\n' || end[1 + len] == '\0');
+  }
+  return pid;
 }
 
 static bool pid_alive(long long pid)
@@ -110,12 +156,12 @@ static bool pid_alive(long long pid)
 }
 
 /* Moves the stale dotlock @judged (as lstat saw it) out of the way. */
-static bool break_stale(const char *lock_path, const struct stat *judged,
+static bool break_stale(int dir_fd, const char *lock_name,
+                        const char *lock_path, const struct stat *judged,
                         GError **error)
 {
-  g_autofree char *dir = dir_of(lock_path);
-  g_autofree char *aside = unique_name(dir, "lk-stale.");
-  if (rename(lock_path, aside) != 0) {
+  g_autofree char *aside = unique_name("lk-stale.");
+  if (renameat(dir_fd, lock_name, dir_fd, aside) != 0) {
     if (errno == ENOENT)
       return true; /* someone else removed it */
     mbox_set_errno_error(error, errno, "cannot remove the stale dotlock %s",
@@ -123,13 +169,13 @@ static bool break_stale(const char *lock_path, const struct stat *judged,
     return false;
   }
   struct stat st;
-  if (lstat(aside, &st) == 0 &&
+  if (fstatat(dir_fd, aside, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
       (st.st_dev != judged->st_dev || st.st_ino != judged->st_ino)) {
     /* Replaced by a fresh lock between our look and the rename: give it
      * back (unless yet another one is there already). */
-    (void)link(aside, lock_path);
+    (void)linkat(dir_fd, aside, dir_fd, lock_name, 0);
   }
-  (void)unlink(aside);
+  (void)unlinkat(dir_fd, aside, 0);
   return true;
 }
 
@@ -139,35 +185,42 @@ static bool break_stale(const char *lock_path, const struct stat *judged,
 static void remember_ctime(MboxLock *lock)
 {
   struct stat st;
-  if (lstat(lock->dotlock, &st) == 0 && st.st_dev == lock->dot_dev &&
-      st.st_ino == lock->dot_ino)
+  if (fstatat(lock->dir_fd, lock->dotlock, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      st.st_dev == lock->dot_dev && st.st_ino == lock->dot_ino)
     lock->dot_ctime_ns = timespec_ns(&st.st_ctim);
 }
 
 static bool dotlock_is_ours(const MboxLock *lock)
 {
   struct stat st;
-  return lstat(lock->dotlock, &st) == 0 && st.st_dev == lock->dot_dev &&
+  return fstatat(lock->dir_fd, lock->dotlock, &st, AT_SYMLINK_NOFOLLOW) ==
+             0 &&
+         st.st_dev == lock->dot_dev &&
          st.st_ino == lock->dot_ino &&
          timespec_ns(&st.st_ctim) == lock->dot_ctime_ns;
 }
 
 typedef enum TryResult { TRY_OK, TRY_BUSY, TRY_FAILED } TryResult;
 
-static TryResult dotlock_try(MboxLock *lock, const char *lock_path,
+static TryResult dotlock_try(MboxLock *lock, const char *lock_name,
+                             const char *lock_path,
                              const MboxLockSettings *settings, char **note,
                              char **holder, GError **error)
 {
-  g_autofree char *dir = dir_of(lock_path);
-  g_autofree char *tmp = unique_name(dir, "lk");
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                0644);
+  g_autofree char *tmp = unique_name("lk");
+  int fd = openat(lock->dir_fd, tmp,
+                  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
-    mbox_set_errno_error(error, errno, "cannot create a dotlock in %s", dir);
+    mbox_set_errno_error(error, errno, "cannot create a dotlock beside %s",
+                         lock_path);
     return TRY_FAILED;
   }
-  char pid_text[32];
-  int len = snprintf(pid_text, sizeof pid_text, "%ld\n", (long)getpid());
+  /* The pid first, as liblockfile writes it; our host line after it lets
+   * the next session take over at once when this process died. */
+  g_autofree char *host_line = dotlock_host_line();
+  g_autofree char *pid_text =
+      g_strdup_printf("%ld\n%s\n", (long)getpid(), host_line);
+  int len = (int)strlen(pid_text);
   struct stat tst;
   bool written = write(fd, pid_text, (size_t)len) == len;
   int err = errno;
@@ -177,16 +230,18 @@ static TryResult dotlock_try(MboxLock *lock, const char *lock_path,
   }
   close(fd);
   if (!written) {
-    unlink(tmp);
+    unlinkat(lock->dir_fd, tmp, 0);
     mbox_set_errno_error(error, err, "cannot write the dotlock %s", tmp);
     return TRY_FAILED;
   }
-  int link_err = link(tmp, lock_path) == 0 ? 0 : errno;
+  int link_err =
+      linkat(lock->dir_fd, tmp, lock->dir_fd, lock_name, 0) == 0 ? 0 : errno;
   struct stat after;
-  bool ours = stat(tmp, &after) == 0 && after.st_nlink == 2;
-  unlink(tmp);
+  bool ours = fstatat(lock->dir_fd, tmp, &after, AT_SYMLINK_NOFOLLOW) == 0 &&
+              after.st_nlink == 2;
+  unlinkat(lock->dir_fd, tmp, 0);
   if (ours) {
-    lock->dotlock = g_strdup(lock_path);
+    lock->dotlock = g_strdup(lock_name);
     lock->dot_dev = after.st_dev;
     lock->dot_ino = after.st_ino;
     remember_ctime(lock);
@@ -200,21 +255,28 @@ static TryResult dotlock_try(MboxLock *lock, const char *lock_path,
     return TRY_FAILED;
   }
   struct stat cur;
-  if (lstat(lock_path, &cur) != 0)
+  if (fstatat(lock->dir_fd, lock_name, &cur, AT_SYMLINK_NOFOLLOW) != 0)
     return TRY_BUSY; /* released meanwhile: try again */
-  long long pid = dotlock_pid(lock_path);
+  bool ours_here = false;
+  long long pid = dotlock_pid(lock->dir_fd, lock_name, &ours_here);
   bool alive = pid_alive(pid);
+  /* Written by a poplard on this very boot of this host whose process is
+   * gone: nobody can be using the mbox under it. */
+  bool dead_here = ours_here && pid && !alive;
   int64_t age_ms =
       (timespec_ns(&tst.st_mtim) - timespec_ns(&cur.st_mtim)) / 1000000;
   g_free(*holder);
   *holder = pid ? g_strdup_printf("pid %lld, %s, %lld s old", pid,
-                                  alive ? "running" : "not running here",
+                                  alive       ? "running"
+                                  : dead_here ? "dead, taken over"
+                                              : "not running here",
                                   (long long)(age_ms / 1000))
                 : g_strdup_printf("no pid, %lld s old",
                                   (long long)(age_ms / 1000));
-  if (age_ms >= 0 && (uint64_t)age_ms >= settings->dotlock_stale_ms &&
-      !alive) {
-    if (!break_stale(lock_path, &cur, error))
+  if (dead_here || (age_ms >= 0 &&
+                    (uint64_t)age_ms >= settings->dotlock_stale_ms &&
+                    !alive)) {
+    if (!break_stale(lock->dir_fd, lock_name, lock_path, &cur, error))
       return TRY_FAILED;
     if (note) {
       g_free(*note);
@@ -295,7 +357,7 @@ static const char *method_name(unsigned method)
 
 PoplarStoreResult mbox_lock_acquire(MboxLock *lock,
                                     const MboxLockSettings *settings,
-                                    const char *path, int fd,
+                                    int dir_fd, const char *path, int fd,
                                     unsigned methods, bool exclusive,
                                     char **note, GError **error)
 {
@@ -303,6 +365,9 @@ PoplarStoreResult mbox_lock_acquire(MboxLock *lock,
                                    MBOX_LOCK_FCNTL};
   g_assert(lock->held == 0);
   lock->fd = fd;
+  lock->dir_fd = dir_fd;
+  g_autofree char *base = g_path_get_basename(path);
+  g_autofree char *lock_name = g_strconcat(base, ".lock", NULL);
   for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
     unsigned method = order[i];
     if (!(methods & method))
@@ -317,7 +382,8 @@ PoplarStoreResult mbox_lock_acquire(MboxLock *lock,
       TryResult r;
       int err = 0;
       if (method == MBOX_LOCK_DOTLOCK)
-        r = dotlock_try(lock, lock_path, settings, note, &holder, error);
+        r = dotlock_try(lock, lock_name, lock_path, settings, note, &holder,
+                        error);
       else if (method == MBOX_LOCK_FLOCK)
         r = flock_try(fd, exclusive, &err);
       else
@@ -361,7 +427,7 @@ void mbox_lock_keep_fresh(MboxLock *lock)
     return;
   lock->dot_touched = now;
   if (dotlock_is_ours(lock) &&
-      utimensat(AT_FDCWD, lock->dotlock, NULL, AT_SYMLINK_NOFOLLOW) == 0)
+      utimensat(lock->dir_fd, lock->dotlock, NULL, AT_SYMLINK_NOFOLLOW) == 0)
     remember_ctime(lock);
 }
 
@@ -374,7 +440,7 @@ bool mbox_lock_release(MboxLock *lock, char **warning)
     (void)flock(lock->fd, LOCK_UN);
   if (lock->held & MBOX_LOCK_DOTLOCK) {
     if (dotlock_is_ours(lock)) {
-      if (unlink(lock->dotlock) != 0 && warning) {
+      if (unlinkat(lock->dir_fd, lock->dotlock, 0) != 0 && warning) {
         *warning = g_strdup_printf("cannot remove the dotlock %s: %s",
                                    lock->dotlock, g_strerror(errno));
         ok = false;

@@ -37,7 +37,8 @@ static PoplarStoreResult read_lock(MboxMailbox *mb, GError **error)
     methods = MBOX_LOCK_DOTLOCK;
   g_autofree char *note = NULL;
   PoplarStoreResult r =
-      mbox_lock_acquire(&mb->read_lock, &mb->store->lock, mb->path, mb->fd,
+      mbox_lock_acquire(&mb->read_lock, &mb->store->lock, mb->dir_fd,
+                        mb->path, mb->fd,
                         methods, false, &note, error);
   if (note)
     mbox_log(mb, POPLAR_LOG_INFO, "%s", note);

@@ -9,7 +9,9 @@
  * while Poplar reads or rewrites the mbox.  The kernel drops it when
  * poplard dies, so a crash never leaves a mailbox locked.  The file is
  * never removed (removing lock files races with their next user); it
- * holds the pid and session of the holder, for the administrator.
+ * holds the pid and session of the holder, for the administrator.  It is
+ * opened relative to its directory without following a link, and used
+ * only when it is a regular file of ours with a single link.
  */
 #include "mbox.h"
 
@@ -50,18 +52,47 @@ static bool try_lock(int fd, bool *busy, int *err_no)
   return false;
 }
 
+/* The file is truncated and written: it must be one of ours, not a hard
+ * link a user made to somebody else's file. */
+static bool lock_file_sane(int fd, const char *path, uid_t owner,
+                           GError **error)
+{
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    mbox_set_errno_error(error, errno, "cannot stat %s", path);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+      (st.st_uid != geteuid() && st.st_uid != owner)) {
+    g_set_error(error, MBOX_ERROR, POPLAR_STORE_PERMFAIL,
+                "refusing the session lock file %s: not a regular file with "
+                "one link owned by uid %ld or %ld (mode %o, %ld links, "
+                "uid %ld)", path, (long)geteuid(), (long)owner,
+                (unsigned)st.st_mode, (long)st.st_nlink, (long)st.st_uid);
+    return false;
+  }
+  return true;
+}
+
 PoplarStoreResult mbox_session_lock_acquire(MboxSessionLock *lock,
-                                            const char *path,
+                                            int dir_fd, const char *name,
+                                            const char *path, uid_t owner,
                                             const char *who,
                                             GError **error)
 {
   lock->fd = -1;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                0600);
+  int fd = openat(dir_fd, name,
+                  O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+                      O_NONBLOCK,
+                  0600);
   if (fd < 0) {
     mbox_set_errno_error(error, errno,
                          "cannot open the session lock file %s", path);
     return (PoplarStoreResult)(*error)->code;
+  }
+  if (!lock_file_sane(fd, path, owner, error)) {
+    close(fd);
+    return POPLAR_STORE_PERMFAIL;
   }
   bool busy = false;
   int err = 0;

@@ -54,6 +54,12 @@ static void mailbox_free(MboxMailbox *mb)
   if (mb->fd >= 0)
     close(mb->fd);
   mbox_session_lock_release(&mb->session);
+  if (mb->dir_fd >= 0)
+    close(mb->dir_fd);
+  if (mb->index_dir_fd >= 0)
+    close(mb->index_dir_fd);
+  g_free(mb->index_name);
+  g_free(mb->session_lock_name);
   g_free(mb->msgs);
   if (mb->strings)
     g_string_chunk_free(mb->strings);
@@ -100,52 +106,29 @@ static bool set_paths(MboxMailbox *mb, const char *location, GError **error)
   } else {
     path = g_strdup(location);
   }
-  if (path[0] != '/') {
+  if (path[0] != '/' || g_str_has_suffix(path, "/")) {
     g_set_error(error, MBOX_ERROR, POPLAR_STORE_PERMFAIL,
-                "mail location mbox:%s is not an absolute path", location);
+                "mail location mbox:%s is not the absolute path of a file",
+                location);
     return false;
-  }
-  /* A symbolic link is followed once: the rewrite replaces the file it
-   * points to, not the link. */
-  struct stat lst;
-  if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
-    char *real = realpath(path, NULL);
-    if (!real) {
-      mbox_set_errno_error(error, errno, "cannot resolve %s", path);
-      return false;
-    }
-    g_free(path);
-    path = g_strdup(real);
-    free(real);
   }
   mb->path = g_steal_pointer(&path);
   mb->dir = g_path_get_dirname(mb->path);
   mb->name = g_path_get_basename(mb->path);
-  struct stat dst;
-  if (stat(mb->dir, &dst) != 0 || !S_ISDIR(dst.st_mode)) {
-    g_set_error(error, MBOX_ERROR, POPLAR_STORE_PERMFAIL,
-                "the directory of the mbox %s does not exist", mb->path);
-    return false;
-  }
   if (!index_dir && mb->store->index_dir) {
     index_dir = expand_index_dir(mb->store->index_dir,
                                  poplar_mailbox_user(mb->mbox), error);
     if (!index_dir)
       return false;
   }
-  if (index_dir) {
-    if (g_mkdir_with_parents(index_dir, 0700) != 0) {
-      mbox_set_errno_error(error, errno, "cannot create the index "
-                           "directory %s", index_dir);
-      return false;
-    }
-  } else {
-    index_dir = g_strdup(mb->dir);
-  }
-  mb->index_path = g_strdup_printf("%s/.%s" MBOX_INDEX_SUFFIX, index_dir,
-                                   mb->name);
-  mb->session_lock_path = g_strdup_printf("%s/.%s" MBOX_LOCK_SUFFIX,
-                                          index_dir, mb->name);
+  if (!mbox_open_dirs(mb, index_dir, error))
+    return false;
+  mb->index_name = g_strdup_printf(".%s" MBOX_INDEX_SUFFIX, mb->name);
+  mb->session_lock_name = g_strdup_printf(".%s" MBOX_LOCK_SUFFIX, mb->name);
+  const char *shown_dir = index_dir ? index_dir : mb->dir;
+  mb->index_path = g_build_filename(shown_dir, mb->index_name, NULL);
+  mb->session_lock_path =
+      g_build_filename(shown_dir, mb->session_lock_name, NULL);
   return true;
 }
 
@@ -156,39 +139,23 @@ static PoplarStoreResult open_locked(MboxMailbox *mb, MboxLock *lock,
                                      GError **error)
 {
   for (int attempt = 0;; attempt++) {
-    mb->fd = open(mb->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-    if (mb->fd < 0) {
-      int err = errno;
-      struct stat dst;
-      if (err == ENOENT && stat(mb->dir, &dst) == 0 && S_ISDIR(dst.st_mode))
-        return POPLAR_STORE_GONE;
-      mbox_set_errno_error(error, err, "cannot open %s", mb->path);
-      return (PoplarStoreResult)(*error)->code;
-    }
-    if (fstat(mb->fd, &mb->st) != 0) {
-      mbox_set_errno_error(error, errno, "cannot stat %s", mb->path);
-      return POPLAR_STORE_TEMPFAIL;
-    }
-    if (!S_ISREG(mb->st.st_mode)) {
-      g_set_error(error, MBOX_ERROR, POPLAR_STORE_PERMFAIL,
-                  "%s is not a regular file", mb->path);
-      return POPLAR_STORE_PERMFAIL;
-    }
-    g_autofree char *note = NULL;
     PoplarStoreResult r =
-        mbox_lock_acquire(lock, &mb->store->lock, mb->path, mb->fd,
-                          mb->store->lock.methods, false, &note, error);
+        mbox_open_file(mb, O_RDONLY, &mb->fd, &mb->st, error);
+    if (r != POPLAR_STORE_OK)
+      return r;
+    g_autofree char *note = NULL;
+    r = mbox_lock_acquire(lock, &mb->store->lock, mb->dir_fd, mb->path,
+                          mb->fd, mb->store->lock.methods, false, &note,
+                          error);
     if (note)
       mbox_log(mb, POPLAR_LOG_INFO, "%s", note);
     if (r != POPLAR_STORE_OK)
       return r;
-    struct stat by_name;
     if (fstat(mb->fd, &mb->st) != 0) {
       mbox_set_errno_error(error, errno, "cannot stat %s", mb->path);
       return POPLAR_STORE_TEMPFAIL;
     }
-    if (stat(mb->path, &by_name) == 0 && by_name.st_dev == mb->st.st_dev &&
-        by_name.st_ino == mb->st.st_ino)
+    if (mbox_name_matches(mb, &mb->st))
       return POPLAR_STORE_OK;
     mbox_lock_release(lock, NULL);
     close(mb->fd);
@@ -261,7 +228,8 @@ static PoplarStoreResult open_mailbox(MboxMailbox *mb, const char *location,
       poplar_session_id(poplar_mailbox_session(mb->mbox)),
       poplar_mailbox_user(mb->mbox));
   PoplarStoreResult r = mbox_session_lock_acquire(
-      &mb->session, mb->session_lock_path, who, error);
+      &mb->session, mb->index_dir_fd, mb->session_lock_name,
+      mb->session_lock_path, mb->owner, who, error);
   if (r != POPLAR_STORE_OK)
     return r;
 
@@ -279,11 +247,11 @@ static PoplarStoreResult open_mailbox(MboxMailbox *mb, const char *location,
   }
   /* A rewrite killed before its rename leaves its copy: we hold the
    * locks every rewrite holds, so none is running. */
-  g_autofree char *leftover = g_strdup_printf("%s/.%s" MBOX_REWRITE_SUFFIX,
-                                              mb->dir, mb->name);
-  if (unlink(leftover) == 0)
-    mbox_log(mb, POPLAR_LOG_INFO, "removed %s left by an interrupted "
-             "rewrite", leftover);
+  g_autofree char *leftover = g_strdup_printf(".%s" MBOX_REWRITE_SUFFIX,
+                                              mb->name);
+  if (unlinkat(mb->dir_fd, leftover, 0) == 0)
+    mbox_log(mb, POPLAR_LOG_INFO, "removed %s/%s left by an interrupted "
+             "rewrite", mb->dir, leftover);
   bool synced = mbox_sync(mb, &lock, error);
   g_autofree char *warning = NULL;
   if (!mbox_lock_release(&lock, &warning))
@@ -294,8 +262,9 @@ static PoplarStoreResult open_mailbox(MboxMailbox *mb, const char *location,
     return POPLAR_STORE_TEMPFAIL;
   if (mb->sync_kind != MBOX_SYNC_CACHED) {
     g_autoptr(GError) save_error = NULL;
-    if (!mbox_index_save(mb->index_path, mb->store->format, &mb->st,
-                         mb->scanned, mb->msgs, mb->n_msgs, &save_error))
+    if (!mbox_index_save_at(mb->index_dir_fd, mb->index_name,
+                            mb->index_path, mb->store->format, &mb->st,
+                            mb->scanned, mb->msgs, mb->n_msgs, &save_error))
       mbox_log(mb, POPLAR_LOG_WARNING,
                "%s (UIDLs stay stable; the next session parses the mbox "
                "again)", save_error->message);
@@ -311,6 +280,8 @@ static PoplarStoreResult mbox_open(void *data, PoplarMailbox *mbox,
   mb->store = data;
   mb->mbox = mbox;
   mb->fd = -1;
+  mb->dir_fd = -1;
+  mb->index_dir_fd = -1;
   mb->session.fd = -1;
   mb->read_lock = no_lock;
   mb->strings = g_string_chunk_new(64 * 1024);

@@ -60,7 +60,8 @@ bool mbox_sync(MboxMailbox *mb, MboxLock *lock, GError **error)
   const MboxStore *store = mb->store;
   uint64_t size = (uint64_t)mb->st.st_size;
   g_autofree char *problem = NULL;
-  MboxIndex *idx = mbox_index_load(mb->index_path, &problem);
+  MboxIndex *idx =
+      mbox_index_load_at(mb->index_dir_fd, mb->index_name, &problem);
   if (problem)
     mbox_log(mb, POPLAR_LOG_WARNING, "%s ignored and rebuilt: %s",
              mb->index_path, problem);

@@ -11,6 +11,8 @@
  *   mbox-scan.c          parsing an mbox into messages (offsets, sizes,
  *                        content hashes, X-UIDL)
  *   mbox-reader.c        streaming a message with quoting undone
+ *   mbox-open.c          opening the directory and the mbox without
+ *                        following links a user planted; who owns it
  *   mbox-lock.c          dotlock, fcntl and flock locks, as MTAs take them
  *   mbox-session-lock.c  the POP3 session lock ([IN-USE])
  *   mbox-index.c         the index file: offsets, sizes and UIDLs
@@ -190,27 +192,30 @@ typedef struct MboxLockSettings {
 typedef struct MboxLock {
   unsigned held;      /* MBOX_LOCK_* */
   int fd;             /* the kernel locks are on it */
+  int dir_fd;         /* the mbox's directory (borrowed): the dotlock's */
   bool ofd;           /* fcntl lock taken as an open file description
                          lock (F_OFD_SETLK) */
-  char *dotlock;      /* path of our dotlock, when held */
+  char *dotlock;      /* name of our dotlock in dir_fd, when held */
   dev_t dot_dev;
   ino_t dot_ino;
   int64_t dot_ctime_ns;
   int64_t dot_touched; /* monotonic time of the last refresh */
 } MboxLock;
 
-#define MBOX_LOCK_INIT {0, -1, false, NULL, 0, 0, 0, 0}
+#define MBOX_LOCK_INIT {0, -1, -1, false, NULL, 0, 0, 0, 0}
 
-/* Takes the locks of @methods on the mbox at @path (open as @fd), in the
- * order MTAs take them: dotlock, then flock, then fcntl.  @exclusive
- * takes write locks (the fd must be open for writing), else shared ones
- * (a dotlock is always exclusive).  Waits up to settings->timeout_ms for
+/* Takes the locks of @methods on the mbox at @path (open as @fd; its
+ * directory open as @dir_fd, where the dotlock "<name>.lock" is made and
+ * which must stay open until the release), in the order MTAs take them:
+ * dotlock, then flock, then fcntl.  @exclusive takes write locks (the fd
+ * must be open for writing), else shared ones (a dotlock is always
+ * exclusive).  Waits up to settings->timeout_ms for
  * each.  Returns OK, IN_USE (another program holds a lock for longer than
  * the timeout) or a failure, with *@error set unless OK; *@note (when not
  * NULL) reports a stale dotlock removed on the way. */
 PoplarStoreResult mbox_lock_acquire(MboxLock *lock,
                                     const MboxLockSettings *settings,
-                                    const char *path, int fd,
+                                    int dir_fd, const char *path, int fd,
                                     unsigned methods, bool exclusive,
                                     char **note, GError **error);
 /* Touches the dotlock when it was last touched more than 30 s ago, so
@@ -229,11 +234,14 @@ typedef struct MboxSessionLock {
   int fd;
 } MboxSessionLock;
 
-/* Locks the session lock file @path (created when missing, never
- * removed) for this session; @who (pid, session) is written into it for
- * the administrator.  IN_USE when another session holds it. */
+/* Locks the session lock file @name of @dir_fd (created when missing,
+ * never removed; @path names it in messages) for this session; @who (pid,
+ * session) is written into it for the administrator.  IN_USE when another
+ * session holds it; PERMFAIL when it is a link, not a regular file, or
+ * owned by neither this process's user nor @owner. */
 PoplarStoreResult mbox_session_lock_acquire(MboxSessionLock *lock,
-                                            const char *path,
+                                            int dir_fd, const char *name,
+                                            const char *path, uid_t owner,
                                             const char *who,
                                             GError **error);
 void mbox_session_lock_release(MboxSessionLock *lock);
@@ -269,6 +277,13 @@ void mbox_index_free(MboxIndex *index);
 bool mbox_index_save(const char *path, MboxFormat format,
                      const struct stat *st, uint64_t scanned,
                      const MboxMsg *msgs, size_t n, GError **error);
+/* The same, for the file @name of the directory @dir_fd (@path names it
+ * in errors); no link is followed. */
+MboxIndex *mbox_index_load_at(int dir_fd, const char *name, char **problem);
+bool mbox_index_save_at(int dir_fd, const char *name, const char *path,
+                        MboxFormat format, const struct stat *st,
+                        uint64_t scanned, const MboxMsg *msgs, size_t n,
+                        GError **error);
 
 /* ---- UIDLs (mbox-uidl.c) ----------------------------------------------- */
 
@@ -335,10 +350,15 @@ typedef enum MboxSyncKind {
 typedef struct MboxMailbox {
   MboxStore *store;
   PoplarMailbox *mbox;
-  char *path;        /* the mbox file (symbolic links resolved) */
-  char *dir;         /* its directory */
+  char *path;        /* the mbox file, as configured (for messages) */
+  char *dir;         /* its directory (for messages) */
   char *name;        /* its name in dir */
-  char *index_path;
+  int dir_fd;        /* dir, opened as mbox-open.c says (O_PATH) */
+  uid_t owner;       /* the user the mbox must belong to */
+  int index_dir_fd;  /* where the index and the session lock are */
+  char *index_name;  /* their names in index_dir_fd */
+  char *session_lock_name;
+  char *index_path;  /* and their paths, for messages */
   char *session_lock_path;
   MboxSessionLock session;
   int fd;            /* the mbox as opened, -1 when it did not exist */
@@ -352,6 +372,23 @@ typedef struct MboxMailbox {
   MboxLock read_lock; /* held while a message is being read */
   unsigned read_refs;
 } MboxMailbox;
+
+/* ---- opening safely (mbox-open.c) -------------------------------------- */
+
+/* Opens @mb->dir (mb->dir_fd) without following links a user may have
+ * planted, works out who must own the mbox (mb->owner), and opens the
+ * directory of the index and session lock (mb->index_dir_fd): @index_dir,
+ * created when missing, or the mbox's own when NULL. */
+bool mbox_open_dirs(MboxMailbox *mb, const char *index_dir, GError **error);
+
+/* Opens the mbox with @flags (O_RDONLY or O_RDWR), never through a link:
+ * OK with *@fd and *@st, GONE when there is none, PERMFAIL unless it is a
+ * regular file with one link owned by mb->owner. */
+PoplarStoreResult mbox_open_file(MboxMailbox *mb, int flags, int *fd,
+                                 struct stat *st, GError **error);
+
+/* True when the mbox's name still leads to the file @st describes. */
+bool mbox_name_matches(const MboxMailbox *mb, const struct stat *st);
 
 /* Brings @mb's messages up to date with the file @mb->fd (locked by the
  * caller), using the index when it still describes the file. */

@@ -76,6 +76,40 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(len(users[1].maildir.files()), 1)
         self.assertTrue(wait_until(lambda: len(workers(self.srv)) == 2, 5))
 
+    def test_connections_answered_while_the_only_worker_restarts(self):
+        """With one worker dying again and again, the restart back-off
+        grows to seconds; meanwhile every new connection gets a
+        [SYS/TEMP] greeting at once instead of none."""
+        users = self.srv.add_users("u", 1, "pw", messages=MESSAGES)
+        self.srv.start(server={"workers": "1"})
+        self.assertTrue(wait_until(lambda: len(workers(self.srv)) == 1, 5))
+        # Five deaths in a row: the next restart waits 1.6 s.
+        for death in range(5):
+            mark = self.srv.log_mark()
+            victim = workers(self.srv)[0]
+            os.kill(victim, signal.SIGKILL)
+            if death < 4:
+                self.srv.wait_for_log(r"worker \d+ started", timeout=10,
+                                      start=mark)
+                self.assertTrue(wait_until(
+                    lambda: victim not in workers(self.srv), 5))
+        self.srv.wait_for_log(r"restarting the worker in 1600 ms",
+                              start=mark)
+        started = time.monotonic()
+        with self.srv.conn(timeout=1) as c:
+            self.assertEqual(c.reply(), "-ERR [SYS/TEMP] server restarting, "
+                             "try again in a few seconds")
+        self.assertLess(time.monotonic() - started, 1.0)
+        # Once the worker is back, sessions are served again, and the
+        # master says how many it turned away.
+        self.srv.wait_for_log(r"worker \d+ started", timeout=10, start=mark)
+        self.srv.wait_for_log(r"1 connection answered \[SYS/TEMP\] while "
+                              r"no worker ran", start=mark)
+        c = wait_until(lambda: self._try_conn(users[0].name), 3.0)
+        self.assertTrue(c, "no login after the restart")
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        c.close()
+
     def _try_conn(self, user):
         try:
             c = self.srv.conn(timeout=1)

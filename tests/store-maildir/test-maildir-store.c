@@ -304,9 +304,53 @@ static void test_new_collision(Fixture *f, gconstpointer data)
   g_assert_true(g_file_get_contents(path, &kept, NULL, NULL));
   g_assert_cmpstr(kept, ==, "in cur\n");
   g_assert_true(test_log_contains("left in new/"));
-  /* One unique part, so one message (and a line saying so). */
+  /* One unique part, two messages: the second gets a UIDL of its own. */
+  g_assert_cmpuint(poplar_mailbox_message_count(mbox), ==, 2);
+  g_assert_true(test_log_contains("unique part of another message"));
+  poplarpriv_mailbox_free(mbox);
+}
+
+/* Two files with one unique part ("...:2,S" and "...:2,T"): both are
+ * listed, each under its own UIDL, the same in the next session, and
+ * the second keeps its UIDL after the first is deleted, so a client that
+ * keeps mail downloads it exactly once. */
+static void test_duplicate_unique_part(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  test_make_maildir(f->maildir);
+  test_write_file(f->cur, "1700000000.M1P1.mx:2,S", "first\n", -1);
+  test_write_file(f->cur, "1700000000.M1P1.mx:2,T", "second\n", -1);
+  PoplarMailbox *mbox = open_ok(f);
+  g_assert_cmpuint(poplar_mailbox_message_count(mbox), ==, 2);
+  g_autoptr(GPtrArray) first = uidls_of(mbox);
+  g_assert_cmpstr(g_ptr_array_index(first, 0), ==, "1700000000.M1P1.mx");
+  const char *dup = g_ptr_array_index(first, 1);
+  g_assert_cmpint(dup[0], ==, MAILDIR_UIDL_HASH_PREFIX);
+  g_autofree char *text =
+      read_message(mbox, poplar_mailbox_message(mbox, 1));
+  g_assert_cmpstr(text, ==, "second\n");
+  poplarpriv_mailbox_free(mbox);
+
+  /* Next session, and a flag change (a rename) on the way: same UIDLs. */
+  rename_in(f->cur, "1700000000.M1P1.mx:2,T", "1700000000.M1P1.mx:2,ST");
+  mbox = open_ok(f);
+  g_autoptr(GPtrArray) again = uidls_of(mbox);
+  assert_same_strings(first, again);
+  g_autofree char *text2 = read_message(mbox, find_uidl(mbox, dup));
+  g_assert_cmpstr(text2, ==, "second\n");
+  poplar_mailbox_message(mbox, 0)->deleted = true;
+  g_assert_cmpint(f->store->ops.expunge(f->store->data, mbox), ==,
+                  POPLAR_STORE_OK);
+  poplarpriv_mailbox_free(mbox);
+  g_assert_false(test_file_exists(f->cur, "1700000000.M1P1.mx:2,S"));
+  g_assert_true(test_file_exists(f->cur, "1700000000.M1P1.mx:2,ST"));
+  /* Alone now, it is listed still (under the plain unique part, see
+   * README.md: it was downloaded under its own UIDL already). */
+  mbox = open_ok(f);
   g_assert_cmpuint(poplar_mailbox_message_count(mbox), ==, 1);
-  g_assert_true(test_log_contains("same unique part"));
+  g_autofree char *text3 =
+      read_message(mbox, poplar_mailbox_message(mbox, 0));
+  g_assert_cmpstr(text3, ==, "second\n");
   poplarpriv_mailbox_free(mbox);
 }
 
@@ -1308,6 +1352,82 @@ static void test_subdir_symlink_refused(Fixture *f, gconstpointer data)
   g_assert_cmpuint(lock_files_in(f->maildir), ==, 0);
 }
 
+/* ~/Maildir made a link to somebody else's Maildir, in a directory the
+ * user can write: refused, and nothing of theirs is touched. */
+static void test_root_symlink_refused(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *theirs = g_build_filename(f->tmp, "theirs", NULL);
+  test_make_maildir(theirs);
+  g_autofree char *their_new = g_build_filename(theirs, "new", NULL);
+  test_write_file(their_new, "1700000009.M1P1.x", "not yours\n", -1);
+  g_assert_cmpint(chmod(f->tmp, 0777), ==, 0);
+  g_assert_cmpint(symlink(theirs, f->maildir), ==, 0);
+  g_autofree char *e = open_fails(f, f->maildir, POPLAR_STORE_PERMFAIL);
+  g_assert_nonnull(strstr(e, "symbolic link"));
+  g_assert_true(test_file_exists(their_new, "1700000009.M1P1.x"));
+  g_assert_cmpuint(lock_files_in(theirs), ==, 0);
+  /* The same with the link one directory further up. */
+  g_autofree char *home = g_build_filename(f->tmp, "home", NULL);
+  g_autofree char *real_home = g_build_filename(f->tmp, "realhome", NULL);
+  g_assert_cmpint(mkdir(real_home, 0700), ==, 0);
+  g_autofree char *real_md = g_build_filename(real_home, "Maildir", NULL);
+  test_make_maildir(real_md);
+  g_assert_cmpint(symlink(real_home, home), ==, 0);
+  g_autofree char *via = g_build_filename(home, "Maildir", NULL);
+  g_autofree char *e2 = open_fails(f, via, POPLAR_STORE_PERMFAIL);
+  g_assert_nonnull(strstr(e2, "symbolic link"));
+}
+
+/* A message file that is not the mailbox owner's (a hard link to another
+ * user's mail) is not served; a FIFO does not hang the session. */
+static void test_foreign_message_refused(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  test_make_maildir(f->maildir);
+  test_write_file(f->cur, "1700000001.M1P1.a:2,", "mine\n", -1);
+  g_autofree char *fifo = g_build_filename(f->cur, "1700000002.M1P1.b:2,",
+                                           NULL);
+  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+  PoplarMailbox *mbox = open_ok(f);
+  g_assert_cmpuint(poplar_mailbox_message_count(mbox), ==, 1);
+  poplarpriv_mailbox_free(mbox);
+  g_assert_cmpint(unlink(fifo), ==, 0);
+
+  /* The password database says the mailbox is another uid's: the files
+   * here (ours) are somebody else's to it. */
+  test_write_file(f->cur, "1700000003.M1P1.c,W=6:2,", "W=6!\n", -1);
+  g_autoptr(GHashTable) fields =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_hash_table_insert(fields, g_strdup("uid"),
+                      g_strdup_printf("%ld", (long)geteuid() + 1));
+  mbox = poplarpriv_mailbox_new(&f->session, f->store, "user", f->maildir,
+                                fields);
+  g_assert_cmpint(poplarpriv_mailbox_open(mbox), ==, POPLAR_STORE_OK);
+  poplarpriv_mailbox_number(mbox);
+  /* Sizes from the name or the cache need no read, so both are listed;
+   * neither is served. */
+  g_assert_cmpuint(poplar_mailbox_message_count(mbox), ==, 2);
+  for (size_t i = 0; i < 2; i++) {
+    void *stream = NULL;
+    g_assert_cmpint(
+        f->store->ops.message_open(f->store->data, mbox,
+                                   poplar_mailbox_message(mbox, i), &stream),
+        ==, POPLAR_STORE_PERMFAIL);
+    g_assert_nonnull(strstr(mbox->error, "owned by uid"));
+  }
+  poplarpriv_mailbox_free(mbox);
+  /* Without a cache, counting the size would read it: not listed. */
+  g_autofree char *cache = g_build_filename(f->maildir, "poplar-sizes", NULL);
+  unlink(cache);
+  mbox = poplarpriv_mailbox_new(&f->session, f->store, "user", f->maildir,
+                                fields);
+  g_assert_cmpint(poplarpriv_mailbox_open(mbox), ==, POPLAR_STORE_OK);
+  poplarpriv_mailbox_number(mbox);
+  g_assert_cmpuint(poplar_mailbox_message_count(mbox), ==, 1);
+  poplarpriv_mailbox_free(mbox);
+}
+
 /* ---- configuration --------------------------------------------------- */
 
 static void test_config_errors(void)
@@ -1394,6 +1514,9 @@ int main(int argc, char **argv)
   ADD("out-of-descriptors", NULL, test_out_of_descriptors);
   ADD("reads-out-of-descriptors", NULL, test_reads_out_of_descriptors);
   ADD("subdir-symlink-refused", NULL, test_subdir_symlink_refused);
+  ADD("duplicate-unique-part", NULL, test_duplicate_unique_part);
+  ADD("root-symlink-refused", NULL, test_root_symlink_refused);
+  ADD("foreign-message-refused", NULL, test_foreign_message_refused);
 #undef ADD
   g_test_add_func("/maildir-store/config-errors", test_config_errors);
   return g_test_run();

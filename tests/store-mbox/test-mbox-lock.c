@@ -21,6 +21,7 @@ typedef struct Fixture {
   char *path;
   char *dotlock;
   int fd;
+  int dir_fd;
   MboxLockSettings settings;
 } Fixture;
 
@@ -33,6 +34,8 @@ static void setup(Fixture *f, gconstpointer data)
   test_write_file(f->path, "", 0);
   f->fd = open(f->path, O_RDWR | O_CLOEXEC);
   g_assert_cmpint(f->fd, >=, 0);
+  f->dir_fd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint(f->dir_fd, >=, 0);
   f->settings.methods = MBOX_LOCK_DOTLOCK | MBOX_LOCK_FCNTL;
   f->settings.timeout_ms = 300;
   f->settings.dotlock_stale_ms = 60 * 1000;
@@ -42,6 +45,7 @@ static void teardown(Fixture *f, gconstpointer data)
 {
   (void)data;
   close(f->fd);
+  close(f->dir_fd);
   test_remove_tree(f->dir);
   g_free(f->dir);
   g_free(f->path);
@@ -52,15 +56,33 @@ static PoplarStoreResult take(Fixture *f, MboxLock *lock, unsigned methods,
                               bool exclusive, char **note)
 {
   GError *error = NULL;
-  PoplarStoreResult r = mbox_lock_acquire(lock, &f->settings, f->path,
-                                          f->fd, methods, exclusive, note,
-                                          &error);
+  PoplarStoreResult r =
+      mbox_lock_acquire(lock, &f->settings, f->dir_fd, f->path, f->fd,
+                        methods, exclusive, note, &error);
   if (r == POPLAR_STORE_OK)
     g_assert_no_error(error);
   else
     g_assert_nonnull(error);
   g_clear_error(&error);
   return r;
+}
+
+/* Takes @methods on the mbox opened again as @fd. */
+static PoplarStoreResult take_fd(Fixture *f, MboxLock *lock, int fd,
+                                 unsigned methods, bool exclusive,
+                                 GError **error)
+{
+  return mbox_lock_acquire(lock, &f->settings, f->dir_fd, f->path, fd,
+                           methods, exclusive, NULL, error);
+}
+
+static PoplarStoreResult session_lock(Fixture *f, MboxSessionLock *lock,
+                                      const char *who, GError **error)
+{
+  g_autofree char *path =
+      g_build_filename(f->dir, ".user.poplar-lock", NULL);
+  return mbox_session_lock_acquire(lock, f->dir_fd, ".user.poplar-lock",
+                                   path, geteuid(), who, error);
 }
 
 static void test_dotlock_cycle(Fixture *f, gconstpointer data)
@@ -70,8 +92,9 @@ static void test_dotlock_cycle(Fixture *f, gconstpointer data)
   g_assert_cmpint(take(f, &lock, MBOX_LOCK_DOTLOCK | MBOX_LOCK_FCNTL, true,
                        NULL), ==, POPLAR_STORE_OK);
   g_autofree char *content = test_read_file(f->dotlock, NULL);
-  g_autofree char *pid = g_strdup_printf("%ld\n", (long)getpid());
-  g_assert_cmpstr(content, ==, pid);
+  /* The pid first, as liblockfile reads it, then where it is valid. */
+  g_autofree char *pid = g_strdup_printf("%ld\npoplar ", (long)getpid());
+  g_assert_true(g_str_has_prefix(content, pid));
   /* No hitching-post file left behind. */
   GDir *d = g_dir_open(f->dir, 0, NULL);
   const char *name;
@@ -104,6 +127,58 @@ static void test_dotlock_live_owner(Fixture *f, gconstpointer data)
                   POPLAR_STORE_IN_USE);
   g_assert_cmpint(g_get_monotonic_time() - start, >=, 250 * 1000);
   g_assert_true(test_exists(f->dotlock));
+}
+
+/* A dotlock a poplard of this host left when it died is taken over at
+ * once, however young; one that only names a dead pid waits for its age,
+ * as the pid may be another host's (NFS). */
+static void test_dotlock_dead_owner_here(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  MboxLock lock = MBOX_LOCK_INIT;
+  g_assert_cmpint(take(f, &lock, MBOX_LOCK_DOTLOCK, true, NULL), ==,
+                  POPLAR_STORE_OK);
+  g_autofree char *ours = test_read_file(f->dotlock, NULL);
+  mbox_lock_release(&lock, NULL);
+  const char *host_line = strchr(ours, '\n') + 1;
+  g_autofree char *dead =
+      g_strdup_printf("%lld\n%s", test_dead_pid(), host_line);
+  write_dotlock(f, dead, 0);
+  g_autofree char *note = NULL;
+  g_assert_cmpint(take(f, &lock, MBOX_LOCK_DOTLOCK, true, &note), ==,
+                  POPLAR_STORE_OK);
+  g_assert_nonnull(note);
+  g_assert_nonnull(strstr(note, "dead"));
+  mbox_lock_release(&lock, NULL);
+  /* Another host's (or boot's) line: the age decides. */
+  g_autofree char *elsewhere = g_strdup_printf(
+      "%lld\npoplar otherhost 00000000-0000-0000-0000-000000000000 "
+      "pid:[1]\n", test_dead_pid());
+  write_dotlock(f, elsewhere, 0);
+  g_assert_cmpint(take(f, &lock, MBOX_LOCK_DOTLOCK, true, NULL), ==,
+                  POPLAR_STORE_IN_USE);
+  /* Our line with a live pid: respected. */
+  g_autofree char *live =
+      g_strdup_printf("%ld\n%s", (long)getpid(), host_line);
+  write_dotlock(f, live, 3600);
+  g_assert_cmpint(take(f, &lock, MBOX_LOCK_DOTLOCK, true, NULL), ==,
+                  POPLAR_STORE_IN_USE);
+}
+
+/* A link planted as the dotlock name is never written through. */
+static void test_dotlock_symlink_planted(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *victim = g_build_filename(f->dir, "victim", NULL);
+  test_write_file(victim, "precious\n", -1);
+  g_assert_cmpint(symlink(victim, f->dotlock), ==, 0);
+  MboxLock lock = MBOX_LOCK_INIT;
+  f->settings.dotlock_stale_ms = 0;
+  PoplarStoreResult r = take(f, &lock, MBOX_LOCK_DOTLOCK, true, NULL);
+  if (r == POPLAR_STORE_OK)
+    mbox_lock_release(&lock, NULL);
+  g_autofree char *text = test_read_file(victim, NULL);
+  g_assert_cmpstr(text, ==, "precious\n");
 }
 
 static void test_dotlock_stale(Fixture *f, gconstpointer data)
@@ -226,13 +301,11 @@ static void test_fcntl_same_process(Fixture *f, gconstpointer data)
   int other = open(f->path, O_RDWR | O_CLOEXEC);
   close(open(f->path, O_RDONLY | O_CLOEXEC));
   GError *error = NULL;
-  g_assert_cmpint(mbox_lock_acquire(&b, &f->settings, f->path, other,
-                                    MBOX_LOCK_FCNTL, false, NULL, &error),
+  g_assert_cmpint(take_fd(f, &b, other, MBOX_LOCK_FCNTL, false, &error),
                   ==, POPLAR_STORE_IN_USE);
   g_clear_error(&error);
   mbox_lock_release(&a, NULL);
-  g_assert_cmpint(mbox_lock_acquire(&b, &f->settings, f->path, other,
-                                    MBOX_LOCK_FCNTL, false, NULL, &error),
+  g_assert_cmpint(take_fd(f, &b, other, MBOX_LOCK_FCNTL, false, &error),
                   ==, POPLAR_STORE_OK);
   mbox_lock_release(&b, NULL);
   close(other);
@@ -247,12 +320,10 @@ static void test_flock(Fixture *f, gconstpointer data)
                   POPLAR_STORE_OK);
   GError *error = NULL;
   /* shared with shared: fine; exclusive: waits */
-  g_assert_cmpint(mbox_lock_acquire(&b, &f->settings, f->path, other,
-                                    MBOX_LOCK_FLOCK, false, NULL, &error),
+  g_assert_cmpint(take_fd(f, &b, other, MBOX_LOCK_FLOCK, false, &error),
                   ==, POPLAR_STORE_OK);
   mbox_lock_release(&b, NULL);
-  g_assert_cmpint(mbox_lock_acquire(&b, &f->settings, f->path, other,
-                                    MBOX_LOCK_FLOCK, true, NULL, &error),
+  g_assert_cmpint(take_fd(f, &b, other, MBOX_LOCK_FLOCK, true, &error),
                   ==, POPLAR_STORE_IN_USE);
   g_clear_error(&error);
   mbox_lock_release(&a, NULL);
@@ -293,16 +364,15 @@ static void test_session_lock(Fixture *f, gconstpointer data)
                                            NULL);
   MboxSessionLock a, b;
   GError *error = NULL;
-  g_assert_cmpint(mbox_session_lock_acquire(&a, path, "pid 1, session s1",
-                                            &error), ==, POPLAR_STORE_OK);
-  g_assert_cmpint(mbox_session_lock_acquire(&b, path, "pid 1, session s2",
-                                            &error), ==,
-                  POPLAR_STORE_IN_USE);
+  g_assert_cmpint(session_lock(f, &a, "pid 1, session s1", &error),
+                  ==, POPLAR_STORE_OK);
+  g_assert_cmpint(session_lock(f, &b, "pid 1, session s2", &error),
+                  ==, POPLAR_STORE_IN_USE);
   g_assert_nonnull(strstr(error->message, "session s1"));
   g_clear_error(&error);
   mbox_session_lock_release(&a);
-  g_assert_cmpint(mbox_session_lock_acquire(&b, path, "pid 1, session s2",
-                                            &error), ==, POPLAR_STORE_OK);
+  g_assert_cmpint(session_lock(f, &b, "pid 1, session s2", &error),
+                  ==, POPLAR_STORE_OK);
   mbox_session_lock_release(&b);
   g_assert_true(test_exists(path)); /* kept for the next session */
 
@@ -310,17 +380,28 @@ static void test_session_lock(Fixture *f, gconstpointer data)
   pid_t child = fork();
   if (child == 0) {
     MboxSessionLock c;
-    if (mbox_session_lock_acquire(&c, path, "child", NULL) !=
-        POPLAR_STORE_OK)
+    if (session_lock(f, &c, "child", NULL) != POPLAR_STORE_OK)
       _exit(1);
     raise(SIGKILL);
   }
   int status;
   waitpid(child, &status, 0);
   g_assert_true(WIFSIGNALED(status));
-  g_assert_cmpint(mbox_session_lock_acquire(&a, path, "again", &error), ==,
-                  POPLAR_STORE_OK);
+  g_assert_cmpint(session_lock(f, &a, "again", &error),
+                  ==, POPLAR_STORE_OK);
   mbox_session_lock_release(&a);
+
+  /* A hard link to somebody else's file in its place is refused, and the
+   * file is neither truncated nor written. */
+  g_assert_cmpint(unlink(path), ==, 0);
+  g_autofree char *victim = g_build_filename(f->dir, "victim", NULL);
+  test_write_file(victim, "precious\n", -1);
+  g_assert_cmpint(link(victim, path), ==, 0);
+  g_assert_cmpint(session_lock(f, &a, "evil", &error), ==,
+                  POPLAR_STORE_PERMFAIL);
+  g_clear_error(&error);
+  g_autofree char *text = test_read_file(victim, NULL);
+  g_assert_cmpstr(text, ==, "precious\n");
 }
 
 int main(int argc, char **argv)
@@ -331,6 +412,8 @@ int main(int argc, char **argv)
   ADD("dotlock-cycle", test_dotlock_cycle);
   ADD("dotlock-live-owner", test_dotlock_live_owner);
   ADD("dotlock-stale", test_dotlock_stale);
+  ADD("dotlock-dead-owner-here", test_dotlock_dead_owner_here);
+  ADD("dotlock-symlink-planted", test_dotlock_symlink_planted);
   ADD("dotlock-released-while-waiting", test_dotlock_released_while_waiting);
   ADD("dotlock-replaced", test_dotlock_replaced);
   ADD("fcntl-other-process", test_fcntl_other_process);

@@ -500,8 +500,11 @@ static void test_expunge(Fixture *f, gconstpointer data)
   test_write_file(f->path, M1 M2 M3, -1);
   g_assert_cmpint(chmod(f->path, 0640), ==, 0);
   bool root = geteuid() == 0;
+  /* The mailbox belongs to the owner of its directory (a home). */
   if (root)
     g_assert_cmpint(chown(f->path, 65534, 65534), ==, 0);
+  if (root)
+    g_assert_cmpint(chown(f->tmp, 65534, 65534), ==, 0);
   PoplarMailbox *mbox = open_ok(f);
   g_autoptr(GPtrArray) before = uidls_of(mbox);
   dele(mbox, 1);
@@ -645,7 +648,17 @@ static void test_owner_cannot_be_kept(Fixture *f, gconstpointer data)
   if (child == 0) {
     if (setgid(65534) != 0 || setuid(65534) != 0)
       _exit(2);
-    PoplarMailbox *mbox = open_ok(f);
+    /* A root-owned mailbox in a shared directory: the password database
+     * says whose it is. */
+    GHashTable *fields = g_hash_table_new(g_str_hash, g_str_equal);
+    g_hash_table_insert(fields, (char *)"uid", (char *)"0");
+    PoplarMailbox *mbox =
+        poplarpriv_mailbox_new(&f->session, f->store, "user", f->path,
+                               fields);
+    g_hash_table_unref(fields);
+    if (poplarpriv_mailbox_open(mbox) != POPLAR_STORE_OK)
+      _exit(3);
+    poplarpriv_mailbox_number(mbox);
     dele(mbox, 0);
     PoplarStoreResult r = expunge(f, mbox);
     bool said = mbox->error && strstr(mbox->error, "owner");
@@ -662,21 +675,100 @@ static void test_owner_cannot_be_kept(Fixture *f, gconstpointer data)
   g_assert_false(test_exists(tmp));
 }
 
+/* The mbox is never opened through a link: the file the link points to
+ * is neither served nor rewritten. */
 static void test_symlink(Fixture *f, gconstpointer data)
 {
   (void)data;
   g_autofree char *real = g_build_filename(f->tmp, "real", NULL);
   test_write_file(real, M1 M2, -1);
   g_assert_cmpint(symlink(real, f->path), ==, 0);
-  PoplarMailbox *mbox = open_ok(f);
-  dele(mbox, 0);
-  g_assert_cmpint(expunge(f, mbox), ==, POPLAR_STORE_OK);
+  PoplarStoreResult r;
+  PoplarMailbox *mbox = open_at(f, &f->session, f->path, &r);
+  g_assert_cmpint(r, ==, POPLAR_STORE_PERMFAIL);
+  g_assert_nonnull(strstr(mbox->error, "symbolic link"));
   poplarpriv_mailbox_free(mbox);
-  struct stat st;
-  g_assert_cmpint(lstat(f->path, &st), ==, 0);
-  g_assert_true(S_ISLNK(st.st_mode));
   g_autofree char *text = test_read_file(real, NULL);
-  g_assert_cmpstr(text, ==, M2);
+  g_assert_cmpstr(text, ==, M1 M2);
+  g_autofree char *index = g_build_filename(f->tmp, ".real.poplar-index",
+                                            NULL);
+  g_assert_false(test_exists(index));
+}
+
+static PoplarStoreResult open_refused(Fixture *f, const char *why)
+{
+  PoplarStoreResult r;
+  PoplarMailbox *mbox = open_at(f, &f->session, f->path, &r);
+  if (r != POPLAR_STORE_OK && why && !strstr(mbox->error, why))
+    g_error("expected \"%s\" in: %s", why, mbox->error);
+  poplarpriv_mailbox_free(mbox);
+  return r;
+}
+
+static void test_hard_link_refused(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *other = g_build_filename(f->tmp, "other", NULL);
+  test_write_file(other, M1 M2, -1);
+  g_assert_cmpint(link(other, f->path), ==, 0);
+  g_assert_cmpint(open_refused(f, "hard links"), ==, POPLAR_STORE_PERMFAIL);
+  g_autofree char *text = test_read_file(other, NULL);
+  g_assert_cmpstr(text, ==, M1 M2);
+}
+
+static void test_fifo_refused(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_assert_cmpint(mkfifo(f->path, 0600), ==, 0);
+  /* Must answer, not wait for a writer. */
+  g_assert_cmpint(open_refused(f, "FIFO"), ==, POPLAR_STORE_PERMFAIL);
+}
+
+static void test_directory_refused(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_assert_cmpint(mkdir(f->path, 0700), ==, 0);
+  g_assert_cmpint(open_refused(f, "directory"), ==, POPLAR_STORE_PERMFAIL);
+}
+
+/* A link in the middle of the path, in a directory the user can write. */
+static void test_middle_symlink_refused(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *real = g_build_filename(f->tmp, "realdir", NULL);
+  g_autofree char *link_dir = g_build_filename(f->tmp, "linkdir", NULL);
+  g_assert_cmpint(mkdir(real, 0700), ==, 0);
+  g_assert_cmpint(symlink(real, link_dir), ==, 0);
+  g_autofree char *target = g_build_filename(real, "user", NULL);
+  test_write_file(target, M1, -1);
+  g_assert_cmpint(chmod(f->tmp, 0777), ==, 0); /* the user's to arrange */
+  g_autofree char *via = g_build_filename(link_dir, "user", NULL);
+  PoplarStoreResult r;
+  PoplarMailbox *mbox = open_at(f, &f->session, via, &r);
+  g_assert_cmpint(r, ==, POPLAR_STORE_PERMFAIL);
+  poplarpriv_mailbox_free(mbox);
+}
+
+/* The uid the password database gives is the owner the mbox must have. */
+static void test_owner_from_uid_field(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  test_write_file(f->path, M1, -1);
+  g_autoptr(GHashTable) fields =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_hash_table_insert(fields, g_strdup("uid"),
+                      g_strdup_printf("%ld", (long)geteuid() + 1));
+  PoplarMailbox *mbox =
+      poplarpriv_mailbox_new(&f->session, f->store, "user", f->path, fields);
+  g_assert_cmpint(poplarpriv_mailbox_open(mbox), ==, POPLAR_STORE_PERMFAIL);
+  g_assert_nonnull(strstr(mbox->error, "owned by uid"));
+  poplarpriv_mailbox_free(mbox);
+  g_hash_table_insert(fields, g_strdup("uid"),
+                      g_strdup_printf("%ld", (long)geteuid()));
+  mbox = poplarpriv_mailbox_new(&f->session, f->store, "user", f->path,
+                                fields);
+  g_assert_cmpint(poplarpriv_mailbox_open(mbox), ==, POPLAR_STORE_OK);
+  poplarpriv_mailbox_free(mbox);
 }
 
 int main(int argc, char **argv)
@@ -704,5 +796,10 @@ int main(int argc, char **argv)
       "dotlock-stale = 1s\n", test_leftover_removed);
   ADD("owner-cannot-be-kept", NULL, test_owner_cannot_be_kept);
   ADD("symlink", NULL, test_symlink);
+  ADD("hard-link-refused", NULL, test_hard_link_refused);
+  ADD("fifo-refused", NULL, test_fifo_refused);
+  ADD("directory-refused", NULL, test_directory_refused);
+  ADD("middle-symlink-refused", NULL, test_middle_symlink_refused);
+  ADD("owner-from-uid-field", NULL, test_owner_from_uid_field);
   return g_test_run();
 }

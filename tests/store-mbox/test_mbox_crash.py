@@ -39,9 +39,10 @@ LATE = b"Subject: delivered during the session\n\nlate\n"
 
 class CrashTest(mboxtest.MboxTestCase):
 
-    def new_server(self, env=None):
-        s = self.mbox_server(store={"lock-timeout": "10s",
-                                    "dotlock-stale": "1s"}, start=False)
+    def new_server(self, env=None, store=None):
+        s = self.mbox_server(store=store or {"lock-timeout": "10s",
+                                             "dotlock-stale": "1s"},
+                             start=False)
         self.use_fault_plugin(s)
         user = self.add_mbox_user(s, "ann", build_mbox(INITIAL))
         self.start(s, env)
@@ -125,6 +126,25 @@ class CrashTest(mboxtest.MboxTestCase):
                         self.assertOk(c.cmd("QUIT"))
                     self.assertEqual(read_mbox(user.mbox), new)
                 s.stop()
+
+    def test_dotlock_of_killed_worker_taken_over_at_once(self):
+        """Killed during QUIT with its dotlock held: with the default
+        dotlock-stale (5m) and lock-timeout (30s), the next login does not
+        wait, because the lock's owner is provably dead on this host."""
+        s, user = self.new_server({"POPLAR_MBOX_FAULT_STEP": "1"}, store={})
+        mark = s.log_mark()
+        self.session_until_crash(s, user)
+        self.wait_killed(s, mark)
+        self.assertTrue(os.path.exists(user.mbox + ".lock"))
+        self.start(s)
+        started = time.monotonic()
+        with s.conn(timeout=20) as c:
+            c.login("ann", "pw")
+            self.assertOk(c.cmd("QUIT"))
+        self.assertLess(time.monotonic() - started, 5)
+        s.wait_for_log(r"removed the stale dotlock .*dead, taken over")
+        self.assertFalse(os.path.exists(user.mbox + ".lock"))
+        s.stop()
 
     def test_write_failures(self):
         """The copy or its fsync fails (ENOSPC): -ERR [SYS/TEMP], the mbox

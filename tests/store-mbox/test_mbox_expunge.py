@@ -25,7 +25,9 @@ class ExpungeTest(mboxtest.MboxTestCase):
         os.chmod(user.mbox, 0o660)
         root = os.geteuid() == 0
         if root:
+            # The mailbox belongs to the owner of its directory.
             os.chown(user.mbox, 65534, 65534)
+            os.chown(os.path.dirname(user.mbox), 65534, 65534)
         s.start()
         with s.conn() as c:
             c.login("ann", "pw")
