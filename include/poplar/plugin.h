@@ -91,6 +91,16 @@ typedef struct PoplarPluginDescriptor {
 #define POPLAR_PLUGIN_C_LINKAGE
 #endif
 
+/* Used by POPLAR_PLUGIN_DEFINE only: the descriptor's size, without an
+ * old-style cast in C++ (which -Wold-style-cast rejects). */
+#ifdef __cplusplus
+#define POPLAR_PLUGIN_DESCRIPTOR_SIZE_ \
+  static_cast<uint32_t>(sizeof(PoplarPluginDescriptor))
+#else
+#define POPLAR_PLUGIN_DESCRIPTOR_SIZE_ \
+  ((uint32_t)sizeof(PoplarPluginDescriptor))
+#endif
+
 /**
  * POPLAR_PLUGIN_DEFINE:
  * @ident: the plugin's name with '-' written as '_' (store_maildir for
@@ -112,7 +122,7 @@ typedef struct PoplarPluginDescriptor {
         POPLAR_PLUGIN_MAGIC,                                                  \
         POPLAR_ABI_MAJOR,                                                     \
         POPLAR_TARGET_ABI_MINOR,                                              \
-        (uint32_t)sizeof(PoplarPluginDescriptor),                             \
+        POPLAR_PLUGIN_DESCRIPTOR_SIZE_,                                       \
         #ident,                                                               \
         (version),                                                            \
         (description),                                                        \
