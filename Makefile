@@ -7,7 +7,7 @@
 BUILD ?= build
 MESON_OPTIONS ?=
 
-BUILD_DEPS = meson ninja-build pkg-config gcc libc6-dev \
+BUILD_DEPS = meson ninja-build pkg-config gcc g++ libc6-dev \
 	libglib2.0-dev libgnutls28-dev libltdl-dev libcrypt-dev \
 	nettle-dev libargon2-dev \
 	libpam0g-dev libldap2-dev libsasl2-dev

@@ -9,6 +9,7 @@
  */
 #include "plugin-loader.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <ltdl.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "elf-check.h"
+#include "elf-symbols.h"
 
 /* The descriptor members every 1.x plugin has: up to and including fini. */
 #define DESCRIPTOR_1_0_SIZE \
@@ -122,6 +124,40 @@ static char *resolve_path(const char *dir, const char *spec)
   return g_strdup_printf("%s/%s.so", dir, spec);
 }
 
+/* What the dynamic loader's own words mean for a plugin author. */
+static const char *dlopen_hint(const char *reason)
+{
+  if (strstr(reason, "undefined symbol"))
+    return "; the plugin uses a symbol that neither it nor the libraries it "
+           "is linked with define: link it with the library that does (and "
+           "with -Wl,--no-undefined, which catches this when it is built)";
+  if (strstr(reason, "cannot open shared object file"))
+    return "; a library the plugin is linked with is not installed or not "
+           "on the dynamic loader's path (see ldd)";
+  return "";
+}
+
+/* libltdl opens lazily (RTLD_LAZY): a symbol no library defines would pass
+ * here and kill the first worker process that calls it, again after every
+ * restart.  So the file is first opened binding every symbol, and any
+ * failure is reported in the dynamic loader's words, which name the
+ * missing library or symbol (libltdl says "file not found" for all of
+ * them).  The probe holds the object while libltdl opens it, so libltdl
+ * gets the object already bound; libltdl stays the loader. */
+static void *probe_bind_now(const char *path, char **error)
+{
+  dlerror();
+  void *probe = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!probe) {
+    const char *reason = dlerror();
+    if (!reason)
+      reason = "unknown error";
+    *error = g_strdup_printf("%s cannot be loaded: %s%s", path, reason,
+                             dlopen_hint(reason));
+  }
+  return probe;
+}
+
 static lt_dlhandle open_checked(const char *path, char **error)
 {
   struct stat st;
@@ -134,6 +170,9 @@ static lt_dlhandle open_checked(const char *path, char **error)
     *error = g_strdup_printf("%s %s", path, why);
     return NULL;
   }
+  void *probe = probe_bind_now(path, error);
+  if (!probe)
+    return NULL;
   lt_dladvise advise;
   lt_dladvise_init(&advise);
   lt_dladvise_local(&advise);
@@ -144,7 +183,58 @@ static lt_dlhandle open_checked(const char *path, char **error)
     *error = g_strdup_printf("%s cannot be loaded: %s", path,
                              err ? err : "unknown error");
   }
+  dlclose(probe);
   return h;
+}
+
+/* "store-maildir.so" from "poplar_plugin_store_maildir". */
+static char *file_name_for_getter(const char *getter)
+{
+  g_autofree char *name = g_strdup(getter + strlen("poplar_plugin_"));
+  g_strdelimit(name, "_", '-');
+  return g_strconcat(name, ".so", NULL);
+}
+
+/* Why the getter @sym is missing, as far as the exported names tell:
+ * a getter for another name, or one whose name C++ mangled. */
+static char *missing_getter_error(const char *path, const char *sym)
+{
+  GString *msg = g_string_new(NULL);
+  g_string_append_printf(msg,
+                         "%s is not a Poplar plugin: it does not export %s() "
+                         "(see POPLAR_PLUGIN_DEFINE in poplar/plugin.h)",
+                         path, sym);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  if (!poplard_elf_exported_symbols(path, "poplar_plugin_", 8, names))
+    return g_string_free(msg, FALSE);
+  GString *plain = g_string_new(NULL);
+  GString *mangled = g_string_new(NULL);
+  g_autofree char *file_name = NULL;
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    if (g_str_has_prefix(name, "poplar_plugin_")) {
+      g_string_append_printf(plain, "%s%s()", plain->len ? ", " : "", name);
+      if (!file_name)
+        file_name = file_name_for_getter(name);
+    } else if (g_str_has_prefix(name, "_Z")) {
+      g_string_append_printf(mangled, "%s%s", mangled->len ? ", " : "", name);
+    }
+  }
+  if (plain->len)
+    g_string_append_printf(msg,
+                           "; it exports %s instead: a plugin's file is "
+                           "named after its POPLAR_PLUGIN_DEFINE name (%s)",
+                           plain->str, file_name);
+  if (mangled->len)
+    g_string_append_printf(msg,
+                           "; it exports the C++ (mangled) name %s: declare "
+                           "the getter extern \"C\" (POPLAR_PLUGIN_DEFINE "
+                           "from current headers does)", mangled->str);
+  else if (!plain->len)
+    g_string_append(msg, "; it exports no poplar_plugin_* symbol at all");
+  g_string_free(plain, TRUE);
+  g_string_free(mangled, TRUE);
+  return g_string_free(msg, FALSE);
 }
 
 /* Opens @path and validates its descriptor.  On success returns the
@@ -164,10 +254,7 @@ static lt_dlhandle open_plugin(const char *path, const char *name,
   g_autofree char *sym = getter_symbol(name);
   void *fn = lt_dlsym(h, sym);
   if (!fn) {
-    *error = g_strdup_printf(
-        "%s is not a Poplar plugin: it does not export %s() "
-        "(see POPLAR_PLUGIN_DEFINE in poplar/plugin.h)",
-        path, sym);
+    *error = missing_getter_error(path, sym);
     lt_dlclose(h);
     return NULL;
   }

@@ -50,13 +50,16 @@ static bool run_step(PoplarServer *server, const char *what, bool init)
   for (guint i = 0; i < server->registry->plugins->len; i++) {
     PoplarPlugin *plugin = g_ptr_array_index(server->registry->plugins, i);
     PluginStep step = init ? plugin->desc.init : plugin->desc.preinit;
-    if (!step)
-      continue;
     guint before = error_count(server);
-    plugin->registering = init;
-    plugin->init_called |= init;
-    bool step_ok = step(plugin, plugin->config);
-    plugin->registering = false;
+    bool step_ok = true;
+    if (step) {
+      plugin->registering = init;
+      plugin->init_called |= init;
+      step_ok = step(plugin, plugin->config);
+      plugin->registering = false;
+    }
+    if (init)
+      step_ok = poplarpriv_plugin_init_done(plugin, step_ok);
     if (!step_ok) {
       ok = false;
       if (error_count(server) == before)

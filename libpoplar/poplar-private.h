@@ -103,6 +103,8 @@ struct PoplarPlugin {
   bool registering; /* inside init: poplar_register_* allowed */
   bool init_called; /* fini is due at shutdown */
   void *data;       /* poplar_plugin_set_data() */
+  unsigned registered; /* tables accepted from its init */
+  unsigned refused;    /* registrations refused during its init */
 };
 
 typedef struct PoplarPassdbEntry {
@@ -148,6 +150,14 @@ POPLAR_PRIV void poplarpriv_registry_free(PoplarRegistry *registry);
 POPLAR_PRIV PoplarPlugin *poplarpriv_plugin_new(PoplarRegistry *registry,
                                                 const char *name,
                                                 const char *path);
+/* Called when @plugin's init has run (or at that point when it has none),
+ * with what init returned.  A registration refused during init fails it,
+ * even when the plugin ignored the false it was given; a plugin that
+ * registered nothing is warned about, since poplard will never call it.
+ * Both are reported to the plugin's configuration section.  Returns
+ * @init_ok unless a registration was refused. */
+POPLAR_PRIV bool poplarpriv_plugin_init_done(PoplarPlugin *plugin,
+                                             bool init_ok);
 POPLAR_PRIV const PoplarStoreEntry *
 poplarpriv_registry_store(const PoplarRegistry *registry, const char *scheme);
 POPLAR_PRIV const PoplarSaslEntry *

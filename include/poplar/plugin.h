@@ -81,6 +81,29 @@ typedef struct PoplarPluginDescriptor {
 #define POPLAR_PLUGIN_GETTER(ident) poplar_plugin_##ident
 
 /**
+ * POPLAR_PLUGIN_C_LINKAGE:
+ * extern "C" in C++, nothing in C: the loader looks the getter up by its C
+ * name, which a C++ compiler would otherwise mangle.  A header macro
+ * only: plugins using it still load in 1.0 cores.
+ * Since: 1.1
+ */
+#ifdef __cplusplus
+#define POPLAR_PLUGIN_C_LINKAGE extern "C"
+#else
+#define POPLAR_PLUGIN_C_LINKAGE
+#endif
+
+/* Used by POPLAR_PLUGIN_DEFINE only: the descriptor's size, without an
+ * old-style cast in C++ (which -Wold-style-cast rejects). */
+#ifdef __cplusplus
+#define POPLAR_PLUGIN_DESCRIPTOR_SIZE_ \
+  static_cast<uint32_t>(sizeof(PoplarPluginDescriptor))
+#else
+#define POPLAR_PLUGIN_DESCRIPTOR_SIZE_ \
+  ((uint32_t)sizeof(PoplarPluginDescriptor))
+#endif
+
+/**
  * POPLAR_PLUGIN_DEFINE:
  * @ident: the plugin's name with '-' written as '_' (store_maildir for
  * store-maildir.so); the getter's name is made from it so that no two
@@ -88,18 +111,20 @@ typedef struct PoplarPluginDescriptor {
  * @version, @description: string literals
  * @preinit, @init, @fini: functions or NULL
  *
- * Defines and exports the plugin's descriptor getter.
+ * Defines and exports the plugin's descriptor getter, with C linkage also
+ * when compiled as C++ (since 1.1; use it at file or namespace scope).
  * Since: 1.0
  */
 #define POPLAR_PLUGIN_DEFINE(ident, version, description, preinit, init, fini) \
-  POPLAR_API const PoplarPluginDescriptor *POPLAR_PLUGIN_GETTER(ident)(void); \
+  POPLAR_PLUGIN_C_LINKAGE POPLAR_API const PoplarPluginDescriptor            \
+      *POPLAR_PLUGIN_GETTER(ident)(void);                                     \
   const PoplarPluginDescriptor *POPLAR_PLUGIN_GETTER(ident)(void)             \
   {                                                                           \
     static const PoplarPluginDescriptor poplar_descriptor_ = {                \
         POPLAR_PLUGIN_MAGIC,                                                  \
         POPLAR_ABI_MAJOR,                                                     \
         POPLAR_TARGET_ABI_MINOR,                                              \
-        (uint32_t)sizeof(PoplarPluginDescriptor),                             \
+        POPLAR_PLUGIN_DESCRIPTOR_SIZE_,                                       \
         #ident,                                                               \
         (version),                                                            \
         (description),                                                        \

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "elf-check.h"
+#include "elf-symbols.h"
 #include "plugin-loader.h"
 
 static const char *plugin_dir(void)
@@ -219,7 +220,22 @@ static const RefusedCase refused_cases[] = {
     {"unit-no-name", {"no name", NULL, NULL}},
     {"unit-no-getter",
      {"does not export poplar_plugin_unit_no_getter", "POPLAR_PLUGIN_DEFINE",
-      NULL}},
+      "exports no poplar_plugin_* symbol"}},
+    /* what the file exports instead, from its dynamic symbol table */
+    {"unit-wrong-getter",
+     {"does not export poplar_plugin_unit_wrong_getter",
+      "exports poplar_plugin_unit_renamed() instead", "(unit-renamed.so)"}},
+    {"unit-mangled-getter",
+     {"does not export poplar_plugin_unit_mangled_getter",
+      "C++ (mangled) name _Z33poplar_plugin_unit_mangled_getterv",
+      "extern \"C\""}},
+    /* the dynamic loader's own words, not libltdl's "file not found" */
+    {"unit-undefined-symbol",
+     {"cannot be loaded", "undefined symbol: poplar_unit_no_such_function",
+      "-Wl,--no-undefined"}},
+    {"unit-missing-lib",
+     {"cannot be loaded", "libpoplar-unit-gone.so.1: cannot open shared "
+      "object file", "not installed"}},
 };
 
 static void test_refused(void)
@@ -242,6 +258,19 @@ static void test_refused(void)
     g_assert_cmpuint(reg->plugins->len, ==, 0);
     poplarpriv_registry_free(reg);
   }
+}
+
+/* A plugin refused for an unbound symbol leaves nothing behind: loading it
+ * again gives the same answer (lazy binding would now "succeed", had the
+ * object stayed mapped), and a good plugin loads after it. */
+static void test_unbound_then_good(void)
+{
+  g_autofree char *bad = plugin_path("unit-undefined-symbol");
+  for (int i = 0; i < 2; i++)
+    assert_refused(bad, "undefined symbol: poplar_unit_no_such_function");
+  g_autofree char *good = plugin_path("unit-good");
+  g_autofree char *error = try_load(good);
+  g_assert_null(error);
 }
 
 /* ---- files that are not plugins at all ---------------------------------- */
@@ -607,6 +636,132 @@ static void test_patched_elf(gconstpointer data)
     g_error("'%s' does not say '%s'", why, c->reason);
 }
 
+/* ---- exported names: core/elf-symbols.c --------------------------------- */
+
+static ElfW(Shdr) *section_of_type(unsigned char *d, unsigned type)
+{
+  ElfW(Ehdr) *eh = (ElfW(Ehdr) *)d;
+  for (unsigned i = 0; i < eh->e_shnum; i++) {
+    ElfW(Shdr) *sh = (ElfW(Shdr) *)(d + eh->e_shoff + i * sizeof *sh);
+    if (sh->sh_type == type)
+      return sh;
+  }
+  g_assert_not_reached();
+}
+
+static void spoil_shoff(unsigned char *d, size_t n)
+{
+  ((ElfW(Ehdr) *)d)->e_shoff = n;
+}
+
+static void spoil_shnum(unsigned char *d, size_t n)
+{
+  (void)n;
+  ((ElfW(Ehdr) *)d)->e_shnum = 0xffff;
+}
+
+static void spoil_shentsize(unsigned char *d, size_t n)
+{
+  (void)n;
+  ((ElfW(Ehdr) *)d)->e_shentsize = 3;
+}
+
+static void spoil_dynsym_offset(unsigned char *d, size_t n)
+{
+  section_of_type(d, SHT_DYNSYM)->sh_offset = n - 8;
+}
+
+static void spoil_dynsym_size_wrap(unsigned char *d, size_t n)
+{
+  (void)n;
+  section_of_type(d, SHT_DYNSYM)->sh_size = (ElfW(Xword))0 - 8;
+}
+
+static void spoil_dynsym_link(unsigned char *d, size_t n)
+{
+  (void)n;
+  section_of_type(d, SHT_DYNSYM)->sh_link = 0xffff;
+}
+
+static void spoil_dynstr_size(unsigned char *d, size_t n)
+{
+  ElfW(Shdr) *sym = section_of_type(d, SHT_DYNSYM);
+  ElfW(Ehdr) *eh = (ElfW(Ehdr) *)d;
+  ElfW(Shdr) *str =
+      (ElfW(Shdr) *)(d + eh->e_shoff + sym->sh_link * sizeof *str);
+  str->sh_size = n;
+}
+
+/* Names point past the end of the string table: skipped, not read. */
+static void spoil_name_offsets(unsigned char *d, size_t n)
+{
+  (void)n;
+  ElfW(Shdr) *sym = section_of_type(d, SHT_DYNSYM);
+  for (size_t i = 0; i < sym->sh_size / sizeof(ElfW(Sym)); i++)
+    ((ElfW(Sym) *)(d + sym->sh_offset))[i].st_name = 0x7fffffff;
+}
+
+typedef struct SymbolCase {
+  const char *name;
+  ElfPatch patch;
+  bool readable; /* the reader still answers (with no names) */
+} SymbolCase;
+
+static const SymbolCase symbol_cases[] = {
+    {"shoff", spoil_shoff, false},
+    {"shnum", spoil_shnum, false},
+    {"shentsize", spoil_shentsize, false},
+    {"dynsym-offset", spoil_dynsym_offset, false},
+    {"dynsym-size-wrap", spoil_dynsym_size_wrap, false},
+    {"dynsym-link", spoil_dynsym_link, false},
+    {"dynstr-size", spoil_dynstr_size, false},
+    {"name-offsets", spoil_name_offsets, true},
+};
+
+static void test_exported_symbols(void)
+{
+  g_autofree char *path = plugin_path("unit-wrong-getter");
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  g_assert_true(
+      poplard_elf_exported_symbols(path, "poplar_plugin_", 8, names));
+  g_assert_cmpuint(names->len, ==, 1);
+  g_assert_cmpstr(names->pdata[0], ==, "poplar_plugin_unit_renamed");
+
+  /* a name the plugin imports (undefined in it) is not one it exports */
+  g_ptr_array_set_size(names, 0);
+  g_autofree char *gone = plugin_path("unit-missing-lib");
+  g_assert_true(poplard_elf_exported_symbols(gone, "poplar_unit_gone", 8,
+                                             names));
+  g_assert_cmpuint(names->len, ==, 0);
+
+  /* at most @max */
+  g_assert_true(poplard_elf_exported_symbols(path, "poplar", 0, names));
+  g_assert_cmpuint(names->len, ==, 0);
+
+  /* not ELF, not there */
+  g_assert_false(poplard_elf_exported_symbols("/nonexistent.so", "x", 8,
+                                              names));
+  g_assert_false(poplard_elf_exported_symbols("/dev/zero", "x", 8, names));
+
+  g_autoptr(GBytes) bytes = read_file(path);
+  size_t size = g_bytes_get_size(bytes);
+  g_autofree char *dir = make_tmpdir();
+  for (size_t i = 0; i < G_N_ELEMENTS(symbol_cases); i++) {
+    const SymbolCase *c = &symbol_cases[i];
+    g_autofree unsigned char *copy =
+        g_memdup2(g_bytes_get_data(bytes, NULL), size);
+    c->patch(copy, size);
+    g_autofree char *spoilt = g_strdup_printf("%s/%s.so", dir, c->name);
+    write_file(spoilt, copy, size);
+    g_test_message("spoilt %s", c->name);
+    g_ptr_array_set_size(names, 0);
+    bool ok = poplard_elf_exported_symbols(spoilt, "", 8, names);
+    g_assert_cmpint(ok, ==, c->readable);
+    g_assert_cmpuint(names->len, ==, 0);
+  }
+  rm_rf(dir);
+}
+
 /* ---- listing a plugin directory ----------------------------------------- */
 
 static void copy_plugin(const char *name, const char *dir)
@@ -676,6 +831,7 @@ int main(int argc, char **argv)
   g_test_add_func("/loader/good", test_good_plugin);
   g_test_add_func("/loader/big-descriptor", test_big_descriptor);
   g_test_add_func("/loader/refused", test_refused);
+  g_test_add_func("/loader/unbound-then-good", test_unbound_then_good);
   g_test_add_func("/loader/not-plugins", test_not_plugins);
   g_test_add_func("/loader/fifo", test_fifo);
   g_test_add_func("/loader/foreign-library", test_foreign_library);
@@ -685,6 +841,7 @@ int main(int argc, char **argv)
         g_strdup_printf("/loader/patched-elf/%s", patch_cases[i].name);
     g_test_add_data_func(name, &patch_cases[i], test_patched_elf);
   }
+  g_test_add_func("/loader/exported-symbols", test_exported_symbols);
   g_test_add_func("/loader/list", test_list);
   int r = g_test_run();
   poplard_loader_shutdown();
