@@ -25,9 +25,11 @@
  * preinit runs in the master process; init, the sessions and fini run in
  * each worker process, so init runs once per worker, again when a worker
  * is restarted, and at every reload (docs/plugin-guide.md, "Reload").
- * fini runs when a process whose init was called shuts down, even when
- * init failed; the throw-away process that checks a reload exits without
- * destroy or fini.
+ * fini runs when a process whose init was called shuts down (also after
+ * an init that failed, e.g. under --check-config), but processes that end
+ * at once skip destroy and fini: a worker whose init failed, and the
+ * throw-away process that checks a reload.  So fini frees; nothing that
+ * must happen may depend on it.
  *
  * Build with `pkg-config --cflags --libs poplar-plugin`; link only to
  * libpoplar (never to symbols of the poplard executable).
