@@ -13,6 +13,7 @@ PoplarAuthRequest *poplarpriv_auth_request_new(PoplarSession *s,
   req->mechanism = g_strdup(mech);
   req->user = g_strdup(user);
   req->fields = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  req->retired = g_ptr_array_new_with_free_func(g_free);
   return req;
 }
 
@@ -36,6 +37,7 @@ void poplarpriv_auth_request_free(PoplarAuthRequest *req)
   g_free(req->reason_code);
   g_free(req->reason_text);
   g_hash_table_unref(req->fields);
+  g_ptr_array_unref(req->retired);
   g_free(req);
 }
 
@@ -54,22 +56,26 @@ const char *poplar_auth_request_mechanism(const PoplarAuthRequest *req)
   return req->mechanism;
 }
 
-static void replace_string(char **slot, const char *value)
+/* The old value is retired, not freed: a plugin may still hold it (the
+ * user name it read before canonicalising it, typically). */
+static void replace_string(PoplarAuthRequest *req, char **slot,
+                           const char *value)
 {
   char *copy = g_strdup(value);
-  g_free(*slot);
+  if (*slot)
+    g_ptr_array_add(req->retired, *slot);
   *slot = copy;
 }
 
 void poplar_auth_request_set_user(PoplarAuthRequest *req, const char *user)
 {
   if (user && user[0])
-    replace_string(&req->user, user);
+    replace_string(req, &req->user, user);
 }
 
 void poplar_auth_request_set_home(PoplarAuthRequest *req, const char *home)
 {
-  replace_string(&req->home, home);
+  replace_string(req, &req->home, home);
 }
 
 const char *poplar_auth_request_home(const PoplarAuthRequest *req)
@@ -79,7 +85,7 @@ const char *poplar_auth_request_home(const PoplarAuthRequest *req)
 
 void poplar_auth_request_set_mail(PoplarAuthRequest *req, const char *location)
 {
-  replace_string(&req->mail, location);
+  replace_string(req, &req->mail, location);
 }
 
 const char *poplar_auth_request_mail(const PoplarAuthRequest *req)
@@ -92,10 +98,16 @@ void poplar_auth_request_set_field(PoplarAuthRequest *req, const char *key,
 {
   if (!key)
     return;
-  if (value)
-    g_hash_table_insert(req->fields, g_strdup(key), g_strdup(value));
-  else
-    g_hash_table_remove(req->fields, key);
+  /* Copies first: @key or @value may be what an accessor returned. */
+  char *new_key = value ? g_strdup(key) : NULL;
+  char *new_value = g_strdup(value);
+  gpointer old_key = NULL, old_value = NULL;
+  if (g_hash_table_steal_extended(req->fields, key, &old_key, &old_value)) {
+    g_free(old_key);
+    g_ptr_array_add(req->retired, old_value);
+  }
+  if (new_value)
+    g_hash_table_insert(req->fields, new_key, new_value);
 }
 
 const char *poplar_auth_request_field(const PoplarAuthRequest *req,
@@ -113,8 +125,8 @@ void poplar_auth_request_set_secret(PoplarAuthRequest *req, const char *secret)
 void poplar_auth_request_set_reason(PoplarAuthRequest *req,
                                     const char *resp_code, const char *text)
 {
-  replace_string(&req->reason_code, resp_code);
-  replace_string(&req->reason_text, text);
+  replace_string(req, &req->reason_code, resp_code);
+  replace_string(req, &req->reason_text, text);
   if (req->reason_text) {
     for (char *p = req->reason_text; *p; p++) {
       if ((unsigned char)*p < 0x20 || *p == 0x7f)

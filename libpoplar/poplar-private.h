@@ -216,6 +216,10 @@ struct PoplarAuthRequest {
   char *reason_code;
   char *reason_text;
   GHashTable *fields; /* char* -> char* */
+  /* Values a plugin replaced (user, home, mail, fields, reason), kept
+   * until the request is freed: a plugin may still hold what an accessor
+   * returned before the change (auth.h promises it stays valid). */
+  GPtrArray *retired; /* char* */
 };
 
 POPLAR_PRIV PoplarAuthRequest *poplarpriv_auth_request_new(PoplarSession *s,

@@ -13,8 +13,13 @@
  * false; the plugin should then return false from its init (after reading
  * its other keys, so that every problem is reported in one run).
  *
- * Strings and lists returned by these functions are owned by the
- * configuration and stay valid until the plugin's fini returns.
+ * Ownership: strings and lists returned by these functions are owned by
+ * the configuration: never free or modify them.  They stay valid, in each
+ * process, until the plugin's fini returns, so a plugin may keep them
+ * without copying (a string read in preinit is still valid in init, in the
+ * worker the master forked).  Keys and formats are read during the call
+ * only.  Call the accessors from preinit and init (the main thread); what
+ * they returned may then be read from any thread.
  */
 #ifndef POPLAR_CONFIG_H
 #define POPLAR_CONFIG_H
@@ -32,7 +37,8 @@ typedef struct PoplarConfig PoplarConfig;
 
 /**
  * poplar_config_section_name:
- * Returns: the section's name, e.g. "store-maildir".
+ * Returns: the section's name, e.g. "store-maildir"; owned by the
+ * configuration, valid until the plugin's fini returns.
  * Since: 1.0
  */
 POPLAR_API const char *poplar_config_section_name(const PoplarConfig *config);
@@ -48,7 +54,9 @@ POPLAR_API bool poplar_config_has_key(PoplarConfig *config, const char *key);
  * poplar_config_get_string:
  * @def: returned when the key is absent; may be NULL
  *
- * Returns: the value with escapes (\s \n \t \r \\) resolved, or @def.
+ * Returns: the value with escapes (\s \n \t \r \\) resolved, owned by
+ * the configuration and valid until the plugin's fini returns; or @def
+ * itself (the caller's pointer, not a copy) when the key is absent.
  * Since: 1.0
  */
 POPLAR_API const char *poplar_config_get_string(PoplarConfig *config,
@@ -108,7 +116,9 @@ POPLAR_API bool poplar_config_get_size(PoplarConfig *config, const char *key,
  * Splits the value at ';' (a trailing ';' is allowed) and trims blanks
  * around each item; empty items are dropped.
  * Returns: a NULL-terminated array, empty (never NULL) when the key is
- * absent.
+ * absent.  The array and its items are owned by the configuration and
+ * valid until the plugin's fini returns; asking again for the same key
+ * returns the same array.
  * Since: 1.0
  */
 POPLAR_API const char *const *poplar_config_get_list(PoplarConfig *config,
@@ -122,6 +132,7 @@ POPLAR_API const char *const *poplar_config_get_list(PoplarConfig *config,
  * Records an error about @key, reported with the file and line where the
  * key (or the section) was set.  Use it for checks the typed accessors
  * cannot make (a path that does not exist, two keys that contradict).
+ * The message is formatted and copied during the call.
  * Since: 1.0
  */
 POPLAR_API void poplar_config_error(PoplarConfig *config, const char *key,
@@ -133,7 +144,8 @@ POPLAR_API void poplar_config_error(PoplarConfig *config, const char *key,
  *
  * Records a warning, reported with file and line like an error (by
  * poplard --check-config and at start-up) but not fatal: for settings that
- * work but are unsafe or deprecated.
+ * work but are unsafe or deprecated.  The message is formatted and copied
+ * during the call.
  * Since: 1.0
  */
 POPLAR_API void poplar_config_warning(PoplarConfig *config, const char *key,

@@ -23,6 +23,12 @@
  * nothing is deleted, the connection closes.  The verdicts of the
  * notification-only points (update_after, disconnect, message_sent, rset)
  * are ignored.
+ *
+ * Pointers a hook receives are the core's: the session is valid until it
+ * ends (see poplar/session.h), the mailbox and its messages until the
+ * session ends (or, when a mailbox_open hook refuses, until that hook
+ * point is over), an authentication request until the auth_after hooks
+ * return.  Keep nothing from them beyond the session; copy what you need.
  */
 #ifndef POPLAR_HOOK_H
 #define POPLAR_HOOK_H
@@ -118,12 +124,18 @@ typedef struct PoplarHookOps {
                                 uint64_t octets, bool complete);
   /** RSET unmarked every message.  The verdict is ignored. */
   PoplarVerdict (*rset)(void *data, PoplarSession *s, PoplarMailbox *mbox);
-  /** Frees @data at shutdown.  May be NULL. */
+  /** Frees @data at shutdown, after the last session; called once, and
+   * only for a registration that succeeded.  May be NULL (tables that
+   * share one @data give it to one destroy only). */
   void (*destroy)(void *data);
 } PoplarHookOps;
 
 /**
  * poplar_register_hook:
+ * @ops: copied during the call: the table may live on the stack
+ * @data: handed to every callback; borrowed: the core never frees it,
+ * ops->destroy does (not called when the registration fails)
+ *
  * Call from init.  A plugin may register several hook tables.
  * Returns: false on a bad argument (logged).
  * Since: 1.0
@@ -139,7 +151,8 @@ POPLAR_API bool poplar_register_hook(PoplarPlugin *plugin,
  *
  * Sets the text of the -ERR the client gets when the calling hook answers
  * POPLAR_REJECT or POPLAR_DISCONNECT.  CR, LF and other control characters
- * in the text are replaced by spaces.
+ * in the text are replaced by spaces.  The code and the formatted text are
+ * copied during the call.
  * Since: 1.0
  */
 POPLAR_API void poplar_hook_reply(PoplarSession *s, const char *resp_code,

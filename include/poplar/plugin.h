@@ -22,9 +22,44 @@
  *     registered table's destroy.
  * preinit and init return false to refuse to start; they explain why with
  * poplar_config_error() or poplar_log().  Any of the three may be NULL.
+ * preinit runs in the master process; init, the sessions and fini run in
+ * each worker process, so init runs once per worker, again when a worker
+ * is restarted, and at every reload (docs/plugin-guide.md, "Reload").
+ * fini runs when a process whose init was called shuts down (also after
+ * an init that failed, e.g. under --check-config), but processes that end
+ * at once skip destroy and fini: a worker whose init failed, and the
+ * throw-away process that checks a reload.  So fini frees; nothing that
+ * must happen may depend on it.
  *
  * Build with `pkg-config --cflags --libs poplar-plugin`; link only to
  * libpoplar (never to symbols of the poplard executable).
+ *
+ * Ownership (each declaration states the details for its pointers):
+ *  - In: what a plugin passes to the core is copied before the call
+ *    returns (names, schemes, ops tables, UIDLs, user, home, mail, field
+ *    values, secrets, reasons, hook replies, header lines, log and error
+ *    text); the plugin may free or reuse its buffer right after the call.
+ *  - Data pointers (the `void *data` of a registration, a session slot,
+ *    a mailbox, a message; poplar_plugin_set_data()) are borrowed: the
+ *    core keeps them as given and never frees them.  It hands each back
+ *    to the plugin's own function: a table's destroy (at shutdown, and
+ *    only when the registration succeeded), a slot's free_func, the
+ *    store's close, the plugin's fini.  The core never calls free() on a
+ *    plugin's memory, so a plugin may use any allocator.
+ *  - Out: everything the core returns is the core's: never free it, never
+ *    write through it.  It stays valid as long as the object it came
+ *    from: a PoplarConfig's strings and lists and the PoplarPlugin until
+ *    the plugin's fini returns; a PoplarSession and its strings until the
+ *    session ends (its disconnect hooks and slot free functions are the
+ *    last calls that see it); a PoplarAuthRequest and its strings for one
+ *    login attempt (a value replaced with a set function stays readable
+ *    until then); a PoplarMailbox, its PoplarMessages and their strings
+ *    until the store's close returns.  Copy what you need for longer.
+ *  - Arguments of a callback that belong to no handle (a password, a
+ *    SASL message, a read buffer) are valid during that call only.
+ *  - What a plugin hands back through an out-parameter (a SASL state or
+ *    challenge, a message stream) stays the plugin's; the core returns
+ *    it to the plugin's matching callback (finish, message_close).
  */
 #ifndef POPLAR_PLUGIN_H
 #define POPLAR_PLUGIN_H
@@ -69,6 +104,8 @@ typedef struct PoplarPluginDescriptor {
   uint16_t abi_major;   /* POPLAR_ABI_MAJOR the plugin was built with */
   uint16_t abi_minor;   /* POPLAR_TARGET_ABI_MINOR the plugin needs */
   uint32_t struct_size; /* sizeof(PoplarPluginDescriptor) at build time */
+  /* The three strings are read while the plugin is loaded, never copied
+   * or freed: string literals, as POPLAR_PLUGIN_DEFINE() makes them. */
   const char *name;     /* e.g. "store_maildir" ('_' reads as '-') */
   const char *version;  /* the plugin's own version */
   const char *description;
@@ -113,6 +150,8 @@ typedef struct PoplarPluginDescriptor {
  *
  * Defines and exports the plugin's descriptor getter, with C linkage also
  * when compiled as C++ (since 1.1; use it at file or namespace scope).
+ * The descriptor is static and constant: the loader copies it and keeps
+ * the string pointers as long as the plugin is loaded.
  * Since: 1.0
  */
 #define POPLAR_PLUGIN_DEFINE(ident, version, description, preinit, init, fini) \

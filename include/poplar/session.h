@@ -7,6 +7,12 @@
  * that session.  Callbacks for different sessions run at the same time on
  * the core's plugin threads; anything a plugin shares between sessions must
  * be protected by the plugin.
+ *
+ * Lifetimes: a PoplarSession is valid from its connect hook until the
+ * session ends; the disconnect hooks and the free functions of its data
+ * slots are the last calls that see it.  The strings its accessors return
+ * are owned by the session (never free them) and stay valid until then.
+ * A PoplarPlugin is valid until its fini returns.
  */
 #ifndef POPLAR_SESSION_H
 #define POPLAR_SESSION_H
@@ -37,7 +43,8 @@ typedef enum PoplarLogLevel {
 /**
  * poplar_log:
  * Writes one line to the server log, prefixed with the plugin's name.
- * Safe from any thread.
+ * Safe from any thread.  The text is formatted during the call; nothing is
+ * kept.
  * Since: 1.0
  */
 POPLAR_API void poplar_log(PoplarPlugin *plugin, PoplarLogLevel level,
@@ -55,7 +62,8 @@ POPLAR_API void poplar_session_log(PoplarSession *session,
 
 /**
  * poplar_plugin_name:
- * Returns: the plugin's name as configured, e.g. "store-maildir".
+ * Returns: the plugin's name as configured, e.g. "store-maildir"; owned
+ * by the core, valid until the plugin's fini returns.
  * Since: 1.0
  */
 POPLAR_API const char *poplar_plugin_name(const PoplarPlugin *plugin);
@@ -63,19 +71,22 @@ POPLAR_API const char *poplar_plugin_name(const PoplarPlugin *plugin);
 /**
  * poplar_plugin_set_data:
  * Stores a pointer for the plugin itself (not per session), e.g. what
- * preinit opened for init to use.  The plugin frees it in fini.
+ * preinit opened for init to use.  Borrowed: the core keeps the pointer
+ * and never frees it; the plugin frees it in fini.  (The master, where
+ * preinit runs, never calls fini: what preinit allocates there lives as
+ * long as the master.)
  * Since: 1.0
  */
 POPLAR_API void poplar_plugin_set_data(PoplarPlugin *plugin, void *data);
 
-/** poplar_plugin_get_data: Returns: what poplar_plugin_set_data() stored,
- * or NULL.  Since: 1.0 */
+/** poplar_plugin_get_data: Returns: what poplar_plugin_set_data() stored
+ * (the plugin's own pointer), or NULL.  Since: 1.0 */
 POPLAR_API void *poplar_plugin_get_data(const PoplarPlugin *plugin);
 
 /**
  * poplar_session_id:
  * Returns: a short id, unique over the server's lifetime, that is on every
- * log line about this session.
+ * log line about this session; valid until the session ends.
  * Since: 1.0
  */
 POPLAR_API const char *poplar_session_id(const PoplarSession *session);
@@ -83,7 +94,8 @@ POPLAR_API const char *poplar_session_id(const PoplarSession *session);
 /**
  * poplar_session_remote_address:
  * Returns: the client's address as text ("192.0.2.7", "2001:db8::7").
- * Behind a trusted proxy this is the address the proxy reported.
+ * Behind a trusted proxy this is the address the proxy reported.  Valid
+ * until the session ends.
  * Since: 1.0
  */
 POPLAR_API const char *poplar_session_remote_address(const PoplarSession *s);
@@ -91,8 +103,8 @@ POPLAR_API const char *poplar_session_remote_address(const PoplarSession *s);
 /** poplar_session_remote_port: Returns: the client's port.  Since: 1.0 */
 POPLAR_API unsigned poplar_session_remote_port(const PoplarSession *s);
 
-/** poplar_session_local_address: Returns: the address the client reached.
- * Since: 1.0 */
+/** poplar_session_local_address: Returns: the address the client reached;
+ * valid until the session ends.  Since: 1.0 */
 POPLAR_API const char *poplar_session_local_address(const PoplarSession *s);
 
 /** poplar_session_local_port: Returns: the port the client reached.
@@ -114,7 +126,9 @@ POPLAR_API bool poplar_session_is_tls(const PoplarSession *s);
 
 /**
  * poplar_session_tls_version:
- * Returns: e.g. "TLS1.3", or NULL without TLS.
+ * Returns: e.g. "TLS1.3", or NULL without TLS.  Like the cipher and SNI
+ * below, set once when the handshake completes and valid until the session
+ * ends.
  * Since: 1.0
  */
 POPLAR_API const char *poplar_session_tls_version(const PoplarSession *s);
@@ -130,13 +144,15 @@ POPLAR_API const char *poplar_session_tls_sni(const PoplarSession *s);
 /**
  * poplar_session_user:
  * Returns: the authenticated user name, or NULL before authentication.
+ * Set once, at login; valid until the session ends.
  * Since: 1.0
  */
 POPLAR_API const char *poplar_session_user(const PoplarSession *s);
 
 /**
  * poplar_session_mailbox:
- * Returns: the open mailbox, or NULL outside the TRANSACTION state.
+ * Returns: the open mailbox, or NULL outside the TRANSACTION state.  It
+ * stays open (and the pointer valid) until the session ends.
  * Since: 1.0
  */
 POPLAR_API PoplarMailbox *poplar_session_mailbox(const PoplarSession *s);
@@ -160,7 +176,8 @@ POPLAR_API uint64_t poplar_session_bytes_out(const PoplarSession *s);
 /**
  * poplar_session_get_data:
  * Returns: what @plugin stored in this session with
- * poplar_session_set_data(), or NULL.  Each plugin has its own slot.
+ * poplar_session_set_data() (the plugin's own pointer), or NULL.  Each
+ * plugin has its own slot.
  * Since: 1.0
  */
 POPLAR_API void *poplar_session_get_data(const PoplarSession *s,
@@ -168,8 +185,12 @@ POPLAR_API void *poplar_session_get_data(const PoplarSession *s,
 
 /**
  * poplar_session_set_data:
- * @free_func: (optional): called on @data when it is replaced or when the
- * session ends (on a plugin thread, after the disconnect hooks)
+ * @data: borrowed: the core keeps the pointer and never frees it itself
+ * @free_func: (optional): called on @data when it is replaced by another
+ * pointer or when the session ends (on a plugin thread, after the
+ * disconnect hooks); exactly once per stored pointer.  Storing the same
+ * pointer again does not free it.  Without a free function the plugin
+ * keeps @data's ownership entirely.
  *
  * Stores @data in @plugin's slot of the session.
  * Since: 1.0

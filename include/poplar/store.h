@@ -31,6 +31,13 @@
  * poplar_crlf_size_feed() to compute it the same way the core sends it.
  *
  * All callbacks run on a core plugin thread and may block.
+ *
+ * Lifetimes: a PoplarMailbox, its PoplarMessages and the strings their
+ * accessors return are owned by the core and stay valid from open until
+ * close returns (after a failed open, until open returns); message handles
+ * do not move while open adds more.  Hooks see the session's mailbox until
+ * the session ends.  What the store attaches (mailbox data, message data,
+ * read streams) stays the store's: the core never frees it.
  */
 #ifndef POPLAR_STORE_H
 #define POPLAR_STORE_H
@@ -70,19 +77,24 @@ typedef enum PoplarStoreResult {
  */
 typedef struct PoplarStoreOps {
   /** Locks and lists the mailbox at @location (scheme prefix removed,
-   * %-expansions done).  On failure, explain with
+   * %-expansions done; the same string as poplar_mailbox_location(), valid
+   * as long as the mailbox).  On failure, explain with
    * poplar_mailbox_set_error(); close is not called after a failed
-   * open. */
+   * open, so free what open allocated before returning. */
   PoplarStoreResult (*open)(void *data, PoplarMailbox *mbox,
                             const char *location);
-  /** Opens @msg for reading; stores a read handle in *@stream. */
+  /** Opens @msg for reading; stores a read handle in *@stream, which the
+   * store owns.  After OK the core always calls message_close on it
+   * (also when the client disconnects mid-transfer); after a failure it
+   * does not. */
   PoplarStoreResult (*message_open)(void *data, PoplarMailbox *mbox,
                                     PoplarMessage *msg, void **stream);
-  /** Reads up to @len octets.  Returns the count, 0 at the end, or -1 on
-   * an error (explain with poplar_mailbox_set_error() on the mailbox the
-   * handle was opened for; keep it in the handle). */
+  /** Reads up to @len octets into @buf (the core's, valid during this
+   * call only).  Returns the count, 0 at the end, or -1 on an error
+   * (explain with poplar_mailbox_set_error() on the mailbox the handle was
+   * opened for; keep it in the handle). */
   int64_t (*message_read)(void *data, void *stream, char *buf, size_t len);
-  /** Closes a read handle. */
+  /** Closes a read handle and frees what message_open allocated. */
   void (*message_close)(void *data, void *stream);
   /** Removes every message for which poplar_message_is_deleted() is true.
    * Called at UPDATE only.  A message already gone is not an error.
@@ -92,9 +104,13 @@ typedef struct PoplarStoreOps {
    * reports none is taken to have removed every marked message when it
    * returns POPLAR_STORE_OK and none otherwise (what 1.0 stores mean). */
   PoplarStoreResult (*expunge)(void *data, PoplarMailbox *mbox);
-  /** Releases the mailbox and its lock, and frees what open allocated. */
+  /** Releases the mailbox and its lock, and frees what open allocated:
+   * the mailbox data (poplar_mailbox_set_data()) and every message's data
+   * (poplar_mailbox_add_message()).  Neither @mbox nor its messages may be
+   * used after close returns. */
   void (*close)(void *data, PoplarMailbox *mbox);
-  /** Frees @data at shutdown.  May be NULL. */
+  /** Frees @data at shutdown, after the last session; called once, and
+   * only for a registration that succeeded.  May be NULL. */
   void (*destroy)(void *data);
   /**
    * Since: 1.1.  May be NULL (a store built against 1.0 has it NULL).
@@ -134,9 +150,13 @@ typedef struct PoplarStoreOps {
 
 /**
  * poplar_register_store:
- * @scheme: the location scheme without the colon, e.g. "maildir"
+ * @scheme: the location scheme without the colon, e.g. "maildir"; copied
+ * @ops: copied during the call
+ * @data: handed to every callback; borrowed: the core never frees it,
+ * ops->destroy does
  *
- * Call from init.  A scheme can be registered once.
+ * Call from init.  A scheme can be registered once.  When it fails,
+ * destroy is not called: the plugin frees @data itself.
  * Returns: false when the scheme is taken or an argument is bad (logged).
  * Since: 1.0
  */
@@ -144,35 +164,40 @@ POPLAR_API bool poplar_register_store(PoplarPlugin *plugin, const char *scheme,
                                       const PoplarStoreOps *ops,
                                       size_t ops_size, void *data);
 
-/** poplar_mailbox_session: Returns: the session that opened the mailbox.
- * Since: 1.0 */
+/** poplar_mailbox_session: Returns: the session that opened the mailbox,
+ * valid until that session ends.  Since: 1.0 */
 POPLAR_API PoplarSession *poplar_mailbox_session(const PoplarMailbox *mbox);
 
-/** poplar_mailbox_user: Returns: the authenticated user.  Since: 1.0 */
+/** poplar_mailbox_user: Returns: the authenticated user; owned by the
+ * mailbox, valid until close returns.  Since: 1.0 */
 POPLAR_API const char *poplar_mailbox_user(const PoplarMailbox *mbox);
 
 /** poplar_mailbox_location: Returns: the expanded location, without the
- * scheme.  Since: 1.0 */
+ * scheme; owned by the mailbox, valid until close returns.  Since: 1.0 */
 POPLAR_API const char *poplar_mailbox_location(const PoplarMailbox *mbox);
 
 /** poplar_mailbox_field: Returns: a field the password database attached
- * to the login (see poplar_auth_request_set_field()), or NULL.
- * Since: 1.0 */
+ * to the login (see poplar_auth_request_set_field()), or NULL; owned by
+ * the mailbox, valid until close returns.  Since: 1.0 */
 POPLAR_API const char *poplar_mailbox_field(const PoplarMailbox *mbox,
                                             const char *key);
 
-/** poplar_mailbox_set_data: Stores the store's own state for this mailbox;
- * the store frees it in close.  Since: 1.0 */
+/** poplar_mailbox_set_data: Stores the store's own state for this mailbox.
+ * Borrowed: the core keeps the pointer and never frees it; the store frees
+ * it in close (or, when open fails after setting it, before open returns).
+ * Since: 1.0 */
 POPLAR_API void poplar_mailbox_set_data(PoplarMailbox *mbox, void *data);
 
-/** poplar_mailbox_get_data: Returns: what the store set.  Since: 1.0 */
+/** poplar_mailbox_get_data: Returns: what the store set (its own
+ * pointer), or NULL.  Since: 1.0 */
 POPLAR_API void *poplar_mailbox_get_data(const PoplarMailbox *mbox);
 
 /**
  * poplar_mailbox_set_error:
  * Explains the failure of the current store operation.  The text goes to
  * the log (with the session id), never to the client, which gets a
- * generic -ERR with the right response code.
+ * generic -ERR with the right response code.  The text is formatted and
+ * copied during the call.
  * Since: 1.0
  */
 POPLAR_API void poplar_mailbox_set_error(PoplarMailbox *mbox,
@@ -204,15 +229,20 @@ POPLAR_API PoplarStoreResult poplar_store_result_from_errno(int err);
 /**
  * poplar_mailbox_add_message:
  * @uidl: 1 to 70 characters in 0x21..0x7E (RFC 1939), unique in the
- * mailbox and never reused for another message
+ * mailbox and never reused for another message; copied, so one buffer may
+ * serve every call
  * @size: the message's size as sent (see the top of this file)
- * @data: the store's handle for the message (e.g. its file name), owned by
- * the store and freed in close
+ * @data: the store's handle for the message (e.g. its file name);
+ * borrowed: the core keeps the pointer, which must stay valid until close,
+ * and never frees it; the store frees it in close.  When the call returns
+ * NULL the core keeps nothing: free it then if it was made for this
+ * message.
  *
  * Adds a message, in POP3 order (the first added is message 1).  Call from
  * open only.
- * Returns: the message, or NULL when @uidl is invalid or already in the
- * mailbox (logged; the store should skip that message or fail the open).
+ * Returns: the message, owned by the mailbox and valid until close
+ * returns; or NULL when @uidl is invalid or already in the mailbox
+ * (logged; the store should skip that message or fail the open).
  * Since: 1.0
  */
 POPLAR_API PoplarMessage *poplar_mailbox_add_message(PoplarMailbox *mbox,
@@ -225,11 +255,12 @@ POPLAR_API PoplarMessage *poplar_mailbox_add_message(PoplarMailbox *mbox,
 POPLAR_API size_t poplar_mailbox_message_count(const PoplarMailbox *mbox);
 
 /** poplar_mailbox_message: Returns: message @index (0-based, in the order
- * added), or NULL past the end.  Since: 1.0 */
+ * added), or NULL past the end; valid until close returns.  Since: 1.0 */
 POPLAR_API PoplarMessage *poplar_mailbox_message(const PoplarMailbox *mbox,
                                                  size_t index);
 
-/** poplar_message_uidl: Returns: the unique id.  Since: 1.0 */
+/** poplar_message_uidl: Returns: the unique id, the core's copy; valid
+ * until close returns.  Since: 1.0 */
 POPLAR_API const char *poplar_message_uidl(const PoplarMessage *msg);
 
 /** poplar_message_size: Returns: the size as sent, including headers that
@@ -241,7 +272,8 @@ POPLAR_API uint64_t poplar_message_size(const PoplarMessage *msg);
  * Since: 1.0 */
 POPLAR_API unsigned poplar_message_number(const PoplarMessage *msg);
 
-/** poplar_message_get_data: Returns: the store's handle.  Since: 1.0 */
+/** poplar_message_get_data: Returns: the store's handle (its own
+ * pointer).  Since: 1.0 */
 POPLAR_API void *poplar_message_get_data(const PoplarMessage *msg);
 
 /** poplar_message_is_deleted: Returns: true when marked with DELE (and not
@@ -294,7 +326,7 @@ POPLAR_API bool poplar_message_is_hidden(const PoplarMessage *msg);
  * Prepends "@name: @value" CRLF to the message as the client sees it, and
  * grows its size to match.  Only from a mailbox-open hook (so that LIST
  * sizes stay exact).  @name must be a valid header name and @value must not
- * contain CR or LF.
+ * contain CR or LF.  Both are copied.
  * Returns: false on an invalid name or value (logged).
  * Since: 1.0
  */
@@ -308,24 +340,30 @@ typedef struct PoplarMessageReader PoplarMessageReader;
  * poplar_message_reader_open:
  * Opens @msg for reading as the store has it (no headers added by hooks,
  * no CRLF conversion), for hooks that inspect content (a spam filter).
- * Returns: the reader, or NULL on failure (logged).
+ * Returns: the reader, or NULL on failure (logged).  The caller owns it:
+ * close it with poplar_message_reader_close() (never free()) before the
+ * callback that opened it returns, as the store may invalidate it
+ * later.
  * Since: 1.0
  */
 POPLAR_API PoplarMessageReader *
 poplar_message_reader_open(PoplarMailbox *mbox, PoplarMessage *msg);
 
-/** poplar_message_reader_read: Returns: octets read, 0 at the end, -1 on
- * error.  Since: 1.0 */
+/** poplar_message_reader_read: Reads up to @len octets into @buf, the
+ * caller's.  Returns: octets read, 0 at the end, -1 on error.
+ * Since: 1.0 */
 POPLAR_API int64_t poplar_message_reader_read(PoplarMessageReader *reader,
                                               char *buf, size_t len);
 
-/** poplar_message_reader_close: Frees the reader.  Since: 1.0 */
+/** poplar_message_reader_close: Closes the store's stream and frees the
+ * reader.  NULL is ignored.  Since: 1.0 */
 POPLAR_API void poplar_message_reader_close(PoplarMessageReader *reader);
 
 /**
  * PoplarCrlfSize:
- * State for counting a message's size as the core sends it.  Initialise
- * with {0}.  Since: 1.0
+ * State for counting a message's size as the core sends it, in the
+ * caller's memory (the core keeps no pointer to it).  Initialise with
+ * poplar_crlf_size_init().  Since: 1.0
  */
 typedef struct PoplarCrlfSize {
   uint64_t octets;
@@ -336,8 +374,8 @@ typedef struct PoplarCrlfSize {
 /** poplar_crlf_size_init: Since: 1.0 */
 POPLAR_API void poplar_crlf_size_init(PoplarCrlfSize *state);
 
-/** poplar_crlf_size_feed: Counts @len more octets of the stored message.
- * Since: 1.0 */
+/** poplar_crlf_size_feed: Counts @len more octets of the stored message;
+ * @buf is read during the call only.  Since: 1.0 */
 POPLAR_API void poplar_crlf_size_feed(PoplarCrlfSize *state, const void *buf,
                                       size_t len);
 
