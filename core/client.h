@@ -98,6 +98,12 @@ struct PoplarClient {
   bool job_ok;
   bool job_disconnect;
   bool job_bad_credentials; /* the login failed on the password */
+  bool job_handoff;         /* the login succeeded for another uid */
+  uint32_t handoff_uid;     /* the uid and gid that serve it then */
+  uint32_t handoff_gid;
+  bool handed_off;          /* the session went on in a user process */
+  int lifeline_fd; /* adopted plain session: closed when it ends, so that
+                      the worker that handed it over knows */
   bool logout_after_delay;  /* the delayed reply is the last one */
   unsigned auth_failures;
   unsigned bad_commands;
@@ -115,6 +121,17 @@ struct PoplarClient {
 void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                           bool implicit_tls, const struct sockaddr *remote,
                           socklen_t rlen);
+/* A client on @fd, linked into loop @loop_index's list, its watch and
+ * idle timer set up but nothing sent: the common part of
+ * poplard_client_create() and of a session adopted from a worker. */
+PoplarClient *poplard_client_alloc(PoplarServer *server, unsigned loop_index,
+                                   int fd);
+/* The session went on in another process (session-handoff.h): stops
+ * watching the connection and frees the client without ending the
+ * session, running no disconnect hook and logging no summary.  The caller
+ * has taken c->fd and c->tls already (they are -1 and NULL, or are
+ * closed here). */
+void poplard_client_detach(PoplarClient *c);
 /* After the connect hooks: the greeting, or first the implicit TLS
  * handshake. */
 void poplard_client_connected(PoplarClient *c);

@@ -5,6 +5,7 @@
 
 #include "hooks.h"
 #include "mailbox-open.h"
+#include "session-handoff.h"
 
 static bool passdb_result_valid(PoplarPassdbResult r)
 {
@@ -138,6 +139,14 @@ PoplarLoginResult poplard_auth_login(PoplarClient *c,
     return refused_by_hook(c, v, reply);
 
   poplarpriv_session_set_user(&c->session, req->user);
+  switch (poplard_uid_route(c)) {
+  case POPLAR_UID_HANDOFF:
+    return POPLAR_LOGIN_HANDOFF;
+  case POPLAR_UID_REFUSED:
+    return POPLAR_LOGIN_REFUSED;
+  case POPLAR_UID_HERE:
+    break;
+  }
   PoplarLoginResult res = poplard_mailbox_open_for_login(c);
   if (res == POPLAR_LOGIN_OK)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,

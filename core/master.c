@@ -29,6 +29,7 @@
 
 #include "listener.h"
 #include "systemd.h"
+#include "user-procs.h"
 
 /* Restart backoff: a worker that dies is restarted after this, doubled
  * for each death in a row, reset once a worker has lived for a while. */
@@ -46,6 +47,7 @@ typedef struct Worker {
   int64_t restart_at; /* monotonic; 0: no restart scheduled */
   unsigned failures;  /* deaths in a row */
   int ready_fd;       /* read end of the readiness pipe, or -1 */
+  int broker;         /* master's end of its hand-off channel, or -1 */
 } Worker;
 
 typedef struct Master {
@@ -54,6 +56,7 @@ typedef struct Master {
   Worker *workers;
   unsigned n_workers;
   GArray *draining; /* pid_t of workers from before a reload */
+  PoplarUserProcs *users; /* NULL when not root: no uid switching */
   int sfd;
   bool stopping;
 } Master;
@@ -108,11 +111,46 @@ static int worker_main(PoplarServer *server, int ready_fd)
 
 /* ---- spawning and reaping ------------------------------------------------ */
 
+/* The channel on which a worker hands sessions of other uids to the
+ * master; none when the master cannot start processes for them. */
+static bool open_broker(Master *m, Worker *w, int *worker_end)
+{
+  *worker_end = -1;
+  w->broker = -1;
+  if (!m->users)
+    return true;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                 pair) != 0) {
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR, "socketpair: %s",
+                   g_strerror(errno));
+    return false;
+  }
+  w->broker = pair[0];
+  *worker_end = pair[1];
+  poplard_user_procs_close_in_child(m->users, pair[0]);
+  return true;
+}
+
+static void close_broker(Master *m, Worker *w)
+{
+  if (w->broker < 0)
+    return;
+  poplard_user_procs_forget_fd(m->users, w->broker);
+  close(w->broker);
+  w->broker = -1;
+}
+
 static bool spawn(Master *m, Worker *w)
 {
   int pipefd[2];
+  int broker_end;
+  if (!open_broker(m, w, &broker_end))
+    return false;
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
     poplarpriv_log(NULL, POPLAR_LOG_ERROR, "pipe: %s", g_strerror(errno));
+    close_broker(m, w);
+    close(broker_end);
     return false;
   }
   fflush(stderr);
@@ -122,14 +160,22 @@ static bool spawn(Master *m, Worker *w)
                    g_strerror(errno));
     close(pipefd[0]);
     close(pipefd[1]);
+    close_broker(m, w);
+    if (broker_end >= 0)
+      close(broker_end);
     return false;
   }
   if (pid == 0) {
     close(pipefd[0]);
     close(m->sfd);
+    if (m->users)
+      poplard_user_procs_close_inherited(m->users);
+    m->server->broker_fd = broker_end;
     _exit(worker_main(m->server, pipefd[1]));
   }
   close(pipefd[1]);
+  if (broker_end >= 0)
+    close(broker_end);
   w->pid = pid;
   w->started_us = g_get_monotonic_time();
   w->restart_at = 0;
@@ -186,12 +232,13 @@ static void reap(Master *m)
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0)
       return;
-    bool found = false;
+    bool found = m->users && poplard_user_procs_reaped(m->users, pid, status);
     for (unsigned i = 0; i < m->n_workers; i++) {
       Worker *w = &m->workers[i];
       if (w->pid != pid)
         continue;
       found = true;
+      close_broker(m, w);
       if (m->stopping) {
         w->pid = 0;
       } else {
@@ -251,6 +298,8 @@ static void signal_all(Master *m, int sig)
       kill(m->workers[i].pid, sig);
   for (guint i = 0; i < m->draining->len; i++)
     kill(g_array_index(m->draining, pid_t, i), sig);
+  if (m->users)
+    poplard_user_procs_signal(m->users, sig);
 }
 
 static bool any_alive(const Master *m)
@@ -258,7 +307,7 @@ static bool any_alive(const Master *m)
   for (unsigned i = 0; i < m->n_workers; i++)
     if (m->workers[i].pid > 0)
       return true;
-  return m->draining->len > 0;
+  return m->draining->len > 0 || (m->users && poplard_user_procs_any(m->users));
 }
 
 static void stop_all(Master *m)
@@ -348,6 +397,8 @@ static void reexec(Master *m)
   for (guint i = 0; i < m->draining->len; i++)
     g_string_append_printf(pids, "%d,", (int)g_array_index(m->draining,
                                                             pid_t, i));
+  if (m->users)
+    poplard_user_procs_list_pids(m->users, pids);
   g_autofree char *pid_text = g_strdup_printf("%d", (int)getpid());
   g_autofree char *n_text = g_strdup_printf("%u", n);
   setenv("LISTEN_PID", pid_text, 1);
@@ -387,6 +438,35 @@ static void reload(Master *m)
 
 /* ---- the main loop -------------------------------------------------------- */
 
+/* Waits for a signal or a restart that is due, routing sessions that
+ * workers hand over in the meantime. */
+static void wait_for_events(Master *m)
+{
+  enum { MAX_POLL = 1024 };
+  struct pollfd p[MAX_POLL];
+  size_t n = 0;
+  p[n++] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
+  size_t first_broker = n;
+  for (unsigned i = 0; i < m->n_workers; i++)
+    p[n++] = (struct pollfd){.fd = m->workers[i].pid > 0
+                                       ? m->workers[i].broker : -1,
+                             .events = POLLIN};
+  size_t first_user = n;
+  if (m->users)
+    n += poplard_user_procs_poll_fds(m->users, p + n, MAX_POLL - n);
+  if (poll(p, n, next_restart_timeout(m)) <= 0)
+    return;
+  for (unsigned i = 0; i < m->n_workers; i++) {
+    Worker *w = &m->workers[i];
+    if (p[first_broker + i].revents && w->broker >= 0 &&
+        !poplard_user_procs_route(m->users, w->broker))
+      close_broker(m, w); /* the worker is gone; reap() says why */
+  }
+  for (size_t i = first_user; i < n; i++)
+    if (p[i].revents)
+      poplard_user_procs_on_channel(m->users, p[i].fd);
+}
+
 static void adopt_draining(Master *m)
 {
   const char *env = getenv(DRAINING_ENV);
@@ -422,6 +502,13 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
   }
   m.n_workers = server->cfg.workers;
   m.workers = g_new0(Worker, m.n_workers);
+  for (unsigned i = 0; i < m.n_workers; i++)
+    m.workers[i].broker = -1;
+  /* Only root can start processes for the users' own uids. */
+  if (geteuid() == 0) {
+    m.users = poplard_user_procs_new(server);
+    poplard_user_procs_close_in_child(m.users, m.sfd);
+  }
   for (unsigned i = 0; i < m.n_workers; i++) {
     Worker *w = &m.workers[i];
     if (!spawn(&m, w) || !await_ready(w)) {
@@ -434,6 +521,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
         ;
       g_free(m.workers);
       g_array_unref(m.draining);
+      poplard_user_procs_free(m.users);
       close(m.sfd);
       return 1;
     }
@@ -444,8 +532,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
                     m.n_workers == 1 ? "" : "s");
 
   for (;;) {
-    struct pollfd p = {.fd = m.sfd, .events = POLLIN};
-    poll(&p, 1, next_restart_timeout(&m));
+    wait_for_events(&m);
     struct signalfd_siginfo si;
     bool stop = false, hup = false;
     while (read(m.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
@@ -469,6 +556,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
   }
   g_free(m.workers);
   g_array_unref(m.draining);
+  poplard_user_procs_free(m.users);
   close(m.sfd);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 bool poplard_drop_privileges(const char *user, const char *group,
@@ -50,6 +51,41 @@ bool poplard_drop_privileges(const char *user, const char *group,
   }
   if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
     *error = g_strdup("root privileges could be regained after the switch");
+    return false;
+  }
+  return true;
+}
+
+bool poplard_become_uid(uint32_t uid, uint32_t gid, char **error)
+{
+  if (uid == 0 || gid == 0) {
+    *error = g_strdup_printf("refusing to serve a session as uid %u gid %u: "
+                             "root's ids", uid, gid);
+    return false;
+  }
+  /* The account's own groups, as a login would have them; a virtual uid
+   * with no account gets only its gid, never the master's groups. */
+  struct passwd pwbuf, *pw = NULL;
+  char buf[4096];
+  bool groups_ok;
+  if (getpwuid_r(uid, &pwbuf, buf, sizeof buf, &pw) == 0 && pw)
+    groups_ok = initgroups(pw->pw_name, gid) == 0;
+  else
+    groups_ok = setgroups(1, &(gid_t){gid}) == 0;
+  if (!groups_ok || setresgid(gid, gid, gid) != 0 ||
+      setresuid(uid, uid, uid) != 0) {
+    *error = g_strdup_printf("cannot switch to uid %u gid %u: %s", uid, gid,
+                             g_strerror(errno));
+    return false;
+  }
+  if (setuid(0) == 0 || seteuid(0) == 0) {
+    *error = g_strdup("root privileges could be regained after the switch");
+    return false;
+  }
+  /* Nothing this process executes may gain privileges (setuid helpers of
+   * a plugin included). */
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    *error = g_strdup_printf("PR_SET_NO_NEW_PRIVS: %s", g_strerror(errno));
     return false;
   }
   return true;

@@ -223,6 +223,11 @@ bool poplard_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   ok &= read_duration(s, "shutdown-timeout", 30 * 1000,
                                    &cfg->shutdown_timeout_ms);
   ok &= poplar_config_get_bool(s, "allow-root", false, &cfg->allow_root);
+  ok &= read_unsigned(s, "first-valid-uid", POPLAR_DEFAULT_FIRST_VALID_UID, 1,
+                      UINT32_MAX - 1, &cfg->first_valid_uid);
+  ok &= read_duration(s, "user-process-idle",
+                      POPLAR_DEFAULT_USER_PROCESS_IDLE_MS,
+                      &cfg->user_process_idle_ms);
   ok &= read_unsigned(s, "plugin-threads", POPLAR_DEFAULT_PLUGIN_THREADS, 1,
                       1024, &cfg->plugin_threads);
   ok &= poplar_config_get_int(s, "login-delay", -1, 0, 86400 * 365,

@@ -2,6 +2,7 @@
 #include "session-end.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "hooks.h"
 #include "tls.h"
@@ -21,7 +22,8 @@ static void teardown_plugins(PoplarClient *c)
 {
   poplard_retr_abort(c);
   poplard_sasl_abort(c);
-  if (c->state != POPLAR_STATE_CONNECT || c->job_ok) {
+  /* A handed-off session goes on elsewhere: its end is that process's. */
+  if (!c->handed_off && (c->state != POPLAR_STATE_CONNECT || c->job_ok)) {
     PoplarHookArgs args = {.reason = c->reason};
     char *reply = NULL;
     poplard_hooks_run(c->server->registry, &c->session,
@@ -76,6 +78,8 @@ static void client_free(void *data)
   g_free(c->delayed_reply);
   g_free(c->proxy_info);
   poplard_out_queue_clear(&c->out);
+  if (c->lifeline_fd >= 0)
+    close(c->lifeline_fd);
   if (c->tls)
     gnutls_deinit(c->tls);
   poplard_tls_unref(c->tls_ctx);
@@ -108,7 +112,8 @@ static bool needs_plugins(PoplarClient *c)
 
 void poplard_session_end(PoplarClient *c)
 {
-  log_summary(c);
+  if (!c->handed_off)
+    log_summary(c);
   if (!needs_plugins(c)) {
     poplarpriv_session_clear(&c->session);
     teardown_done(c);
