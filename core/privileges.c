@@ -90,3 +90,42 @@ bool poplard_become_uid(uint32_t uid, uint32_t gid, char **error)
   }
   return true;
 }
+
+bool poplard_assume_identity(const char *user, const char *group,
+                             char **error)
+{
+  if (!user)
+    return true;
+  char buf[4096];
+  struct passwd pw, *found = NULL;
+  if (getpwnam_r(user, &pw, buf, sizeof buf, &found) != 0 || !found) {
+    *error = g_strdup_printf("[server] user: no such user '%s'", user);
+    return false;
+  }
+  gid_t gid = found->pw_gid;
+  if (group) {
+    char gbuf[4096];
+    struct group gr, *gfound = NULL;
+    if (getgrnam_r(group, &gr, gbuf, sizeof gbuf, &gfound) != 0 || !gfound) {
+      *error = g_strdup_printf("[server] group: no such group '%s'", group);
+      return false;
+    }
+    gid = gfound->gr_gid;
+  }
+  if (initgroups(user, gid) != 0 || setegid(gid) != 0 ||
+      seteuid(found->pw_uid) != 0) {
+    *error = g_strdup_printf("cannot act as user %s: %s", user,
+                             g_strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+bool poplard_resume_root(char **error)
+{
+  if (seteuid(0) != 0 || setegid(0) != 0) {
+    *error = g_strdup_printf("cannot resume root: %s", g_strerror(errno));
+    return false;
+  }
+  return true;
+}

@@ -14,6 +14,15 @@
 bool poplard_drop_privileges(const char *user, const char *group,
                             bool allow_root, char **error);
 
+/* As root, takes on @user's uid and @group's gid (or the user's primary
+ * group) as effective ids only, keeping root as the saved uid, so that
+ * poplard_resume_root() can undo it.  No change for NULL @user.  For
+ * running plugins' init with the workers' identity in a process that
+ * then switches to another uid for good. */
+bool poplard_assume_identity(const char *user, const char *group,
+                             char **error);
+bool poplard_resume_root(char **error);
+
 /* Switches this process (root) to @uid and @gid for good, with the
  * supplementary groups of @uid's account when it has one in the system's
  * user database and none otherwise, sets no_new_privs, and checks that

@@ -103,16 +103,28 @@ int poplard_user_proc_main(PoplarServer *server, uint32_t uid, uint32_t gid,
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   /* The listening sockets are the workers' business. */
   g_ptr_array_set_size(server->listeners, 0);
+  /* Plugins' init runs with the workers' identity, as in a worker: it
+   * may read what the workers may (a key, a table of settings) and the
+   * user may not.  Then the switch to the user's uid, for good, before
+   * any session arrives. */
   char *err = NULL;
+  g_autoptr(GString) error = g_string_new(NULL);
+  const PoplarServerConfig *cfg = &server->cfg;
+  if (!poplard_assume_identity(cfg->user, cfg->group, &err) ||
+      !poplard_server_serve(server, error) || !poplard_resume_root(&err)) {
+    g_strchomp(error->str);
+    int status = failed(channel, uid, err ? err : error->str);
+    g_free(err);
+    return status;
+  }
+  /* Logins are the workers' business: no password database stays loaded
+   * in a process that runs as a user. */
+  g_ptr_array_set_size(server->registry->passdbs, 0);
+  g_ptr_array_set_size(server->registry->mechs, 0);
   if (!poplard_become_uid(uid, gid, &err)) {
     int status = failed(channel, uid, err);
     g_free(err);
     return status;
-  }
-  g_autoptr(GString) error = g_string_new(NULL);
-  if (!poplard_server_serve(server, error)) {
-    g_strchomp(error->str);
-    return failed(channel, uid, error->str);
   }
   sigset_t set;
   sigemptyset(&set);
