@@ -56,7 +56,25 @@ bool poplard_drop_privileges(const char *user, const char *group,
   return true;
 }
 
-bool poplard_become_uid(uint32_t uid, uint32_t gid, char **error)
+/* Adds @gid to the supplementary groups. */
+static bool add_group(gid_t gid)
+{
+  int n = getgroups(0, NULL);
+  if (n < 0)
+    return false;
+  g_autofree gid_t *groups = g_new(gid_t, n + 1);
+  n = getgroups(n, groups);
+  if (n < 0)
+    return false;
+  for (int i = 0; i < n; i++)
+    if (groups[i] == gid)
+      return true;
+  groups[n++] = gid;
+  return setgroups((size_t)n, groups) == 0;
+}
+
+bool poplard_become_uid(uint32_t uid, uint32_t gid, uint32_t extra_gid,
+                        char **error)
 {
   if (uid == 0 || gid == 0) {
     *error = g_strdup_printf("refusing to serve a session as uid %u gid %u: "
@@ -72,6 +90,8 @@ bool poplard_become_uid(uint32_t uid, uint32_t gid, char **error)
     groups_ok = initgroups(pw->pw_name, gid) == 0;
   else
     groups_ok = setgroups(1, &(gid_t){gid}) == 0;
+  if (groups_ok && extra_gid != 0)
+    groups_ok = add_group(extra_gid);
   if (!groups_ok || setresgid(gid, gid, gid) != 0 ||
       setresuid(uid, uid, uid) != 0) {
     *error = g_strdup_printf("cannot switch to uid %u gid %u: %s", uid, gid,

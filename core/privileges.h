@@ -25,8 +25,10 @@ bool poplard_resume_root(char **error);
 
 /* Switches this process (root) to @uid and @gid for good, with the
  * supplementary groups of @uid's account when it has one in the system's
- * user database and none otherwise, sets no_new_privs, and checks that
+ * user database and none otherwise, plus @extra_gid unless it is 0 (the
+ * mail spool's group, for dotlocks), sets no_new_privs, and checks that
  * root cannot be regained.  Refuses uid 0.  Returns false with *@error. */
-bool poplard_become_uid(uint32_t uid, uint32_t gid, char **error);
+bool poplard_become_uid(uint32_t uid, uint32_t gid, uint32_t extra_gid,
+                        char **error);
 
 #endif

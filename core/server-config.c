@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "server-config.h"
 
+#include <grp.h>
 #include <unistd.h>
 
 #include "poplar-limits.h"
@@ -19,6 +20,32 @@ static char **copy_list(PoplarConfig *section, const char *key,
   if (n == 0 && !poplar_config_has_key(section, key))
     items = def;
   return g_strdupv((char **)items);
+}
+
+/* The group that owns the mail spool (Debian: /var/mail, root:mail 2775):
+ * processes of users' own uids need it to create dotlocks there. */
+static bool read_privileged_group(PoplarConfig *s, PoplarServerConfig *cfg)
+{
+  const char *name = poplar_config_get_string(s, "mail-privileged-group",
+                                              NULL);
+  if (!name)
+    return true;
+  char buf[4096];
+  struct group gr, *found = NULL;
+  if (getgrnam_r(name, &gr, buf, sizeof buf, &found) != 0 || !found) {
+    poplar_config_error(s, "mail-privileged-group", "no such group '%s'",
+                        name);
+    return false;
+  }
+  if (found->gr_gid == 0) {
+    poplar_config_error(s, "mail-privileged-group",
+                        "'%s' is root's group: name the mail spool's group "
+                        "(mail)", name);
+    return false;
+  }
+  cfg->mail_privileged_group = g_strdup(name);
+  cfg->mail_privileged_gid = found->gr_gid;
+  return true;
 }
 
 static bool read_unsigned(PoplarConfig *s, const char *key, long long def,
@@ -186,6 +213,7 @@ bool poplard_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
   }
   cfg->user = g_strdup(poplar_config_get_string(s, "user", NULL));
   cfg->group = g_strdup(poplar_config_get_string(s, "group", NULL));
+  ok &= read_privileged_group(s, cfg);
   char host[256] = "localhost";
   if (gethostname(host, sizeof host - 1) != 0)
     g_strlcpy(host, "localhost", sizeof host);
@@ -275,6 +303,7 @@ void poplard_server_config_clear(PoplarServerConfig *cfg)
   g_free(cfg->mail);
   g_free(cfg->user);
   g_free(cfg->group);
+  g_free(cfg->mail_privileged_group);
   g_free(cfg->hostname);
   g_free(cfg->greeting);
   g_free(cfg->implementation);

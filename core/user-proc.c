@@ -121,7 +121,7 @@ int poplard_user_proc_main(PoplarServer *server, uint32_t uid, uint32_t gid,
    * in a process that runs as a user. */
   g_ptr_array_set_size(server->registry->passdbs, 0);
   g_ptr_array_set_size(server->registry->mechs, 0);
-  if (!poplard_become_uid(uid, gid, &err)) {
+  if (!poplard_become_uid(uid, gid, cfg->mail_privileged_gid, &err)) {
     int status = failed(channel, uid, err);
     g_free(err);
     return status;
