@@ -78,6 +78,13 @@ static int worker_main(PoplarServer *server, int ready_fd)
 {
   /* A worker outlives nothing: if the master dies, it drains and exits. */
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  /* Nothing a worker runs (a plugin's helper program) may gain
+   * privileges through a setuid or setgid file. */
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    fprintf(stderr, "poplard worker %d: PR_SET_NO_NEW_PRIVS: %s\n",
+            (int)getpid(), g_strerror(errno));
+    return WORKER_EXIT_CONFIG;
+  }
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
