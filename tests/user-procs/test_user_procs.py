@@ -34,6 +34,14 @@ def file_state(path):
     return digest, stat.S_IMODE(st.st_mode), st.st_uid, st.st_nlink
 
 
+def no_new_privs(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("NoNewPrivs:"):
+                return line.split()[1] == "1"
+    return False
+
+
 def poplard_uids(root_pid):
     """{pid: uid} of the poplard processes under @root_pid."""
     out = {}
@@ -102,6 +110,10 @@ class UserProcessTest(PoplarTestCase):
             self.assertIn(UID_B, uids)
             self.assertIn(0, uids)                  # the master
             self.assertIn(self.worker_uid(), uids)  # the worker
+            for pid, uid in poplard_uids(s.proc.pid).items():
+                if pid != s.proc.pid:
+                    self.assertTrue(no_new_privs(pid), "pid %d (uid %d) may "
+                                    "gain privileges" % (pid, uid))
         finally:
             pa.quit()
             pb.quit()
