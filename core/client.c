@@ -20,6 +20,7 @@
 
 #include "pop3-commands.h"
 #include "session-end.h"
+#include "session-relay.h"
 
 static const char *const state_names[] = {
     [POPLAR_STATE_CONNECT] = "CONNECT",
@@ -520,6 +521,7 @@ void poplard_client_close_all(void *data)
   PoplarLoopClients *list = data;
   for (PoplarClient *c = list->head; c; c = c->next)
     poplard_client_close(c, POPLAR_DISCONNECT_SHUTDOWN);
+  poplard_relay_close_all(list);
 }
 
 void poplard_client_unlink(PoplarClient *c)
@@ -531,6 +533,39 @@ void poplard_client_unlink(PoplarClient *c)
   if (c->next)
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
+}
+
+PoplarClient *poplard_client_alloc(PoplarServer *server, unsigned loop_index,
+                                   int fd)
+{
+  PoplarLoop *loop = server->loops[loop_index];
+  PoplarClient *c = g_new0(PoplarClient, 1);
+  c->server = server;
+  c->loop = loop;
+  c->siblings = &server->loop_clients[loop_index];
+  c->next = c->siblings->head;
+  if (c->next)
+    c->next->prev = c;
+  c->siblings->head = c;
+  c->conn.fd = fd;
+  c->handoff.lifeline_fd = -1;
+  c->last_activity = poplard_loop_now(loop);
+  g_atomic_int_inc(&server->live_sessions);
+  poplard_watch_init(&c->conn.watch, fd, on_io, c);
+  poplard_timer_init(&c->timer, on_timer, c);
+  poplard_client_arm_idle_timer(c);
+  return c;
+}
+
+void poplard_client_detach(PoplarClient *c)
+{
+  g_assert(!c->closing && !c->job.pending);
+  poplard_loop_watch_remove(c->loop, &c->conn.watch);
+  poplard_loop_timer_cancel(c->loop, &c->timer);
+  c->handoff.done = true;
+  c->closing = true;
+  c->reason = POPLAR_DISCONNECT_QUIT;
+  poplard_session_end(c);
 }
 
 void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
@@ -571,15 +606,7 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
     return;
   }
 
-  PoplarClient *c = g_new0(PoplarClient, 1);
-  c->server = server;
-  c->loop = loop;
-  c->siblings = &server->loop_clients[loop_index];
-  c->next = c->siblings->head;
-  if (c->next)
-    c->next->prev = c;
-  c->siblings->head = c;
-  c->conn.fd = fd;
+  PoplarClient *c = poplard_client_alloc(server, loop_index, fd);
   g_strlcpy(c->conn.limits_key, addr, sizeof c->conn.limits_key);
   c->conn.counted = !proxied;
   c->conn.proxy_pending = proxied;
@@ -595,16 +622,10 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                          &c->session.local_port);
   c->session.trusted = poplard_netlist_contains(server->cfg.trusted, remote);
   c->session.start_time = g_get_real_time();
-  c->last_activity = poplard_loop_now(loop);
   c->state = POPLAR_STATE_CONNECT;
   c->conn.implicit_tls = implicit_tls;
-  g_atomic_int_inc(&server->live_sessions);
-
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  poplard_watch_init(&c->conn.watch, fd, on_io, c);
-  poplard_timer_init(&c->timer, on_timer, c);
-  poplard_client_arm_idle_timer(c);
   if (proxied) {
     poplard_loop_timer_arm(
         loop, &c->timer,

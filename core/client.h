@@ -130,6 +130,16 @@ struct PoplarClient {
     unsigned failures;
   } login;
 
+  /* A session whose user has a uid of their own moves to a process of
+   * that uid (session-handoff.h). */
+  struct {
+    bool pending;       /* the login succeeded: hand it over */
+    uint32_t uid, gid;  /* who serves it then */
+    bool done;          /* it went on in that process */
+    int lifeline_fd;    /* adopted plain session: closed when it ends, so
+                           that the worker that handed it over knows */
+  } handoff;
+
   /* For the session's summary line. */
   struct {
     unsigned retrieved;
@@ -145,6 +155,16 @@ struct PoplarClient {
 void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                           bool implicit_tls, const struct sockaddr *remote,
                           socklen_t rlen);
+/* A client on @fd, linked into loop @loop_index's list, its watch and
+ * idle timer set up but nothing sent: the common part of
+ * poplard_client_create() and of a session adopted from a worker. */
+PoplarClient *poplard_client_alloc(PoplarServer *server, unsigned loop_index,
+                                   int fd);
+/* The session went on in another process (session-handoff.h): stops
+ * watching the connection and frees the client without ending the
+ * session, running no disconnect hook and logging no summary.  The caller
+ * has taken c->conn.fd and c->conn.tls already. */
+void poplard_client_detach(PoplarClient *c);
 /* After the connect hooks: the greeting, or first the implicit TLS
  * handshake. */
 void poplard_client_connected(PoplarClient *c);

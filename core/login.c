@@ -5,6 +5,7 @@
 
 #include "hooks.h"
 #include "mailbox-open.h"
+#include "session-handoff.h"
 
 /* A database that does not know the user passes to the next; any other
  * answer is final, so a TEMPFAIL never lets a later database authenticate
@@ -127,6 +128,14 @@ PoplarLoginResult poplard_auth_login(PoplarClient *c,
   poplarpriv_session_set_user(&c->session, req->user);
   if (!mail_location_known(c))
     return POPLAR_LOGIN_REFUSED;
+  switch (poplard_uid_route(c)) {
+  case POPLAR_UID_HANDOFF:
+    return POPLAR_LOGIN_HANDOFF;
+  case POPLAR_UID_REFUSED:
+    return POPLAR_LOGIN_REFUSED;
+  case POPLAR_UID_HERE:
+    break;
+  }
   PoplarLoginResult res = poplard_mailbox_open_for_login(c);
   if (res == POPLAR_LOGIN_OK)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,

@@ -17,6 +17,7 @@ typedef enum PoplarLoginResult {
   POPLAR_LOGIN_FAILED,     /* wrong credentials: delay, count, -ERR */
   POPLAR_LOGIN_REFUSED,    /* a hook or store refused: -ERR, no delay */
   POPLAR_LOGIN_DISCONNECT, /* a hook asked to close the connection */
+  POPLAR_LOGIN_HANDOFF,    /* authenticated; the user's uid serves it */
 } PoplarLoginResult;
 
 /* The secret check a login performs, given the request. */

@@ -36,6 +36,7 @@
 
 #include "listener.h"
 #include "systemd.h"
+#include "user-procs.h"
 
 /* Restart backoff: a worker that dies is restarted after this, doubled
  * for each death in a row, reset once a worker has lived for a while. */
@@ -59,6 +60,7 @@ typedef struct Worker {
   int64_t restart_at; /* monotonic; 0: no restart scheduled */
   unsigned failures;  /* deaths in a row */
   int ready_fd;       /* read end of the readiness pipe, or -1 */
+  int broker;         /* master's end of its hand-off channel, or -1 */
 } Worker;
 
 typedef struct Master {
@@ -67,6 +69,7 @@ typedef struct Master {
   Worker *workers;
   unsigned n_workers;
   GArray *draining; /* pid_t of workers from before a reload */
+  PoplarUserProcs *users; /* NULL when not root: no uid switching */
   int sfd;
   bool stopping;
   uint64_t turned_away; /* connections answered while no worker ran */
@@ -89,6 +92,13 @@ static int worker_main(PoplarServer *server, int ready_fd)
 {
   /* A worker outlives nothing: if the master dies, it drains and exits. */
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  /* Nothing a worker runs (a plugin's helper program) may gain
+   * privileges through a setuid or setgid file. */
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    fprintf(stderr, "poplard worker %d: PR_SET_NO_NEW_PRIVS: %s\n",
+            (int)getpid(), g_strerror(errno));
+    return WORKER_EXIT_CONFIG;
+  }
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -122,11 +132,46 @@ static int worker_main(PoplarServer *server, int ready_fd)
 
 /* ---- spawning and reaping ------------------------------------------------ */
 
+/* The channel on which a worker hands sessions of other uids to the
+ * master; none when the master cannot start processes for them. */
+static bool open_broker(Master *m, Worker *w, int *worker_end)
+{
+  *worker_end = -1;
+  w->broker = -1;
+  if (!m->users)
+    return true;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                 pair) != 0) {
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR, "socketpair: %s",
+                   g_strerror(errno));
+    return false;
+  }
+  w->broker = pair[0];
+  *worker_end = pair[1];
+  poplard_user_procs_close_in_child(m->users, pair[0]);
+  return true;
+}
+
+static void close_broker(Master *m, Worker *w)
+{
+  if (w->broker < 0)
+    return;
+  poplard_user_procs_forget_fd(m->users, w->broker);
+  close(w->broker);
+  w->broker = -1;
+}
+
 static bool spawn(Master *m, Worker *w)
 {
   int pipefd[2];
+  int broker_end;
+  if (!open_broker(m, w, &broker_end))
+    return false;
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
     poplarpriv_log(NULL, POPLAR_LOG_ERROR, "pipe: %s", g_strerror(errno));
+    close_broker(m, w);
+    close(broker_end);
     return false;
   }
   fflush(stderr);
@@ -136,14 +181,22 @@ static bool spawn(Master *m, Worker *w)
                    g_strerror(errno));
     close(pipefd[0]);
     close(pipefd[1]);
+    close_broker(m, w);
+    if (broker_end >= 0)
+      close(broker_end);
     return false;
   }
   if (pid == 0) {
     close(pipefd[0]);
     close(m->sfd);
+    if (m->users)
+      poplard_user_procs_close_inherited(m->users);
+    m->server->broker_fd = broker_end;
     _exit(worker_main(m->server, pipefd[1]));
   }
   close(pipefd[1]);
+  if (broker_end >= 0)
+    close(broker_end);
   w->pid = pid;
   w->started_us = g_get_monotonic_time();
   w->restart_at = 0;
@@ -200,12 +253,13 @@ static void reap(Master *m)
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0)
       return;
-    bool found = false;
+    bool found = m->users && poplard_user_procs_reaped(m->users, pid, status);
     for (unsigned i = 0; i < m->n_workers; i++) {
       Worker *w = &m->workers[i];
       if (w->pid != pid)
         continue;
       found = true;
+      close_broker(m, w);
       if (m->stopping) {
         w->pid = 0;
       } else {
@@ -286,25 +340,45 @@ static void turn_away(Master *m, const PoplarListener *l)
   }
 }
 
-/* Waits for a signal or the next restart; while no worker runs, answers
- * the listeners meanwhile. */
+/* Waits for a signal or the next restart, routing the sessions workers
+ * hand to user processes meanwhile; while no worker runs, answers the
+ * listeners too. */
 static void wait_for_events(Master *m)
 {
   GPtrArray *listeners = m->server->listeners;
-  bool answer = none_serving(m);
-  guint n = answer ? listeners->len : 0;
-  g_autofree struct pollfd *p = g_new0(struct pollfd, n + 1);
-  p[0].fd = m->sfd;
-  p[0].events = POLLIN;
-  for (guint i = 0; i < n; i++) {
-    p[i + 1].fd = poplard_listener_fd(g_ptr_array_index(listeners, i));
-    p[i + 1].events = POLLIN;
-  }
-  if (poll(p, n + 1, next_restart_timeout(m)) <= 0)
+  guint n_listen = none_serving(m) ? listeners->len : 0;
+  size_t n_user = m->users ? poplard_user_procs_count(m->users) : 0;
+  size_t max = 1 + n_listen + m->n_workers + n_user;
+  g_autofree struct pollfd *p = g_new0(struct pollfd, max);
+  size_t n = 0;
+  p[n++] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
+  size_t first_listen = n;
+  for (guint i = 0; i < n_listen; i++)
+    p[n++] = (struct pollfd){
+        .fd = poplard_listener_fd(g_ptr_array_index(listeners, i)),
+        .events = POLLIN};
+  size_t first_broker = n;
+  for (unsigned i = 0; i < m->n_workers; i++)
+    p[n++] = (struct pollfd){.fd = m->workers[i].pid > 0
+                                       ? m->workers[i].broker : -1,
+                             .events = POLLIN};
+  size_t first_user = n;
+  if (m->users)
+    n += poplard_user_procs_poll_fds(m->users, p + n, max - n);
+  if (poll(p, n, next_restart_timeout(m)) <= 0)
     return;
-  for (guint i = 0; i < n; i++)
-    if (p[i + 1].revents & POLLIN)
+  for (guint i = 0; i < n_listen; i++)
+    if (p[first_listen + i].revents & POLLIN)
       turn_away(m, g_ptr_array_index(listeners, i));
+  for (unsigned i = 0; i < m->n_workers; i++) {
+    Worker *w = &m->workers[i];
+    if (p[first_broker + i].revents && w->broker >= 0 &&
+        !poplard_user_procs_route(m->users, w->broker))
+      close_broker(m, w); /* the worker is gone; reap() says why */
+  }
+  for (size_t i = first_user; i < n; i++)
+    if (p[i].revents)
+      poplard_user_procs_on_channel(m->users, p[i].fd);
 }
 
 static void report_turned_away(Master *m)
@@ -327,6 +401,8 @@ static void signal_all(Master *m, int sig)
       kill(m->workers[i].pid, sig);
   for (guint i = 0; i < m->draining->len; i++)
     kill(g_array_index(m->draining, pid_t, i), sig);
+  if (m->users)
+    poplard_user_procs_signal(m->users, sig);
 }
 
 static bool any_alive(const Master *m)
@@ -334,7 +410,7 @@ static bool any_alive(const Master *m)
   for (unsigned i = 0; i < m->n_workers; i++)
     if (m->workers[i].pid > 0)
       return true;
-  return m->draining->len > 0;
+  return m->draining->len > 0 || (m->users && poplard_user_procs_any(m->users));
 }
 
 static void stop_all(Master *m)
@@ -424,6 +500,8 @@ static void reexec(Master *m)
   for (guint i = 0; i < m->draining->len; i++)
     g_string_append_printf(pids, "%d,", (int)g_array_index(m->draining,
                                                             pid_t, i));
+  if (m->users)
+    poplard_user_procs_list_pids(m->users, pids);
   g_autofree char *pid_text = g_strdup_printf("%d", (int)getpid());
   g_autofree char *n_text = g_strdup_printf("%u", n);
   setenv("LISTEN_PID", pid_text, 1);
@@ -463,6 +541,7 @@ static void reload(Master *m)
 
 /* ---- the main loop -------------------------------------------------------- */
 
+
 static void adopt_draining(Master *m)
 {
   const char *env = getenv(DRAINING_ENV);
@@ -498,6 +577,13 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
   }
   m.n_workers = server->cfg.workers;
   m.workers = g_new0(Worker, m.n_workers);
+  for (unsigned i = 0; i < m.n_workers; i++)
+    m.workers[i].broker = -1;
+  /* Only root can start processes for the users' own uids. */
+  if (geteuid() == 0) {
+    m.users = poplard_user_procs_new(server);
+    poplard_user_procs_close_in_child(m.users, m.sfd);
+  }
   for (unsigned i = 0; i < m.n_workers; i++) {
     Worker *w = &m.workers[i];
     if (!spawn(&m, w) || !await_ready(w)) {
@@ -510,6 +596,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
         ;
       g_free(m.workers);
       g_array_unref(m.draining);
+      poplard_user_procs_free(m.users);
       close(m.sfd);
       return 1;
     }
@@ -545,6 +632,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
   }
   g_free(m.workers);
   g_array_unref(m.draining);
+  poplard_user_procs_free(m.users);
   close(m.sfd);
   return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "login.h"
 #include "pop3-commands.h"
+#include "session-handoff.h"
 
 static void forget_password(PoplarClient *c)
 {
@@ -146,25 +147,37 @@ static void login_work(PoplarClient *c)
   forget_password(c);
   poplard_sasl_abort(c); /* a SASL exchange ends with its login */
   c->job.ok = (r == POPLAR_LOGIN_OK);
+  c->handoff.pending = (r == POPLAR_LOGIN_HANDOFF);
   c->job.disconnect = (r == POPLAR_LOGIN_DISCONNECT);
   c->job.bad_credentials = (r == POPLAR_LOGIN_FAILED);
   if (r == POPLAR_LOGIN_FAILED)
     c->login.failures++;
 }
 
+void poplard_pop3_logged_in(PoplarClient *c)
+{
+  PoplarMailbox *mbox = c->session.mailbox;
+  uint64_t octets = 0;
+  for (size_t i = 0; i < mbox->n_visible; i++)
+    octets += mbox->visible[i]->size;
+  poplard_client_replyf(c, "+OK Logged in, %zu messages (%" G_GUINT64_FORMAT
+                       " octets)", mbox->n_visible, octets);
+  poplard_client_enter_state(c, POPLAR_STATE_TRANSACTION);
+}
+
 static void login_done(PoplarClient *c)
 {
   PoplarThrottle *throttle = c->server->throttle;
   const char *user = c->login.req ? c->login.req->user : NULL;
+  if (c->handoff.pending) {
+    c->handoff.pending = false;
+    poplard_throttle_success(throttle, c->session.remote_address, user);
+    poplard_handoff_client(c);
+    return;
+  }
   if (c->job.ok) {
     poplard_throttle_success(throttle, c->session.remote_address, user);
-    PoplarMailbox *mbox = c->session.mailbox;
-    uint64_t octets = 0;
-    for (size_t i = 0; i < mbox->n_visible; i++)
-      octets += mbox->visible[i]->size;
-    poplard_client_replyf(c, "+OK Logged in, %zu messages (%" G_GUINT64_FORMAT
-                         " octets)", mbox->n_visible, octets);
-    poplard_client_enter_state(c, POPLAR_STATE_TRANSACTION);
+    poplard_pop3_logged_in(c);
     return;
   }
   char *reply = g_steal_pointer(&c->job.reply);

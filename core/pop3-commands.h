@@ -23,6 +23,9 @@ void poplard_pop3_bad_command(PoplarClient *c, const char *reply);
 /* Starts the login job for c->login.req with @check as the secret check; the
  * reply and the state change follow when it returns. */
 void poplard_pop3_login(PoplarClient *c, PoplarCredentialCheck check);
+/* The mailbox of a login is open: answers +OK with its size and enters
+ * the TRANSACTION state. */
+void poplard_pop3_logged_in(PoplarClient *c);
 /* The USER/PASS check: c->login.password against the passdbs. */
 PoplarPassdbResult poplard_pop3_check_password(PoplarClient *c,
                                               PoplarAuthRequest *req);

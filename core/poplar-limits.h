@@ -45,6 +45,12 @@
 /* Addresses and user names remembered for failure delays. */
 #define POPLAR_THROTTLE_ENTRIES 100000
 #define POPLAR_DEFAULT_PLUGIN_THREADS 16
+/* Sessions are never served with a uid below this (system accounts), as
+ * Dovecot's first_valid_uid; the workers' own uid is always allowed. */
+#define POPLAR_DEFAULT_FIRST_VALID_UID 500
+/* A user's process outlives its last session this long, so that a client
+ * polling every minute does not start a process each time. */
+#define POPLAR_DEFAULT_USER_PROCESS_IDLE_MS (60 * 1000)
 #define POPLAR_LISTEN_BACKLOG 1024
 
 #endif /* POPLAR_LIMITS_H */

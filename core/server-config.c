@@ -9,6 +9,7 @@
  */
 #include "server-config.h"
 
+#include <grp.h>
 #include <stddef.h>
 #include <string.h>
 #include <unistd.h>
@@ -179,6 +180,29 @@ static bool read_netlist(PoplarConfig *s, const ConfigKey *k,
   return ok;
 }
 
+/* The group that owns the mail spool (Debian: /var/mail, root:mail 2775):
+ * processes of users' own uids need it to create dotlocks there. */
+static bool check_privileged_group(PoplarConfig *s, const ConfigKey *k,
+                                   PoplarServerConfig *cfg)
+{
+  const char *name = cfg->mail_privileged_group;
+  if (!name)
+    return true;
+  char buf[4096];
+  struct group gr, *found = NULL;
+  if (getgrnam_r(name, &gr, buf, sizeof buf, &found) != 0 || !found) {
+    poplar_config_error(s, k->key, "no such group '%s'", name);
+    return false;
+  }
+  if (found->gr_gid == 0) {
+    poplar_config_error(s, k->key, "'%s' is root's group: name the mail "
+                        "spool's group (mail)", name);
+    return false;
+  }
+  cfg->mail_privileged_gid = found->gr_gid;
+  return true;
+}
+
 static bool check_priority(PoplarConfig *s, const ConfigKey *k,
                            PoplarServerConfig *cfg)
 {
@@ -266,6 +290,16 @@ static const ConfigKey config_keys[] = {
      .field = FIELD(shutdown_timeout_ms), .def.number = 30 * 1000},
     {.section = "server", .key = "allow-root", .type = KEY_BOOL,
      .field = FIELD(allow_root), .def.boolean = false},
+    /* Sessions of users with their own uid (session-handoff.h). */
+    {.section = "server", .key = "first-valid-uid", .type = KEY_UNSIGNED,
+     .field = FIELD(first_valid_uid),
+     .def.number = POPLAR_DEFAULT_FIRST_VALID_UID, .min = 1,
+     .max = UINT32_MAX - 1},
+    {.section = "server", .key = "user-process-idle", .type = KEY_DURATION,
+     .field = FIELD(user_process_idle_ms),
+     .def.number = POPLAR_DEFAULT_USER_PROCESS_IDLE_MS},
+    {.section = "server", .key = "mail-privileged-group", .type = KEY_STRING,
+     .field = FIELD(mail_privileged_group), .check = check_privileged_group},
     {.section = "server", .key = "plugin-threads", .type = KEY_UNSIGNED,
      .field = FIELD(plugin_threads),
      .def.number = POPLAR_DEFAULT_PLUGIN_THREADS, .min = 1, .max = 1024},
@@ -422,6 +456,7 @@ void poplard_server_config_clear(PoplarServerConfig *cfg)
   g_free(cfg->mail);
   g_free(cfg->user);
   g_free(cfg->group);
+  g_free(cfg->mail_privileged_group);
   g_free(cfg->hostname);
   g_free(cfg->greeting);
   g_free(cfg->implementation);

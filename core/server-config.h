@@ -35,6 +35,10 @@ typedef struct PoplarServerConfig {
   unsigned workers;        /* worker processes */
   uint64_t shutdown_timeout_ms; /* grace for live sessions at stop/reload */
   bool allow_root;         /* sessions may run as root */
+  unsigned first_valid_uid; /* lowest uid a session may be served as */
+  uint64_t user_process_idle_ms; /* a user process without sessions ends */
+  char *mail_privileged_group;   /* user processes get it too (dotlocks) */
+  uint32_t mail_privileged_gid;  /* resolved; 0 when unset */
   unsigned plugin_threads; /* plugin call pool */
   long long login_delay;   /* seconds, -1 when not advertised */
   long long expire;        /* days, POPLAR_EXPIRE_UNSET/NEVER */

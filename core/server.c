@@ -132,6 +132,7 @@ bool poplard_server_setup(PoplarServer *server, const char *config_path,
                          const char *plugin_dir, bool check_only)
 {
   g_mutex_init(&server->tls_lock);
+  server->broker_fd = -1;
   server->config_file = poplarpriv_config_load(config_path);
   bool ok = error_count(server) == 0;
   ok &= poplard_server_config_read(&server->cfg, server->config_file,
@@ -302,6 +303,12 @@ bool poplard_server_run(PoplarServer *server, GString *error)
     g_free(err);
     return false;
   }
+  return poplard_server_serve(server, error);
+}
+
+bool poplard_server_serve(PoplarServer *server, GString *error)
+{
+  PoplarServerConfig *cfg = &server->cfg;
   guint warned = server->config_file->warnings->len;
   bool ok = run_step(server, "init", true);
   ok &= check_after_init(server);

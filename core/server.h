@@ -18,6 +18,7 @@ typedef struct PoplarClient PoplarClient;
 /* The clients of one loop, touched only by that loop's thread. */
 typedef struct PoplarLoopClients {
   PoplarClient *head;
+  struct PoplarRelay *relays; /* sessions handed to a user process */
 } PoplarLoopClients;
 
 typedef struct PoplarServer {
@@ -39,6 +40,10 @@ typedef struct PoplarServer {
   unsigned session_counter; /* atomic */
   gint live_sessions;       /* atomic */
   volatile gint stopping;   /* atomic */
+  /* The worker's end of its channel to the master, for sessions that go
+   * to the process of their user's uid; -1 when the master cannot start
+   * such processes (not root) or in a user process itself. */
+  int broker_fd;
 } PoplarServer;
 
 /* Parses the config and loads and initialises the plugins.  In @check_only
@@ -55,6 +60,9 @@ bool poplard_server_bind(PoplarServer *server, const int *inherited_fds,
 /* Drops privileges, runs the plugins' init and starts the loop threads
  * and the plugin pool.  Runs in a worker. */
 bool poplard_server_run(PoplarServer *server, GString *error);
+/* The part of poplard_server_run() after the privilege drop, for a
+ * process that has dropped them its own way (a user process). */
+bool poplard_server_serve(PoplarServer *server, GString *error);
 /* Both, in this process (tests). */
 bool poplard_server_start(PoplarServer *server, GString *error);
 /* Stops accepting, lets live sessions finish for up to @grace_ms, then

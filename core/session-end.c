@@ -2,6 +2,7 @@
 #include "session-end.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "hooks.h"
 #include "tls.h"
@@ -21,7 +22,9 @@ static void teardown_plugins(PoplarClient *c)
 {
   poplard_retr_abort(c);
   poplard_sasl_abort(c);
-  if (c->state != POPLAR_STATE_CONNECT || c->admitted) {
+  /* A handed-off session goes on elsewhere: its end is that process's. */
+  if (!c->handoff.done &&
+      (c->state != POPLAR_STATE_CONNECT || c->admitted)) {
     PoplarHookArgs args = {.reason = c->reason};
     char *reply = NULL;
     poplard_hooks_run(c->server->registry, &c->session,
@@ -89,6 +92,8 @@ static void client_free(void *data)
   g_free(c->delay.reply);
   g_free(c->conn.proxy_info);
   poplard_out_queue_clear(&c->out.queue);
+  if (c->handoff.lifeline_fd >= 0)
+    close(c->handoff.lifeline_fd);
   if (c->conn.tls)
     gnutls_deinit(c->conn.tls);
   poplard_tls_unref(c->conn.tls_ctx);
@@ -121,7 +126,8 @@ static bool needs_plugins(PoplarClient *c)
 
 void poplard_session_end(PoplarClient *c)
 {
-  log_summary(c);
+  if (!c->handoff.done)
+    log_summary(c);
   if (!needs_plugins(c)) {
     poplarpriv_session_clear(&c->session);
     teardown_done(c);
