@@ -107,8 +107,6 @@ class LdapTestCase(poplartest.PoplarTestCase):
             "mail-attribute": "mailLocation",
             "mail-template": "maildir:%$",
             "home-attribute": "homeDirectory",
-            "uid-attribute": "uidNumber",
-            "gid-attribute": "gidNumber",
             "fields": "quota=mailQuota",
             "timeout": "3s",
             "network-timeout": "2s",
@@ -273,6 +271,26 @@ class SearchBindTest(LdapTestCase):
         self.assertEqual(self.attempt("alice", "alice pw"), TEMP_FAILED)
         self.slapd.start()
         self.assertEqual(self.stat_as("alice", "alice pw"), 2)
+
+    @unittest.skipUnless(os.geteuid() == 0, "switching uids needs root")
+    def test_uid_number_serves_the_session_with_that_uid(self):
+        """uidNumber/gidNumber make the session run as that uid: the
+        Maildir only that uid may enter is read and changed by it."""
+        os.chmod(self.srv.dir, 0o755)
+        os.chmod(self.srv.mail_root, 0o755)
+        uid, gid = 5000, 5000  # alice's entry (slapdtest numbers them)
+        for root, dirs, files in os.walk(self.alice_mail.path):
+            for n in [root] + [os.path.join(root, x) for x in dirs + files]:
+                os.lchown(n, uid, gid)
+        os.chmod(self.alice_mail.path, 0o700)
+        self.start(self.search_section(**{"uid-attribute": "uidNumber",
+                                          "gid-attribute": "gidNumber"}))
+        p = self.srv.login("alice", "alice pw")
+        self.assertEqual(p.stat()[0], 2)
+        p.dele(1)
+        p.quit()
+        self.srv.wait_for_log(r"served as uid %d gid %d" % (uid, gid))
+        self.assertEqual(self.stat_as("alice", "alice pw"), 1)
 
     def test_concurrent_logins(self):
         self.start(self.search_section(**{"max-connections": "4"}))
