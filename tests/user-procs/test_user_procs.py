@@ -213,6 +213,57 @@ class UserProcessTest(PoplarTestCase):
         self.assertEqual(before, file_state(target))
         self.assertEqual(beside, sorted(os.listdir(secret_dir)))
 
+    def test_debian_spool_served_and_deleted_with_the_users_uid(self):
+        """/var/mail root:mail 2775 with USER:mail 0660 mailboxes, workers
+        as nobody: the user's process (with mail-privileged-group) reads
+        and deletes, keeps owner, group and mode, and leaves no lock; a
+        link planted in the spool for another user is refused."""
+        if not any(p.endswith("/store-mbox.so") for p in poplartest.PLUGINS):
+            self.skipTest("store-mbox is not built")
+        import grp
+        mail_gid = grp.getgrnam("mail").gr_gid
+        s = tlstest.TlsServer()
+        self._servers.append(s)
+        os.chmod(s.dir, 0o755)
+        spool = os.path.join(s.dir, "var", "mail")
+        os.makedirs(spool)
+        os.chmod(os.path.dirname(spool), 0o755)
+        os.chown(spool, 0, mail_gid)
+        os.chmod(spool, 0o2775)
+        self.add(s, "alice", UID_A, [])
+        self.add(s, "eve", UID_B, [])
+        mbox = os.path.join(spool, "alice")
+        with open(mbox, "wb") as f:
+            f.write(b"From a@x Thu Jan  1 00:00:00 2026\nSubject: one\n\n1\n"
+                    b"\nFrom a@x Thu Jan  1 00:00:00 2026\nSubject: two\n\n2\n")
+        os.chown(mbox, UID_A, mail_gid)
+        os.chmod(mbox, 0o660)
+        os.symlink(mbox, os.path.join(spool, "eve"))
+        os.chown(s.passwd, self.worker_uid(), -1)
+        s.start(server={"user": WORKER, "group": "nogroup",
+                        "allow-root": None, "mail": "mbox:%s/%%u" % spool,
+                        "mail-privileged-group": "mail"},
+                load=["auth-passwd-file", "store-maildir", "store-mbox"])
+        before = file_state(mbox)
+        with self.assertRaises(poplib.error_proto) as e:
+            s.login("eve", "pw")
+        self.assertIn(b"[SYS/PERM]", e.exception.args[0])
+        self.assertEqual(before, file_state(mbox))
+        p = s.login("alice", "pw")
+        self.assertEqual(p.stat()[0], 2)
+        self.assertEqual(p.retr(1)[1][-1], b"1")
+        p.dele(1)
+        p.quit()
+        with open(mbox, "rb") as f:
+            self.assertNotIn(b"Subject: one", f.read())
+        st = os.stat(mbox)
+        self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)),
+                         (UID_A, mail_gid, 0o660))
+        # No dotlock or rewrite copy left behind.
+        left = [n for n in os.listdir(spool) if n.endswith(".lock") or
+                "poplar-new" in n]
+        self.assertEqual(left, [])
+
     def test_uid_below_first_valid_uid_is_refused(self):
         s = self.make_server(extra_users=[("daemonish", 42, [b"x\n"])])
         with self.assertRaises(poplib.error_proto) as e:
