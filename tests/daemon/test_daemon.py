@@ -82,6 +82,8 @@ class DaemonTest(unittest.TestCase):
         [SYS/TEMP] greeting at once instead of none."""
         users = self.srv.add_users("u", 1, "pw", messages=MESSAGES)
         self.srv.start(server={"workers": "1"})
+        # A worker killed before it said it runs stops poplard's start.
+        self.srv.wait_for_log(r"ready \(1 worker\)", timeout=10)
         self.assertTrue(wait_until(lambda: len(workers(self.srv)) == 1, 5))
         # Five deaths in a row: the next restart waits 1.6 s.
         for death in range(5):
