@@ -53,7 +53,7 @@ typedef struct CheckpwSettings {
   char *program;          /* absolute path */
   char **args;            /* the program's own arguments (may be empty) */
   char *reply_program;    /* absolute path, handed on as the last argument */
-  uint64_t timeout_ms;    /* per run, and the longest wait for a slot */
+  uint64_t timeout_ms;    /* per run, from the program's start */
   unsigned max_processes;
   CheckpwSlots *slots;
 } CheckpwSettings;
@@ -72,6 +72,8 @@ void checkpw_slots_free(CheckpwSlots *slots);
  * false when none came free by then. */
 bool checkpw_slots_acquire(CheckpwSlots *slots, int64_t deadline_us);
 void checkpw_slots_release(CheckpwSlots *slots);
+/* How long a login waits for a slot: half the timeout. */
+uint64_t checkpw_slot_wait_ms(const CheckpwSettings *s);
 
 /* ---- starting the program (checkpw-spawn.c) --------------------------- */
 
@@ -130,8 +132,9 @@ typedef struct CheckpwRun {
   char *error;            /* for SPAWN_FAILED and IO_ERROR */
 } CheckpwRun;
 
-/* Runs the program once for @ctx->user and @password, within the
- * settings' timeout (waiting for a slot included).  Blocks. */
+/* Runs the program once for @ctx->user and @password: waits for a slot
+ * (checkpw_slot_wait_ms()), then gives the program the settings' timeout.
+ * Blocks. */
 void checkpw_run(const CheckpwSettings *s, const CheckpwContext *ctx,
                  const char *password, CheckpwRun *out);
 void checkpw_run_clear(CheckpwRun *r);

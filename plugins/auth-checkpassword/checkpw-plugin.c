@@ -187,7 +187,7 @@ static PoplarPassdbResult judge(const CheckpwSettings *s,
     auth_log(s, req, POPLAR_LOG_ERROR, "user '%s': all %u checkpassword "
              "processes (max-processes) stayed busy for %" G_GUINT64_FORMAT
              " ms: login refused as a temporary failure", shown,
-             s->max_processes, s->timeout_ms);
+             s->max_processes, checkpw_slot_wait_ms(s));
     break;
   case CHECKPW_END_IO_ERROR:
     auth_log(s, req, POPLAR_LOG_ERROR, "user '%s': running the "

@@ -205,12 +205,13 @@ void checkpw_run(const CheckpwSettings *s, const CheckpwContext *ctx,
   memset(out, 0, sizeof *out);
   out->reply = g_string_new(NULL);
   out->diag = g_string_new(NULL);
-  int64_t deadline_us = g_get_monotonic_time() +
-                        (int64_t)s->timeout_ms * 1000;
-  if (!checkpw_slots_acquire(s->slots, deadline_us)) {
+  if (!checkpw_slots_acquire(s->slots, g_get_monotonic_time() +
+                             (int64_t)checkpw_slot_wait_ms(s) * 1000)) {
     out->end = CHECKPW_END_BUSY;
     return;
   }
+  int64_t deadline_us = g_get_monotonic_time() +
+                        (int64_t)s->timeout_ms * 1000;
 
   RunState st = {.s = s, .pidfd = -1, .out = out};
   st.request = g_byte_array_new();

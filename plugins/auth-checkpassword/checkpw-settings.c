@@ -6,7 +6,8 @@
  *   args           its own arguments, ';'-separated, before the reply
  *                  program
  *   reply-program  what the program runs on success (default: ours)
- *   timeout        per login, the wait for a slot included (default 5s)
+ *   timeout        per run of the program (default 5s); a login waits
+ *                  half as long for a slot
  *   max-processes  programs running at once in one worker (default 16)
  */
 #include "auth-checkpassword.h"

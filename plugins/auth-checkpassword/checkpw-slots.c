@@ -3,8 +3,9 @@
  * The bound on checkpassword programs running at once.  Every login runs
  * one process, so without it a burst of logins (or an attack) would fork
  * as many processes as the plugin pool has threads.  A login beyond the
- * bound waits for a slot, but no longer than its own run could take:
- * waiting longer would only move the timeout from the program to us.
+ * bound waits for a slot, but only for half the timeout: when every slot
+ * is held that long, the programs are slow or hung, and a login that
+ * waited longer would wait out the timeouts of every login before it.
  */
 #include "auth-checkpassword.h"
 
@@ -57,4 +58,9 @@ void checkpw_slots_release(CheckpwSlots *slots)
   slots->used--;
   g_cond_signal(&slots->freed);
   g_mutex_unlock(&slots->lock);
+}
+
+uint64_t checkpw_slot_wait_ms(const CheckpwSettings *s)
+{
+  return s->timeout_ms / 2;
 }
