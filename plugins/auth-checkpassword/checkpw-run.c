@@ -66,6 +66,20 @@ static int open_pidfd(pid_t pid)
 #endif
 }
 
+/* True once the program has ended, without reaping it: while it is a
+ * zombie its pid, which is also its group's id, cannot be reused, so the
+ * group can still be killed safely. */
+static bool has_ended(RunState *st)
+{
+  siginfo_t info = {0};
+  int r;
+  do
+    r = waitid(P_PID, (id_t)st->child.pid, &info,
+               WEXITED | WNOHANG | WNOWAIT);
+  while (r < 0 && errno == EINTR);
+  return r < 0 || info.si_pid == st->child.pid;
+}
+
 static bool reap(RunState *st, bool wait)
 {
   if (st->exited)
@@ -89,13 +103,14 @@ static bool reap(RunState *st, bool wait)
   return false;
 }
 
+/* Called only while the program is not reaped (see has_ended()). */
 static void kill_group(RunState *st)
 {
-  /* The group may be gone (all exited) or the program may have left it
-   * (setsid); the program itself, until reaped, is still ours. */
+  g_assert(!st->exited);
+  /* The program may have left its group (setsid): it is killed itself
+   * as well. */
   kill(-st->child.pid, SIGKILL);
-  if (!st->exited)
-    kill(st->child.pid, SIGKILL);
+  kill(st->child.pid, SIGKILL);
 }
 
 /* Reads what @fd has now into @buf, up to @keep octets kept (the rest is
@@ -189,9 +204,10 @@ static CheckpwEnd exchange(RunState *st, int64_t deadline_us)
       continue;
     }
     if (!st->exited && (p[P_EXIT].revents || st->pidfd < 0) &&
-        reap(st, false)) {
+        has_ended(st)) {
       /* Nothing it started may go on; the pipes hold what it wrote. */
       kill_group(st);
+      reap(st, true);
       continue;
     }
     if (!st->exited && ms_left(deadline_us) == 0)
@@ -224,7 +240,7 @@ void checkpw_run(const CheckpwSettings *s, const CheckpwContext *ctx,
   } else {
     st.pidfd = open_pidfd(st.child.pid);
     out->end = exchange(&st, deadline_us);
-    if (out->end != CHECKPW_END_EXITED || !st.exited)
+    if (!st.exited)
       kill_group(&st);
     reap(&st, true);
     if (out->end == CHECKPW_END_EXITED) {
