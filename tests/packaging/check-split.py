@@ -4,8 +4,9 @@
 
 Installs the build into a temporary DESTDIR and checks it against
 data/packaging/split.txt: every installed file belongs to exactly one
-package; each plugin's package holds its .so and nothing else, and every
-plugin of the source tree has a package; the core package has poplard and
+package; each plugin's package holds its .so and nothing else but
+helper programs in {libexecdir}/poplar/, and every plugin of the source
+tree has a package; the core package has poplard and
 libpoplar.so.1, the -dev package the public headers (all of them), the
 link-time library name and poplar-plugin.pc; every plugin links
 libpoplar.so.1 and no installed binary keeps a run path into the build
@@ -74,6 +75,7 @@ def build_dirs(meson, build_root):
     return {
         "prefix": prefix,
         "sbindir": under("sbindir"),
+        "libexecdir": under("libexecdir"),
         "libdir": libdir,
         "includedir": under("includedir"),
         "mandir": under("mandir"),
@@ -160,9 +162,12 @@ def check(args):
             if not pkg.startswith(PLUGIN_PACKAGE):
                 continue
             name = pkg[len(PLUGIN_PACKAGE):]
-            if owned != [os.path.join(dirs["plugindir"], name + ".so")]:
+            helpers = os.path.join(dirs["libexecdir"], "poplar", "")
+            if [p for p in owned if not p.startswith(helpers)] != [
+                    os.path.join(dirs["plugindir"], name + ".so")]:
                 problems.append("%s holds %s; a plugin package holds its one "
-                                ".so" % (pkg, owned))
+                                ".so and its helper programs in %s" % (
+                                    pkg, owned, helpers))
         for path in files:
             if (os.path.dirname(path) == dirs["plugindir"] and
                     not any(path in v for k, v in packages.items()
