@@ -238,7 +238,9 @@ static bool assign_dovecot(int root_fd, GPtrArray *keys, MaildirUidlist **out,
     for (guint i = 0; i < missing->len; i++)
       add_record(list, g_ptr_array_index(missing, i));
     GString *whole = format_whole(list);
-    ok = maildir_write_all(lock_fd, whole->str, whole->len) &&
+    /* The lock file becomes the list: its owner line goes first. */
+    ok = ftruncate(lock_fd, 0) == 0 && lseek(lock_fd, 0, SEEK_SET) == 0 &&
+         maildir_write_all(lock_fd, whole->str, whole->len) &&
          fsync(lock_fd) == 0 &&
          renameat(root_fd, DOTLOCK_FILE, root_fd,
                   MAILDIR_DOVECOT_UIDLIST_FILE) == 0;
