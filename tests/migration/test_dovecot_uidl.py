@@ -130,6 +130,58 @@ class DovecotToPoplar(unittest.TestCase):
         self.assertEqual(self.dovecot.log_problems(), [])
 
 
+class SavedPop3Uidls(unittest.TestCase):
+    """dovecot-uidlist as Dovecot's pop3_save_uidl and pop3-migration
+    leave it, written here so that it runs without Dovecot too."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="poplar-migration-")
+        os.chmod(self.root, 0o755)
+        self.user = mt.MailUser(self.root)
+        self.poplar = None
+
+    def tearDown(self):
+        if self.poplar is not None and self.poplar.alive():
+            self.poplar.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def put(self, name, test_id):
+        path = os.path.join(self.user.maildir, "cur", name + ":2,S")
+        with open(path, "wb") as f:
+            f.write(mt.message(test_id))
+        self.user.chown(path)
+
+    def test_p_and_o_fields_win_and_what_is_shown_is_recorded(self):
+        too_long = "x" * 71
+        self.put("1000.M1P1.mx", "a")
+        self.put("1001.M1P1.mx", "b")
+        self.put("1002.M1P1.mx", "c")
+        self.put("1003.M1P1.mx", "d")
+        path = os.path.join(self.user.maildir, "dovecot-uidlist")
+        with open(path, "w") as f:
+            f.write("3 V1700000000 N9 G0123456789abcdef0123456789abcdef\n"
+                    "1 P :1000.M1P1.mx\n"
+                    "2 PUIDL-two O1 :1001.M1P1.mx\n"
+                    "3 W99 :1002.M1P1.mx\n"
+                    "4 P%s :1003.M1P1.mx\n" % too_long)
+        self.user.chown(path)
+        self.poplar = mt.poplar_server(self.root, mt.free_port(),
+                                       DOVECOT_FORMAT, user=self.user)
+        port = self.poplar.start()
+        shown = mt.pop3_uidls(port, self.user)
+        self.assertEqual(shown, [
+            ("UIDL-two", "b"),          # saved order first, saved UIDL
+            ("1000.M1P1.mx", "a"),      # empty P: the file name
+            ("000000036553f100", "c"),  # the template
+            ("1003.M1P1.mx", "d"),      # P over 70 octets: never sent
+        ])
+        with open(os.path.join(self.user.maildir, "poplar-uidls")) as f:
+            self.assertEqual(f.read(), "poplar-uidls 1\n"
+                             "1001.M1P1.mx UIDL-two\n"
+                             "1002.M1P1.mx 000000036553f100\n")
+        self.assertIn("is not one RFC 1939 allows", self.poplar.log_text())
+
+
 if __name__ == "__main__":
     mt.poplartest.require_environment()
     unittest.main(verbosity=2)
