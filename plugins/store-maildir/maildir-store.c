@@ -62,6 +62,7 @@ static void mailbox_free(MaildirMailbox *mb)
   for (size_t i = 0; i < mb->n_msgs; i++)
     g_free(mb->msgs[i].file);
   g_free(mb->msgs);
+  maildir_uidl_record_free(mb->record);
   if (mb->by_base)
     g_hash_table_unref(mb->by_base);
   if (mb->strings)
@@ -135,6 +136,7 @@ static bool add_duplicate(MaildirMailbox *mb, const MaildirDirs *dirs,
     return false;
   }
   m->uidl = g_string_chunk_insert(mb->strings, uidl);
+  m->duplicate = true;
   maildir_log(mb, POPLAR_LOG_INFO,
               "%s/%s/%s has the unique part of another message; listed "
               "with the UIDL %s", mb->path, dir_of(m), m->file, m->uidl);
@@ -229,6 +231,8 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
     return false;
   if (mb->n_msgs > 1)
     qsort(mb->msgs, mb->n_msgs, sizeof(MaildirMsg), maildir_msg_compare);
+  if (!maildir_uidls_assign(mb, error))
+    return false;
 
   bool cache_stale = false;
   unsigned counted = 0;
@@ -250,6 +254,9 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
     as_stored += m->as_stored;
     octets += m->size;
   }
+  /* Before the login is answered: what a client may see is on disk. */
+  if (!maildir_uidls_record(mb, error))
+    return false;
 
   if (mb->store->size_cache && (counted > 0 || cache_stale)) {
     g_autoptr(GError) cache_error = NULL;
@@ -364,6 +371,7 @@ static void maildir_destroy(void *data)
 {
   MaildirStore *store = data;
   maildir_lock_keeper_free(store->keeper);
+  uidl_format_free(store->uidl_format);
   g_free(store);
 }
 
@@ -377,6 +385,40 @@ static const PoplarStoreOps maildir_ops = {
     .destroy = maildir_destroy,
     .message_open_fd = maildir_message_open_fd,
 };
+
+/* uidl-format and uid-source; an unset uidl-format keeps the file
+ * name's unique part, with no UID list read at all. */
+static bool read_uidl_settings(PoplarConfig *config, UidlFormat **format,
+                               MaildirUidSource *source)
+{
+  const char *text = poplar_config_get_string(config, "uidl-format", NULL);
+  const char *source_name =
+      poplar_config_get_string(config, "uid-source", "dovecot");
+  bool ok = true;
+  if (strcmp(source_name, "dovecot") == 0) {
+    *source = MAILDIR_UID_DOVECOT;
+  } else if (strcmp(source_name, "courier") == 0) {
+    *source = MAILDIR_UID_COURIER;
+  } else {
+    poplar_config_error(config, "uid-source",
+                        "must be dovecot (dovecot-uidlist) or courier "
+                        "(courierimapuiddb), not \"%s\"", source_name);
+    ok = false;
+  }
+  if (text) {
+    g_autofree char *problem = NULL;
+    /* %m is refused as Dovecot refuses it on Maildir: no UIDL a client
+     * could know was ever made from it there. */
+    *format = uidl_format_parse(text, UIDL_VAR_UID | UIDL_VAR_UIDVALIDITY |
+                                          UIDL_VAR_FILENAME | UIDL_VAR_GUID,
+                                &problem);
+    if (!*format) {
+      poplar_config_error(config, "uidl-format", "%s", problem);
+      ok = false;
+    }
+  }
+  return ok;
+}
 
 static bool maildir_init(PoplarPlugin *plugin, PoplarConfig *config)
 {
@@ -395,10 +437,17 @@ static bool maildir_init(PoplarPlugin *plugin, PoplarConfig *config)
                         "every quarter of it)");
     ok = false;
   }
-  if (!ok)
+  UidlFormat *uidl_format = NULL;
+  MaildirUidSource uid_source = MAILDIR_UID_DOVECOT;
+  ok = read_uidl_settings(config, &uidl_format, &uid_source) && ok;
+  if (!ok) {
+    uidl_format_free(uidl_format);
     return false;
+  }
 
   MaildirStore *store = g_new0(MaildirStore, 1);
+  store->uidl_format = uidl_format;
+  store->uid_source = uid_source;
   store->plugin = plugin;
   store->create = create;
   store->size_cache = size_cache;

@@ -16,12 +16,18 @@
  *   maildir-lock-keeper.c  the thread that keeps held locks fresh
  *   maildir-message.c      reading messages and expunging them
  *   maildir-store.c        configuration, open/close, registration
+ *   maildir-uidl.c         which UIDL a message gets; recording them
+ *   maildir-uidl-record.c  poplar-uidls, the UIDLs shown
+ *   maildir-uidlist.c      reading dovecot-uidlist and courierimapuiddb
+ *   maildir-uidlist-write.c  giving new messages UIDs there
+ *   maildir-file.c         small files read whole, replaced atomically
  */
 #ifndef POPLAR_MAILDIR_H
 #define POPLAR_MAILDIR_H
 
 #include <glib.h>
 #include <poplar/plugin.h>
+#include "uidl-format.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -57,6 +63,10 @@ typedef struct MaildirMsg {
   bool as_stored;   /* sent exactly as the file holds it (sendfile) */
   bool in_new;      /* lives in new/ (a move to cur/ failed) */
   bool dropped;     /* vanished or unreadable while opening: not listed */
+  bool duplicate;   /* listed under maildir_uidl_for_duplicate() */
+  bool has_order;   /* pop3_order came from dovecot-uidlist's O field */
+  uint64_t pop3_order;
+  size_t seq;       /* place in the file-name order, for stable sorts */
 } MaildirMsg;
 
 /* Returns the unique part of @file (newly allocated): the text before the
@@ -241,6 +251,98 @@ void maildir_lock_keeper_add(MaildirLockKeeper *keeper, MaildirLock *lock,
 /* After this returns the thread no longer touches @lock. */
 void maildir_lock_keeper_remove(MaildirLockKeeper *keeper, MaildirLock *lock);
 
+/* ---- small files (maildir-file.c) -------------------------------------- */
+
+/* Reads the file @name of the Maildir @root_fd whole (NUL-terminated,
+ * without following a link).  A missing file gives true and *@text NULL. */
+bool maildir_file_read(int root_fd, const char *name, char **text,
+                       size_t *len, GError **error);
+/* Writes @data to @tmp_name, fsyncs it, renames it to @name and fsyncs
+ * the Maildir. */
+bool maildir_file_replace(int root_fd, const char *name, const char *tmp_name,
+                          const char *data, size_t len, GError **error);
+bool maildir_write_all(int fd, const char *data, size_t len);
+
+/* ---- other servers' UID lists (maildir-uidlist*.c) --------------------- */
+
+#define MAILDIR_DOVECOT_UIDLIST_FILE "dovecot-uidlist"
+#define MAILDIR_COURIER_UIDDB_FILE "courierimapuiddb"
+
+typedef enum MaildirUidSource {
+  MAILDIR_UID_DOVECOT,
+  MAILDIR_UID_COURIER,
+} MaildirUidSource;
+
+typedef struct MaildirUidRec {
+  uint32_t uid;
+  char *name;       /* file name up to its ':' */
+  char *pop3_uidl;  /* Dovecot's P field ("" = the name), or NULL */
+  char *pop3_order; /* Dovecot's O field, or NULL */
+  char *guid;       /* Dovecot's G field, or NULL */
+} MaildirUidRec;
+
+typedef struct MaildirUidlist {
+  MaildirUidSource source;
+  int version;            /* 1 or 3 */
+  uint32_t uidvalidity;
+  uint32_t next_uid;      /* above every record's UID */
+  char *header_rest;      /* v3 header fields other than V and N */
+  bool have_guid;
+  size_t complete_len;    /* octets up to the end of the last full line */
+  GPtrArray *recs;        /* MaildirUidRec*, owned */
+  GHashTable *by_name;    /* name -> MaildirUidRec* */
+} MaildirUidlist;
+
+MaildirUidlist *maildir_uidlist_new(MaildirUidSource source);
+void maildir_uidlist_free(MaildirUidlist *list);
+const char *maildir_uidlist_file_name(MaildirUidSource source);
+/* The name a UID list knows @file by: up to its ':' (newly allocated). */
+char *maildir_uidlist_key(const char *file);
+/* Parses @text (modified in place; @len octets).  A last line without
+ * its newline is ignored (being written); anything else that does not
+ * parse fails the whole file with *@problem. */
+bool maildir_uidlist_parse(MaildirUidSource source, char *text, size_t len,
+                           MaildirUidlist **out, char **problem);
+/* Reads the list of the Maildir @root_fd; a missing file gives true and
+ * *@out NULL, an unreadable one POPLAR_STORE_TEMPFAIL. */
+bool maildir_uidlist_load(int root_fd, MaildirUidSource source,
+                          MaildirUidlist **out, GError **error);
+const MaildirUidRec *maildir_uidlist_lookup(const MaildirUidlist *list,
+                                            const char *key);
+/* Gives each name of @keys (char*, up to ':') the list does not have the
+ * next UID, in that order, in the file itself (see
+ * maildir-uidlist-write.c), and returns the list as it is afterwards. */
+bool maildir_uidlist_assign(int root_fd, MaildirUidSource source,
+                            GPtrArray *keys, MaildirUidlist **out,
+                            GError **error);
+
+/* ---- UIDLs shown (maildir-uidl-record.c) ------------------------------- */
+
+#define MAILDIR_UIDL_RECORD_FILE "poplar-uidls"
+#define MAILDIR_UIDL_RECORD_TMP "poplar-uidls.tmp"
+
+typedef struct MaildirUidlRecord MaildirUidlRecord;
+
+/* Parses @text in place.  Lines that are not "<base> <uidl>" are
+ * skipped and counted; a wrong first line fails. */
+bool maildir_uidl_record_parse(char *text, size_t len,
+                               MaildirUidlRecord **out, char **problem);
+/* Loads the record of @root_fd (empty when there is none).  A file whose
+ * first line is wrong fails with POPLAR_STORE_TEMPFAIL and is left as it
+ * is. */
+bool maildir_uidl_record_load(int root_fd, MaildirUidlRecord **out,
+                              unsigned *bad_lines, GError **error);
+void maildir_uidl_record_free(MaildirUidlRecord *rec);
+const char *maildir_uidl_record_lookup(const MaildirUidlRecord *rec,
+                                       const char *base);
+void maildir_uidl_record_set(MaildirUidlRecord *rec, const char *base,
+                             const char *uidl);
+/* Drops the entries whose base is not in the set @bases. */
+void maildir_uidl_record_keep_only(MaildirUidlRecord *rec, GHashTable *bases);
+bool maildir_uidl_record_changed(const MaildirUidlRecord *rec);
+bool maildir_uidl_record_save(int root_fd, MaildirUidlRecord *rec,
+                              GError **error);
+
 /* ---- the store (maildir-store.c, maildir-message.c) -------------------- */
 
 typedef struct MaildirStore {
@@ -249,6 +351,8 @@ typedef struct MaildirStore {
   bool size_cache;
   uint64_t lock_timeout_ms;
   MaildirLockKeeper *keeper;
+  UidlFormat *uidl_format;      /* NULL: the file name's unique part */
+  MaildirUidSource uid_source;
 } MaildirStore;
 
 /* The store's state for one open mailbox (poplar_mailbox_get_data()). */
@@ -267,7 +371,15 @@ typedef struct MaildirMailbox {
   unsigned moved_new;     /* messages moved from new/ by this open */
   unsigned size_reads;    /* message files read to count sizes */
   unsigned fd_offers;     /* messages offered for sendfile() */
+  MaildirUidlRecord *record; /* poplar-uidls, loaded at open */
 } MaildirMailbox;
+
+/* Gives every message of @mb its UIDL (see maildir-uidl.c) and puts them
+ * in POP3 order; messages are sorted by name already. */
+bool maildir_uidls_assign(MaildirMailbox *mb, GError **error);
+/* Writes to poplar-uidls what the listing shows that the file names alone
+ * would not give again. */
+bool maildir_uidls_record(MaildirMailbox *mb, GError **error);
 
 PoplarStoreResult maildir_message_open(void *data, PoplarMailbox *mbox,
                                        PoplarMessage *msg, void **stream);
