@@ -104,6 +104,25 @@ static void test_duplicates_ambiguous(void)
   }
 }
 
+static void test_duplicates_sizes_changed(void)
+{
+  /* Sizes that no Maildir copy has do not make the two old messages
+   * unmatched: which of them the single copy is stays unknown. */
+  g_autoptr(GArray) o = olds_new(), n = news_new();
+  add_old(o, "first", "Subject: twice\n\n", 226);
+  add_old(o, "second", "Subject: twice\n\n", 181);
+  add_new(n, "b1", "Subject: twice\n\n", 215);
+  g_autoptr(GArray) res = match_messages(o, n, false);
+  for (guint i = 0; i < 2; i++) {
+    g_assert_cmpint(R(i)->outcome, ==, MATCH_AMBIGUOUS);
+    g_assert_cmpuint(R(i)->n_old, ==, 2);
+    g_assert_cmpuint(R(i)->n_new, ==, 1);
+  }
+  g_autoptr(GArray) strict = match_messages(o, n, true);
+  g_assert_cmpint(g_array_index(strict, MatchResult, 0).outcome, ==,
+                  MATCH_SIZE_DIFFERS);
+}
+
 static void test_sizes_split_duplicates(void)
 {
   /* Same header, different bodies: counts differ (a third Maildir copy
@@ -157,6 +176,8 @@ int main(int argc, char **argv)
   g_test_add_func("/matcher/size-tie-breaker", test_size_is_a_tie_breaker);
   g_test_add_func("/matcher/duplicates-in-order", test_duplicates_in_order);
   g_test_add_func("/matcher/duplicates-ambiguous", test_duplicates_ambiguous);
+  g_test_add_func("/matcher/duplicates-sizes-changed",
+                  test_duplicates_sizes_changed);
   g_test_add_func("/matcher/sizes-split-duplicates",
                   test_sizes_split_duplicates);
   g_test_add_func("/matcher/bad-uidls", test_bad_uidls);

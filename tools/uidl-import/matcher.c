@@ -76,8 +76,14 @@ static void match_group(const GArray *old_msgs, const GArray *new_msgs,
       guint old_index = g_array_index(olds, guint,
                                       g_array_index(cls, guint, c));
       MatchResult *r = &g_array_index(results, MatchResult, old_index);
-      if (fits->len == 0) {
-        r->outcome = news->len == 0 ? MATCH_UNMATCHED : MATCH_SIZE_DIFFERS;
+      if (fits->len == 0 && require_size) {
+        r->outcome = MATCH_SIZE_DIFFERS;
+      } else if (fits->len == 0) {
+        /* Sizes cannot tell these copies apart (the conversion changed
+         * them), and the counts differ. */
+        r->outcome = MATCH_AMBIGUOUS;
+        r->n_old = olds->len;
+        r->n_new = news->len;
       } else if (fits->len != cls->len) {
         r->outcome = MATCH_AMBIGUOUS;
         r->n_old = cls->len;
