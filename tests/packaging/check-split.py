@@ -73,6 +73,7 @@ def build_dirs(meson, build_root):
     libdir = under("libdir")
     return {
         "prefix": prefix,
+        "bindir": under("bindir"),
         "sbindir": under("sbindir"),
         "libdir": libdir,
         "includedir": under("includedir"),
