@@ -23,6 +23,7 @@
 
 struct Pop3Client {
   int fd;
+  unsigned timeout_s;
   gnutls_session_t tls;
   gnutls_certificate_credentials_t creds;
   char *host;
@@ -121,9 +122,12 @@ static bool tls_start(Pop3Client *c, const Pop3ServerConfig *server,
     gnutls_session_set_verify_cert(c->tls, c->host, 0);
   gnutls_transport_set_int(c->tls, c->fd);
   gnutls_handshake_set_timeout(c->tls, server->timeout_s * 1000u);
+  /* Blocking socket with a receive timeout: GNUTLS_E_AGAIN is the
+   * handshake timeout, which gnutls_handshake_set_timeout() bounds. */
   do
     rc = gnutls_handshake(c->tls);
-  while (rc < 0 && !gnutls_error_is_fatal(rc) && rc != GNUTLS_E_AGAIN);
+  while (rc < 0 && !gnutls_error_is_fatal(rc) && rc != GNUTLS_E_AGAIN &&
+         rc != GNUTLS_E_TIMEDOUT);
   if (rc < 0) {
     if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
       gnutls_datum_t text = {0};
@@ -177,12 +181,18 @@ static bool fill(Pop3Client *c, GError **error)
     c->end -= c->start;
     c->start = 0;
   }
+  gint64 deadline = g_get_monotonic_time() +
+                    (gint64)c->timeout_s * G_USEC_PER_SEC;
   for (;;) {
     ssize_t n;
     if (c->tls) {
       n = gnutls_record_recv(c->tls, c->buf + c->end,
                              sizeof c->buf - c->end);
       if (n == GNUTLS_E_INTERRUPTED)
+        continue;
+      /* Also after a TLS 1.3 session ticket, which carries no data: only
+       * the socket's timeout running out is a timeout. */
+      if (n == GNUTLS_E_AGAIN && g_get_monotonic_time() < deadline)
         continue;
       if (n == GNUTLS_E_AGAIN) {
         g_set_error(error, UIDL_IMPORT_ERROR, UIDL_IMPORT_ERROR_NETWORK,
@@ -271,6 +281,7 @@ Pop3Client *pop3_client_connect(const Pop3ServerConfig *server,
     return NULL;
   Pop3Client *c = g_new0(Pop3Client, 1);
   c->fd = fd;
+  c->timeout_s = server->timeout_s;
   c->host = g_strdup(server->host);
   if (server->tls == POP3_TLS_IMPLICIT && !tls_start(c, server, error))
     goto fail;
