@@ -84,6 +84,28 @@ class TestTls(poplartest.PoplarTestCase):
         self.check_imported(*self.tool("implicit", self.old.tls_port,
                                        "--insecure"))
 
+    def test_sasl_plain_with_authorization_identity(self):
+        # The framing of AUTH PLAIN with an authorization identity,
+        # against a real server: poplard lets a user act only for itself,
+        # so "alice for alice" logs in and "alice for bob" is refused.
+        names = os.path.join(self.tmp, "names")
+        with open(names, "w") as f:
+            f.write("alice::%s\nbob::%s\n" % (self.copy, self.copy))
+        pw = os.path.join(self.tmp, "master.pw")
+        with open(pw, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write("alice pw\n")
+        rc, out, err = lib.run_tool(
+            "--users", names, "--server", "localhost:%d" % self.old.port,
+            "--tls", "starttls", "--ca-file", self.old.pki.ca_cert,
+            "--master-user", "alice", "--master-password-file", pw,
+            "--parallel", "1")
+        self.assertEqual(rc, 1, out + err)
+        self.assertEqual(lib.summaries(out)["alice"]["recorded"], 3, out)
+        self.assertRegex(out, r"user bob: FAILED: AUTH PLAIN: .* answered: "
+                         r"-ERR \[AUTH\] Authorization identity not permitted")
+        self.old.wait_for_log(r"login: user=alice mech=PLAIN")
+
 
 if __name__ == "__main__":
     poplartest.main()
