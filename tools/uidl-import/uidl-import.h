@@ -198,9 +198,10 @@ typedef enum {
 
 /* Sets @base's UIDL to @uidl by the merge rule: an existing different
  * entry for @base is kept unless @force; a UIDL another base already has
- * is a conflict unless @force, which drops that other entry.  *@previous
- * (optional) gets the entry kept or replaced, or the base that holds the
- * UIDL (owned by the record; valid until it changes). */
+ * is a conflict unless @force, which drops that other entry.  On
+ * RECORD_CONFLICT *@previous (optional) gets the UIDL @base keeps, or
+ * the base that holds @uidl (owned by the record; valid until it
+ * changes); otherwise NULL. */
 RecordChange uidl_record_merge(UidlRecord *record, const char *base,
                                const char *uidl, bool force,
                                const char **previous);
