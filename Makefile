@@ -16,7 +16,7 @@ TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	libpam-wrapper libnss-wrapper slapd \
 	abigail-tools mandoc man-db \
 	libsasl2-modules libsasl2-modules-db sasl2-bin fetchmail mpop haproxy \
-	dovecot-core whois dovecot-pop3d dovecot-imapd getmail6
+	dovecot-core whois dovecot-pop3d dovecot-imapd mailutils-pop3d getmail6
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
 	linux-perf
 

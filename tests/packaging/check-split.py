@@ -74,6 +74,7 @@ def build_dirs(meson, build_root):
     libdir = under("libdir")
     return {
         "prefix": prefix,
+        "bindir": under("bindir"),
         "sbindir": under("sbindir"),
         "libexecdir": under("libexecdir"),
         "libdir": libdir,
