@@ -89,7 +89,7 @@ static SqlResult *run_query(Attempt *t, unsigned index)
     if (failure == SQL_FAIL_DOWN && reused && attempt == 0) {
       /* Every connection made before is as stale as this one. */
       sql_pool_invalidate(&a->pool);
-      auth_log(t, POPLAR_LOG_INFO, "database connection lost (%s): "
+      auth_log(t, POPLAR_LOG_DEBUG, "database connection lost (%s): "
                "retrying on a new connection", error);
       g_free(error);
       continue;
