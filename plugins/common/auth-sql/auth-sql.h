@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * auth-sql internals, shared by the three driver plugins (auth-sql-pgsql,
- * auth-sql-mysql, auth-sql-sqlite) and their tests.  Each plugin is one
- * driver file plus all of the shared code, so a site that loads only the
- * PostgreSQL plugin never maps MariaDB's or SQLite's library.
+ * auth-sql internals, shared by the three driver plugins
+ * (plugins/auth-sql-pgsql, -mysql, -sqlite) and their tests.  Each plugin
+ * is one driver file plus all of this shared code, so a site that loads
+ * only the PostgreSQL plugin never maps MariaDB's or SQLite's library.
  *
  *   sql-query.c     a query's :name parameters -> the driver's placeholders
  *                   (no I/O)
@@ -14,7 +14,8 @@
  *                   with backoff
  *   sql-login.c     one login: the queries, the password, the fields
  *   sql-plugin.c    the passdb callback and registration, for any driver
- *   driver-*.c      one database library each, and the plugin's entry
+ *   ../../auth-sql-DRIVER/driver-DRIVER.c
+ *                   one database library each, and the plugin's entry
  */
 #ifndef POPLAR_AUTH_SQL_H
 #define POPLAR_AUTH_SQL_H
