@@ -3,6 +3,8 @@
 (initdb once for the module, pg_ctl, an unprivileged user, a loopback
 port), poplard with auth-sql-pgsql, and a client."""
 
+import os
+import re
 import threading
 import time
 import unittest
@@ -25,6 +27,36 @@ class PgDatabase(sqlcases.ServerDatabase):
                 (self.server.port, self.DATABASE, self.USER))
 
 
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                      "plugins", "common", "auth-sql", "README.md")
+
+# Postfix Admin's mailbox table in its PostgreSQL form (active is a
+# boolean there), less the columns no query reads.
+POSTFIX_ADMIN_SCHEMA = """
+CREATE TABLE mailbox (
+  username varchar(255) NOT NULL PRIMARY KEY,
+  password varchar(255) NOT NULL DEFAULT '',
+  name varchar(255) NOT NULL DEFAULT '',
+  maildir varchar(255) NOT NULL DEFAULT '',
+  quota bigint NOT NULL DEFAULT 0,
+  local_part varchar(255) NOT NULL,
+  domain varchar(255),
+  created timestamp with time zone DEFAULT now(),
+  modified timestamp with time zone DEFAULT now(),
+  active boolean NOT NULL DEFAULT true
+);
+GRANT SELECT ON mailbox TO poplar;
+"""
+
+
+def readme_section(name):
+    """The keys of the README's example [name] section."""
+    with open(README) as f:
+        text = f.read()
+    block = text.split("[%s]\n" % name, 1)[1].split("```", 1)[0]
+    return dict(re.findall(r"^([a-z-]+) = (.*)$", block, re.M))
+
+
 def setUpModule():
     global SERVER
     missing = sqlservers.postgres_missing()
@@ -37,6 +69,8 @@ def setUpModule():
                    "CREATE DATABASE mail OWNER poplar ENCODING 'UTF8';")
         SERVER.sql(sqlcases.SCHEMA +
                    "GRANT SELECT ON mailbox TO poplar;", "mail")
+        SERVER.sql("CREATE DATABASE postfix OWNER postgres;")
+        SERVER.sql(POSTFIX_ADMIN_SCHEMA, "postfix")
     except Exception:
         SERVER.cleanup()
         raise
@@ -98,6 +132,28 @@ class PgsqlTest(sqlcases.SqlTestCase):
         self.srv.wait_for_log("no answer within the timeout")
         # the cancelled query left nothing behind
         self.assertEqual(self.stat_as("alice", "alice pw"), 2)
+
+    def test_postfix_admin_example_of_the_readme(self):
+        """The README's Postfix Admin section for PostgreSQL, on Postfix
+        Admin's table, with a SHA512-CRYPT password as it writes them."""
+        example = readme_section("auth-sql-pgsql")
+        vmail = os.path.join(self.srv.dir, "vmail") + "/"
+        box = sqlcases.Maildir(os.path.join(vmail, "example.org", "alice"))
+        box.add(M1)
+        SERVER.sql(
+            "DELETE FROM mailbox;"
+            "INSERT INTO mailbox (username, password, maildir, quota, "
+            "local_part, domain) VALUES ('alice@example.org', %s, "
+            "'example.org/alice/', 2048, 'alice', 'example.org');" %
+            sqlcases.sql_literal(sqlcases.doveadm_pw("SHA512-CRYPT",
+                                                     "alice pw")),
+            "postfix")
+        query = example["password-query"].replace("/var/vmail/", vmail)
+        self.start(**{"connect": self.db.connect_string().replace(
+                          "dbname=mail", "dbname=postfix"),
+                      "password-query": query})
+        self.assertEqual(self.stat_as("alice@example.org", "alice pw"), 1)
+        self.assertIn("quota=2048", self.srv.records())
 
     def test_unreachable_server_at_start_up(self):
         """poplard starts without the database and serves once it is
