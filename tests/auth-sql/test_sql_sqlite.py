@@ -3,6 +3,7 @@
 with auth-sql-sqlite, and a client."""
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -13,6 +14,8 @@ import sqlcases
 from sqlcases import COLUMNS, TEMP_FAILED
 
 DIR = None
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                      "plugins", "common", "auth-sql", "README.md")
 
 
 class LiteDatabase:
@@ -99,6 +102,26 @@ class SqliteTest(sqlcases.SqlTestCase):
             self.db.start()
         self.wait_ok("alice", "alice pw")
         self.assertIn("the database is reachable again", self.srv.log_text())
+
+    def test_quick_start_of_the_readme(self):
+        """The README's SQLite quick start: its table, its section."""
+        with open(README) as f:
+            text = f.read()
+        create = text.split("<<'SQL'\n", 1)[1].split("\nSQL\n", 1)[0]
+        block = text.split("[auth-sql-sqlite]\n", 1)[1].split("```", 1)[0]
+        section = dict(re.findall(r"^([a-z-]+) = (.*)$", block, re.M))
+        path = os.path.join(self.srv.dir, "users.sqlite")
+        db = sqlite3.connect(path)
+        with db:
+            db.executescript(create)
+            db.execute("INSERT INTO users VALUES (?, ?, ?)",
+                       ("alice", sqlcases.doveadm_pw("SHA512-CRYPT", "secret"),
+                        self.alice_home))
+        db.close()
+        self.assertEqual(set(section), {"connect", "password-query"})
+        self.start(**{"connect": path,
+                      "password-query": section["password-query"]})
+        self.assertEqual(self.stat_as("alice", "secret"), 2)
 
     def test_file_that_is_not_a_database(self):
         bogus = os.path.join(self.srv.dir, "bogus.sqlite")
