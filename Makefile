@@ -10,13 +10,15 @@ MESON_OPTIONS ?=
 BUILD_DEPS = meson ninja-build pkg-config gcc g++ libc6-dev \
 	libglib2.0-dev libgnutls28-dev libltdl-dev libcrypt-dev \
 	nettle-dev libargon2-dev \
-	libpam0g-dev libldap2-dev libsasl2-dev
+	libpam0g-dev libldap2-dev libsasl2-dev \
+	libpq-dev libmariadb-dev libsqlite3-dev
 DEMO_DEPS = curl perl
 TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	libpam-wrapper libnss-wrapper slapd \
 	abigail-tools mandoc man-db \
 	libsasl2-modules libsasl2-modules-db sasl2-bin fetchmail mpop haproxy \
-	dovecot-core whois dovecot-pop3d dovecot-imapd mailutils-pop3d getmail6
+	dovecot-core whois dovecot-pop3d dovecot-imapd mailutils-pop3d getmail6 \
+	postgresql mariadb-server sqlite3
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
 	linux-perf
 

@@ -128,24 +128,26 @@ static PoplarPassdbResult verify_in_table(PwPassdb *pdb, const PwTable *t,
 
   /* Only a right password is ever answered from the cache; any other
    * attempt costs the full check, as it does without a cache. */
-  PwCacheDigest digest;
+  VerifyCacheDigest digest;
   bool cacheable = pdb->cache && check_is_costly(t, e) &&
-                   pw_cache_digest(pdb->cache, &e->password, password,
-                                   &digest);
+                   verify_cache_digest(pdb->cache,
+                                       (unsigned char)e->password.kind,
+                                       e->password.value, password,
+                                       &digest);
   PwCheck check;
   g_autofree char *failure = NULL;
-  if (cacheable && pw_cache_match(pdb->cache, e->user, &digest)) {
+  if (cacheable && verify_cache_match(pdb->cache, e->user, &digest)) {
     check = PW_CHECK_MATCH;
     auth_log(db, req, POPLAR_LOG_DEBUG,
              "user '%s': password verified from the cache", shown);
   } else {
     check = check_in_full(t, e, password, &failure);
     if (cacheable && check == PW_CHECK_MATCH)
-      pw_cache_remember(pdb->cache, e->user, &digest);
+      verify_cache_remember(pdb->cache, e->user, &digest);
     else if (cacheable && check == PW_CHECK_MISMATCH)
       /* A wrong password makes the next right one pay for a full check
        * again: a cached password is never trusted past a failure. */
-      pw_cache_forget(pdb->cache, e->user);
+      verify_cache_forget(pdb->cache, e->user);
   }
   explicit_bzero(&digest, sizeof digest);
 
@@ -256,7 +258,7 @@ static void pw_passdb_free(PwPassdb *pdb)
 {
   if (!pdb)
     return;
-  pw_cache_free(pdb->cache);
+  verify_cache_free(pdb->cache);
   pw_db_free(pdb->db);
   g_free(pdb);
 }
@@ -345,7 +347,7 @@ static bool passwd_file_init(PoplarPlugin *plugin, PoplarConfig *config)
                       (gint64)interval_ms * G_TIME_SPAN_MILLISECOND);
   if (cache_ttl_ms) {
     g_autofree char *error = NULL;
-    pdb->cache = pw_cache_new(
+    pdb->cache = verify_cache_new(
         cache_size, (gint64)cache_ttl_ms * G_TIME_SPAN_MILLISECOND, &error);
     if (!pdb->cache) {
       poplar_config_error(config, "verify-cache", "%s", error);

@@ -7,8 +7,8 @@
  *   passwd-file-parse.c   text of a passwd-file -> table of users (no I/O)
  *   passwd-file-db.c      the file on disk: reading, permissions, reloading,
  *                         handing out table snapshots to concurrent logins
- *   passwd-file-cache.c   passwords verified recently, so that a repeated
- *                         login does not pay for the hash again
+ *   ../common/verify-cache.c  passwords verified recently, so that a
+ *                         repeated login does not pay for the hash again
  *   passwd-file-plugin.c  configuration, the passdb callbacks, registration
  */
 #ifndef POPLAR_PASSWD_FILE_H
@@ -22,6 +22,8 @@
 #include <sys/types.h>
 
 #include <poplar/plugin.h>
+
+#include "verify-cache.h"
 
 G_BEGIN_DECLS
 
@@ -173,53 +175,11 @@ void pw_db_maybe_reload(PwDb *db);
 /* A reference to the current table: release with pw_table_unref(). */
 PwTable *pw_db_snapshot(PwDb *db);
 
-/* ---- passwords verified recently (passwd-file-cache.c) ----------------- */
-
-#define PW_CACHE_DIGEST_SIZE 32 /* HMAC-SHA256 */
-
-/* A keyed digest of an attempt together with the stored password it was
- * checked against. */
-typedef struct PwCacheDigest {
-  unsigned char bytes[PW_CACHE_DIGEST_SIZE];
-} PwCacheDigest;
-
-/* Monotonic microseconds; replaceable so that tests need not sleep. */
-typedef gint64 (*PwCacheClock)(void);
-
-typedef struct PwCache PwCache;
-
-/* A cache of at most @max_entries users, each remembered for @ttl_us after
- * its password was last verified by crypt(3).  The HMAC key is made here
- * from GnuTLS's key-grade random generator and lives only in this
- * process's memory.  Returns NULL with *@error set when no key can be
- * made. */
-PwCache *pw_cache_new(unsigned max_entries, gint64 ttl_us, char **error);
-/* Wipes every digest and the key, and frees the cache. */
-void pw_cache_free(PwCache *c);
-void pw_cache_set_clock(PwCache *c, PwCacheClock clock);
-/* The digest of @attempt against the stored password @stored.  Anything in
- * @stored that changes (the hash, its scheme) changes the digest, so an
- * entry made before a change of the file never matches after it.  Returns
- * false when GnuTLS fails: the caller then checks the password in full. */
-bool pw_cache_digest(const PwCache *c, const PwPassword *stored,
-                     const char *attempt, PwCacheDigest *out);
-/* True when @user has an entry that has not expired and whose digest is
- * @digest (compared in constant time).  An expired entry is dropped. */
-bool pw_cache_match(PwCache *c, const char *user, const PwCacheDigest *digest);
-/* Remembers @digest for @user from now on, replacing what was there.  When
- * the cache is full, the entry closest to expiry makes room. */
-void pw_cache_remember(PwCache *c, const char *user,
-                       const PwCacheDigest *digest);
-/* Drops @user's entry, if any. */
-void pw_cache_forget(PwCache *c, const char *user);
-/* Number of entries, expired or not. */
-unsigned pw_cache_size(PwCache *c);
-
 /* ---- the registered password database (passwd-file-plugin.c) ----------- */
 
 typedef struct PwPassdb {
   PwDb *db;
-  PwCache *cache; /* NULL when verify-cache = no */
+  VerifyCache *cache; /* NULL when verify-cache = no */
 } PwPassdb;
 
 G_END_DECLS

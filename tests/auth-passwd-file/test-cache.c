@@ -17,15 +17,15 @@ static gint64 fake_clock(void)
   return fake_now;
 }
 
-static PwCache *cache_new(unsigned max_entries, gint64 ttl)
+static VerifyCache *cache_new(unsigned max_entries, gint64 ttl)
 {
   char *error = NULL;
-  PwCache *c = pw_cache_new(max_entries, ttl, &error);
+  VerifyCache *c = verify_cache_new(max_entries, ttl, &error);
   if (!c)
-    g_error("pw_cache_new: %s", error);
+    g_error("verify_cache_new: %s", error);
   g_assert_null(error);
   fake_now = 1000;
-  pw_cache_set_clock(c, fake_clock);
+  verify_cache_set_clock(c, fake_clock);
   return c;
 }
 
@@ -42,43 +42,44 @@ static const PwPassword *hash_a(void)
   return &hash_a_password;
 }
 
-static PwCacheDigest digest_of(PwCache *c, const PwPassword *pw,
+static VerifyCacheDigest digest_of(VerifyCache *c, const PwPassword *pw,
                                const char *attempt)
 {
-  PwCacheDigest d;
-  g_assert_true(pw_cache_digest(c, pw, attempt, &d));
+  VerifyCacheDigest d;
+  g_assert_true(verify_cache_digest(c, (unsigned char)pw->kind, pw->value,
+                                    attempt, &d));
   return d;
 }
 
 /* Remembers @user as having logged in with @attempt against hash_a(). */
-static void remember(PwCache *c, const char *user, const char *attempt)
+static void remember(VerifyCache *c, const char *user, const char *attempt)
 {
-  PwCacheDigest d = digest_of(c, hash_a(), attempt);
-  pw_cache_remember(c, user, &d);
+  VerifyCacheDigest d = digest_of(c, hash_a(), attempt);
+  verify_cache_remember(c, user, &d);
 }
 
-static bool matches(PwCache *c, const char *user, const char *attempt)
+static bool matches(VerifyCache *c, const char *user, const char *attempt)
 {
-  PwCacheDigest d = digest_of(c, hash_a(), attempt);
-  return pw_cache_match(c, user, &d);
+  VerifyCacheDigest d = digest_of(c, hash_a(), attempt);
+  return verify_cache_match(c, user, &d);
 }
 
 static void test_hit(void)
 {
-  PwCache *c = cache_new(10, TTL);
+  VerifyCache *c = cache_new(10, TTL);
   g_assert_false(matches(c, "alice", "pw"));
   remember(c, "alice", "pw");
   g_assert_true(matches(c, "alice", "pw"));
   g_assert_true(matches(c, "alice", "pw"));
-  g_assert_cmpuint(pw_cache_size(c), ==, 1);
+  g_assert_cmpuint(verify_cache_size(c), ==, 1);
   /* an entry is the user's own */
   g_assert_false(matches(c, "bob", "pw"));
-  pw_cache_free(c);
+  verify_cache_free(c);
 }
 
 static void test_wrong_password(void)
 {
-  PwCache *c = cache_new(10, TTL);
+  VerifyCache *c = cache_new(10, TTL);
   remember(c, "alice", "pw");
   g_assert_false(matches(c, "alice", "pW"));
   g_assert_false(matches(c, "alice", "pw "));
@@ -86,55 +87,55 @@ static void test_wrong_password(void)
   g_assert_false(matches(c, "alice", ""));
   /* a miss does not disturb the entry */
   g_assert_true(matches(c, "alice", "pw"));
-  pw_cache_free(c);
+  verify_cache_free(c);
 }
 
 static void test_stored_password_changed(void)
 {
-  PwCache *c = cache_new(10, TTL);
+  VerifyCache *c = cache_new(10, TTL);
   remember(c, "alice", "pw");
   PwPassword other_hash = stored(PW_KIND_HASH, "$6$saltsalt$bbbb");
-  PwCacheDigest d = digest_of(c, &other_hash, "pw");
-  g_assert_false(pw_cache_match(c, "alice", &d));
+  VerifyCacheDigest d = digest_of(c, &other_hash, "pw");
+  g_assert_false(verify_cache_match(c, "alice", &d));
   /* the same text as {PLAIN} is another password */
   PwPassword as_plain = stored(PW_KIND_PLAIN, hash_a()->value);
   d = digest_of(c, &as_plain, "pw");
-  g_assert_false(pw_cache_match(c, "alice", &d));
+  g_assert_false(verify_cache_match(c, "alice", &d));
   /* where the stored value ends and the attempt begins is part of it */
   PwPassword shorter = stored(PW_KIND_HASH, "$6$saltsalt$aaa");
   d = digest_of(c, &shorter, "apw");
-  g_assert_false(pw_cache_match(c, "alice", &d));
+  g_assert_false(verify_cache_match(c, "alice", &d));
   g_assert_true(matches(c, "alice", "pw"));
-  pw_cache_free(c);
+  verify_cache_free(c);
 }
 
 /* The key is made per cache: the digest tells nothing without it. */
 static void test_key_per_cache(void)
 {
-  PwCache *one = cache_new(10, TTL);
-  PwCache *two = cache_new(10, TTL);
-  PwCacheDigest a = digest_of(one, hash_a(), "pw");
-  PwCacheDigest a_again = digest_of(one, hash_a(), "pw");
-  PwCacheDigest b = digest_of(two, hash_a(), "pw");
+  VerifyCache *one = cache_new(10, TTL);
+  VerifyCache *two = cache_new(10, TTL);
+  VerifyCacheDigest a = digest_of(one, hash_a(), "pw");
+  VerifyCacheDigest a_again = digest_of(one, hash_a(), "pw");
+  VerifyCacheDigest b = digest_of(two, hash_a(), "pw");
   g_assert_cmpmem(a.bytes, sizeof a.bytes, a_again.bytes,
                   sizeof a_again.bytes);
   g_assert_true(memcmp(a.bytes, b.bytes, sizeof a.bytes) != 0);
-  pw_cache_remember(one, "alice", &a);
-  g_assert_false(pw_cache_match(one, "alice", &b));
-  pw_cache_free(one);
-  pw_cache_free(two);
+  verify_cache_remember(one, "alice", &a);
+  g_assert_false(verify_cache_match(one, "alice", &b));
+  verify_cache_free(one);
+  verify_cache_free(two);
 }
 
 static void test_expiry(void)
 {
-  PwCache *c = cache_new(10, TTL);
+  VerifyCache *c = cache_new(10, TTL);
   remember(c, "alice", "pw");
   fake_now += TTL - 1;
   g_assert_true(matches(c, "alice", "pw"));
   fake_now += 1;
   g_assert_false(matches(c, "alice", "pw"));
   /* the expired entry is gone, not only ignored */
-  g_assert_cmpuint(pw_cache_size(c), ==, 0);
+  g_assert_cmpuint(verify_cache_size(c), ==, 0);
   /* a hit does not extend the entry's life; a new verification does */
   remember(c, "alice", "pw");
   fake_now += TTL / 2;
@@ -146,35 +147,35 @@ static void test_expiry(void)
   remember(c, "alice", "pw");
   fake_now += TTL / 2;
   g_assert_true(matches(c, "alice", "pw"));
-  pw_cache_free(c);
+  verify_cache_free(c);
 }
 
 static void test_forget(void)
 {
-  PwCache *c = cache_new(10, TTL);
+  VerifyCache *c = cache_new(10, TTL);
   remember(c, "alice", "pw");
   remember(c, "bob", "pw");
-  pw_cache_forget(c, "alice");
-  pw_cache_forget(c, "nobody");
+  verify_cache_forget(c, "alice");
+  verify_cache_forget(c, "nobody");
   g_assert_false(matches(c, "alice", "pw"));
   g_assert_true(matches(c, "bob", "pw"));
-  g_assert_cmpuint(pw_cache_size(c), ==, 1);
-  pw_cache_free(c);
+  g_assert_cmpuint(verify_cache_size(c), ==, 1);
+  verify_cache_free(c);
 }
 
 /* A full cache makes room by dropping its oldest entry. */
 static void test_size_bound(void)
 {
-  PwCache *c = cache_new(3, 1000);
+  VerifyCache *c = cache_new(3, 1000);
   remember(c, "u1", "pw");
   fake_now++;
   remember(c, "u2", "pw");
   fake_now++;
   remember(c, "u3", "pw");
   fake_now++;
-  g_assert_cmpuint(pw_cache_size(c), ==, 3);
+  g_assert_cmpuint(verify_cache_size(c), ==, 3);
   remember(c, "u4", "pw");
-  g_assert_cmpuint(pw_cache_size(c), ==, 3);
+  g_assert_cmpuint(verify_cache_size(c), ==, 3);
   g_assert_false(matches(c, "u1", "pw"));
   g_assert_true(matches(c, "u2", "pw"));
   g_assert_true(matches(c, "u4", "pw"));
@@ -184,7 +185,7 @@ static void test_size_bound(void)
   remember(c, "u2", "pw");
   fake_now++;
   remember(c, "u5", "pw");
-  g_assert_cmpuint(pw_cache_size(c), ==, 3);
+  g_assert_cmpuint(verify_cache_size(c), ==, 3);
   g_assert_false(matches(c, "u3", "pw"));
   g_assert_true(matches(c, "u2", "pw"));
   g_assert_true(matches(c, "u4", "pw"));
@@ -192,16 +193,16 @@ static void test_size_bound(void)
 
   /* replacing a user's entry does not count twice */
   remember(c, "u5", "other");
-  g_assert_cmpuint(pw_cache_size(c), ==, 3);
+  g_assert_cmpuint(verify_cache_size(c), ==, 3);
   g_assert_true(matches(c, "u5", "other"));
   g_assert_false(matches(c, "u5", "pw"));
-  pw_cache_free(c);
+  verify_cache_free(c);
 }
 
 /* Expired entries go first, all of them, before a live one is evicted. */
 static void test_expired_evicted_first(void)
 {
-  PwCache *c = cache_new(3, TTL);
+  VerifyCache *c = cache_new(3, TTL);
   remember(c, "u1", "pw");
   fake_now += 1;
   remember(c, "u2", "pw");
@@ -209,21 +210,21 @@ static void test_expired_evicted_first(void)
   remember(c, "u3", "pw");
   fake_now += TTL - 4; /* u1 and u2 expired, u3 not */
   remember(c, "u4", "pw");
-  g_assert_cmpuint(pw_cache_size(c), ==, 2);
+  g_assert_cmpuint(verify_cache_size(c), ==, 2);
   g_assert_true(matches(c, "u3", "pw"));
   g_assert_true(matches(c, "u4", "pw"));
-  pw_cache_free(c);
+  verify_cache_free(c);
 }
 
 static void test_size_one(void)
 {
-  PwCache *c = cache_new(1, TTL);
+  VerifyCache *c = cache_new(1, TTL);
   remember(c, "u1", "pw");
   remember(c, "u2", "pw");
-  g_assert_cmpuint(pw_cache_size(c), ==, 1);
+  g_assert_cmpuint(verify_cache_size(c), ==, 1);
   g_assert_false(matches(c, "u1", "pw"));
   g_assert_true(matches(c, "u2", "pw"));
-  pw_cache_free(c);
+  verify_cache_free(c);
 }
 
 /* ---- threads ----------------------------------------------------------- */
@@ -231,7 +232,7 @@ static void test_size_one(void)
 enum { N_THREADS = 8, N_OWN = 50, N_SHARED = 20, ROUNDS = 300 };
 
 typedef struct Worker {
-  PwCache *cache;
+  VerifyCache *cache;
   unsigned id;
   unsigned lost;          /* remembered, then not found */
   unsigned false_accepts; /* a wrong password that matched */
@@ -259,7 +260,7 @@ static gpointer worker_main(gpointer data)
       (void)matches(w->cache, shared, "shared-pw");
       break;
     default:
-      pw_cache_forget(w->cache, shared);
+      verify_cache_forget(w->cache, shared);
       break;
     }
     if (matches(w->cache, shared, "not-the-shared-pw"))
@@ -271,7 +272,7 @@ static gpointer worker_main(gpointer data)
 static void test_threads(void)
 {
   /* room for every user: no entry is evicted behind a thread's back */
-  PwCache *c = cache_new(N_THREADS * N_OWN + N_SHARED, G_MAXINT32);
+  VerifyCache *c = cache_new(N_THREADS * N_OWN + N_SHARED, G_MAXINT32);
   Worker workers[N_THREADS];
   GThread *threads[N_THREADS];
   for (unsigned i = 0; i < N_THREADS; i++) {
@@ -283,15 +284,15 @@ static void test_threads(void)
     g_assert_cmpuint(workers[i].lost, ==, 0);
     g_assert_cmpuint(workers[i].false_accepts, ==, 0);
   }
-  g_assert_cmpuint(pw_cache_size(c), >=, N_THREADS * N_OWN);
-  g_assert_cmpuint(pw_cache_size(c), <=, N_THREADS * N_OWN + N_SHARED);
-  pw_cache_free(c);
+  g_assert_cmpuint(verify_cache_size(c), >=, N_THREADS * N_OWN);
+  g_assert_cmpuint(verify_cache_size(c), <=, N_THREADS * N_OWN + N_SHARED);
+  verify_cache_free(c);
 }
 
 /* Under eviction pressure the bound holds whatever the interleaving. */
 static void test_threads_bounded(void)
 {
-  PwCache *c = cache_new(16, G_MAXINT32);
+  VerifyCache *c = cache_new(16, G_MAXINT32);
   Worker workers[N_THREADS];
   GThread *threads[N_THREADS];
   for (unsigned i = 0; i < N_THREADS; i++) {
@@ -306,10 +307,10 @@ static void test_threads_bounded(void)
     g_assert_cmpuint(workers[i].false_accepts, ==, 0);
     lost += workers[i].lost;
   }
-  g_assert_cmpuint(pw_cache_size(c), >, 0);
-  g_assert_cmpuint(pw_cache_size(c), <=, 16);
+  g_assert_cmpuint(verify_cache_size(c), >, 0);
+  g_assert_cmpuint(verify_cache_size(c), <=, 16);
   g_test_message("%u entries evicted before their thread found them", lost);
-  pw_cache_free(c);
+  verify_cache_free(c);
 }
 
 int main(int argc, char **argv)

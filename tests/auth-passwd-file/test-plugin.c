@@ -536,7 +536,7 @@ static void test_cache_hit(Fixture *f, gconstpointer data)
   g_assert_cmpstr(poplar_auth_request_field(f->req, "quota"), ==, "2G");
   g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
                    0);
-  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 1);
+  g_assert_cmpuint(verify_cache_size(fixture_passdb(f)->cache), ==, 1);
   test_assert_never_logged("alice-pw");
 }
 
@@ -550,7 +550,7 @@ static void test_cache_wrong_password(Fixture *f, gconstpointer data)
   start(f, users);
   g_assert_cmpuint(crypt_cost(f, "alice", "wrong", POPLAR_PASSDB_DENIED), ==,
                    1);
-  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 0);
+  g_assert_cmpuint(verify_cache_size(fixture_passdb(f)->cache), ==, 0);
   g_assert_cmpuint(crypt_cost(f, "alice", "alice-pw", POPLAR_PASSDB_OK), ==,
                    1);
   g_assert_cmpuint(crypt_cost(f, "alice", "wrong", POPLAR_PASSDB_DENIED), ==,
@@ -612,7 +612,7 @@ static void test_cache_expiry(Fixture *f, gconstpointer data)
   write_file(f->path, users, 0600);
   g_assert_true(start_with(f, "path = PATH\nverify-cache-ttl = 10m\n"));
   fake_now = 1000;
-  pw_cache_set_clock(fixture_passdb(f)->cache, fake_clock);
+  verify_cache_set_clock(fixture_passdb(f)->cache, fake_clock);
   g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 1);
   fake_now += 10 * G_TIME_SPAN_MINUTE - 1;
   g_assert_cmpuint(crypt_cost(f, "alice", "pw", POPLAR_PASSDB_OK), ==, 0);
@@ -630,13 +630,13 @@ static void test_cache_size(Fixture *f, gconstpointer data)
   write_file(f->path, users, 0600);
   g_assert_true(start_with(f, "path = PATH\nverify-cache-size = 2\n"));
   fake_now = 1000;
-  pw_cache_set_clock(fixture_passdb(f)->cache, fake_clock);
+  verify_cache_set_clock(fixture_passdb(f)->cache, fake_clock);
   g_assert_cmpuint(crypt_cost(f, "u1", "pw", POPLAR_PASSDB_OK), ==, 1);
   fake_now++;
   g_assert_cmpuint(crypt_cost(f, "u2", "pw", POPLAR_PASSDB_OK), ==, 1);
   fake_now++;
   g_assert_cmpuint(crypt_cost(f, "u3", "pw", POPLAR_PASSDB_OK), ==, 1);
-  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 2);
+  g_assert_cmpuint(verify_cache_size(fixture_passdb(f)->cache), ==, 2);
   /* u1, the oldest, made room */
   g_assert_cmpuint(crypt_cost(f, "u3", "pw", POPLAR_PASSDB_OK), ==, 0);
   g_assert_cmpuint(crypt_cost(f, "u2", "pw", POPLAR_PASSDB_OK), ==, 0);
@@ -690,7 +690,7 @@ static void test_cache_plain(Fixture *f, gconstpointer data)
                      0);
   }
   g_assert_cmpuint(test_log_count("from the cache", NULL), ==, hits);
-  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 1);
+  g_assert_cmpuint(verify_cache_size(fixture_passdb(f)->cache), ==, 1);
 }
 
 /* nologin is read from the file at every login, cached password or not. */
@@ -722,7 +722,7 @@ static void test_cache_apop_unaffected(Fixture *f, gconstpointer data)
   g_assert_null(f->req->secret);
   g_assert_cmpint(lookup(f, "carol"), ==, POPLAR_PASSDB_OK);
   g_assert_cmpstr(f->req->secret, ==, "carol-pw");
-  g_assert_cmpuint(pw_cache_size(fixture_passdb(f)->cache), ==, 1);
+  g_assert_cmpuint(verify_cache_size(fixture_passdb(f)->cache), ==, 1);
 }
 
 static void test_cache_config_errors(Fixture *f, gconstpointer data)

@@ -11,7 +11,9 @@ reads.
 A table of keys whose entries start {.section = "NAME", .key = "KEY", ...}
 (the core's reader) counts as reads of those keys in [NAME].
 
-Sections: a plugin's sources (plugins/NAME/) read [NAME].  The core reads
+Sections: a plugin's sources (plugins/NAME/) read [NAME].  Sources shared
+by a family of plugins (plugins/common/FAMILY/, compiled into each
+plugins/FAMILY-*/) read the section of every plugin of the family.  The core reads
 [server], [plugins] and [tls]; a call whose first argument is a variable
 assigned from poplarpriv_config_section_ensure(file, "NAME") in the same
 function is attributed to [NAME], any other core call to "one of the core's
@@ -204,6 +206,15 @@ def read_keys(source_root):
         plugin = os.path.basename(os.path.dirname(plugin_dir))
         for path in sorted(glob.glob(os.path.join(plugin_dir, "*.c"))):
             keys += keys_of_file(path, plugin)
+    plugins = plugins_in_tree(source_root)
+    for family_dir in sorted(glob.glob(os.path.join(
+            source_root, "plugins", "common", "*", ""))):
+        family = os.path.basename(os.path.dirname(family_dir))
+        for plugin in plugins:
+            if not plugin.startswith(family + "-"):
+                continue
+            for path in sorted(glob.glob(os.path.join(family_dir, "*.c"))):
+                keys += keys_of_file(path, plugin)
     return keys
 
 

@@ -13,6 +13,8 @@
  *             core ignores the verdicts of notification-only points)
  *   hide-uidls = u1; u2      mailbox_open hides these messages
  *   add-header = Name: value mailbox_open adds it to every message
+ *   record-fields = a; b     mailbox_open lines end with " a=VALUE b=VALUE"
+ *                            (the password database's fields; "-" unset)
  *   record-expunged = yes    update_after lines end with " expunged=" and
  *                            the UIDLs the store removed ("-" for none)
  *   second-table = yes       registers a second table that only records
@@ -67,6 +69,7 @@ typedef struct Recorder {
   char *header_name;
   char *header_value;
   bool record_expunged;
+  char **record_fields; /* NULL-terminated */
 } Recorder;
 
 /* The second table records through the first one's file, with a prefix. */
@@ -221,8 +224,18 @@ static void note_auth_after(Recorder *r, const char *prefix,
 static void note_mailbox_open(Recorder *r, const char *prefix,
                               PoplarSession *s, PoplarMailbox *mbox)
 {
-  record(r, prefix, "mailbox_open %s %zu", poplar_session_id(s),
-         poplar_mailbox_message_count(mbox));
+  char fields[1024] = "";
+  size_t used = 0;
+  for (char **f = r->record_fields; f && *f && used < sizeof fields; f++) {
+    const char *v = poplar_mailbox_field(mbox, *f);
+    int n = snprintf(fields + used, sizeof fields - used, " %s=%s", *f,
+                     v ? v : "-");
+    if (n < 0)
+      break;
+    used += (size_t)n;
+  }
+  record(r, prefix, "mailbox_open %s %zu%s", poplar_session_id(s),
+         poplar_mailbox_message_count(mbox), fields);
 }
 
 static void note_message_retrieve(Recorder *r, const char *prefix,
@@ -429,6 +442,11 @@ static void recorder_free(void *data)
       free(*u);
     free(r->hide_uidls);
   }
+  if (r->record_fields) {
+    for (char **f = r->record_fields; *f; f++)
+      free(*f);
+    free(r->record_fields);
+  }
   free(r->header_name);
   free(r->header_value);
   free(r);
@@ -564,6 +582,22 @@ static bool read_hide_uidls(Recorder *r, PoplarConfig *config)
   return true;
 }
 
+static bool read_record_fields(Recorder *r, PoplarConfig *config)
+{
+  size_t n = 0;
+  const char *const *names =
+      poplar_config_get_list(config, "record-fields", &n);
+  r->record_fields = calloc(n + 1, sizeof *r->record_fields);
+  if (!r->record_fields)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    r->record_fields[i] = strdup(names[i]);
+    if (!r->record_fields[i])
+      return false;
+  }
+  return true;
+}
+
 static bool read_add_header(Recorder *r, PoplarConfig *config)
 {
   const char *value = poplar_config_get_string(config, "add-header", NULL);
@@ -612,6 +646,7 @@ static bool test_hooks_init(PoplarPlugin *plugin, PoplarConfig *config)
   ok = read_answers(r, config) && ok;
   ok = read_hide_uidls(r, config) && ok;
   ok = read_add_header(r, config) && ok;
+  ok = read_record_fields(r, config) && ok;
   ok = poplar_config_get_bool(config, "second-table", false, &second_table) &&
        ok;
   ok = poplar_config_get_bool(config, "record-expunged", false,

@@ -7,27 +7,28 @@
  * limited time.
  *
  * The digest covers the stored password as well as the attempt, so a
- * changed line of the file makes every earlier entry of its user useless
+ * changed password (a new line of a file, a new row) makes every earlier entry of its user useless
  * without anyone having to look for it.  Every operation is O(1): entries
  * are kept in a hash table by user and in a queue by age, and since every
  * entry lives for the same time, the oldest is also the first to expire.
  */
-#include "passwd-file.h"
+#include "verify-cache.h"
 
 #include <gnutls/crypto.h>
+#include <pthread.h>
 #include <gnutls/gnutls.h>
 #include <string.h>
 
-#define PW_CACHE_KEY_SIZE 32
+#define VERIFY_CACHE_KEY_SIZE 32
 
 typedef struct CacheEntry {
-  GList link;     /* in PwCache.by_age; link.data is the entry itself */
+  GList link;     /* in VerifyCache.by_age; link.data is the entry itself */
   gint64 expires; /* the clock's µs from which it no longer matches */
-  PwCacheDigest digest;
-  char user[]; /* also the key in PwCache.by_user */
+  VerifyCacheDigest digest;
+  char user[]; /* also the key in VerifyCache.by_user */
 } CacheEntry;
 
-struct PwCache {
+struct VerifyCache {
   /* pthread rather than GMutex: ThreadSanitizer understands these.  Held
    * for table operations only; digests are computed outside it. */
   pthread_mutex_t lock;
@@ -35,16 +36,16 @@ struct PwCache {
   GQueue by_age;       /* oldest first, which is also soonest to expire */
   unsigned max_entries;
   gint64 ttl_us;
-  PwCacheClock clock;
-  unsigned char key[PW_CACHE_KEY_SIZE];
+  VerifyCacheClock clock;
+  unsigned char key[VERIFY_CACHE_KEY_SIZE];
 };
 
-PwCache *pw_cache_new(unsigned max_entries, gint64 ttl_us, char **error)
+VerifyCache *verify_cache_new(unsigned max_entries, gint64 ttl_us, char **error)
 {
   g_assert(max_entries > 0);
   g_assert(ttl_us > 0);
   *error = NULL;
-  PwCache *c = g_new0(PwCache, 1);
+  VerifyCache *c = g_new0(VerifyCache, 1);
   int rc = gnutls_rnd(GNUTLS_RND_KEY, c->key, sizeof c->key);
   if (rc < 0) {
     *error = g_strdup_printf("cannot make a key for the verify cache: %s",
@@ -69,14 +70,14 @@ static void entry_free(CacheEntry *e)
 }
 
 /* Called with the lock held. */
-static void entry_drop(PwCache *c, CacheEntry *e)
+static void entry_drop(VerifyCache *c, CacheEntry *e)
 {
   g_hash_table_remove(c->by_user, e->user);
   g_queue_unlink(&c->by_age, &e->link);
   entry_free(e);
 }
 
-void pw_cache_free(PwCache *c)
+void verify_cache_free(VerifyCache *c)
 {
   if (!c)
     return;
@@ -89,33 +90,31 @@ void pw_cache_free(PwCache *c)
   g_free(c);
 }
 
-void pw_cache_set_clock(PwCache *c, PwCacheClock clock)
+void verify_cache_set_clock(VerifyCache *c, VerifyCacheClock clock)
 {
   pthread_mutex_lock(&c->lock);
   c->clock = clock;
   pthread_mutex_unlock(&c->lock);
 }
 
-bool pw_cache_digest(const PwCache *c, const PwPassword *stored,
-                     const char *attempt, PwCacheDigest *out)
+bool verify_cache_digest(const VerifyCache *c, unsigned char kind,
+                         const char *stored, const char *attempt,
+                         VerifyCacheDigest *out)
 {
-  g_assert(stored->value);
-  /* The kind is part of the input: a {PLAIN} password that reads like a
-   * hash is not the hash it reads like. */
-  const unsigned char kind = (unsigned char)stored->kind;
+  g_assert(stored);
   gnutls_hmac_hd_t mac;
   if (gnutls_hmac_init(&mac, GNUTLS_MAC_SHA256, c->key, sizeof c->key) < 0)
     return false;
   /* The stored value's NUL separates it from the attempt: neither can
    * contain one, so no two pairs give the same input. */
   bool ok = gnutls_hmac(mac, &kind, 1) >= 0 &&
-            gnutls_hmac(mac, stored->value, strlen(stored->value) + 1) >= 0 &&
+            gnutls_hmac(mac, stored, strlen(stored) + 1) >= 0 &&
             gnutls_hmac(mac, attempt, strlen(attempt)) >= 0;
   gnutls_hmac_deinit(mac, ok ? out->bytes : NULL);
   return ok;
 }
 
-static bool digest_equal(const PwCacheDigest *a, const PwCacheDigest *b)
+static bool digest_equal(const VerifyCacheDigest *a, const VerifyCacheDigest *b)
 {
   volatile unsigned char diff = 0;
   for (size_t i = 0; i < sizeof a->bytes; i++)
@@ -123,7 +122,7 @@ static bool digest_equal(const PwCacheDigest *a, const PwCacheDigest *b)
   return diff == 0;
 }
 
-bool pw_cache_match(PwCache *c, const char *user, const PwCacheDigest *digest)
+bool verify_cache_match(VerifyCache *c, const char *user, const VerifyCacheDigest *digest)
 {
   pthread_mutex_lock(&c->lock);
   bool match = false;
@@ -140,7 +139,7 @@ bool pw_cache_match(PwCache *c, const char *user, const PwCacheDigest *digest)
 
 /* Called with the lock held.  Each entry is dropped once, so this costs
  * O(1) per entry made. */
-static void drop_expired(PwCache *c, gint64 now)
+static void drop_expired(VerifyCache *c, gint64 now)
 {
   GList *head;
   while ((head = g_queue_peek_head_link(&c->by_age))) {
@@ -151,8 +150,8 @@ static void drop_expired(PwCache *c, gint64 now)
   }
 }
 
-void pw_cache_remember(PwCache *c, const char *user,
-                       const PwCacheDigest *digest)
+void verify_cache_remember(VerifyCache *c, const char *user,
+                       const VerifyCacheDigest *digest)
 {
   pthread_mutex_lock(&c->lock);
   /* Read under the lock, so that the queue stays in order of expiry. */
@@ -176,7 +175,7 @@ void pw_cache_remember(PwCache *c, const char *user,
   pthread_mutex_unlock(&c->lock);
 }
 
-void pw_cache_forget(PwCache *c, const char *user)
+void verify_cache_forget(VerifyCache *c, const char *user)
 {
   pthread_mutex_lock(&c->lock);
   CacheEntry *e = g_hash_table_lookup(c->by_user, user);
@@ -185,7 +184,7 @@ void pw_cache_forget(PwCache *c, const char *user)
   pthread_mutex_unlock(&c->lock);
 }
 
-unsigned pw_cache_size(PwCache *c)
+unsigned verify_cache_size(VerifyCache *c)
 {
   pthread_mutex_lock(&c->lock);
   unsigned n = g_hash_table_size(c->by_user);
