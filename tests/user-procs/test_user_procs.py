@@ -62,6 +62,7 @@ class UserProcessTest(PoplarTestCase):
     def make_server(self, extra_users=(), **server_keys):
         s = tlstest.TlsServer()
         self._servers.append(s)
+        self.addCleanup(self._cleanup_server, s)
         os.chmod(s.dir, 0o755)  # users traverse it to reach their homes
         self.big = b"Subject: big\n\n" + b"".join(
             b"line %d .with a leading dot after the number\n" % i
@@ -189,6 +190,7 @@ class UserProcessTest(PoplarTestCase):
         beside = sorted(os.listdir(secret_dir))
         s = tlstest.TlsServer()
         self._servers.append(s)
+        self.addCleanup(self._cleanup_server, s)
         os.chmod(s.dir, 0o755)
         user = self.add(s, "mallory", UID_A, [], mail="mbox:%h/mbox")
         link = os.path.join(user.home, "mbox")
@@ -224,6 +226,7 @@ class UserProcessTest(PoplarTestCase):
         mail_gid = grp.getgrnam("mail").gr_gid
         s = tlstest.TlsServer()
         self._servers.append(s)
+        self.addCleanup(self._cleanup_server, s)
         os.chmod(s.dir, 0o755)
         spool = os.path.join(s.dir, "var", "mail")
         os.makedirs(spool)
