@@ -94,9 +94,14 @@ static PoplarMailbox *open_at(Fixture *f, PoplarSession *s,
   if (*r == POPLAR_STORE_OK) {
     poplarpriv_mailbox_number(mbox);
   } else {
+    /* Several threads open at once in the lock tests. */
+    static GMutex error_lock;
+    char *said = test_log_last_with("cannot open mailbox");
+    g_assert_nonnull(said);
+    g_mutex_lock(&error_lock);
     g_free(f->open_error);
-    f->open_error = test_log_last_with("cannot open mailbox");
-    g_assert_nonnull(f->open_error);
+    f->open_error = said;
+    g_mutex_unlock(&error_lock);
   }
   return mbox;
 }
