@@ -308,6 +308,11 @@ static void save_new_index(Rewrite *rw, PoplarMailbox *mbox)
   if (fstat(rw->tmp_fd, &st) != 0)
     return;
   g_autoptr(GArray) kept = g_array_new(FALSE, FALSE, sizeof(MboxMsg));
+  /* The folder-data message, first in the file and never listed, stays
+   * where it is. */
+  if (mb->n_msgs > 0 && (mb->msgs[0].flags & MBOX_MSG_PSEUDO) &&
+      !mb->msgs[0].gone)
+    g_array_append_val(kept, mb->msgs[0]);
   uint64_t shift = 0;
   size_t n = poplar_mailbox_message_count(mbox);
   for (size_t i = 0; i < n; i++) {

@@ -4,7 +4,7 @@
  * the next one neither parses an unchanged mbox again nor gives a message
  * another UIDL.  Plain text, one message a line (README.md documents it):
  *
- *   poplar-mbox-index 1
+ *   poplar-mbox-index 2
  *   format mboxo
  *   file <dev> <ino> <size> <mtime-ns> <ctime-ns>
  *   scanned <offset>
@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INDEX_MAGIC "poplar-mbox-index 1"
+#define INDEX_MAGIC "poplar-mbox-index"
 /* An index bigger than this is not one of ours (100 bytes a message for
  * ten million messages). */
 #define INDEX_MAX_SIZE ((gsize)1 << 30)
@@ -168,7 +168,7 @@ static bool parse_message(Parser *ps, char *line, MboxIndex *index,
     return bad(ps, "malformed From_ line hash");
   if (!mbox_hash_parse(hash, m.hash))
     return bad(ps, "malformed content hash");
-  if (flags > (MBOX_MSG_HEADLESS | MBOX_MSG_TRUNCATED))
+  if (flags > (MBOX_MSG_HEADLESS | MBOX_MSG_TRUNCATED | MBOX_MSG_PSEUDO))
     return bad(ps, "unknown flags");
   m.flags = (uint32_t)flags;
   if (!valid_uidl(uidl) || g_hash_table_contains(uidls, uidl))
@@ -193,8 +193,11 @@ static bool parse_message(Parser *ps, char *line, MboxIndex *index,
 static bool parse_index(Parser *ps, MboxIndex *index)
 {
   char *line = next_line(ps);
-  if (!line || strcmp(line, INDEX_MAGIC) != 0)
-    return bad(ps, "not a poplar mbox index (version 1)");
+  uint64_t version = 0;
+  if (!line || !keyword(&line, INDEX_MAGIC) || !parse_u64(&line, &version) ||
+      *line || version < 1 || version > MBOX_INDEX_VERSION)
+    return bad(ps, "not a poplar mbox index (version 1 or 2)");
+  index->version = (unsigned)version;
   line = next_line(ps);
   if (!line || !keyword(&line, "format"))
     return bad(ps, "no format line");
@@ -320,12 +323,13 @@ bool mbox_index_save_at(int dir_fd, const char *name, const char *path,
   }
   GString *out = g_string_sized_new(256 * 1024);
   g_string_append_printf(out,
-                         INDEX_MAGIC "\nformat %s\nfile %" G_GUINT64_FORMAT
+                         INDEX_MAGIC " %d\nformat %s\nfile %" G_GUINT64_FORMAT
                          " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
                          " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT
                          "\nscanned %" G_GUINT64_FORMAT
                          "\nmessages %" G_GSIZE_FORMAT "\n",
-                         mbox_format_name(format), (uint64_t)st->st_dev,
+                         MBOX_INDEX_VERSION, mbox_format_name(format),
+                         (uint64_t)st->st_dev,
                          (uint64_t)st->st_ino, (uint64_t)st->st_size,
                          mbox_stat_mtime_ns(st), mbox_stat_ctime_ns(st),
                          scanned, n);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Parsing an mbox: where each message starts and ends, its size as POP3
- * sends it, a fingerprint of its content and its X-UIDL header.
+ * sends it, a fingerprint of its content, its X-UIDL header, and the IMAP
+ * headers Dovecot and c-client keep (X-UID; X-IMAPbase or X-IMAP in the
+ * first message, which X-IMAP marks as their folder-data message).
  *
  * The file is read in large blocks and looked at line by line, but only
  * the first octets of a line decide anything (MBOX_LINE_PEEK of them at
@@ -72,6 +74,9 @@ typedef struct Scan {
   PoplarCrlfSize crlf;
   gnutls_hash_hd_t hash;
   bool hash_open;
+  bool first_of_file; /* the file's first message (from offset 0) */
+  bool base_seen;     /* its X-IMAPbase/X-IMAP came before this line */
+  bool found_any;     /* a message was appended to msgs */
 
   /* the current line */
   bool line_start;
@@ -182,6 +187,8 @@ static void start_message(Scan *s, uint64_t from, bool headless)
   s->skipping = false;
   s->held_len = 0;
   s->kind = RUN_CONTENT;
+  s->first_of_file = s->start == 0 && !s->found_any && !headless;
+  s->base_seen = false;
   poplar_crlf_size_init(&s->crlf);
   open_hash(s);
 }
@@ -208,6 +215,7 @@ static void end_message(Scan *s, uint64_t boundary, bool at_eof)
   if (at_eof && !separated)
     m->flags |= MBOX_MSG_TRUNCATED;
   g_array_append_val(s->msgs, *m);
+  s->found_any = true;
 }
 
 static bool is_volatile_field(const char *name, size_t len)
@@ -245,6 +253,34 @@ static void take_x_uidl(Scan *s, const char *p, size_t len, size_t colon)
     v++;
   if (valid_uidl(v, (size_t)(end - v)))
     s->cur.x_uidl = g_string_chunk_insert_len(s->strings, v, end - v);
+}
+
+/* X-UID, and X-IMAPbase or X-IMAP in the file's first message, read as
+ * Dovecot reads them: an X-UID there counts only after the X-IMAPbase,
+ * the first of each field wins.  @p holds @len octets of the line, the
+ * whole of it when @whole (X-IMAPbase needs only its start, before the
+ * keywords). */
+static void take_imap_field(Scan *s, const char *p, size_t len, size_t colon,
+                            size_t name_len, bool whole)
+{
+  /* The value, line end included (the parsers allow white space). */
+  const char *v = p + colon + 1;
+  size_t v_len = len - colon - 1;
+  if (name_len == 5 && g_ascii_strncasecmp(p, "x-uid", 5) == 0) {
+    if (whole && s->cur.x_uid == 0 && (!s->first_of_file || s->base_seen))
+      mbox_imap_uid_parse(v, v_len, &s->cur.x_uid);
+    return;
+  }
+  bool base = name_len == 10 && g_ascii_strncasecmp(p, "x-imapbase", 10) == 0;
+  bool pseudo = name_len == 6 && g_ascii_strncasecmp(p, "x-imap", 6) == 0;
+  if ((!base && !pseudo) || !s->first_of_file || s->base_seen)
+    return;
+  if (!mbox_imap_base_parse(v, v_len, &s->cur.uidvalidity,
+                            &s->cur.uid_last))
+    return;
+  s->base_seen = true;
+  if (pseudo)
+    s->cur.flags |= MBOX_MSG_PSEUDO;
 }
 
 /* Decides what the line at buf[pos] is.  @w octets of it are at hand (the
@@ -302,6 +338,8 @@ static void classify_line(Scan *s, size_t w, bool complete)
         if (s->skipping && name_len == 6 &&
             g_ascii_strncasecmp(p, "x-uidl", 6) == 0 && whole)
           take_x_uidl(s, p, w, (size_t)(colon - p));
+        else if (s->skipping)
+          take_imap_field(s, p, w, (size_t)(colon - p), name_len, whole);
       }
       kind = s->skipping ? RUN_SIZE_ONLY : RUN_CONTENT;
     }

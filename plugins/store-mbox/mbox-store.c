@@ -15,6 +15,7 @@
  * at once.
  */
 #include "mbox.h"
+#include "uidl-format.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -190,6 +191,8 @@ static bool list_messages(MboxMailbox *mb, GError **error)
   uint64_t octets = 0;
   for (size_t i = 0; i < mb->n_msgs; i++) {
     MboxMsg *m = &mb->msgs[i];
+    if (m->flags & MBOX_MSG_PSEUDO)
+      continue; /* folder data, not mail */
     if (m->flags & MBOX_MSG_HEADLESS)
       mbox_log(mb, POPLAR_LOG_WARNING,
                "%s does not start with a From_ line: the %" PRIu64
@@ -306,6 +309,7 @@ static void mbox_close(void *data, PoplarMailbox *mbox)
 static void mbox_destroy(void *data)
 {
   MboxStore *store = data;
+  uidl_format_free(store->uidl_format);
   g_free(store->index_dir);
   g_free(store);
 }
@@ -403,8 +407,26 @@ static bool mbox_init(PoplarPlugin *plugin, PoplarConfig *config)
   }
   bool use_x_uidl = true;
   ok = poplar_config_get_bool(config, "x-uidl", true, &use_x_uidl) && ok;
-  if (!ok)
+  UidlFormat *uidl_format = NULL;
+  const char *uidl_text = poplar_config_get_string(config, "uidl-format",
+                                                   NULL);
+  if (uidl_text) {
+    g_autofree char *problem = NULL;
+    /* An mbox has UIDs and a UIDVALIDITY (X-UID, X-IMAPbase), but no file
+     * names or GUIDs, and Dovecot's %m there hashes headers as Poplar
+     * does not. */
+    uidl_format = uidl_format_parse(
+        uidl_text, UIDL_VAR_UID | UIDL_VAR_UIDVALIDITY, &problem);
+    if (!uidl_format) {
+      poplar_config_error(config, "uidl-format", "%s (store-mbox has %%u "
+                          "and %%v)", problem);
+      ok = false;
+    }
+  }
+  if (!ok) {
+    uidl_format_free(uidl_format);
     return false;
+  }
 
   MboxStore *store = g_new0(MboxStore, 1);
   store->plugin = plugin;
@@ -414,6 +436,7 @@ static bool mbox_init(PoplarPlugin *plugin, PoplarConfig *config)
   store->lock.dotlock_stale_ms = stale_ms;
   store->index_dir = index_dir && index_dir[0] ? g_strdup(index_dir) : NULL;
   store->use_x_uidl = use_x_uidl;
+  store->uidl_format = uidl_format;
   if (!poplar_register_store(plugin, "mbox", &mbox_ops, sizeof mbox_ops,
                              store)) {
     mbox_destroy(store);

@@ -70,7 +70,11 @@ bool mbox_sync(MboxMailbox *mb, MboxLock *lock, GError **error)
              "%s: parsing the mbox again", mb->index_path,
              mbox_format_name(idx->format), mbox_format_name(store->format));
   }
-  bool same_file = idx && idx->format == store->format &&
+  if (idx && idx->version < MBOX_INDEX_VERSION)
+    mbox_log(mb, POPLAR_LOG_INFO, "%s was written by an earlier version: "
+             "parsing the mbox again (UIDLs are kept)", mb->index_path);
+  bool same_file = idx && idx->version == MBOX_INDEX_VERSION &&
+                   idx->format == store->format &&
                    idx->dev == (uint64_t)mb->st.st_dev &&
                    idx->ino == (uint64_t)mb->st.st_ino;
   size_t n_idx = idx ? idx->msgs->len : 0;
@@ -117,8 +121,12 @@ bool mbox_sync(MboxMailbox *mb, MboxLock *lock, GError **error)
   }
 
   MboxUidlMap *map = idx ? mbox_uidl_map_new(idx_msgs, n_idx) : NULL;
+  /* uidl-format only where the index knows nothing of the mbox: see
+   * mbox-uidl.c. */
   mbox_uidl_assign((MboxMsg *)(void *)msgs->data, msgs->len, map,
-                   store->use_x_uidl, mb->strings);
+                   store->use_x_uidl,
+                   mb->sync_kind == MBOX_SYNC_NEW ? store->uidl_format : NULL,
+                   mb->strings);
   mbox_uidl_map_free(map);
   mb->scanned = size;
   mb->n_msgs = msgs->len;

@@ -8,9 +8,19 @@
  * the other messages, so it survives even the loss of the index; only a
  * duplicate (same From_ line and content) needs a ".N" suffix, and that
  * suffix is kept in the index.
+ *
+ * With uidl-format, a message Dovecot gave a UID (X-UID, checked as
+ * Dovecot checks it) gets the template's UIDL instead of the hash, so
+ * that clients see Dovecot's UIDLs.  Only when the index knows nothing of
+ * the mbox (the first session after a move from Dovecot, or after the
+ * index was lost): later, a new message is one Dovecot never showed, and
+ * an X-UID it brings along (copied from another mbox, or forged) must not
+ * give it the UIDL of a message a client has already seen.
  */
 #include "mbox.h"
+#include "uidl-format.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 struct MboxUidlMap {
@@ -80,9 +90,32 @@ static char *map_take(MboxUidlMap *map, const uint8_t *hash, GHashTable *used)
   return NULL;
 }
 
-void mbox_uidl_assign(MboxMsg *msgs, size_t n, MboxUidlMap *map,
-                      bool use_x_uidl, GStringChunk *strings)
+/* @m's UIDL from @format, or NULL when it has no UID or the template
+ * does not make a UIDL RFC 1939 allows (it is then given the hash). */
+static char *from_template(const UidlFormat *format, const MboxMsg *m,
+                           uint32_t uidvalidity)
 {
+  if (!format || m->x_uid == 0 || uidvalidity == 0)
+    return NULL;
+  char uid[16], validity[16];
+  g_snprintf(uid, sizeof uid, "%" PRIu32, m->x_uid);
+  g_snprintf(validity, sizeof validity, "%" PRIu32, uidvalidity);
+  UidlFormatValues values = {.uid = uid, .uidvalidity = validity};
+  char *uidl = uidl_format_expand(format, &values);
+  if (!uidl_format_valid_uidl(uidl)) {
+    g_free(uidl);
+    return NULL;
+  }
+  return uidl;
+}
+
+void mbox_uidl_assign(MboxMsg *msgs, size_t n, MboxUidlMap *map,
+                      bool use_x_uidl, const UidlFormat *format,
+                      GStringChunk *strings)
+{
+  uint32_t uidvalidity = 0;
+  if (format)
+    mbox_imap_uids_resolve(msgs, n, &uidvalidity);
   g_autoptr(GHashTable) used = g_hash_table_new(g_str_hash, g_str_equal);
   for (size_t i = 0; i < n; i++) {
     if (msgs[i].uidl)
@@ -93,11 +126,15 @@ void mbox_uidl_assign(MboxMsg *msgs, size_t n, MboxUidlMap *map,
     if (m->uidl)
       continue;
     g_autofree char *known = map_take(map, m->hash, used);
+    g_autofree char *templated = NULL;
     if (known) {
       m->uidl = g_string_chunk_insert(strings, known);
     } else if (use_x_uidl && m->x_uidl &&
                !g_hash_table_contains(used, m->x_uidl)) {
       m->uidl = g_string_chunk_insert(strings, m->x_uidl);
+    } else if ((templated = from_template(format, m, uidvalidity)) &&
+               !g_hash_table_contains(used, templated)) {
+      m->uidl = g_string_chunk_insert(strings, templated);
     } else {
       char hex[MBOX_HASH_HEX_LEN + 1];
       mbox_hash_hex(m->hash, hex);

@@ -17,6 +17,8 @@
  *   mbox-session-lock.c  the POP3 session lock ([IN-USE])
  *   mbox-index.c         the index file: offsets, sizes and UIDLs
  *   mbox-uidl.c          giving messages stable UIDLs
+ *   mbox-imap-headers.c  X-IMAPbase, X-IMAP and X-UID, as Dovecot reads
+ *                        them
  *   mbox-sync.c          index against file: unchanged, appended, edited
  *   mbox-message.c       RETR and TOP: checking and reading a message
  *   mbox-expunge.c       the crash-safe rewrite at UPDATE
@@ -91,6 +93,11 @@ enum {
   /* The last message of the file, and the file does not end with the empty
    * line every MTA writes after a message: an interrupted delivery. */
   MBOX_MSG_TRUNCATED = 1u << 1,
+  /* The first message of the file holds an X-IMAP header: the folder
+   * data c-client and Dovecot keep in a message of its own ("DON'T
+   * DELETE THIS MESSAGE -- FOLDER INTERNAL DATA").  It is never listed,
+   * and kept at UPDATE. */
+  MBOX_MSG_PSEUDO = 1u << 2,
 };
 
 /* One message of an mbox.  Offsets are in the file:
@@ -109,6 +116,12 @@ typedef struct MboxMsg {
   const char *x_uidl; /* a valid X-UIDL: header's value, or NULL */
   const char *uidl;   /* the UIDL served, once assigned */
   uint32_t flags;     /* MBOX_MSG_* */
+  /* Found by parsing, not kept in the index: the X-UID header's value (0:
+   * none, or one Dovecot would not take), and for the file's first
+   * message the values of its X-IMAPbase or X-IMAP header (0: none). */
+  uint32_t x_uid;
+  uint32_t uidvalidity;
+  uint32_t uid_last;
   bool gone;          /* not found again after another program edited
                          the mbox during the session */
 } MboxMsg;
@@ -150,6 +163,23 @@ bool mbox_msg_end_intact(int fd, const MboxMsg *msg, uint64_t size);
  * being @size octets now, mail appended after it allowed). */
 bool mbox_layout_intact(int fd, const MboxMsg *msgs, size_t n,
                         uint64_t size);
+
+/* ---- IMAP headers in the mbox (mbox-imap-headers.c) ------------------- */
+
+/* The value of X-IMAPbase or X-IMAP (@len octets, after the colon; its
+ * line end may be included): "<uidvalidity> <last-uid> [keywords]", as
+ * Dovecot accepts it (UIDVALIDITY not 0). */
+bool mbox_imap_base_parse(const char *value, size_t len,
+                          uint32_t *uidvalidity, uint32_t *uid_last);
+/* The value of X-UID: digits (not 0), then only white space. */
+bool mbox_imap_uid_parse(const char *value, size_t len, uint32_t *uid);
+/* Keeps in x_uid, through @msgs (a whole file, parsed from its start),
+ * only the UIDs Dovecot would take when it syncs the file: growing, none
+ * beyond the next UID the first message's X-IMAPbase allows (the one
+ * after a message without a UID is taken by that message).  Sets
+ * *@uidvalidity to the file's, 0 (and every x_uid to 0) when its first
+ * message has no X-IMAPbase or X-IMAP. */
+void mbox_imap_uids_resolve(MboxMsg *msgs, size_t n, uint32_t *uidvalidity);
 
 /* ---- reading a message (mbox-reader.c) --------------------------------- */
 
@@ -252,8 +282,13 @@ void mbox_session_lock_release(MboxSessionLock *lock);
 #define MBOX_LOCK_SUFFIX ".poplar-lock"
 #define MBOX_REWRITE_SUFFIX ".poplar-new"
 
+/* Version 2 marks the folder-data message (MBOX_MSG_PSEUDO); a version
+ * 1 index still gives its UIDLs, but not the offsets. */
+#define MBOX_INDEX_VERSION 2
+
 /* What an index says about the mbox it was written for. */
 typedef struct MboxIndex {
+  unsigned version;
   MboxFormat format;
   uint64_t dev;
   uint64_t ino;
@@ -294,12 +329,19 @@ typedef struct MboxUidlMap MboxUidlMap;
 MboxUidlMap *mbox_uidl_map_new(const MboxMsg *msgs, size_t n);
 void mbox_uidl_map_free(MboxUidlMap *map);
 
+typedef struct UidlFormat UidlFormat;
+
 /* Gives each message of @msgs whose uidl is NULL a UIDL: the one @map
  * (may be NULL) remembers for its content, else its X-UIDL header (with
- * @use_x_uidl), else the hex of its content hash; ".2", ".3"... make it
- * unique.  UIDLs already set are kept.  Strings go to @strings. */
+ * @use_x_uidl), else @format's expansion with its X-UID and the file's
+ * UIDVALIDITY (when @format is not NULL: then @msgs must be the whole
+ * file, parsed from its start, and their x_uid are checked as
+ * mbox_imap_uids_resolve() says), else the hex of its content hash; ".2",
+ * ".3"... make it unique.  UIDLs already set are kept.  Strings go to
+ * @strings. */
 void mbox_uidl_assign(MboxMsg *msgs, size_t n, MboxUidlMap *map,
-                      bool use_x_uidl, GStringChunk *strings);
+                      bool use_x_uidl, const UidlFormat *format,
+                      GStringChunk *strings);
 
 /* ---- fault injection (mbox-fault.c, test builds only) ------------------ */
 
@@ -336,6 +378,7 @@ typedef struct MboxStore {
   MboxLockSettings lock;
   char *index_dir; /* template with %u %n %d, or NULL: beside the mbox */
   bool use_x_uidl;
+  UidlFormat *uidl_format; /* NULL: the default UIDLs */
 } MboxStore;
 
 typedef enum MboxSyncKind {

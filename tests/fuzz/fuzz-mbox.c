@@ -21,6 +21,7 @@
 
 #include "fuzz-check.h"
 #include "mbox.h"
+#include "uidl-format.h"
 
 /* True when @len octets are nothing but complete empty lines ("\n" or
  * "\r\n"): what the parser leaves out before the first From_ line. */
@@ -108,11 +109,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (n > 0)
     CHECK(m[n - 1].next == len);
 
-  mbox_uidl_assign(m, n, NULL, data[0] & 4, strings);
+  /* Dovecot's template, on every other input: UIDs from X-UID headers
+   * must still give valid, unique UIDLs, and only growing ones count. */
+  char *problem = NULL;
+  UidlFormat *uidl_format =
+      data[0] & 8 ? uidl_format_parse("%08Xu%08Xv",
+                                      UIDL_VAR_UID | UIDL_VAR_UIDVALIDITY,
+                                      &problem)
+                  : NULL;
+  CHECK(!problem);
+  mbox_uidl_assign(m, n, NULL, data[0] & 4, uidl_format, strings);
+  uidl_format_free(uidl_format);
   GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  uint32_t last_uid = 0;
   for (size_t i = 0; i < n; i++) {
     CHECK(fuzz_valid_uidl(m[i].uidl));
     CHECK(g_hash_table_add(seen, (gpointer)m[i].uidl));
+    CHECK((m[i].flags & MBOX_MSG_PSEUDO) == 0 || i == 0);
+    if (uidl_format && m[i].x_uid) {
+      CHECK(m[i].x_uid > last_uid);
+      last_uid = m[i].x_uid;
+    }
   }
   g_hash_table_unref(seen);
   g_array_unref(msgs);

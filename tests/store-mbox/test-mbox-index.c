@@ -30,6 +30,7 @@ static void test_round_trip(void)
   MboxMsg msgs[3] = {make_msg(0, "uidl-one", 1),
                      make_msg(141, "0123abc.2", 2),
                      make_msg(282, "X~y!", 3)};
+  msgs[0].flags = MBOX_MSG_PSEUDO;
   msgs[2].flags = MBOX_MSG_TRUNCATED;
   struct stat st;
   memset(&st, 0, sizeof st);
@@ -47,6 +48,7 @@ static void test_round_trip(void)
   MboxIndex *idx = mbox_index_load(path, &problem);
   g_assert_null(problem);
   g_assert_nonnull(idx);
+  g_assert_cmpuint(idx->version, ==, MBOX_INDEX_VERSION);
   g_assert_cmpint(idx->format, ==, MBOX_FORMAT_MBOXRD);
   g_assert_cmpuint(idx->dev, ==, 2049);
   g_assert_cmpuint(idx->ino, ==, 77);
@@ -107,11 +109,34 @@ static void test_damage(void)
   char *problem = NULL;
   MboxIndex *idx = mbox_index_load(path, &problem);
   g_assert_nonnull(idx);
+  g_assert_cmpuint(idx->version, ==, 1);
+  mbox_index_free(idx);
+  unlink(path);
+
+  /* Version 2 marks the folder-data message with flag 4. */
+  g_autofree char *v2 = g_strconcat(
+      "poplar-mbox-index 2", strchr(good_head, '\n'), "messages 2\n",
+      "0 40 140 104 0123456789abcdef " H " 4 u1\n"
+      "141 180 200 30 0123456789abcdef " H " 0 u2\nend\n", NULL);
+  test_write_file(path, v2, -1);
+  idx = mbox_index_load(path, &problem);
+  g_assert_null(problem);
+  g_assert_nonnull(idx);
+  g_assert_cmpuint(idx->version, ==, 2);
+  g_assert_cmpuint(g_array_index(idx->msgs, MboxMsg, 0).flags, ==,
+                   MBOX_MSG_PSEUDO);
   mbox_index_free(idx);
   unlink(path);
 
   expect_refused(dir, "", "empty");
-  expect_refused(dir, "poplar-mbox-index 2\n", "other version");
+  expect_refused(dir, "poplar-mbox-index 3\n", "other version");
+  g_autofree char *v3 = g_strconcat("poplar-mbox-index 3",
+                                    strchr(ok, '\n'), NULL);
+  expect_refused(dir, v3, "newer version");
+  g_autofree char *flag8 = g_strconcat(
+      good_head, "messages 1\n0 40 140 104 0123456789abcdef " H
+      " 8 u1\nend\n", NULL);
+  expect_refused(dir, flag8, "unknown flag");
   g_autofree char *truncated = g_strndup(ok, strlen(ok) - 4);
   expect_refused(dir, truncated, "no end line");
   g_autofree char *extra = g_strconcat(ok, "junk\n", NULL);
