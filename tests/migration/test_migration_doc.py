@@ -37,11 +37,11 @@ HOST = mt.HOST
 USER, PASSWORD = "alice@example.org", "secret"
 
 # The page's variables; the test gives each a value of its own.
-VARIABLES = {"OLD_HOST", "OLD_PORT", "OLD_TLS", "CURL_TLS", "OLD_SERVICE",
+VARIABLES = {"OLD_HOST", "OLD_PORT", "OLD_TLS", "OLD_SERVICE",
              "DOVECOT_CONF", "POPLAR_CONF", "CHECK_CONF", "POPLAR_HOST",
              "POPLAR_PORT", "MAIL_ROOT", "WORK", "CHECK_USERS"}
 # Names the blocks set themselves.
-BLOCK_LOCALS = {"user", "password", "status"}
+BLOCK_LOCALS = set()
 
 BLOCK_RE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 MARK_RE = re.compile(r"<!-- test: ([\w-]+) -->\n\Z")
@@ -107,7 +107,7 @@ class TestPage(unittest.TestCase):
 
     def test_variables_are_the_ones_substituted(self):
         text = block("variables")[2]
-        names = set(re.findall(r"^([A-Z_]+)=", text, re.M))
+        names = set(re.findall(r"^export ([A-Z_]+)=", text, re.M))
         self.assertEqual(names, VARIABLES)
         for name, lang, body, line in doc_blocks():
             if lang != "sh" or name == "variables":
@@ -225,7 +225,7 @@ class Scenario(poplartest.PoplarTestCase):
         self.env["PATH"] = bindir + ":" + os.environ.get("PATH", "/usr/bin:/bin")
         self.env["UNITS"] = self.units
         self.vars = {
-            "OLD_HOST": HOST, "OLD_TLS": "no", "CURL_TLS": "",
+            "OLD_HOST": HOST, "OLD_TLS": "no",
             "POPLAR_HOST": HOST, "POPLAR_PORT": str(mt.free_port()),
             "WORK": os.path.join(self.root, "work"),
             "DOVECOT_CONF": os.path.join(self.root, "no-dovecot.conf"),
@@ -475,6 +475,10 @@ class TestMailutils(Scenario):
         with open(pidfile) as f:
             self.assertEqual(reap(int(f.read())), 0, "poplard exit status")
         wait_greeting(self.old_port, r"^\+OK")
+        # As the page says: the old mail keeps its UIDLs, the message that
+        # came while Poplar served gets pop3d's own and comes once more.
+        self.assertEqual(self.all_fetch(self.old_port),
+                         {c: 1 for c in self.clients_.available})
         self.assertEqual(self.all_fetch(self.old_port),
                          {c: 0 for c in self.clients_.available})
 
