@@ -27,6 +27,10 @@ struct AuditWriter {
   GMutex lock;
   GCond cond;
   GQueue queue;       /* AuditEvent *, under lock */
+  /* Under lock: an event taken from the queue and not yet written still
+   * takes its place, so that the health check never sees room that only
+   * exists because the writer is busy with the event. */
+  bool writing;
   size_t capacity;
   uint64_t dropped;   /* under lock: events refused by a full queue */
   bool stopping;      /* under lock */
@@ -104,6 +108,7 @@ static gpointer writer_thread(gpointer data)
         g_cond_wait(&w->cond, &w->lock);
     }
     AuditEvent *ev = g_queue_pop_head(&w->queue);
+    w->writing = ev != NULL;
     uint64_t dropped = w->dropped;
     w->dropped = 0;
     bool stop = w->stopping && !ev;
@@ -123,6 +128,7 @@ static gpointer writer_thread(gpointer data)
     if (stop)
       return NULL;
     g_mutex_lock(&w->lock);
+    w->writing = false;
   }
 }
 
@@ -173,7 +179,8 @@ bool audit_writer_healthy(AuditWriter *w)
   if (g_atomic_int_get(&w->failed_sinks) > 0)
     return false;
   g_mutex_lock(&w->lock);
-  bool room = g_queue_get_length(&w->queue) < w->capacity;
+  bool room = g_queue_get_length(&w->queue) + (w->writing ? 1 : 0) <
+              w->capacity;
   g_mutex_unlock(&w->lock);
   return room;
 }
