@@ -238,7 +238,8 @@ class Report:
         head = ("%-34s %11s %11s %11s %9s %9s" % (
             "scenario", "poplard", "dc-tuned", "dc-stock", "p/tuned",
             "p/stock"))
-        lines += [head, "-" * len(head)]
+        if self.rows_ran():
+            lines += [head, "-" * len(head)]
         for title, kind, metric, unit, better, p, t, s, n in self.rows():
             if p is None and t is None and s is None:
                 continue
