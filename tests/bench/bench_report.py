@@ -249,11 +249,11 @@ class Report:
                 ratio(p, t), ratio(p, s)))
         sql = self.sql_rows()
         if sql:
-            lines += ["", "Logins through SQL: PostgreSQL, Postfix Admin's "
-                      "mailbox table, {SHA512-CRYPT} (5000 rounds); "
-                      "poplard auth-sql-pgsql vs Dovecot tuned's SQL passdb "
-                      "[sessions/s]:", "%-70s %8s %8s %8s" % (
-                          "", "poplard", "dovecot", "p/d")]
+            lines += ([""] if self.rows_ran() else []) + [
+                "Logins through SQL: PostgreSQL, Postfix Admin's mailbox "
+                "table, {SHA512-CRYPT} (5000 rounds); poplard auth-sql-pgsql "
+                "vs Dovecot tuned's SQL passdb [sessions/s]:",
+                "%-70s %8s %8s %8s" % ("", "poplard", "dovecot", "p/d")]
             for title, p, d, n in sql:
                 lines.append("%-70s %8s %8s %8s" % (title, f(p), f(d),
                                                    ratio(p, d)))
