@@ -20,7 +20,7 @@ TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	dovecot-core whois dovecot-pop3d dovecot-imapd mailutils-pop3d getmail6 \
 	postgresql mariadb-server sqlite3
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
-	linux-perf
+	linux-perf dovecot-pgsql postgresql
 
 .PHONY: all deps build demo check bench install clean
 

@@ -8,6 +8,8 @@ import platform
 import statistics
 import subprocess
 
+import bench_sql
+
 POPLARD = "poplard"
 TUNED = "dovecot-tuned"
 STOCK = "dovecot-stock"
@@ -102,6 +104,23 @@ class Report:
             out.append((title, kind, metric, unit, better, p, t, s, n))
         return out
 
+    def sql_rows(self):
+        """(title, poplard, dovecot, rounds) of the SQL rows that ran:
+        sessions/s, medians over the rounds."""
+        out = []
+        for title, poplard, dovecot in bench_sql.ROWS:
+            p = self.median(bench_sql.KIND, poplard, "sessions_per_s")
+            d = self.median(bench_sql.KIND, dovecot, "sessions_per_s")
+            if p is None and d is None:
+                continue
+            out.append((title, p, d, len(self.values(
+                bench_sql.KIND, poplard, "sessions_per_s"))))
+        return out
+
+    def rows_ran(self):
+        return any(r[5] is not None or r[6] is not None
+                   for r in self.rows())
+
     def ceilings(self):
         return {
             "tls_full": self.median("ceiling-tls-full", "gnutls-ceiling",
@@ -187,6 +206,8 @@ class Report:
                                "better", "poplard", "dovecot_tuned",
                                "dovecot_stock", "rounds"), r))
                      for r in self.rows()],
+            "sql_rows": [dict(zip(("scenario", "poplard", "dovecot",
+                                   "rounds"), r)) for r in self.sql_rows()],
             "ceilings": self.ceilings(),
             "targets": [dict(zip(("target", "value", "goal", "status"), t))
                         for t in self.targets()],
@@ -217,7 +238,8 @@ class Report:
         head = ("%-34s %11s %11s %11s %9s %9s" % (
             "scenario", "poplard", "dc-tuned", "dc-stock", "p/tuned",
             "p/stock"))
-        lines += [head, "-" * len(head)]
+        if self.rows_ran():
+            lines += [head, "-" * len(head)]
         for title, kind, metric, unit, better, p, t, s, n in self.rows():
             if p is None and t is None and s is None:
                 continue
@@ -225,6 +247,21 @@ class Report:
             lines.append("%-34s %11s %11s %11s %9s %9s" % (
                 title + (" [%s]" % unit if unit else ""), f(p), f(t), f(s),
                 ratio(p, t), ratio(p, s)))
+        sql = self.sql_rows()
+        if sql:
+            lines += ([""] if self.rows_ran() else []) + [
+                "Logins through SQL: PostgreSQL, Postfix Admin's mailbox "
+                "table, {SHA512-CRYPT} (5000 rounds); poplard auth-sql-pgsql "
+                "vs Dovecot tuned's SQL passdb [sessions/s]:",
+                "%-70s %8s %8s %8s" % ("", "poplard", "dovecot", "p/d")]
+            for title, p, d, n in sql:
+                lines.append("%-70s %8s %8s %8s" % (title, f(p), f(d),
+                                                   ratio(p, d)))
+        if not self.rows_ran():
+            # Only the SQL rows ran: no ceilings, no targets.
+            if self.notes:
+                lines += ["", "Notes:"] + ["  - " + n for n in self.notes]
+            return "\n".join(lines) + "\n"
         c = self.ceilings()
         p_full = self.median("rate-tls-full", POPLARD, "sessions_per_s")
         p_res = self.median("rate-tls-resumed", POPLARD, "sessions_per_s")

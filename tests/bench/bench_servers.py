@@ -111,16 +111,23 @@ class Server:
 class Poplard(Server):
     name = "poplard"
 
+    # The password database: a plugin and its section's keys.  The
+    # passwd-file by default; the SQL row passes auth-sql-pgsql's.
+    auth_plugin = "auth-passwd-file"
+
     def __init__(self, world, build, tls, label="poplard", threads=0,
-                 extra_server=None, valgrind=None):
+                 extra_server=None, valgrind=None, auth_plugin=None,
+                 auth_settings=None):
         self.world = world
         self.build = build
         self.label = label
+        self.auth_plugin = auth_plugin or self.auth_plugin
+        self.auth_settings = auth_settings
         self.dir = os.path.join(world.root, label)
         os.makedirs(self.dir, exist_ok=True)
         self.plugin_dir = os.path.join(self.dir, "plugins")
         os.makedirs(self.plugin_dir, exist_ok=True)
-        for name in ("auth-passwd-file", "store-maildir"):
+        for name in (self.auth_plugin, "store-maildir"):
             dst = os.path.join(self.plugin_dir, name + ".so")
             if not os.path.exists(dst):
                 os.symlink(os.path.join(build, "plugins", name, name + ".so"),
@@ -148,8 +155,10 @@ class Poplard(Server):
             server["listen-tls"] = "%s:%d" % (HOST, self.tls_port)
         server.update(self.extra_server)
         text = "[server]\n" + "".join("%s = %s\n" % kv for kv in server.items())
-        text += "\n[plugins]\nload = auth-passwd-file; store-maildir\n"
-        text += "\n[auth-passwd-file]\npath = %s\n" % w.passwd_path("poplard")
+        text += "\n[plugins]\nload = %s; store-maildir\n" % self.auth_plugin
+        auth = self.auth_settings or {"path": w.passwd_path("poplard")}
+        text += "\n[%s]\n" % self.auth_plugin + "".join(
+            "%s = %s\n" % kv for kv in auth.items())
         if tls:
             text += "\n[tls]\ncertificates = %s:%s\npriority = %s\n" % (
                 w.cert, w.key, w.priority)
@@ -193,11 +202,14 @@ class Poplard(Server):
 class Dovecot(Server):
     name = "dovecot"
 
-    def __init__(self, world, mode):
+    def __init__(self, world, mode, label=None, auth_cache=None):
         assert mode in ("stock", "tuned")
         self.world = world
         self.mode = mode
-        self.label = "dovecot-" + mode
+        self.label = label or "dovecot-" + mode
+        # Tuned caches passdb answers unless told otherwise.
+        self.auth_cache = mode == "tuned" if auth_cache is None \
+            else auth_cache
         self.dir = os.path.join(world.root, self.label)
         for sub in ("run", "state"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
@@ -209,7 +221,8 @@ class Dovecot(Server):
         d = self.dir
         lines = [
             "# Private instance for the benchmark: nothing from /etc/dovecot.",
-            "instance_name = poplar-bench-%s" % self.mode,
+            "instance_name = poplar-bench-%s" % self.label.replace(
+                "dovecot-", "", 1),
             "base_dir = %s/run" % d,
             "state_dir = %s/state" % d,
             "protocols = pop3",
@@ -224,14 +237,7 @@ class Dovecot(Server):
             "ssl_curve_list = X25519",
             "disable_plaintext_auth = no",
             "auth_mechanisms = plain login",
-            "passdb {",
-            "  driver = passwd-file",
-            "  args = scheme=SHA512-CRYPT %s" % w.passwd_path(self.label),
-            "}",
-            "userdb {",
-            "  driver = passwd-file",
-            "  args = %s" % w.passwd_path(self.label),
-            "}",
+        ] + self.auth_lines() + [
             "mail_location = maildir:~/Maildir",
             # Room for the held-session scenarios: 10,000 sessions.
             "default_vsz_limit = 1G",
@@ -245,10 +251,13 @@ class Dovecot(Server):
                 # High-performance mode (Dovecot's "Login processes" and
                 # "Performance tuning" pages): login processes serve many
                 # connections, one per core kept ready; pop3 processes are
-                # reused; passdb results are cached; POP3 sessions do not
-                # write flag changes back.
+                # reused; passdb results are cached (unless a row
+                # compares without caches); POP3 sessions do not write
+                # flag changes back.
+            ] + ([
                 "auth_cache_size = 64M",
                 "auth_cache_ttl = 1 hour",
+            ] if self.auth_cache else []) + [
                 "pop3_no_flag_updates = yes",
                 "default_process_limit = 12000",
                 "default_client_limit = 15000",
@@ -275,6 +284,14 @@ class Dovecot(Server):
         else:
             lines += ["service pop3-login {"] + login + ["}"]
         return "\n".join(lines) + "\n"
+
+    def auth_lines(self):
+        """The passdb and userdb blocks: the world's passwd-file."""
+        path = self.world.passwd_path(self.label)
+        return ["passdb {", "  driver = passwd-file",
+                "  args = scheme=SHA512-CRYPT %s" % path, "}",
+                "userdb {", "  driver = passwd-file", "  args = %s" % path,
+                "}"]
 
     def configure(self):
         self.conf = os.path.join(self.dir, "dovecot.conf")

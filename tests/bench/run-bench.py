@@ -7,6 +7,7 @@ copy), an instruction count per session from callgrind and a CPU profile
 of poplard from perf.
 
   tests/bench/run-bench.py --build BUILD [--rounds 3] [--out DIR] [--quick]
+                           [--only STEP,...]   (e.g. --only sql)
 
 Results: DIR/results.jsonl (every raw result), DIR/summary.txt (the table),
 DIR/summary.json, DIR/callgrind-*.txt and DIR/perf-*.txt (profiles).
@@ -29,6 +30,7 @@ from bench_servers import (Dovecot, Poplard, free_port, process_tree,  # noqa
                            wait_greeting)
 from bench_world import World  # noqa
 import bench_report  # noqa
+import bench_sql  # noqa
 
 
 class Bench:
@@ -51,6 +53,8 @@ class Bench:
         self.scale_k = 500 if q else 10000
         self.concurrency = 32
         self.started = time.monotonic()
+        self.world = None
+        self.sql_world = None
 
     def log(self, text):
         sys.stdout.write("[%6.1fs] %s\n" % (time.monotonic() - self.started,
@@ -60,23 +64,24 @@ class Bench:
     # -- running poplar-bench
 
     def bench(self, server, scenario, tls=None, resume=False, label=None,
-              extra=(), users=None, timeout=300, kind=None):
+              extra=(), users=None, timeout=300, kind=None, world=None):
         """Runs one poplar-bench scenario; returns its result (a dict), or
         None when it failed (the reason is kept as a note)."""
+        world = world or self.world
         port = server.tls_port if tls else server.port
         cmd = [self.tool, "--scenario", scenario, "--port", str(port),
                "--json", self.jsonl, "--quiet",
                "--label", label or server.label]
         if tls:
-            cmd += ["--tls", "--priority", self.world.priority,
-                    "--ca-file", self.world.cert]
+            cmd += ["--tls", "--priority", world.priority,
+                    "--ca-file", world.cert]
             if resume:
                 cmd.append("--resume")
         if users is None:
             users = ["--user-prefix", "bench", "--user-count",
-                     str(self.world.rate_users)]
+                     str(world.rate_users)]
         if users:
-            cmd += users + ["--password", self.world.password]
+            cmd += users + ["--password", world.password]
         cmd += list(extra)
         try:
             r = subprocess.run(cmd, stdin=subprocess.DEVNULL,
@@ -255,6 +260,52 @@ class Bench:
         self.ceiling.proc.terminate()
         self.ceiling.proc.wait(10)
 
+    # -- logins through SQL
+
+    def sql(self):
+        """Session rate with the users in PostgreSQL: poplard's
+        auth-sql-pgsql against Dovecot's SQL passdb, without and with
+        their caches of logins (bench_sql.py).  A world of its own: the
+        rate users' mail only."""
+        why = bench_sql.missing()
+        if why:
+            self.notes.append("no SQL rows: %s" % why)
+            return
+        world = World(root_parent=self.args.tmp, hold_users=0,
+                      list_sizes=(), retr_mb=0)
+        self.sql_world = world
+        db = None
+        servers = []
+        try:
+            world.make_credentials()
+            world.make_templates()
+            self.log("SQL: starting PostgreSQL")
+            db = bench_sql.Database(world)
+            db.start()
+            servers = bench_sql.servers(world, self.build, db)
+            for s in servers:
+                s.configure()
+                self.log("SQL: starting %s (port %d)" % (s.label, s.port))
+                s.start()
+            for s in servers:
+                # Moves new/ to cur/ and fills the caches that are on.
+                self.bench(s, "rate", world=world,
+                           extra=["--concurrency", str(world.rate_users),
+                                  "--sessions", str(world.rate_users * 2)],
+                           kind="sql-warm-up")
+            base = ["--concurrency", str(self.concurrency), "--threads", "2",
+                    "--duration", str(self.rate_s), "--warmup", "0.5"]
+            self.each_round("SQL login rate", lambda s: self.bench(
+                s, "rate", world=world, extra=base, kind=bench_sql.KIND),
+                servers)
+        finally:
+            for s in servers:
+                s.stop()
+            if db:
+                db.cleanup()
+            if not self.args.keep:
+                world.cleanup()
+
     # -- profiles
 
     def callgrind(self):
@@ -378,46 +429,61 @@ class Bench:
 
     # -- the whole run
 
+    def against_dovecot(self, wanted):
+        """The scenarios of the shared world: poplard, Dovecot tuned and
+        stock, the ceilings and the profiles."""
+        self.setup()
+        self.ceiling_start()
+        self.warm_up()
+        if wanted("rate"):
+            self.rate()
+        self.ceiling_stop()
+        if wanted("list"):
+            self.list_cold_warm()
+        if wanted("curve"):
+            self.curve()
+        if wanted("retr"):
+            self.retr()
+        if wanted("idle"):
+            self.hold(self.hold_k, False, "idle-plain")
+            if self.poplard.tls_port:
+                self.hold(self.hold_k, True, "idle-tls")
+        if wanted("scale"):
+            self.hold(self.scale_k, False, "scale")
+        if wanted("profile") and not self.args.no_profile:
+            self.perf()
+            self.stop()
+            self.callgrind()
+        # The SQL rows come next, on their own servers.
+        self.stop()
+
     def run(self):
         load_start = loadavg()
         try:
-            self.setup()
             want = self.args.only.split(",") if self.args.only else None
 
             def wanted(step):
                 return want is None or step in want
-            self.ceiling_start()
-            self.warm_up()
-            if wanted("rate"):
-                self.rate()
-            self.ceiling_stop()
-            if wanted("list"):
-                self.list_cold_warm()
-            if wanted("curve"):
-                self.curve()
-            if wanted("retr"):
-                self.retr()
-            if wanted("idle"):
-                self.hold(self.hold_k, False, "idle-plain")
-                if self.poplard.tls_port:
-                    self.hold(self.hold_k, True, "idle-tls")
-            if wanted("scale"):
-                self.hold(self.scale_k, False, "scale")
-            if wanted("profile") and not self.args.no_profile:
-                self.perf()
-                self.stop()
-                self.callgrind()
+            # --only sql needs none of the big world and its servers.
+            if want != ["sql"]:
+                self.against_dovecot(wanted)
+            if wanted("sql"):
+                self.sql()
         finally:
             self.stop()
             if getattr(self, "ceiling", None) and self.ceiling.proc.poll() is None:
                 self.ceiling_stop()
-            if getattr(self, "world", None) and not self.args.keep:
+            if self.world and not self.args.keep:
                 self.world.cleanup()
+        self.report(load_start)
+
+    def report(self, load_start):
         # Other work on the machine shows in every figure: say how much.
         self.notes.append("load average (1, 5, 15 min) at the start: %s, at "
                           "the end: %s" % (load_start, loadavg()))
-        report = bench_report.Report(self.results, self.notes, self.world,
-                                     self.args)
+        report = bench_report.Report(
+            self.results, self.notes,
+            self.world or self.sql_world, self.args)
         text = report.text()
         with open(os.path.join(self.out, "summary.txt"), "w") as f:
             f.write(text)
@@ -426,7 +492,9 @@ class Bench:
         sys.stdout.write("\n" + text)
         self.log("done; results in %s" % self.out)
         if self.args.keep:
-            self.log("kept %s" % self.world.root)
+            for w in (self.world, self.sql_world):
+                if w:
+                    self.log("kept %s" % w.root)
 
 
 def loadavg():
@@ -484,7 +552,8 @@ def main():
     ap.add_argument("--no-profile", action="store_true",
                     help="skip perf and callgrind")
     ap.add_argument("--only", help="comma-separated steps: rate, list, "
-                    "curve, retr, idle, scale, profile (default: all)")
+                    "curve, retr, idle, scale, sql, profile (default: all); "
+                    "--only sql alone starts only the SQL rows' servers")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary world")
     args = ap.parse_args()
