@@ -128,9 +128,11 @@ bool poplard_user_procs_route(PoplarUserProcs *u, int from)
     if (r == -2)
       return true;
     if (r == -1) {
+      /* A malformed datagram is gone; a failing channel must not spin
+       * the master: poll says when there is more. */
       poplarpriv_log(NULL, POPLAR_LOG_ERROR, "from a worker: %s", error);
       g_free(error);
-      continue;
+      return true;
     }
     /* The worker checked these; a worker that was subverted must still
      * not get a process of root or of a system account. */
