@@ -95,6 +95,9 @@ class SqliteTest(sqlcases.SqlTestCase):
                 mark = self.srv.log_mark()
                 self.assertEqual(self.attempt("alice", "alice pw"),
                                  TEMP_FAILED)
+                # the log reaches us through a pipe, maybe after the answer
+                self.srv.wait_for_log("user 'alice'", timeout=10,
+                                      start=mark)
                 lines = [l for l in self.srv.log_lines()[mark:]
                          if "user 'alice'" in l]
                 self.assertEqual(len(lines), 1, lines)
