@@ -64,6 +64,8 @@
  */
 #include "maildir.h"
 
+#include "fs-kind.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -146,6 +148,47 @@ static void read_pid_namespace(char *out, size_t out_len)
   out[close - open - 1] = '\0';
 }
 
+/* The pid namespace, kept once read: a process cannot leave its own, and
+ * poplard's workers are forked into their parent's. */
+static void pid_namespace(char *out, size_t out_len)
+{
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  static char known[32];
+  pthread_mutex_lock(&lock);
+  if (!known[0]) {
+    char fresh[sizeof known];
+    read_pid_namespace(fresh, sizeof fresh);
+    if (strcmp(fresh, "-") != 0)
+      g_strlcpy(known, fresh, sizeof known);
+    g_strlcpy(out, fresh, out_len);
+  } else {
+    g_strlcpy(out, known, out_len);
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+/* The host name, looked up again once a minute rather than at every
+ * login: a renamed host is noticed soon enough, since its own locks are
+ * judged by boot id and pid as long as it keeps running. */
+#define HOST_RECHECK_S 60
+
+static void host_name(char *out, size_t out_len)
+{
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  static char known[sizeof ((MaildirLockOwner *)0)->host];
+  static time_t checked;
+  time_t now = time(NULL);
+  pthread_mutex_lock(&lock);
+  if (!known[0] || now - checked >= HOST_RECHECK_S || now < checked) {
+    if (gethostname(known, sizeof known - 1) != 0 || !known[0])
+      g_strlcpy(known, "localhost", sizeof known);
+    known[sizeof known - 1] = '\0';
+    checked = now;
+  }
+  g_strlcpy(out, known, out_len);
+  pthread_mutex_unlock(&lock);
+}
+
 /* Keeps the owner line one line of key=value words. */
 static void sanitize_word(char *s)
 {
@@ -158,12 +201,10 @@ static void sanitize_word(char *s)
 void maildir_lock_owner_self(MaildirLockOwner *owner)
 {
   memset(owner, 0, sizeof *owner);
-  if (gethostname(owner->host, sizeof owner->host - 1) != 0 ||
-      !owner->host[0])
-    g_strlcpy(owner->host, "localhost", sizeof owner->host);
+  host_name(owner->host, sizeof owner->host);
   sanitize_word(owner->host);
   boot_id(owner->boot, sizeof owner->boot);
-  read_pid_namespace(owner->pidns, sizeof owner->pidns);
+  pid_namespace(owner->pidns, sizeof owner->pidns);
   owner->pid = (long long)getpid();
   owner->time = (long long)time(NULL);
   g_autofree char *uuid = g_uuid_string_random();
@@ -385,9 +426,17 @@ static char *describe(const Holder *h)
 /* Creates @name holding @content, or fails with EEXIST.  The content is
  * written to a private file first and linked to @name only when complete
  * (link is atomic, on NFS too): a process killed half-way leaves a stray
- * private file, never an empty lock whose owner nobody can judge. */
+ * private file, never an empty lock whose owner nobody can judge.
+ *
+ * @shared: the Maildir is on a file system other machines read through
+ * their own caches; the owner line is then sent to the server before the
+ * link makes it visible.  On a local file system every reader sees the
+ * page cache, and a lock need not survive a crash of the machine (after a
+ * reboot its boot id names a kernel that is gone, and an empty lock is
+ * judged by its age), so no fsync is paid at every login there. */
 static int create_exclusive(int root_fd, const char *name,
-                            const char *content, const MaildirLockOwner *self)
+                            const char *content, const MaildirLockOwner *self,
+                            bool shared)
 {
   /* <name>.new.<boot id>.<pid>.<random>: enough for sweep_strays() to
    * tell a file of a dead process on this machine. */
@@ -415,8 +464,7 @@ static int create_exclusive(int root_fd, const char *name,
     p += n;
     len -= (size_t)n;
   }
-  /* Other machines read the owner line: send it to the server now. */
-  if (fsync(fd) != 0)
+  if (shared && fsync(fd) != 0)
     goto fail;
   if (linkat(root_fd, tmp, root_fd, name, 0) != 0)
     goto fail; /* EEXIST: held by someone else */
@@ -437,7 +485,8 @@ static PoplarStoreResult take_break_lock(int root_fd,
   g_autofree char *content = maildir_lock_owner_format(self);
   for (int attempt = 0; attempt < 2; attempt++) {
     int fd =
-        create_exclusive(root_fd, MAILDIR_LOCK_BREAK_FILE, content, self);
+        create_exclusive(root_fd, MAILDIR_LOCK_BREAK_FILE, content, self,
+                         fs_kind_is_network(root_fd, NULL));
     if (fd >= 0) {
       close(fd);
       return POPLAR_STORE_OK;
@@ -563,6 +612,19 @@ static void sweep_strays(int root_fd, const MaildirLockOwner *self,
   closedir(dir);
 }
 
+/* Stray private files are left only by a taker killed between creating
+ * and linking its file, so the directory is not read at every login for
+ * them: after a stale lock was removed (a crash happened), and at one
+ * acquisition in SWEEP_EVERY otherwise. */
+#define SWEEP_EVERY 64
+
+static bool sweep_due(bool removed_stale)
+{
+  static unsigned acquisitions; /* atomic */
+  unsigned n = __atomic_add_fetch(&acquisitions, 1, __ATOMIC_RELAXED);
+  return removed_stale || n % SWEEP_EVERY == 1;
+}
+
 /* Helpers here read (*error)->code: @error is always the caller's local. */
 static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
                                  MaildirLock **lock, char **note,
@@ -571,13 +633,17 @@ static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
   MaildirLockOwner self;
   maildir_lock_owner_self(&self);
   g_autofree char *content = maildir_lock_owner_format(&self);
+  bool shared = fs_kind_is_network(root_fd, NULL);
+  bool removed_stale = false;
   *lock = NULL;
   if (note)
     *note = NULL;
   for (int attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
-    int fd = create_exclusive(root_fd, MAILDIR_LOCK_FILE, content, &self);
+    int fd = create_exclusive(root_fd, MAILDIR_LOCK_FILE, content, &self,
+                              shared);
     if (fd >= 0) {
-      sweep_strays(root_fd, &self, timeout_ms);
+      if (sweep_due(removed_stale))
+        sweep_strays(root_fd, &self, timeout_ms);
       return hold(root_fd, fd, &self, lock, error);
     }
     if (errno != EEXIST) {
@@ -600,6 +666,7 @@ static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
     PoplarStoreResult r = remove_stale(root_fd, &self, &h, timeout_ms, error);
     if (r != POPLAR_STORE_OK)
       return r;
+    removed_stale = true;
     if (note) {
       g_autofree char *who = describe(&h);
       g_free(*note);

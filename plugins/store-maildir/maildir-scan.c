@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,40 +43,39 @@ int maildir_subdir_open(int root_fd, const char *name)
   return open_dir_at(root_fd, name, O_NOFOLLOW);
 }
 
-static bool open_subdir(int root_fd, const char *path, const char *name,
-                        bool create, int *out, GError **error)
+/* Checks that @name is a directory of the Maildir (creating it when
+ * @create).  A status call is enough: the session opens cur/ and new/ again
+ * whenever it reads them, and tmp/ belongs to delivery agents. */
+static bool ensure_subdir(int root_fd, const char *path, const char *name,
+                          bool create, GError **error)
 {
-  int fd = maildir_subdir_open(root_fd, name);
-  if (fd < 0 && errno == ENOENT && create) {
-    if (mkdirat(root_fd, name, MAILDIR_DIR_MODE) != 0 && errno != EEXIST) {
-      maildir_set_errno_error(error, errno, "cannot create %s/%s", path,
-                              name);
+  struct stat st;
+  int err = fstatat(root_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+  if (err == ENOENT && create) {
+    if (mkdirat(root_fd, name, MAILDIR_DIR_MODE) == 0)
+      return true;
+    err = errno != EEXIST ? errno
+          : fstatat(root_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0
+                                                                  : errno;
+    if (err != 0 && err != ENOENT) {
+      maildir_set_errno_error(error, err, "cannot create %s/%s", path, name);
       return false;
     }
-    fd = maildir_subdir_open(root_fd, name);
   }
-  if (fd < 0 && errno == ENOENT) {
+  if (err == ENOENT) {
     g_set_error(error, MAILDIR_ERROR, POPLAR_STORE_PERMFAIL,
                 "%s is not a Maildir: it has no %s/ directory (and create = "
                 "no)", path, name);
     return false;
   }
-  if (fd < 0) {
-    maildir_set_errno_error(error, errno, "cannot open %s/%s", path, name);
+  /* A link in place of a subdirectory is refused as opening it with
+   * O_NOFOLLOW would be. */
+  if (err == 0 && !S_ISDIR(st.st_mode))
+    err = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+  if (err != 0) {
+    maildir_set_errno_error(error, err, "cannot open %s/%s", path, name);
     return false;
   }
-  *out = fd;
-  return true;
-}
-
-/* Checks that @name exists (creating it when @create); keeps nothing open. */
-static bool ensure_subdir(int root_fd, const char *path, const char *name,
-                          bool create, GError **error)
-{
-  int fd = -1;
-  if (!open_subdir(root_fd, path, name, create, &fd, error))
-    return false;
-  close(fd);
   return true;
 }
 
@@ -171,33 +171,55 @@ void maildir_dirs_close(MaildirDirs *dirs)
   }
 }
 
+/* getdents64's record; glibc declares the call but not the record. */
+struct maildir_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+/* Big enough for a few hundred names a call; a listing of a large Maildir
+ * costs one call per buffer, a small one two calls in all. */
+#define DIRENT_BUFFER (32 * 1024)
+
 /* The names of the message files of @dir_fd.  Names starting with '.' are
  * not messages (Maildir readers skip them), nor are directories or
  * symbolic links.  The whole directory is read before anything is renamed
- * or removed in it. */
+ * or removed in it.  The entries are read with getdents64 on a descriptor
+ * of our own: opendir() would add a status call and two fcntl calls to
+ * every listing, and a session lists a Maildir two or three times. */
 static bool read_names(int dir_fd, const char *dir_name, GPtrArray *names,
                        GError **error)
 {
   /* A fresh open file description: rescans never share a read position. */
   int fd = open_dir_at(dir_fd, ".", 0);
-  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-  if (!dir) {
+  if (fd < 0) {
     maildir_set_errno_error(error, errno, "cannot read %s/", dir_name);
-    if (fd >= 0)
-      close(fd);
     return false;
   }
+  g_autofree char *buf = g_malloc(DIRENT_BUFFER);
+  int err = 0;
   for (;;) {
-    errno = 0;
-    struct dirent *de = readdir(dir);
-    if (!de)
-      break;
-    if (de->d_name[0] == '.' || de->d_type == DT_DIR || de->d_type == DT_LNK)
+    ssize_t n = getdents64(fd, buf, DIRENT_BUFFER);
+    if (n < 0 && errno == EINTR)
       continue;
-    g_ptr_array_add(names, g_strdup(de->d_name));
+    if (n <= 0) {
+      err = n < 0 ? errno : 0;
+      break;
+    }
+    for (ssize_t off = 0; off < n;) {
+      const struct maildir_dirent64 *de =
+          (const struct maildir_dirent64 *)(buf + off);
+      off += de->d_reclen;
+      if (de->d_name[0] == '.' || de->d_type == DT_DIR ||
+          de->d_type == DT_LNK)
+        continue;
+      g_ptr_array_add(names, g_strdup(de->d_name));
+    }
   }
-  int err = errno;
-  closedir(dir);
+  close(fd);
   if (err != 0) {
     maildir_set_errno_error(error, err, "cannot read %s/", dir_name);
     return false;

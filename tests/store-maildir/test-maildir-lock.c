@@ -543,6 +543,45 @@ static void test_keeper_unused(void)
   maildir_lock_keeper_free(keeper);
 }
 
+/* A private file named like a taker's of this machine. */
+static char *write_stray(Fixture *f, long long pid)
+{
+  MaildirLockOwner self;
+  maildir_lock_owner_self(&self);
+  g_autofree char *name = g_strdup_printf(MAILDIR_LOCK_FILE ".new.%s.%lld.%08x",
+                                          self.boot, pid, 0xdeadbeefu);
+  g_autofree char *path = g_build_filename(f->dir, name, NULL);
+  g_assert_true(g_file_set_contents(path, "", 0, NULL));
+  return g_steal_pointer(&name);
+}
+
+/* The private file of a taker that died before linking it is removed once
+ * a crash shows (a stale lock removed), a live taker's is left alone. */
+static void test_strays_swept_after_crash(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *dead = write_stray(f, test_dead_pid());
+  g_autofree char *live = write_stray(f, (long long)getppid());
+  MaildirLockOwner other;
+  maildir_lock_owner_self(&other);
+  other.pid = test_dead_pid();
+  write_lock(f->lock_path, &other);
+  release_ok(acquire_ok(f, NULL));
+  g_assert_false(test_file_exists(f->dir, dead));
+  g_assert_true(test_file_exists(f->dir, live));
+}
+
+/* Without a crash the directory is read now and then, not at every
+ * login, and a stray is still gone after that many logins. */
+static void test_strays_swept_eventually(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *dead = write_stray(f, test_dead_pid());
+  for (int i = 0; i < 64; i++)
+    release_ok(acquire_ok(f, NULL));
+  g_assert_false(test_file_exists(f->dir, dead));
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -569,6 +608,8 @@ int main(int argc, char **argv)
   ADD("release-not-ours-out-of-descriptors",
       test_release_not_ours_out_of_descriptors);
   ADD("changed-but-still-ours", test_changed_but_still_ours);
+  ADD("strays-swept-after-crash", test_strays_swept_after_crash);
+  ADD("strays-swept-eventually", test_strays_swept_eventually);
 #undef ADD
   g_test_add_func("/maildir-lock/keeper-unused", test_keeper_unused);
   return g_test_run();
