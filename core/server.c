@@ -359,6 +359,8 @@ bool poplard_server_serve(PoplarServer *server, GString *error)
       return false;
     }
   }
+  server->memory_trim =
+      poplard_memory_trim_start(server->loops[0], &server->session_counter);
   for (unsigned i = 0; i < server->n_loops; i++) {
     g_autofree char *name = g_strdup_printf("loop-%u", i);
     server->threads[i] = g_thread_new(name, loop_thread, server->loops[i]);
@@ -416,6 +418,8 @@ void poplard_server_free(PoplarServer *server)
   for (unsigned i = 0; i < server->n_loops; i++)
     poplard_loop_free(server->loops[i]);
   g_free(server->loops);
+  if (server->memory_trim)
+    poplard_memory_trim_free(server->memory_trim);
   g_free(server->loop_clients);
   g_free(server->threads);
   if (server->registry) {

@@ -8,6 +8,7 @@
 #include "auth-throttle.h"
 #include "conn-limits.h"
 #include "event-loop.h"
+#include "memory-trim.h"
 #include "poplar-private.h"
 #include "server-config.h"
 #include "tls.h"
@@ -44,6 +45,7 @@ typedef struct PoplarServer {
    * to the process of their user's uid; -1 when the master cannot start
    * such processes (not root) or in a user process itself. */
   int broker_fd;
+  PoplarMemoryTrim *memory_trim; /* on loops[0] */
 } PoplarServer;
 
 /* Parses the config and loads and initialises the plugins.  In @check_only

@@ -49,20 +49,7 @@ def server_rss_kb(server):
     return rss_anon_kb(server.pids())
 
 
-_UNDER_SANITIZER = None
-
-
-def under_sanitizer():
-    """True when poplard is built with AddressSanitizer (make check-asan):
-    memory figures then include ASan's shadow and quarantine."""
-    global _UNDER_SANITIZER
-    if _UNDER_SANITIZER is None:
-        try:
-            with open(poplartest.POPLARD, "rb") as f:
-                _UNDER_SANITIZER = b"__asan_init" in f.read()
-        except OSError:
-            _UNDER_SANITIZER = False
-    return _UNDER_SANITIZER
+under_sanitizer = poplartest.under_sanitizer
 
 
 def small_window_conn(port, rcvbuf=8192, sndbuf=16384, timeout=120):

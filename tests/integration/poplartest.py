@@ -694,6 +694,22 @@ def curl_retr(port, user, password, number, timeout=120):
 
 # ---- test cases -------------------------------------------------------------------
 
+_UNDER_SANITIZER = None
+
+
+def under_sanitizer():
+    """True when poplard is built with AddressSanitizer (make check-asan):
+    memory figures then include ASan's shadow and quarantine."""
+    global _UNDER_SANITIZER
+    if _UNDER_SANITIZER is None:
+        try:
+            with open(POPLARD, "rb") as f:
+                _UNDER_SANITIZER = b"__asan_init" in f.read()
+        except OSError:
+            _UNDER_SANITIZER = False
+    return _UNDER_SANITIZER
+
+
 def login_when_free(server, user, deadline=5.0):
     """Logs in, retrying while the mailbox is still [IN-USE] by a dropped
     session the server has not noticed yet.  (After a QUIT answered +OK
