@@ -18,9 +18,9 @@ TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	abigail-tools mandoc man-db \
 	libsasl2-modules libsasl2-modules-db sasl2-bin fetchmail mpop haproxy \
 	dovecot-core whois dovecot-pop3d dovecot-imapd mailutils-pop3d getmail6 \
-	postgresql mariadb-server sqlite3 dovecot-pgsql
+	postgresql mariadb-server sqlite3 dovecot-pgsql strace
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
-	linux-perf dovecot-pgsql postgresql
+	linux-perf dovecot-pgsql postgresql strace
 
 .PHONY: all deps build demo check bench install clean
 

@@ -63,6 +63,8 @@ class Report:
              "/s", "higher"),
             ("  p50 latency", "rate-plain", "p50_ms", "ms", "lower"),
             ("  p99 latency", "rate-plain", "p99_ms", "ms", "lower"),
+            ("system calls per plain session", "syscalls-plain",
+             "syscalls_per_session", "", "lower"),
             ("session rate, TLS full", "rate-tls-full", "sessions_per_s",
              "/s", "higher"),
             ("  p99 latency", "rate-tls-full", "p99_ms", "ms", "lower"),

@@ -46,17 +46,26 @@ def wait_greeting(port, timeout, proc=None, tls=False):
 
 
 def process_tree(pid):
+    """@pid and its descendants.  Read from every process's PPid: the
+    per-thread children lists of /proc miss a child whose forking thread
+    has exited."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % name) as f:
+                for line in f:
+                    if line.startswith("PPid:"):
+                        parents[int(name)] = int(line.split()[1])
+                        break
+        except OSError:
+            pass  # gone meanwhile
     out = [pid]
     i = 0
     while i < len(out):
-        p = out[i]
+        out += sorted(c for c, p in parents.items() if p == out[i])
         i += 1
-        try:
-            for tid in os.listdir("/proc/%d/task" % p):
-                with open("/proc/%d/task/%s/children" % (p, tid)) as f:
-                    out += [int(c) for c in f.read().split()]
-        except OSError:
-            pass
     return out
 
 

@@ -31,6 +31,7 @@ from bench_servers import (Dovecot, Poplard, free_port, process_tree,  # noqa
 from bench_world import World  # noqa
 import bench_report  # noqa
 import bench_sql  # noqa
+import bench_syscalls  # noqa
 
 
 class Bench:
@@ -198,6 +199,33 @@ class Bench:
                 self.bench(s, "list", users=["--user", user],
                            extra=["--repeat", "3"], kind="curve-%d" % n)
         self.each_round("LIST/UIDL curve", one)
+
+    def syscalls(self):
+        """System calls per plain session on every process of each server
+        (strace -c): counts, so one round is enough."""
+        n = 200 if self.args.quick else 1000
+
+        def one(s):
+            out = os.path.join(self.out, "strace-%s.txt" % s.label)
+
+            def run():
+                r = self.bench(s, "rate", kind="syscalls-run", extra=[
+                    "--concurrency", "8", "--threads", "1",
+                    "--sessions", str(n)])
+                return r["sessions"] - r["errors"] if r else 0
+            self.log("system calls per session: %s" % s.label)
+            try:
+                res = bench_syscalls.per_session(s.pid(), out, run)
+            except (RuntimeError, ValueError, OSError) as e:
+                self.notes.append("system calls on %s: %s" % (s.label, e))
+                return
+            res.update(server_label=s.label, kind="syscalls-plain")
+            self.results.append(res)
+            self.notes.append("system calls per plain session on %s: %.1f "
+                              "(%s)" % (s.label, res["syscalls_per_session"],
+                                        res["top"]))
+        for s in self.servers:
+            one(s)
 
     def retr(self):
         args = ["--pipeline", "8", "--timeout", "120"]
@@ -438,6 +466,8 @@ class Bench:
         if wanted("rate"):
             self.rate()
         self.ceiling_stop()
+        if wanted("syscalls"):
+            self.syscalls()
         if wanted("list"):
             self.list_cold_warm()
         if wanted("curve"):
@@ -551,9 +581,10 @@ def main():
                     help="small data and short runs, to try the benchmark")
     ap.add_argument("--no-profile", action="store_true",
                     help="skip perf and callgrind")
-    ap.add_argument("--only", help="comma-separated steps: rate, list, "
-                    "curve, retr, idle, scale, sql, profile (default: all); "
-                    "--only sql alone starts only the SQL rows' servers")
+    ap.add_argument("--only", help="comma-separated steps: rate, "
+                    "syscalls, list, curve, retr, idle, scale, sql, profile "
+                    "(default: all); --only sql alone starts only the SQL "
+                    "rows' servers")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary world")
     args = ap.parse_args()

@@ -5,11 +5,15 @@ thresholds: how fast anything is belongs to `make bench`."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 from poplartest import PoplarTestCase, require_environment, main
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_syscalls  # noqa: E402
 
 BENCH = os.environ.get("POPLAR_BENCH", "")
 MESSAGE = (b"From: a@example.org\nTo: b@example.org\nSubject: smoke\n\n" +
@@ -57,6 +61,29 @@ class BenchSmoke(PoplarTestCase):
                        "--threads", "1", "--sessions", "10")
         self.assertEqual(r["sessions"], 10)
         self.assertEqual(r["errors"], 0, r.get("first_error"))
+
+    def test_syscalls_per_session(self):
+        """The count of make bench's system-calls row: strace on master and
+        worker while a fixed number of sessions runs.  The figure must be
+        plausible for a login, a STAT and a QUIT (a few dozen calls), not
+        zero and not the sum of idle polling."""
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed")
+        out = os.path.join(self.srv.dir, "strace.txt")
+        # The worker must exist before strace attaches to the process tree.
+        self.srv.wait_for_log(r"poplard \S+ ready \(\d+ workers?\)")
+
+        def run():
+            r = self.bench("--scenario", "rate", "--concurrency", "4",
+                           "--sessions", "100")
+            self.assertEqual(r["errors"], 0, r.get("first_error"))
+            return r["sessions"]
+        res = bench_syscalls.per_session(self.srv.pids()[0], out, run)
+        self.assertEqual(res["sessions"], 100)
+        self.assertGreater(res["syscalls_per_session"], 15, res)
+        self.assertLess(res["syscalls_per_session"], 400, res)
+        with open(out) as f:
+            self.assertIn("accept4", f.read())
 
     def test_list(self):
         r = self.bench("--scenario", "list", "--repeat", "3")
