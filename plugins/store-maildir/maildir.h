@@ -287,7 +287,7 @@ typedef struct MaildirUidRec {
 
 typedef struct MaildirUidlist {
   MaildirUidSource source;
-  int version;            /* 1 or 3 */
+  int version;            /* 1 or 3; courierpop3dsizelist: 2 or 3 */
   uint32_t uidvalidity;
   uint32_t next_uid;      /* above every record's UID */
   char *header_rest;      /* v3 header fields other than V and N */
