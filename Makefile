@@ -19,6 +19,10 @@ TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	libsasl2-modules libsasl2-modules-db sasl2-bin fetchmail mpop haproxy \
 	dovecot-core whois dovecot-pop3d dovecot-imapd mailutils-pop3d getmail6 \
 	postgresql mariadb-server sqlite3 dovecot-pgsql strace
+# Courier and Cyrus (tests/migration) are never installed: their .debs are
+# fetched with `apt-get download` into the build tree and run from a
+# private root (tests/migration/privroot.py), which needs apt, dpkg and:
+TEST_DEPS += util-linux openssl
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
 	linux-perf dovecot-pgsql postgresql strace
 

@@ -399,10 +399,13 @@ static bool read_uidl_settings(PoplarConfig *config, UidlFormat **format,
     *source = MAILDIR_UID_DOVECOT;
   } else if (strcmp(source_name, "courier") == 0) {
     *source = MAILDIR_UID_COURIER;
+  } else if (strcmp(source_name, "courier-pop3") == 0) {
+    *source = MAILDIR_UID_COURIER_POP3;
   } else {
     poplar_config_error(config, "uid-source",
-                        "must be dovecot (dovecot-uidlist) or courier "
-                        "(courierimapuiddb), not \"%s\"", source_name);
+                        "must be dovecot (dovecot-uidlist), courier "
+                        "(courierimapuiddb) or courier-pop3 "
+                        "(courierpop3dsizelist), not \"%s\"", source_name);
     ok = false;
   }
   if (text) {

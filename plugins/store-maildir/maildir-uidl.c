@@ -8,7 +8,7 @@
  *  2. with uidl-format set: the POP3 UIDL Dovecot saved in dovecot-uidlist
  *     (its P field; empty means the file name), then the template expanded
  *     with the message's UID and the UIDVALIDITY from dovecot-uidlist (or
- *     courierimapuiddb), its file name and GUID;
+ *     courierimapuiddb, or courierpop3dsizelist), its file name and GUID;
  *  3. the unique part of the file name (maildir-name.c), which is also
  *     what a template result that RFC 1939 does not allow falls back to.
  *
@@ -32,10 +32,12 @@ static bool template_needs_uid(const MaildirStore *store)
           (UIDL_VAR_UID | UIDL_VAR_UIDVALIDITY)) != 0;
 }
 
-/* Keys (file names up to ':') of messages that need a UID and have none. */
+/* Keys (file names up to ':') of messages that need a UID and have none;
+ * @files gets each one's file name. */
 static GPtrArray *keys_without_uid(MaildirMailbox *mb,
                                    const MaildirUidlist *list,
-                                   const MaildirUidlRecord *record)
+                                   const MaildirUidlRecord *record,
+                                   GPtrArray *files)
 {
   GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
@@ -50,6 +52,7 @@ static GPtrArray *keys_without_uid(MaildirMailbox *mb,
       continue;
     }
     g_ptr_array_add(keys, key);
+    g_ptr_array_add(files, m->file);
   }
   return keys;
 }
@@ -68,7 +71,8 @@ static char *from_template(const MaildirStore *store,
   }
   if (list) {
     g_snprintf(uidvalidity, sizeof uidvalidity, "%" PRIu32,
-               list->uidvalidity);
+               rec && rec->uidvalidity ? rec->uidvalidity
+                                       : list->uidvalidity);
     values.uidvalidity = uidvalidity;
   }
   return uidl_format_expand(store->uidl_format, &values);
@@ -127,12 +131,13 @@ bool maildir_uidls_assign(MaildirMailbox *mb, GError **error)
       !maildir_uidlist_load(mb->root_fd, store->uid_source, &list, error))
     return false;
   if (template_needs_uid(store)) {
-    g_autoptr(GPtrArray) keys = keys_without_uid(mb, list, mb->record);
+    g_autoptr(GPtrArray) files = g_ptr_array_new();
+    g_autoptr(GPtrArray) keys = keys_without_uid(mb, list, mb->record, files);
     if (keys->len > 0) {
       maildir_uidlist_free(list);
       list = NULL;
       if (!maildir_uidlist_assign(mb->root_fd, store->uid_source, keys,
-                                  &list, error))
+                                  files, &list, error))
         return false;
       maildir_log(mb, POPLAR_LOG_INFO, "%s: %u new messages given UIDs in "
                   "%s", mb->path, keys->len,

@@ -292,11 +292,17 @@ static bool assign_courier(int root_fd, GPtrArray *keys, MaildirUidlist **out,
 }
 
 bool maildir_uidlist_assign(int root_fd, MaildirUidSource source,
-                            GPtrArray *keys, MaildirUidlist **out,
-                            GError **error)
+                            GPtrArray *keys, GPtrArray *files,
+                            MaildirUidlist **out, GError **error)
 {
   *out = NULL;
-  return source == MAILDIR_UID_COURIER
-             ? assign_courier(root_fd, keys, out, error)
-             : assign_dovecot(root_fd, keys, out, error);
+  switch (source) {
+  case MAILDIR_UID_COURIER:
+    return assign_courier(root_fd, keys, out, error);
+  case MAILDIR_UID_COURIER_POP3:
+    return maildir_sizelist_assign(root_fd, keys, files, out, error);
+  case MAILDIR_UID_DOVECOT:
+    break;
+  }
+  return assign_dovecot(root_fd, keys, out, error);
 }

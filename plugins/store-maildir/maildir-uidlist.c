@@ -37,6 +37,7 @@ void maildir_uidlist_free(MaildirUidlist *list)
   g_ptr_array_unref(list->recs);
   g_hash_table_unref(list->by_name);
   g_free(list->header_rest);
+  g_free(list->entries);
   g_free(list);
 }
 
@@ -52,8 +53,15 @@ MaildirUidlist *maildir_uidlist_new(MaildirUidSource source)
 
 const char *maildir_uidlist_file_name(MaildirUidSource source)
 {
-  return source == MAILDIR_UID_COURIER ? MAILDIR_COURIER_UIDDB_FILE
-                                       : MAILDIR_DOVECOT_UIDLIST_FILE;
+  switch (source) {
+  case MAILDIR_UID_COURIER:
+    return MAILDIR_COURIER_UIDDB_FILE;
+  case MAILDIR_UID_COURIER_POP3:
+    return MAILDIR_COURIER_POP3_FILE;
+  case MAILDIR_UID_DOVECOT:
+    break;
+  }
+  return MAILDIR_DOVECOT_UIDLIST_FILE;
 }
 
 char *maildir_uidlist_key(const char *file)
@@ -228,6 +236,8 @@ static bool parse_record(MaildirUidlist *list, const char *line,
 bool maildir_uidlist_parse(MaildirUidSource source, char *text, size_t len,
                            MaildirUidlist **out, char **problem)
 {
+  if (source == MAILDIR_UID_COURIER_POP3)
+    return maildir_sizelist_parse(text, len, out, problem);
   *out = NULL;
   *problem = NULL;
   if (strlen(text) != len) {

@@ -19,6 +19,7 @@
  *   maildir-uidl.c         which UIDL a message gets; recording them
  *   maildir-uidl-record.c  poplar-uidls, the UIDLs shown
  *   maildir-uidlist.c      reading dovecot-uidlist and courierimapuiddb
+ *   maildir-sizelist.c     courier-pop's courierpop3dsizelist
  *   maildir-uidlist-write.c  giving new messages UIDs there
  *   maildir-file.c         small files read whole, replaced atomically
  */
@@ -267,10 +268,12 @@ bool maildir_write_all(int fd, const char *data, size_t len);
 
 #define MAILDIR_DOVECOT_UIDLIST_FILE "dovecot-uidlist"
 #define MAILDIR_COURIER_UIDDB_FILE "courierimapuiddb"
+#define MAILDIR_COURIER_POP3_FILE "courierpop3dsizelist"
 
 typedef enum MaildirUidSource {
   MAILDIR_UID_DOVECOT,
-  MAILDIR_UID_COURIER,
+  MAILDIR_UID_COURIER,      /* courierimapuiddb: Courier's IMAP UIDs */
+  MAILDIR_UID_COURIER_POP3, /* courierpop3dsizelist: its POP3 UIDs */
 } MaildirUidSource;
 
 typedef struct MaildirUidRec {
@@ -279,11 +282,12 @@ typedef struct MaildirUidRec {
   char *pop3_uidl;  /* Dovecot's P field ("" = the name), or NULL */
   char *pop3_order; /* Dovecot's O field, or NULL */
   char *guid;       /* Dovecot's G field, or NULL */
+  uint32_t uidvalidity; /* its own (courierpop3dsizelist), 0: the list's */
 } MaildirUidRec;
 
 typedef struct MaildirUidlist {
   MaildirUidSource source;
-  int version;            /* 1 or 3 */
+  int version;            /* 1 or 3; courierpop3dsizelist: 2 or 3 */
   uint32_t uidvalidity;
   uint32_t next_uid;      /* above every record's UID */
   char *header_rest;      /* v3 header fields other than V and N */
@@ -291,6 +295,7 @@ typedef struct MaildirUidlist {
   size_t complete_len;    /* octets up to the end of the last full line */
   GPtrArray *recs;        /* MaildirUidRec*, owned */
   GHashTable *by_name;    /* name -> MaildirUidRec* */
+  char *entries;          /* courierpop3dsizelist: its lines as read */
 } MaildirUidlist;
 
 MaildirUidlist *maildir_uidlist_new(MaildirUidSource source);
@@ -311,10 +316,19 @@ const MaildirUidRec *maildir_uidlist_lookup(const MaildirUidlist *list,
                                             const char *key);
 /* Gives each name of @keys (char*, up to ':') the list does not have the
  * next UID, in that order, in the file itself (see
- * maildir-uidlist-write.c), and returns the list as it is afterwards. */
+ * maildir-uidlist-write.c), and returns the list as it is afterwards.
+ * @files holds the file name (in cur/ or new/) of each key. */
 bool maildir_uidlist_assign(int root_fd, MaildirUidSource source,
-                            GPtrArray *keys, MaildirUidlist **out,
-                            GError **error);
+                            GPtrArray *keys, GPtrArray *files,
+                            MaildirUidlist **out, GError **error);
+
+/* courierpop3dsizelist (maildir-sizelist.c): parsed as
+ * maildir_uidlist_parse() parses the others, and new messages added with
+ * their sizes, which are read from @files. */
+bool maildir_sizelist_parse(char *text, size_t len, MaildirUidlist **out,
+                            char **problem);
+bool maildir_sizelist_assign(int root_fd, GPtrArray *keys, GPtrArray *files,
+                             MaildirUidlist **out, GError **error);
 
 /* ---- UIDLs shown (maildir-uidl-record.c) ------------------------------- */
 

@@ -499,8 +499,8 @@ class TestMailutils(Scenario):
 
 
 class TestCourier(Scenario):
-    """Courier's settings on a Maildir with a courierimapuiddb (no Courier
-    server: its packages conflict with Dovecot's)."""
+    """Courier's settings on a Maildir with the courierpop3dsizelist
+    courier-pop leaves (test_courier_uidl.py runs the real server)."""
 
     def test_courier_conf(self):
         srv = poplartest.Server(tmp_root=self.root)
@@ -511,10 +511,13 @@ class TestCourier(Scenario):
             path = os.path.join(user.maildir.path, "cur", names[-1] + ":2,S")
             with open(path, "wb") as f:
                 f.write(mt.message("c%d" % i))
-        # Courier's layout: "1 <uidvalidity> <next uid>", "<uid> <name>".
-        with open(os.path.join(user.maildir.path, "courierimapuiddb"),
+        # courier-pop's layout: "/3 <next uid> <uidvalidity>", then
+        # "<file> <size> <uid>:<uidvalidity>:<utf8>"; an entry keeps the
+        # UIDVALIDITY it was given.
+        with open(os.path.join(user.maildir.path, "courierpop3dsizelist"),
                   "w") as f:
-            f.write("1 1234567890 9\n4 %s\n7 %s\n" % (names[0], names[1]))
+            f.write("/3 9 1234567890\n%s:2,S 90 4:1234567890:0\n"
+                    "%s:2,S 90 7:1111111111:0\n" % (names[0], names[1]))
         self._servers.append(srv)
         self.addCleanup(self._cleanup_server, srv)
         self.poplar_config("courier-conf", "maildir:%h/Maildir", srv, 0)
@@ -522,7 +525,7 @@ class TestCourier(Scenario):
         p = srv.login(USER, PASSWORD)
         shown = [l.decode().split(" ", 1)[1] for l in p.uidl()[1]]
         p.quit()
-        self.assertEqual(shown, ["UID4-1234567890", "UID7-1234567890",
+        self.assertEqual(shown, ["UID4-1234567890", "UID7-1111111111",
                                  "UID9-1234567890"])
 
 

@@ -7,6 +7,7 @@
 #include "maildir-test-util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -201,15 +202,19 @@ static int open_dir(const char *path)
   return fd;
 }
 
+/* @names are file names; the keys are their parts up to ':'. */
 static MaildirUidlist *assign(int fd, MaildirUidSource src,
                               const char *const *names)
 {
-  g_autoptr(GPtrArray) keys = g_ptr_array_new();
-  for (; *names; names++)
-    g_ptr_array_add(keys, (gpointer)*names);
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GPtrArray) files = g_ptr_array_new();
+  for (; *names; names++) {
+    g_ptr_array_add(keys, maildir_uidlist_key(*names));
+    g_ptr_array_add(files, (gpointer)*names);
+  }
   g_autoptr(GError) error = NULL;
   MaildirUidlist *list = NULL;
-  g_assert_true(maildir_uidlist_assign(fd, src, keys, &list, &error));
+  g_assert_true(maildir_uidlist_assign(fd, src, keys, files, &list, &error));
   g_assert_no_error(error);
   return list;
 }
@@ -288,6 +293,96 @@ static void test_assign_courier(void)
   test_remove_tree(dir);
 }
 
+/* courier-pop's list, as Courier 1.0 writes it: entries keep their own
+ * UIDVALIDITY, are matched up to the first ':', and what does not parse
+ * is skipped as Courier skips it. */
+static void test_courier_sizelist(void)
+{
+  MaildirUidlist *l = parse_ok(MAILDIR_UID_COURIER_POP3,
+                               "/3 4 1796659266\n"
+                               "1.M1P1.mx:2, 43 1:1796659266:0\n"
+                               "2.M1P1.mx:2,S 50 2:1700000000:1\n"
+                               "garbage\n"
+                               "3.M1P1.mx 7 x:1\n");
+  g_assert_cmpint(l->version, ==, 3);
+  g_assert_cmpuint(l->uidvalidity, ==, 1796659266);
+  g_assert_cmpuint(l->next_uid, ==, 4);
+  g_assert_cmpuint(l->recs->len, ==, 2);
+  const MaildirUidRec *r = maildir_uidlist_lookup(l, "1.M1P1.mx");
+  g_assert_cmpuint(r->uid, ==, 1);
+  g_assert_cmpuint(r->uidvalidity, ==, 1796659266);
+  r = maildir_uidlist_lookup(l, "2.M1P1.mx");
+  g_assert_cmpuint(r->uid, ==, 2);
+  g_assert_cmpuint(r->uidvalidity, ==, 1700000000);
+  g_assert_null(maildir_uidlist_lookup(l, "3.M1P1.mx"));
+  maildir_uidlist_free(l);
+
+  /* Version 2 has no utf8 field; a next UID in use is not believed. */
+  l = parse_ok(MAILDIR_UID_COURIER_POP3, "/2 1 17\na.mx 9 5:17\n");
+  g_assert_cmpuint(maildir_uidlist_lookup(l, "a.mx")->uid, ==, 5);
+  g_assert_cmpuint(l->next_uid, ==, 6);
+  maildir_uidlist_free(l);
+
+  parse_bad(MAILDIR_UID_COURIER_POP3, "1 700000000 3\n1 a.mx\n");
+  parse_bad(MAILDIR_UID_COURIER_POP3, "/4 1 17\n");
+  parse_bad(MAILDIR_UID_COURIER_POP3, "/3 1\n");
+  parse_bad(MAILDIR_UID_COURIER_POP3, "/3 1 17");
+}
+
+static void test_assign_courier_sizelist(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("uidl-XXXXXX", NULL);
+  const char *orig = "/3 2 1796659266\nold.mx:2,S 43 1:1796659266:0\n";
+  test_write_file(dir, "courierpop3dsizelist", orig, -1);
+  g_autofree char *cur = g_build_filename(dir, "cur", NULL);
+  g_autofree char *new_dir = g_build_filename(dir, "new", NULL);
+  g_assert_cmpint(mkdir(cur, 0700), ==, 0);
+  g_assert_cmpint(mkdir(new_dir, 0700), ==, 0);
+  /* Sizes as POP3 sends them: CRLF for LF, and a CRLF added at the end
+   * of a file without one. */
+  test_write_file(cur, "n1.mx:2,", "Subject: a\n\nbody\n", -1);
+  test_write_file(new_dir, "n2.mx", "Subject: \xe9\n\nno newline", -1);
+  int fd = open_dir(dir);
+  const char *names[] = {"old.mx:2,S", "n1.mx:2,", "n2.mx", NULL};
+  MaildirUidlist *l = assign(fd, MAILDIR_UID_COURIER_POP3, names);
+  g_assert_cmpuint(maildir_uidlist_lookup(l, "old.mx")->uid, ==, 1);
+  g_assert_cmpuint(maildir_uidlist_lookup(l, "n1.mx")->uid, ==, 2);
+  g_assert_cmpuint(maildir_uidlist_lookup(l, "n2.mx")->uid, ==, 3);
+  g_assert_cmpuint(maildir_uidlist_lookup(l, "n2.mx")->uidvalidity, ==,
+                   1796659266);
+  maildir_uidlist_free(l);
+  g_autofree char *text = read_text(dir, "courierpop3dsizelist");
+  g_assert_cmpstr(text, ==,
+                  "/3 4 1796659266\n"
+                  "old.mx:2,S 43 1:1796659266:0\n"
+                  "n1.mx:2, 20 2:1796659266:0\n"
+                  "n2.mx 26 3:1796659266:1\n");
+  /* Nothing new: the file is not written again. */
+  struct stat before, after;
+  g_autofree char *path = g_build_filename(dir, "courierpop3dsizelist", NULL);
+  g_assert_cmpint(stat(path, &before), ==, 0);
+  l = assign(fd, MAILDIR_UID_COURIER_POP3, names);
+  g_assert_cmpuint(l->next_uid, ==, 4);
+  maildir_uidlist_free(l);
+  g_assert_cmpint(stat(path, &after), ==, 0);
+  g_assert_cmpuint(before.st_ino, ==, after.st_ino);
+
+  /* A message that is gone fails the assignment, and nothing changes. */
+  const char *gone[] = {"gone.mx", NULL};
+  g_autoptr(GPtrArray) keys = g_ptr_array_new();
+  g_autoptr(GPtrArray) files = g_ptr_array_new();
+  g_ptr_array_add(keys, (gpointer)gone[0]);
+  g_ptr_array_add(files, (gpointer)gone[0]);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(maildir_uidlist_assign(fd, MAILDIR_UID_COURIER_POP3, keys,
+                                        files, &l, &error));
+  g_assert_nonnull(error);
+  g_autofree char *again = read_text(dir, "courierpop3dsizelist");
+  g_assert_cmpstr(again, ==, text);
+  close(fd);
+  test_remove_tree(dir);
+}
+
 static void test_record(void)
 {
   g_autofree char *text = g_strdup("poplar-uidls 1\n"
@@ -346,6 +441,9 @@ int main(int argc, char **argv)
   g_test_add_func("/uidlist/assign-dovecot-creates",
                   test_assign_dovecot_creates);
   g_test_add_func("/uidlist/assign-courier", test_assign_courier);
+  g_test_add_func("/uidlist/courier-sizelist", test_courier_sizelist);
+  g_test_add_func("/uidlist/assign-courier-sizelist",
+                  test_assign_courier_sizelist);
   g_test_add_func("/uidl-record/parse-save", test_record);
   return g_test_run();
 }
