@@ -5,6 +5,7 @@
 
 #include "hooks.h"
 #include "location.h"
+#include "mailbox-policy.h"
 
 static PoplarLoginResult fail(PoplarClient *c, const char *reply)
 {
@@ -77,5 +78,11 @@ PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
   }
   poplarpriv_mailbox_number(mbox);
   c->session.mailbox = mbox;
-  return POPLAR_LOGIN_OK;
+  /* Last: a login refused by LOGIN-DELAY is never recorded as one. */
+  PoplarLoginResult res = poplard_policy_open(c);
+  if (res != POPLAR_LOGIN_OK) {
+    c->session.mailbox = NULL;
+    poplarpriv_mailbox_free(mbox);
+  }
+  return res;
 }

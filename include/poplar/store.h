@@ -146,6 +146,23 @@ typedef struct PoplarStoreOps {
                                        PoplarMessage *msg, void **stream,
                                        int *fd, uint64_t *offset,
                                        uint64_t *length);
+  /**
+   * Since: 1.1.  May be NULL.
+   *
+   * Where the core keeps the mailbox's policy state for EXPIRE and
+   * LOGIN-DELAY (when each message was first retrieved, when the user
+   * last logged in): an absolute file path in storage that every server
+   * sharing the mailbox sees, written only while this mailbox is open
+   * (under the store's lock).  Called after a successful open; the
+   * string is the store's and must stay valid until close.  Returning
+   * NULL opts out: the policies are then announced but not enforced for
+   * this mailbox, and the core logs so.
+   *
+   * When this member is NULL the core uses "poplar-retrieved" inside the
+   * location when the location is a directory (Maildir-like stores), and
+   * ".NAME.poplar-retrieved" beside it when it is a file.
+   */
+  const char *(*policy_state_path)(void *data, PoplarMailbox *mbox);
 } PoplarStoreOps;
 
 /**
