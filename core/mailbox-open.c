@@ -58,6 +58,8 @@ PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
 
   PoplarMailbox *mbox = poplarpriv_mailbox_new(&c->session, store, req->user,
                                                colon + 1, req->fields);
+  poplarpriv_mailbox_set_delete_mode(mbox, server->cfg.delete_mode,
+                                     server->cfg.trash_folder);
   /* A failure is logged with the store's reason on the way out. */
   PoplarStoreResult r = poplarpriv_mailbox_open(mbox);
   if (r != POPLAR_STORE_OK) {

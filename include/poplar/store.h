@@ -199,6 +199,38 @@ POPLAR_API const char *poplar_mailbox_location(const PoplarMailbox *mbox);
 POPLAR_API const char *poplar_mailbox_field(const PoplarMailbox *mbox,
                                             const char *key);
 
+/**
+ * PoplarDeleteMode:
+ * What removing a message means, from [server] delete.  Append-only.
+ * Since: 1.1
+ */
+typedef enum PoplarDeleteMode {
+  /** The message is deleted for good (the default). */
+  POPLAR_DELETE_UNLINK = 0,
+  /** The message moves to another folder of the user's (a Maildir++
+   * folder such as ".Trash"), where other mail programs still see it. */
+  POPLAR_DELETE_TRASH = 1,
+  /** The message stays where it is, marked so that POP3 never lists it
+   * again (the store's own mark; store-maildir uses the T flag). */
+  POPLAR_DELETE_HIDE = 2,
+} PoplarDeleteMode;
+
+/**
+ * poplar_mailbox_delete_mode:
+ * @folder: (out) (optional): the folder of POPLAR_DELETE_TRASH, owned by
+ * the mailbox and valid until close returns; NULL for the other modes
+ *
+ * How the store's expunge is to remove messages ([server] delete), and
+ * which messages its open should leave out (those it hid with
+ * POPLAR_DELETE_HIDE).  A store that cannot honour a mode fails its
+ * expunge with POPLAR_STORE_PERMFAIL and says why
+ * (poplar_mailbox_set_error()) rather than deleting for good.
+ * Returns: the mode; POPLAR_DELETE_UNLINK when none was configured.
+ * Since: 1.1
+ */
+POPLAR_API PoplarDeleteMode
+poplar_mailbox_delete_mode(const PoplarMailbox *mbox, const char **folder);
+
 /** poplar_mailbox_set_data: Stores the store's own state for this mailbox.
  * Borrowed: the core keeps the pointer and never frees it; the store frees
  * it in close (or, when open fails after setting it, before open returns).
