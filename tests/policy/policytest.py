@@ -87,9 +87,13 @@ class Mailbox:
             if words[0] in ("login", "retrieved"):
                 words[1] = str(int(words[1]) - seconds)
             out.append(" ".join(words))
+        st = os.stat(self.state_path)
         tmp = self.state_path + ".test"
         with open(tmp, "w") as f:
             f.write("\n".join(out) + "\n")
+        # Still the file of whoever wrote it (a user with their own uid).
+        os.chown(tmp, st.st_uid, st.st_gid)
+        os.chmod(tmp, st.st_mode & 0o7777)
         os.replace(tmp, self.state_path)
 
 
