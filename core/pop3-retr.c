@@ -476,6 +476,7 @@ static void retr_open_work(PoplarClient *c)
   /* EXPIRE counts from the first RETR: on record before the +OK. */
   if (r->top_lines < 0 && !poplard_policy_note_retrieval(c, r->msg)) {
     retr_close_stream(c);
+    retr_report(c, false);
     r->failed = true;
     return;
   }

@@ -55,6 +55,24 @@ class ExpireMixin:
             self.assertIn("1 messages deleted", c.cmd("QUIT"))
         self.assertEqual(boxes["frank"].count(), 2)
 
+    def test_no_record_no_message(self):
+        """A retrieval that cannot be put on record is not sent: RETR gets
+        -ERR, and the session goes on."""
+        s, boxes = self.policy_server(self.kind, server={"expire": "0"})
+        box = boxes["frank"]
+        with Conn(s.port) as c:
+            c.login("frank", "pw")
+            # A link where the file should be: never followed.
+            os.symlink("/dev/null", box.state_path)
+            status, _ = c.multi("RETR 1")
+            self.assertErr(status, code="SYS/TEMP")
+            os.unlink(box.state_path)
+            status, _ = c.multi("RETR 2")
+            self.assertOk(status)
+            self.assertIn("1 messages deleted", c.cmd("QUIT"))
+        self.assertEqual(box.count(), 2)
+        s.wait_for_log(r"cannot record the retrieval of \S+ for EXPIRE")
+
     def test_never_and_unset_keep_everything(self):
         for value in ("never", None):
             s, boxes = self.policy_server(self.kind,
