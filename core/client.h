@@ -32,6 +32,7 @@ typedef enum PoplarPop3State {
 typedef struct PoplarClient PoplarClient;
 typedef struct PoplarRetr PoplarRetr;
 typedef struct PoplarSaslExchange PoplarSaslExchange;
+typedef struct PoplarMailboxPolicy PoplarMailboxPolicy;
 
 /* Runs on a pool thread. */
 typedef void (*PoplarJobFunc)(PoplarClient *c);
@@ -139,6 +140,12 @@ struct PoplarClient {
     int lifeline_fd;    /* adopted plain session: closed when it ends, so
                            that the worker that handed it over knows */
   } handoff;
+
+  /* EXPIRE and LOGIN-DELAY state of the open mailbox, or NULL when
+   * neither applies (mailbox-policy.h). */
+  PoplarMailboxPolicy *policy;
+  /* RFC 6856: the client sent UTF8; arguments must be valid UTF-8. */
+  bool utf8;
 
   /* For the session's summary line. */
   struct {

@@ -5,6 +5,7 @@
 
 #include "hooks.h"
 #include "location.h"
+#include "mailbox-policy.h"
 
 static PoplarLoginResult fail(PoplarClient *c, const char *reply)
 {
@@ -57,6 +58,8 @@ PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
 
   PoplarMailbox *mbox = poplarpriv_mailbox_new(&c->session, store, req->user,
                                                colon + 1, req->fields);
+  poplarpriv_mailbox_set_delete_mode(mbox, server->cfg.delete_mode,
+                                     server->cfg.trash_folder);
   /* A failure is logged with the store's reason on the way out. */
   PoplarStoreResult r = poplarpriv_mailbox_open(mbox);
   if (r != POPLAR_STORE_OK) {
@@ -77,5 +80,11 @@ PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
   }
   poplarpriv_mailbox_number(mbox);
   c->session.mailbox = mbox;
-  return POPLAR_LOGIN_OK;
+  /* Last: a login refused by LOGIN-DELAY is never recorded as one. */
+  PoplarLoginResult res = poplard_policy_open(c);
+  if (res != POPLAR_LOGIN_OK) {
+    c->session.mailbox = NULL;
+    poplarpriv_mailbox_free(mbox);
+  }
+  return res;
 }

@@ -56,9 +56,20 @@ bool poplard_pop3_plaintext_refused(PoplarClient *c)
   return true;
 }
 
+/* RFC 6856 section 3: after UTF8 the arguments are UTF-8; a client that
+ * sends something else is told so rather than refused as a bad login. */
+static bool utf8_refused(PoplarClient *c, const char *arg, size_t len)
+{
+  if (!c->utf8 || g_utf8_validate_len(arg, len, NULL))
+    return false;
+  poplard_pop3_bad_command(c, "-ERR Invalid UTF-8 in argument");
+  return true;
+}
+
 void poplard_cmd_user(PoplarClient *c, const PoplarCommandLine *cmd)
 {
-  if (poplard_pop3_plaintext_refused(c))
+  if (poplard_pop3_plaintext_refused(c) ||
+      utf8_refused(c, cmd->rest, cmd->rest_len))
     return;
   g_free(c->login.user_arg);
   c->login.user_arg = g_strndup(cmd->rest, cmd->rest_len);
@@ -75,6 +86,8 @@ void poplard_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
     poplard_pop3_bad_command(c, "-ERR Send USER first");
     return;
   }
+  if (utf8_refused(c, cmd->rest, cmd->rest_len))
+    return;
   c->login.password = g_strndup(cmd->rest, cmd->rest_len);
   g_autofree char *user = g_steal_pointer(&c->login.user_arg);
   start_login(c, "USER", user, poplard_pop3_check_password);
@@ -97,6 +110,8 @@ void poplard_cmd_apop(PoplarClient *c, const PoplarCommandLine *cmd)
     poplard_pop3_bad_command(c, "-ERR APOP is not available");
     return;
   }
+  if (utf8_refused(c, cmd->argv[0], strlen(cmd->argv[0])))
+    return;
   if (!is_hex_digest(cmd->argv[1])) {
     poplard_pop3_bad_command(c, "-ERR APOP digest must be 32 hex digits");
     return;

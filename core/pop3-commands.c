@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "mailbox-policy.h"
 
 enum {
   IN_AUTH = 1u << POPLAR_STATE_AUTHORIZATION,
@@ -38,6 +39,7 @@ static void cmd_stls(PoplarClient *c, const PoplarCommandLine *cmd);
 static void cmd_noop(PoplarClient *c, const PoplarCommandLine *cmd);
 static void cmd_stat(PoplarClient *c, const PoplarCommandLine *cmd);
 static void cmd_rset(PoplarClient *c, const PoplarCommandLine *cmd);
+static void cmd_utf8(PoplarClient *c, const PoplarCommandLine *cmd);
 
 static const PoplarCommand commands[] = {
     {"USER", poplard_cmd_user, IN_AUTH, ARGS_REST, 1, 1},
@@ -55,6 +57,7 @@ static const PoplarCommand commands[] = {
     {"DELE", poplard_cmd_dele, IN_TRANS, ARGS_SPLIT, 1, 1},
     {"NOOP", cmd_noop, IN_TRANS, ARGS_SPLIT, 0, 0},
     {"RSET", cmd_rset, IN_TRANS, ARGS_SPLIT, 0, 0},
+    {"UTF8", cmd_utf8, IN_AUTH, ARGS_SPLIT, 0, 0},
 };
 
 static const PoplarCommand *find_command(const char *keyword)
@@ -173,37 +176,55 @@ void poplard_pop3_start(PoplarClient *c)
 
 /* ---- commands without plugin calls ------------------------------------ */
 
+/* RFC 2449 6.5 and 6.7: before login a value a user's password database
+ * entry may change carries USER; after it, the user's own value. */
+static void capa_policies(PoplarClient *c, bool authorization)
+{
+  long long expire, login_delay;
+  poplard_policy_values(c, &expire, &login_delay);
+  const char *per_user = authorization ? " USER" : "";
+  if (login_delay >= 0)
+    poplard_client_replyf(c, "LOGIN-DELAY %lld%s", login_delay, per_user);
+  if (expire == POPLAR_EXPIRE_NEVER)
+    poplard_client_reply(c, "EXPIRE NEVER");
+  else if (expire >= 0)
+    poplard_client_replyf(c, "EXPIRE %lld%s", expire, per_user);
+}
+
 static void cmd_capa(PoplarClient *c, const PoplarCommandLine *cmd)
 {
   const PoplarServerConfig *cfg = &c->server->cfg;
   (void)cmd;
-  bool authorization = c->state == POPLAR_STATE_AUTHORIZATION;
   poplard_client_reply(c, "+OK Capability list follows");
   poplard_client_reply(c, "TOP");
   poplard_client_reply(c, "UIDL");
-  /* RFC 2595 section 4: STLS only before TLS and before login.  USER only
-   * where the policy lets a plaintext password through. */
-  if (authorization && !c->session.tls && c->server->tls)
+  /* RFC 2449 section 5: what the AUTHORIZATION state offers is announced
+   * in both states, so a client sees the same list after login.  STLS
+   * only on a connection without TLS; USER only where the policy lets a
+   * plaintext password through. */
+  if (!c->session.tls && c->server->tls)
     poplard_client_reply(c, "STLS");
-  if (authorization && poplard_client_plaintext_ok(c))
+  if (poplard_client_plaintext_ok(c))
     poplard_client_reply(c, "USER");
   poplard_client_reply(c, "RESP-CODES");
   poplard_client_reply(c, "AUTH-RESP-CODE");
   poplard_client_reply(c, "PIPELINING");
-  if (authorization) {
-    g_autofree char *mechs = poplard_sasl_mechanisms(c);
-    if (mechs[0])
-      poplard_client_replyf(c, "SASL %s", mechs);
-  }
-  if (cfg->login_delay >= 0)
-    poplard_client_replyf(c, "LOGIN-DELAY %lld", cfg->login_delay);
-  if (cfg->expire == POPLAR_EXPIRE_NEVER)
-    poplard_client_reply(c, "EXPIRE NEVER");
-  else if (cfg->expire >= 0)
-    poplard_client_replyf(c, "EXPIRE %lld", cfg->expire);
+  g_autofree char *mechs = poplard_sasl_mechanisms(c);
+  if (mechs[0])
+    poplard_client_replyf(c, "SASL %s", mechs);
+  capa_policies(c, c->state == POPLAR_STATE_AUTHORIZATION);
+  poplard_client_reply(c, "UTF8");
   if (cfg->implementation[0])
     poplard_client_replyf(c, "IMPLEMENTATION %s", cfg->implementation);
   poplard_client_reply(c, ".");
+}
+
+/* RFC 6856: from now on user names and passwords are UTF-8, checked. */
+static void cmd_utf8(PoplarClient *c, const PoplarCommandLine *cmd)
+{
+  (void)cmd;
+  c->utf8 = true;
+  poplard_client_reply(c, "+OK UTF8 enabled");
 }
 
 static void cmd_stls(PoplarClient *c, const PoplarCommandLine *cmd)

@@ -33,7 +33,9 @@ PoplarParseResult poplard_pop3_parse(const char *line, size_t len, bool split,
       return POPLAR_PARSE_BAD_CHAR;
   }
   while (i < len && line[i] != ' ') {
-    if (i >= POPLAR_KEYWORD_MAX || !is_alpha(line[i]))
+    /* A letter first; RFC 6856's UTF8 shows digits may follow. */
+    if (i >= POPLAR_KEYWORD_MAX ||
+        !(is_alpha(line[i]) || (i > 0 && line[i] >= '0' && line[i] <= '9')))
       return POPLAR_PARSE_BAD_KEYWORD;
     out->keyword[i] = to_upper(line[i]);
     i++;

@@ -26,6 +26,7 @@
 
 #include "dotstuff.h"
 #include "hooks.h"
+#include "mailbox-policy.h"
 #include "pop3-commands.h"
 
 /* Output a transfer keeps queued: enough for the socket to send while the
@@ -159,6 +160,21 @@ static bool retr_read(PoplarClient *c)
   return n > 0;
 }
 
+/* A TOP that reached the end of the message sent all of it: EXPIRE counts
+ * it as a RETR (fetchmail reads with TOP when it keeps mail), on record
+ * before the terminator.  False when that failed: the transfer breaks off.
+ * On the pool. */
+static bool retr_note_whole_top(PoplarClient *c)
+{
+  PoplarRetr *r = c->out.retr;
+  if (r->top_lines < 0 || poplard_policy_note_retrieval(c, r->msg))
+    return true;
+  r->failed = true;
+  retr_close_stream(c);
+  retr_report(c, false);
+  return false;
+}
+
 /* Encodes into @b until it is full or the reply is complete: headers added
  * by hooks first, then the message, then the terminator.  On the pool. */
 static void retr_fill_block(PoplarClient *c, PoplarOutBlock *b)
@@ -175,7 +191,7 @@ static void retr_fill_block(PoplarClient *c, PoplarOutBlock *b)
       avail = msg->prefix_len - r->prefix_pos;
     } else {
       if (r->raw_pos == r->raw_len && !retr_read(c)) {
-        if (!r->failed)
+        if (!r->failed && retr_note_whole_top(c))
           retr_finish(c, b);
         return;
       }
@@ -457,6 +473,13 @@ static void retr_open_work(PoplarClient *c)
   if (r->open_result != POPLAR_STORE_OK)
     return;
   r->stream_open = true;
+  /* EXPIRE counts from the first RETR: on record before the +OK. */
+  if (r->top_lines < 0 && !poplard_policy_note_retrieval(c, r->msg)) {
+    retr_close_stream(c);
+    retr_report(c, false);
+    r->failed = true;
+    return;
+  }
   if (r->file.fd >= 0 && !retr_probe_file(c))
     return;
   if (r->file.fd < 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hooks.h"
+#include "mailbox-policy.h"
 #include "pop3-commands.h"
 #include "session-end.h"
 
@@ -57,6 +58,7 @@ static void update_work(PoplarClient *c)
     c->job.reply = reply;
     c->stats.deleted = 0;
     c->stats.deleted_octets = 0;
+    poplard_policy_free(c);
     c->session.mailbox = NULL;
     poplarpriv_mailbox_free(mbox);
     return;
@@ -66,9 +68,12 @@ static void update_work(PoplarClient *c)
    * on the counts are what the store removed, whatever it answered, for
    * the reply and the session's summary line.  A failure is logged on the
    * way out of the store. */
+  poplard_policy_mark_expired(c);
   unsigned removed = 0;
   PoplarStoreResult r =
       poplarpriv_store_expunge(mbox, &removed, &c->stats.deleted_octets);
+  poplard_policy_update_done(c);
+  poplard_policy_free(c);
   c->stats.deleted = removed;
   bool committed = r == POPLAR_STORE_OK;
   args.committed = committed;

@@ -144,6 +144,37 @@ static bool read_expire(PoplarConfig *s, const ConfigKey *k,
   return poplar_config_get_int(s, k->key, 0, 0, 36500, &cfg->expire);
 }
 
+/* unlink | trash:FOLDER | hide.  FOLDER is a Maildir++ folder name: one
+ * path component starting with a dot. */
+static bool read_delete(PoplarConfig *s, const ConfigKey *k,
+                        PoplarServerConfig *cfg)
+{
+  const char *v = poplar_config_get_string(s, k->key, "unlink");
+  cfg->delete_mode = POPLAR_DELETE_UNLINK;
+  if (strcmp(v, "unlink") == 0)
+    return true;
+  if (strcmp(v, "hide") == 0) {
+    cfg->delete_mode = POPLAR_DELETE_HIDE;
+    return true;
+  }
+  if (g_str_has_prefix(v, "trash:")) {
+    const char *folder = v + strlen("trash:");
+    if (folder[0] == '.' && folder[1] && strcmp(folder, "..") != 0 &&
+        !strchr(folder, '/')) {
+      cfg->delete_mode = POPLAR_DELETE_TRASH;
+      cfg->trash_folder = g_strdup(folder);
+      return true;
+    }
+    poplar_config_error(s, k->key,
+                        "trash:FOLDER needs a Maildir++ folder name such as "
+                        ".Trash (a dot, then no slash), not \"%s\"", folder);
+    return false;
+  }
+  poplar_config_error(s, k->key,
+                      "must be unlink, trash:FOLDER or hide, not \"%s\"", v);
+  return false;
+}
+
 static bool read_log_level(PoplarConfig *s, const ConfigKey *k,
                            PoplarServerConfig *cfg)
 {
@@ -309,6 +340,8 @@ static const ConfigKey config_keys[] = {
      .max = 86400 * 365},
     {.section = "server", .key = "expire", .type = KEY_CUSTOM,
      .check = read_expire},
+    {.section = "server", .key = "delete", .type = KEY_CUSTOM,
+     .check = read_delete},
     {.section = "server", .key = "log-level", .type = KEY_CUSTOM,
      .check = read_log_level},
     {.section = "server", .key = "trusted-networks", .type = KEY_CUSTOM,
@@ -460,6 +493,7 @@ void poplard_server_config_clear(PoplarServerConfig *cfg)
   g_free(cfg->hostname);
   g_free(cfg->greeting);
   g_free(cfg->implementation);
+  g_free(cfg->trash_folder);
   poplard_netlist_free(cfg->trusted);
   poplard_netlist_free(cfg->trusted_proxies);
   memset(cfg, 0, sizeof *cfg);

@@ -42,6 +42,8 @@ typedef struct PoplarServerConfig {
   unsigned plugin_threads; /* plugin call pool */
   long long login_delay;   /* seconds, -1 when not advertised */
   long long expire;        /* days, POPLAR_EXPIRE_UNSET/NEVER */
+  PoplarDeleteMode delete_mode; /* [server] delete */
+  char *trash_folder;      /* for POPLAR_DELETE_TRASH, e.g. ".Trash" */
   PoplarLogLevel log_level;
   PoplarNetList *trusted;
   bool proxy_protocol;            /* every connection starts with a header */

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "mailbox-policy.h"
 #include "tls.h"
 #include "pop3-commands.h"
 
@@ -33,6 +34,7 @@ static void teardown_plugins(PoplarClient *c)
   }
   /* Releasing the mailbox unlocks it; nothing marked is deleted here: only
    * QUIT's UPDATE deletes. */
+  poplard_policy_free(c);
   PoplarMailbox *mbox = c->session.mailbox;
   c->session.mailbox = NULL;
   poplarpriv_mailbox_free(mbox);

@@ -78,6 +78,7 @@ void poplarpriv_mailbox_free(PoplarMailbox *mbox)
   g_free(mbox->error);
   g_free(mbox->user);
   g_free(mbox->location);
+  g_free(mbox->trash_folder);
   g_free(mbox);
 }
 
@@ -94,6 +95,24 @@ const char *poplar_mailbox_user(const PoplarMailbox *mbox)
 const char *poplar_mailbox_location(const PoplarMailbox *mbox)
 {
   return mbox->location;
+}
+
+PoplarDeleteMode poplar_mailbox_delete_mode(const PoplarMailbox *mbox,
+                                            const char **folder)
+{
+  if (folder)
+    *folder = mbox->delete_mode == POPLAR_DELETE_TRASH ? mbox->trash_folder
+                                                       : NULL;
+  return mbox->delete_mode;
+}
+
+void poplarpriv_mailbox_set_delete_mode(PoplarMailbox *mbox,
+                                        PoplarDeleteMode mode,
+                                        const char *folder)
+{
+  mbox->delete_mode = mode;
+  g_free(mbox->trash_folder);
+  mbox->trash_folder = g_strdup(folder);
 }
 
 const char *poplar_mailbox_field(const PoplarMailbox *mbox, const char *key)

@@ -262,6 +262,8 @@ struct PoplarMailbox {
   /* after numbering: */
   PoplarMessage **visible; /* number n is visible[n - 1] */
   size_t n_visible;
+  PoplarDeleteMode delete_mode; /* [server] delete */
+  char *trash_folder;           /* its folder for POPLAR_DELETE_TRASH */
 };
 
 struct PoplarMessageReader {
@@ -281,6 +283,10 @@ POPLAR_PRIV PoplarStoreResult poplarpriv_mailbox_open(PoplarMailbox *mbox);
 POPLAR_PRIV void poplarpriv_mailbox_number(PoplarMailbox *mbox);
 /* Calls the store's close when open, then frees everything. */
 POPLAR_PRIV void poplarpriv_mailbox_free(PoplarMailbox *mbox);
+/* [server] delete for this mailbox; @folder is copied.  Before open. */
+POPLAR_PRIV void poplarpriv_mailbox_set_delete_mode(PoplarMailbox *mbox,
+                                                    PoplarDeleteMode mode,
+                                                    const char *folder);
 POPLAR_PRIV void poplarpriv_mailbox_clear_error(PoplarMailbox *mbox);
 
 /* ---- calling plugins' operations --------------------------------------

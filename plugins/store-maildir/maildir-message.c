@@ -31,11 +31,6 @@ static const char *dir_name(const MaildirMsg *m)
   return m->in_new ? "new" : "cur";
 }
 
-static int dir_fd(const MaildirDirs *dirs, const MaildirMsg *m)
-{
-  return m->in_new ? dirs->new_fd : dirs->cur_fd;
-}
-
 bool maildir_mailbox_refind(MaildirMailbox *mb, MaildirDirs *dirs,
                             GError **error)
 {
@@ -207,15 +202,12 @@ void maildir_message_close(void *data, void *stream)
   g_free(s);
 }
 
-static int unlink_message(const MaildirDirs *dirs, const MaildirMsg *m)
-{
-  return unlinkat(dir_fd(dirs, m), m->file, 0);
-}
-
 static PoplarStoreResult expunge_in(PoplarMailbox *mbox, MaildirMailbox *mb,
-                                    MaildirDirs *dirs)
+                                    MaildirDirs *dirs, const MaildirDirs *trash,
+                                    PoplarDeleteMode mode)
 {
-  unsigned removed = 0, vanished = 0, failed = 0;
+  unsigned removed = 0, vanished = 0, failed = 0, unlinked = 0;
+  uint64_t freed_total = 0;
   bool refound = false, touched_cur = false, touched_new = false;
   g_autofree char *first_error = NULL;
   size_t n = poplar_mailbox_message_count(mbox);
@@ -224,13 +216,16 @@ static PoplarStoreResult expunge_in(PoplarMailbox *mbox, MaildirMailbox *mb,
     if (!poplar_message_is_deleted(msg))
       continue;
     MaildirMsg *m = poplar_message_get_data(msg);
-    int err = unlink_message(dirs, m) == 0 ? 0 : errno;
+    bool was_new = m->in_new;
+    uint64_t freed = 0;
+    int err = maildir_delete_message(dirs, trash, mode, m, &freed);
     if (err == ENOENT && !refound) {
       /* Renamed by another program?  One listing finds them all. */
       g_autoptr(GError) error = NULL;
       refound = true;
+      was_new = m->in_new;
       if (maildir_mailbox_refind(mb, dirs, &error))
-        err = unlink_message(dirs, m) == 0 ? 0 : errno;
+        err = maildir_delete_message(dirs, trash, mode, m, &freed);
       else
         maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path,
                     error->message);
@@ -239,10 +234,16 @@ static PoplarStoreResult expunge_in(PoplarMailbox *mbox, MaildirMailbox *mb,
       poplar_message_set_expunged(msg, true);
     if (err == 0) {
       removed++;
-      if (m->in_new)
+      if (mode == POPLAR_DELETE_UNLINK) {
+        unlinked++;
+        freed_total += freed;
+      }
+      if (was_new)
         touched_new = true;
       else
         touched_cur = true;
+      if (mode == POPLAR_DELETE_HIDE)
+        touched_cur = true; /* renamed into cur/ */
     } else if (err == ENOENT) {
       vanished++; /* removed by someone else: what the client wanted */
     } else {
@@ -252,18 +253,21 @@ static PoplarStoreResult expunge_in(PoplarMailbox *mbox, MaildirMailbox *mb,
       failed++;
     }
   }
-  /* The removals must survive a crash right after +OK. */
+  /* The removals must survive a crash right after +OK: the directories
+   * they left and, for trash, the ones they went to. */
   int fds[] = {touched_cur ? dirs->cur_fd : -1,
-               touched_new ? dirs->new_fd : -1};
+               touched_new ? dirs->new_fd : -1,
+               touched_cur && trash ? trash->cur_fd : -1,
+               touched_new && trash ? trash->new_fd : -1};
   for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
     if (fds[i] >= 0 && fsync(fds[i]) != 0) {
       if (!first_error)
-        first_error = g_strdup_printf("cannot sync %s/%s/: %s", mb->path,
-                                      i == 0 ? "cur" : "new",
-                                      g_strerror(errno));
+        first_error = g_strdup_printf("cannot sync a directory of %s: %s",
+                                      mb->path, g_strerror(errno));
       failed++;
     }
   }
+  maildir_quota_note_removed(mb, freed_total, unlinked);
   maildir_log(mb, POPLAR_LOG_DEBUG,
               "%s: %u messages removed, %u already gone, %u failures",
               mb->path, removed, vanished, failed);
@@ -285,7 +289,19 @@ PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox)
     poplar_mailbox_set_error(mbox, "nothing removed: %s", error->message);
     return (PoplarStoreResult)error->code;
   }
-  PoplarStoreResult r = expunge_in(mbox, mb, &dirs);
+  const char *folder = NULL;
+  PoplarDeleteMode mode = poplar_mailbox_delete_mode(mbox, &folder);
+  MaildirDirs trash = MAILDIR_DIRS_INIT;
+  if (mode == POPLAR_DELETE_TRASH &&
+      !maildir_trash_open(mb, folder, &trash, &error)) {
+    maildir_dirs_close(&dirs);
+    poplar_mailbox_set_error(mbox, "nothing removed: %s", error->message);
+    return (PoplarStoreResult)error->code;
+  }
+  PoplarStoreResult r = expunge_in(mbox, mb, &dirs,
+                                   mode == POPLAR_DELETE_TRASH ? &trash : NULL,
+                                   mode);
+  maildir_dirs_close(&trash);
   maildir_dirs_close(&dirs);
   return r;
 }

@@ -76,6 +76,21 @@ static const char *dir_of(const MaildirMsg *m)
   return m->in_new ? "new" : "cur";
 }
 
+/* delete = hide: what a POP3 session deleted before stays in cur/ with a
+ * flag and is never listed again. */
+static void drop_hidden(MaildirMailbox *mb)
+{
+  size_t kept = 0;
+  for (size_t i = 0; i < mb->n_msgs; i++) {
+    if (maildir_name_hidden(mb->msgs[i].file)) {
+      g_free(mb->msgs[i].file);
+      continue;
+    }
+    mb->msgs[kept++] = mb->msgs[i];
+  }
+  mb->n_msgs = kept;
+}
+
 /* What counting a message's size came to. */
 typedef enum SizeOutcome {
   SIZE_COUNTED,
@@ -229,6 +244,8 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
   mb->msgs = (MaildirMsg *)(void *)g_array_free(msgs, FALSE);
   if (!listed)
     return false;
+  if (poplar_mailbox_delete_mode(mb->mbox, NULL) == POPLAR_DELETE_HIDE)
+    drop_hidden(mb);
   if (mb->n_msgs > 1)
     qsort(mb->msgs, mb->n_msgs, sizeof(MaildirMsg), maildir_msg_compare);
   if (!maildir_uidls_assign(mb, error))

@@ -405,6 +405,25 @@ int64_t maildir_message_read(void *data, void *stream, char *buf, size_t len);
 void maildir_message_close(void *data, void *stream);
 PoplarStoreResult maildir_expunge(void *data, PoplarMailbox *mbox);
 
+/* ---- [server] delete (maildir-delete.c) -------------------------------- */
+
+/* True when @file carries the flag delete = hide adds: not listed then. */
+bool maildir_name_hidden(const char *file);
+/* Opens cur/ and new/ of the Maildir++ folder @folder of @mb, creating it
+ * (tmp/, cur/, new/, maildirfolder) when missing. */
+bool maildir_trash_open(MaildirMailbox *mb, const char *folder,
+                        MaildirDirs *trash, GError **error);
+/* Removes @m as @mode says (@trash: the folder's directories for
+ * POPLAR_DELETE_TRASH).  Returns 0 or an errno; *@freed is the octets
+ * freed on disk (unlink only), for the quota file. */
+int maildir_delete_message(const MaildirDirs *dirs, const MaildirDirs *trash,
+                           PoplarDeleteMode mode, MaildirMsg *m,
+                           uint64_t *freed);
+/* Tells a Maildir++ maildirsize file, when there is one, that @count
+ * messages of @octets were removed. */
+void maildir_quota_note_removed(MaildirMailbox *mb, uint64_t octets,
+                                unsigned count);
+
 /* Updates the names of messages another program renamed (see
  * maildir_refind()), looking in @dirs of the mailbox. */
 bool maildir_mailbox_refind(MaildirMailbox *mb, MaildirDirs *dirs,

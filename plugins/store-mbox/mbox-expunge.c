@@ -499,6 +499,15 @@ PoplarStoreResult mbox_expunge(void *data, PoplarMailbox *mbox)
 {
   (void)data;
   MboxMailbox *mb = poplar_mailbox_get_data(mbox);
+  /* An mbox has no folder beside it to move to and no flag POP3 could
+   * skip without rewriting the file: keeping the mail is the safe
+   * refusal. */
+  if (poplar_mailbox_delete_mode(mbox, NULL) != POPLAR_DELETE_UNLINK) {
+    poplar_mailbox_set_error(mbox, "nothing removed: [server] delete = "
+                             "trash:FOLDER or hide is for Maildir; mbox "
+                             "mailboxes need delete = unlink");
+    return POPLAR_STORE_PERMFAIL;
+  }
   if (mb->fd < 0) {
     report_removed(mbox); /* no file, no messages */
     return POPLAR_STORE_OK;

@@ -68,6 +68,7 @@ static void mailbox_free(MboxMailbox *mb)
   g_free(mb->dir);
   g_free(mb->name);
   g_free(mb->index_path);
+  g_free(mb->policy_state_path);
   g_free(mb->session_lock_path);
   g_free(mb);
 }
@@ -130,6 +131,9 @@ static bool set_paths(MboxMailbox *mb, const char *location, GError **error)
   mb->index_path = g_build_filename(shown_dir, mb->index_name, NULL);
   mb->session_lock_path =
       g_build_filename(shown_dir, mb->session_lock_name, NULL);
+  g_autofree char *policy_name =
+      g_strdup_printf(".%s" MBOX_POLICY_SUFFIX, mb->name);
+  mb->policy_state_path = g_build_filename(shown_dir, policy_name, NULL);
   return true;
 }
 
@@ -306,6 +310,14 @@ static void mbox_close(void *data, PoplarMailbox *mbox)
   poplar_mailbox_set_data(mbox, NULL);
 }
 
+/* Beside the index, where the session lock that covers it is. */
+static const char *mbox_policy_state_path(void *data, PoplarMailbox *mbox)
+{
+  (void)data;
+  MboxMailbox *mb = poplar_mailbox_get_data(mbox);
+  return mb->policy_state_path;
+}
+
 static void mbox_destroy(void *data)
 {
   MboxStore *store = data;
@@ -322,6 +334,7 @@ static const PoplarStoreOps mbox_ops = {
     .expunge = mbox_expunge,
     .close = mbox_close,
     .destroy = mbox_destroy,
+    .policy_state_path = mbox_policy_state_path,
 };
 
 static bool read_locking(PoplarConfig *config, unsigned *methods)

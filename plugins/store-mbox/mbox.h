@@ -280,6 +280,8 @@ void mbox_session_lock_release(MboxSessionLock *lock);
 
 #define MBOX_INDEX_SUFFIX ".poplar-index"
 #define MBOX_LOCK_SUFFIX ".poplar-lock"
+/* The core's EXPIRE and LOGIN-DELAY state (PoplarStoreOps). */
+#define MBOX_POLICY_SUFFIX ".poplar-retrieved"
 #define MBOX_REWRITE_SUFFIX ".poplar-new"
 
 /* Version 2 marks the folder-data message (MBOX_MSG_PSEUDO); a version
@@ -403,6 +405,7 @@ typedef struct MboxMailbox {
   char *session_lock_name;
   char *index_path;  /* and their paths, for messages */
   char *session_lock_path;
+  char *policy_state_path; /* the core's policy state, beside the index */
   MboxSessionLock session;
   int fd;            /* the mbox as opened, -1 when it did not exist */
   struct stat st;    /* of fd when the messages were parsed */

@@ -46,7 +46,9 @@ static void check_line(const char *line, size_t len)
     size_t k = strlen(cmd.keyword);
     CHECK(k >= 3 && k <= POPLAR_KEYWORD_MAX);
     for (size_t i = 0; i < k; i++) {
-      CHECK(cmd.keyword[i] >= 'A' && cmd.keyword[i] <= 'Z');
+      /* A letter, then letters or digits (RFC 6856's UTF8). */
+      CHECK((cmd.keyword[i] >= 'A' && cmd.keyword[i] <= 'Z') ||
+            (i > 0 && cmd.keyword[i] >= '0' && cmd.keyword[i] <= '9'));
       CHECK(g_ascii_toupper(line[i]) == cmd.keyword[i]);
     }
     CHECK(k == len || line[k] == ' ');

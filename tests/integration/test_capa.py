@@ -65,10 +65,12 @@ class CapaTest(poplartest.PoplarTestCase):
     def test_capa_login_delay_and_expire(self):
         self.start(**{"login-delay": "900", "expire": "30"})
         before, after = self.capa_before_and_after()
-        self.assertEqual(before.get("LOGIN-DELAY"), "LOGIN-DELAY 900")
+        # USER before login: a password database may give a user other
+        # values (RFC 2449 6.5, 6.7).
+        self.assertEqual(before.get("LOGIN-DELAY"), "LOGIN-DELAY 900 USER")
         self.assertTrue(after.get("LOGIN-DELAY", "").startswith(
             "LOGIN-DELAY 900"), after.get("LOGIN-DELAY"))
-        self.assertEqual(before.get("EXPIRE"), "EXPIRE 30")
+        self.assertEqual(before.get("EXPIRE"), "EXPIRE 30 USER")
         self.assertTrue(after.get("EXPIRE", "").startswith("EXPIRE 30"),
                         after.get("EXPIRE"))
 

@@ -32,7 +32,7 @@ typedef struct ParseCase {
 } ParseCase;
 
 static const ParseCase parse_cases[] = {
-    /* keywords: case-insensitive, 3 or 4 letters */
+    /* keywords: case-insensitive, 3 or 4 characters */
     {"USER bob", 0, true, POPLAR_PARSE_OK, "USER", "bob", 1, "bob", NULL},
     {"user bob", 0, true, POPLAR_PARSE_OK, "USER", "bob", 1, "bob", NULL},
     {"uSeR bob", 0, true, POPLAR_PARSE_OK, "USER", "bob", 1, "bob", NULL},
@@ -49,7 +49,12 @@ static const ParseCase parse_cases[] = {
     {"USERS bob", 0, true, POPLAR_PARSE_BAD_KEYWORD, NULL, NULL, 0, NULL,
      NULL},
     {"USERbob", 0, true, POPLAR_PARSE_BAD_KEYWORD, NULL, NULL, 0, NULL, NULL},
-    {"US3R bob", 0, true, POPLAR_PARSE_BAD_KEYWORD, NULL, NULL, 0, NULL, NULL},
+    /* digits after the first letter (RFC 6856 UTF8); unknown ones are
+     * the dispatcher's to refuse */
+    {"utf8", 0, true, POPLAR_PARSE_OK, "UTF8", "", 0, NULL, NULL},
+    {"US3R bob", 0, true, POPLAR_PARSE_OK, "US3R", "bob", 1, "bob", NULL},
+    {"3USR bob", 0, true, POPLAR_PARSE_BAD_KEYWORD, NULL, NULL, 0, NULL,
+     NULL},
     {"123", 0, true, POPLAR_PARSE_BAD_KEYWORD, NULL, NULL, 0, NULL, NULL},
     {"1234", 0, false, POPLAR_PARSE_BAD_KEYWORD, NULL, NULL, 0, NULL, NULL},
     {" USER bob", 0, true, POPLAR_PARSE_BAD_KEYWORD, NULL, NULL, 0, NULL,
@@ -231,7 +236,7 @@ static void test_parse_random(void)
       kw++;
     bool kw_ok = kw >= 3 && kw <= 4;
     for (size_t i = 0; kw_ok && i < kw; i++)
-      kw_ok = g_ascii_isalpha(line[i]);
+      kw_ok = g_ascii_isalpha(line[i]) || (i > 0 && g_ascii_isdigit(line[i]));
     if (!kw_ok) {
       g_assert_cmpint(r, ==, POPLAR_PARSE_BAD_KEYWORD);
       continue;
