@@ -29,6 +29,8 @@ PLUGINS = dict(item.split("=", 1) for item in
                os.environ.get("POPLAR_KIT_PLUGINS", "").split(";") if item)
 CHECKPASSWORD_REPLY = os.environ.get("CHECKPASSWORD_REPLY", "")
 CHECKPASSWORD_EXAMPLE = os.environ.get("CHECKPASSWORD_EXAMPLE", "")
+PAM_WRAPPER_LIB = os.environ.get("PAM_WRAPPER_LIB", "")
+PAM_MATRIX_MODULE = os.environ.get("PAM_MATRIX_MODULE", "")
 
 # Shell commands a site would use to deliver into each kind of mailbox;
 # the kit runs them with the message on stdin.
@@ -52,10 +54,11 @@ def big_message(n):
     return ("Subject: big %d\n\n" % n + body).encode()
 
 
-def run_kit(args, timeout=300):
+def run_kit(args, timeout=300, env=None):
     proc = subprocess.run([KIT] + args, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL,
+                          env=dict(os.environ, **(env or {})))
     return proc.returncode, proc.stdout.decode(errors="replace")
 
 
@@ -93,8 +96,8 @@ class KitTestCase(unittest.TestCase):
         os.chmod(path, mode)
         return path
 
-    def assertPasses(self, args):
-        rc, out = run_kit(args)
+    def assertPasses(self, args, env=None):
+        rc, out = run_kit(args, env=env)
         failed = [l for l in out.splitlines() if l.startswith("FAIL")]
         self.assertEqual(failed, [], out)
         self.assertEqual(rc, 0, out)
@@ -235,6 +238,34 @@ class TreePassdbs(KitTestCase):
             "--threads", "3", "--timing-rounds", "9",
             "--backend-down", "mv '%s' '%s.away'" % (users, users), so])
         self.assertEqual(found.get("passdb.tempfail"), "PASS")
+
+
+    def test_pam(self):
+        so = self.plugin("auth-pam")
+        if not (PAM_WRAPPER_LIB and PAM_MATRIX_MODULE):
+            self.skipTest("pam_wrapper not found at configure time")
+        service_dir = self.path("pam.d")
+        os.mkdir(service_dir)
+        matrix = self.write(self.path("matrix"), "alice:alice pw:poplar\n")
+        stack = ("auth     required %s passdb=%s\n"
+                 "account  required %s passdb=%s\n"
+                 % (PAM_MATRIX_MODULE, matrix, PAM_MATRIX_MODULE, matrix))
+        self.write(os.path.join(service_dir, "poplar"), stack)
+        self.write(os.path.join(service_dir, "other"), stack)
+        conf = self.write(self.path("kit.conf"),
+                          "[auth-pam]\nservice = poplar\n"
+                          "mail = maildir:%s/%%u\n" % self.dir)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        # Only the kit runs under pam_wrapper, as only poplard does in
+        # tests/auth-pam.
+        env = {"LD_PRELOAD": PAM_WRAPPER_LIB, "PAM_WRAPPER": "1",
+               "PAM_WRAPPER_SERVICE_DIR": service_dir,
+               "PAM_WRAPPER_DISABLE_DEEPBIND": "1",
+               "ASAN_OPTIONS": (asan + ":" if asan else "") +
+                               "verify_asan_link_order=0"}
+        self.assertPasses(["-c", conf, "--user", "alice", "--password",
+                           "alice pw", "--timing-rounds", "15", so],
+                          env=env)
 
 
 class TreeHooks(KitTestCase):
