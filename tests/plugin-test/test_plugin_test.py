@@ -16,11 +16,13 @@ CHECKPASSWORD_REPLY, CHECKPASSWORD_EXAMPLE.
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 KIT = os.environ.get("POPLAR_PLUGIN_TEST", "")
@@ -321,6 +323,75 @@ class TreeHooks(KitTestCase):
         self.assertEqual(found.get("hook.threads"), "PASS")
         with open(log) as f:
             self.assertIn("kit-user", f.read())
+
+
+    def test_spamd(self):
+        so = self.plugin("hook-spamd")
+        spamd = HamSpamd()
+        self.addCleanup(spamd.close)
+        cache = self.path("spamd-cache")
+        os.mkdir(cache)
+        conf = self.write(self.path("kit.conf"),
+                          "[hook-spamd]\nspamd = 127.0.0.1:%d\n"
+                          "timeout = 5s\ncache-dir = %s\n"
+                          % (spamd.port, cache))
+        found = self.assertPasses(["-c", conf, "--threads", "4", so])
+        self.assertEqual(found.get("hook.threads"), "PASS")
+        # The mailbox_open hook really asked spamd about the messages.
+        self.assertGreater(spamd.count, 0)
+
+
+class HamSpamd:
+    """Enough of spamd for hook-spamd: reads a request, calls it ham."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.count += 1
+            threading.Thread(target=self._serve, args=(conn,),
+                             daemon=True).start()
+
+    @staticmethod
+    def _serve(conn):
+        with conn:
+            try:
+                conn.settimeout(10)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                while m and len(body) < int(m.group(1)):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    body += chunk
+                conn.sendall(b"SPAMD/1.1 0 EX_OK\r\nContent-length: 4\r\n"
+                             b"Spam: False ; 0.5 / 5.0\r\n\r\nNONE")
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopping.set()
+        self.sock.close()
+        self.thread.join(5)
 
 
 class BrokenVariants(KitTestCase):
