@@ -426,6 +426,10 @@ class BrokenVariants(KitTestCase):
     def test_data_race(self):
         self.assertFailsWith(self.store_args("data-race"), "store.threads")
 
+    def test_gone_message_as_tempfail(self):
+        self.assertFailsWith(self.store_args("gone-tempfail"),
+                             "store.error-message-gone")
+
     def passdb_args(self, variant):
         return ["--user", "alice", "--password", "right",
                 self.plugin("kit-passdb-" + variant)]

@@ -236,9 +236,75 @@ void kit_check_store_lock(KitStoreRun *run)
 
 /* ---- result codes ---------------------------------------------------------- */
 
+/* Removes every regular file under @path (or @path itself when it is
+ * one), as another program deleting the mail under an open session. */
+static void remove_files(const char *path)
+{
+  if (!g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    unlink(path);
+    return;
+  }
+  GDir *dir = g_dir_open(path, 0, NULL);
+  if (!dir)
+    return;
+  const char *name;
+  while ((name = g_dir_read_name(dir))) {
+    g_autofree char *child = g_build_filename(path, name, NULL);
+    remove_files(child);
+  }
+  g_dir_close(dir);
+}
+
+/* A message that another program removed after the listing: the store
+ * answers POPLAR_STORE_GONE, or still reads it whole (from a descriptor it
+ * kept open); a TEMPFAIL or PERMFAIL would end the client's RETR with a
+ * misleading [SYS/...] code. */
+static void check_message_gone(KitStoreRun *run)
+{
+  KitReport *report = run->report;
+  g_autofree char *why = NULL;
+  g_autofree char *location = kit_store_fresh_copy(run, &why);
+  if (!location) {
+    kit_fail(report, "store.error-message-gone", "%s", why);
+    return;
+  }
+  KitBox *box = kit_box_open(run->store, location);
+  if (box->result != POPLAR_STORE_OK) {
+    kit_fail(report, "store.error-message-gone", "open answered %d (%s)",
+             box->result, box->log);
+    kit_box_close(box);
+    return;
+  }
+  g_autofree char *path = g_strndup(location, strcspn(location, ":"));
+  remove_files(path);
+  PoplarMessage *msg = poplar_mailbox_message(box->mbox, 0);
+  void *stream = NULL;
+  PoplarStoreResult r =
+      poplarpriv_store_message_open(box->mbox, msg, &stream);
+  if (r == POPLAR_STORE_OK) {
+    poplarpriv_store_message_close(box->mbox, stream);
+    GBytes *content = kit_read_message(box, 0, 4096, &why);
+    const KitSeen *want = g_ptr_array_index(run->reference, 0);
+    bool same = content && g_bytes_equal(content, want->content);
+    if (content)
+      g_bytes_unref(content);
+    kit_check(report, same, "store.error-message-gone",
+              "a message whose file was removed opened, but reads "
+              "differently%s%s", why ? ": " : "", why ? why : "");
+  } else {
+    g_autofree char *log = kit_log_take(box->session->id, POPLAR_LOG_WARNING);
+    kit_check(report, r == POPLAR_STORE_GONE, "store.error-message-gone",
+              "message_open of a message whose file was removed answered %d "
+              "instead of POPLAR_STORE_GONE (%s)", r, log);
+  }
+  kit_box_close(box);
+}
+
 void kit_check_store_errors(KitStoreRun *run)
 {
   KitReport *report = run->report;
+  if (run->reference)
+    check_message_gone(run);
   g_autofree char *missing =
       g_strdup_printf("%s/no-such-mailbox/inbox%s", run->workdir,
                       run->source.rest);

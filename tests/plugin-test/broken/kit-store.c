@@ -14,6 +14,9 @@
  *                        that misses a message boundary
  *   BROKEN_DATA_RACE     keeps the message being read in one static
  *                        buffer shared by every session
+ *   BROKEN_GONE_TEMPFAIL a message file removed after the listing
+ *                        answers TEMPFAIL (the errno of the failed
+ *                        open) instead of GONE
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -149,7 +152,11 @@ static PoplarStoreResult kit_message_open(void *data, PoplarMailbox *mbox,
   if (!s->text) {
     free(s);
     poplar_mailbox_set_error(mbox, "cannot read %s", f->path);
+#ifdef BROKEN_GONE_TEMPFAIL
+    return POPLAR_STORE_TEMPFAIL;
+#else
     return POPLAR_STORE_GONE;
+#endif
   }
 #ifdef BROKEN_READ_PAST_END
   size_t more = 0;
