@@ -67,7 +67,6 @@ typedef struct KitPlugin {
   PoplarRegistry *registry;
   PoplarPlugin *plugin;
   bool loader_ready;
-  bool finished; /* fini has run */
 } KitPlugin;
 
 /* Loads @opts->plugin_path with its section, runs preinit and init as

@@ -102,7 +102,6 @@ void kit_plugin_unload(KitPlugin *kp, KitReport *report)
       if (plugin->desc.fini && plugin->init_called)
         plugin->desc.fini(plugin);
     }
-    kp->finished = true;
     if (kp->plugin && kp->plugin->init_called) {
       unsigned before = kit_log_count();
       g_usleep(AFTER_FINI_WAIT_US);

@@ -124,7 +124,6 @@ typedef struct ParallelRun {
   GMutex lock;
   GCond cond;
   unsigned waiting; /* jobs not yet at the start line */
-  unsigned running; /* jobs not yet finished */
 } ParallelRun;
 
 /* Every job waits until all have started, so that they really overlap
@@ -141,17 +140,12 @@ static void parallel_job(gpointer job, gpointer user_data)
   g_mutex_unlock(&run->lock);
 
   run->func(index, run->data);
-
-  g_mutex_lock(&run->lock);
-  if (--run->running == 0)
-    g_cond_broadcast(&run->cond);
-  g_mutex_unlock(&run->lock);
 }
 
 bool kit_run_parallel(unsigned n, KitParallelFunc func, void *data,
                       GError **error)
 {
-  ParallelRun run = {.func = func, .data = data, .waiting = n, .running = n};
+  ParallelRun run = {.func = func, .data = data, .waiting = n};
   g_mutex_init(&run.lock);
   g_cond_init(&run.cond);
   /* Exclusive threads, as poplard's plugin pool (core/server.c). */
@@ -164,6 +158,7 @@ bool kit_run_parallel(unsigned n, KitParallelFunc func, void *data,
   }
   for (unsigned i = 0; i < n; i++)
     g_thread_pool_push(pool, GUINT_TO_POINTER(i + 1), NULL);
+  /* Waits for every job to finish. */
   g_thread_pool_free(pool, FALSE, TRUE);
   g_mutex_clear(&run.lock);
   g_cond_clear(&run.cond);
