@@ -66,7 +66,6 @@ typedef struct KitPlugin {
   PoplarConfigFile *config;
   PoplarRegistry *registry;
   PoplarPlugin *plugin;
-  bool loader_ready;
 } KitPlugin;
 
 /* Loads @opts->plugin_path with its section, runs preinit and init as
@@ -74,7 +73,8 @@ typedef struct KitPlugin {
 bool kit_plugin_load(KitPlugin *kp, const KitOptions *opts,
                      KitReport *report);
 /* Calls the tables' destroy and the plugin's fini (as poplard's shutdown
- * does), checks that nothing is logged after fini, then unloads it. */
+ * does) and checks that nothing is logged after fini.  The shared object
+ * stays mapped until the process exits. */
 void kit_plugin_unload(KitPlugin *kp, KitReport *report);
 
 /* ---- the log -------------------------------------------------------------

@@ -60,7 +60,6 @@ bool kit_plugin_load(KitPlugin *kp, const KitOptions *opts,
     kit_fail(report, "plugin.load", "cannot initialise libltdl");
     return false;
   }
-  kp->loader_ready = true;
 
   g_autofree char *error = NULL;
   kp->plugin = poplard_loader_load(kp->registry, NULL, opts->plugin_path,
@@ -110,14 +109,15 @@ void kit_plugin_unload(KitPlugin *kp, KitReport *report)
                 "%u messages logged after fini returned: a thread of the "
                 "plugin still runs", after - before);
     }
-    poplard_loader_unload_all(plugins);
+    /* The shared objects stay mapped until the kit exits (no
+     * poplard_loader_unload_all(), no lt_dlexit()): a leak report at exit
+     * then names the plugin's functions, and what its libraries keep for
+     * the life of the process (libldap's global options) is still
+     * reachable rather than a leak of a library already gone. */
     poplarpriv_registry_free(kp->registry);
     g_ptr_array_unref(plugins);
     kp->registry = NULL;
   }
-  if (kp->loader_ready)
-    poplard_loader_shutdown();
-  kp->loader_ready = false;
   if (kp->config)
     poplarpriv_config_free(kp->config);
   kp->config = NULL;
