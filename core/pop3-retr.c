@@ -27,6 +27,7 @@
 #include "dotstuff.h"
 #include "hooks.h"
 #include "pop3-commands.h"
+#include "stats-points.h"
 
 /* Output a transfer keeps queued: enough for the socket to send while the
  * next job runs on the pool, so that one job per 256 KiB or per message
@@ -492,8 +493,10 @@ static void retr_open_done(PoplarClient *c)
     poplard_client_replyf(c, "+OK %" G_GUINT64_FORMAT " octets", r->msg->size);
     c->stats.retrieved++;
     c->stats.retrieved_octets += r->msg->size;
+    poplard_stats_sent("RETR", r->msg->size);
   } else {
     poplard_client_reply(c, "+OK Top of message follows");
+    poplard_stats_sent("TOP", 0);
   }
   retr_queue_blocks(c);
   if (r->file.fd >= 0 && retr_sendfile_begin(c))

@@ -9,6 +9,7 @@
 #include "hooks.h"
 #include "pop3-commands.h"
 #include "session-end.h"
+#include "stats-points.h"
 
 static void mark_deleted(PoplarClient *c, PoplarMessage *msg)
 {
@@ -70,6 +71,7 @@ static void update_work(PoplarClient *c)
   PoplarStoreResult r =
       poplarpriv_store_expunge(mbox, &removed, &c->stats.deleted_octets);
   c->stats.deleted = removed;
+  poplard_stats_deleted(removed);
   bool committed = r == POPLAR_STORE_OK;
   args.committed = committed;
   poplard_hooks_run(registry, &c->session, POPLAR_HOOK_UPDATE_AFTER, &args,
