@@ -67,6 +67,19 @@ int poplard_metrics_http_status(const char *head)
   return strcmp(parts[1], "/metrics") == 0 ? 200 : 404;
 }
 
+bool poplard_metrics_http_wants_text(const char *head)
+{
+  g_auto(GStrv) lines = g_strsplit(head, "\n", -1);
+  for (char **l = lines; *l; l++) {
+    if (g_ascii_strncasecmp(*l, "Accept:", 7) != 0)
+      continue;
+    g_autofree char *value = g_ascii_strdown(*l + 7, -1);
+    return strstr(value, "text/plain") &&
+           !strstr(value, "application/openmetrics-text");
+  }
+  return false;
+}
+
 static const char *reason_of(int status)
 {
   switch (status) {
@@ -145,8 +158,10 @@ void poplard_metrics_http_serve_one(PoplarMetricsHttp *h,
     g_autoptr(GHashTable) merged = poplard_stats_merged_new();
     g_autoptr(GString) error = g_string_new(NULL);
     if (poplard_control_collect_stats(view, merged, error)) {
-      poplard_metrics_render(merged, body);
-      type = POPLAR_METRICS_CONTENT_TYPE;
+      bool text = poplard_metrics_http_wants_text(in->str);
+      poplard_metrics_render(merged, text, body);
+      type = text ? POPLAR_METRICS_CONTENT_TYPE_TEXT
+                  : POPLAR_METRICS_CONTENT_TYPE;
     } else {
       /* Partial counters would look like counters going down. */
       status = 503;

@@ -29,6 +29,10 @@ void poplard_metrics_http_free(PoplarMetricsHttp *h);
 void poplard_metrics_http_serve_one(PoplarMetricsHttp *h,
                                     const PoplarMasterView *view);
 
+/* True when the request head's Accept asks for the Prometheus text format
+ * and not for OpenMetrics (promtool, an old scraper). */
+bool poplard_metrics_http_wants_text(const char *head);
+
 /* The HTTP status a request head (up to its blank line) gets: 200 for
  * GET /metrics, 404 for another path, 405 for another method, 400 for
  * what is not an HTTP/1.x request line.  Separate for tests. */

@@ -18,7 +18,9 @@ typedef struct Family {
 /* Every family, also those with no sample yet: a scrape's shape does not
  * depend on what happened since the start. */
 static const Family families[] = {
-    {"poplar_build", INFO, NULL, "Version and plugin ABI of poplard."},
+    /* A gauge of 1 rather than OpenMetrics' info type, which the
+     * Prometheus text format (promtool check metrics) does not know. */
+    {"poplar_build_info", GAUGE, NULL, "Version and plugin ABI of poplard."},
     {"poplar_connections", GAUGE, NULL,
      "Connections open now, by listener and TLS."},
     {"poplar_connections_accepted", COUNTER, NULL,
@@ -39,6 +41,8 @@ static const Family families[] = {
     {"poplar_worker_restarts", COUNTER, NULL,
      "Workers that died and were restarted by the master."},
     {"poplar_workers", GAUGE, NULL, "Workers running now."},
+    {"poplar_plugin_log_messages", COUNTER, NULL,
+     "Errors and warnings plugins logged, by plugin and level."},
     {"poplar_plugin_call_duration", HISTOGRAM, "seconds",
      "Latency of plugin calls, by plugin and operation."},
 };
@@ -122,7 +126,8 @@ static int compare_keys(const void *pa, const void *pb)
   return va < vb ? -1 : va > vb;
 }
 
-void poplard_metrics_render(GHashTable *merged, GString *out)
+void poplard_metrics_render(GHashTable *merged, bool text_format,
+                            GString *out)
 {
   guint n = 0;
   g_autofree gpointer *keys = g_hash_table_get_keys_as_array(merged, &n);
@@ -130,10 +135,14 @@ void poplard_metrics_render(GHashTable *merged, GString *out)
   for (size_t i = 0; i < G_N_ELEMENTS(families); i++) {
     const Family *f = &families[i];
     g_autofree char *base = full_name(f);
-    g_string_append_printf(out, "# TYPE %s %s\n", base, type_name(f->type));
-    if (f->unit)
+    g_autofree char *described =
+        text_format && f->type == COUNTER ? g_strconcat(base, "_total", NULL)
+                                          : g_strdup(base);
+    g_string_append_printf(out, "# TYPE %s %s\n", described,
+                           type_name(f->type));
+    if (f->unit && !text_format)
       g_string_append_printf(out, "# UNIT %s %s\n", base, f->unit);
-    g_string_append_printf(out, "# HELP %s %s\n", base, f->help);
+    g_string_append_printf(out, "# HELP %s %s\n", described, f->help);
     for (guint k = 0; k < n; k++) {
       const char *key = keys[k];
       const char *tab = strchr(key, '\t');
@@ -148,5 +157,6 @@ void poplard_metrics_render(GHashTable *merged, GString *out)
       g_string_append_c(out, '\n');
     }
   }
-  g_string_append(out, "# EOF\n");
+  if (!text_format)
+    g_string_append(out, "# EOF\n");
 }

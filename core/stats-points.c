@@ -58,6 +58,13 @@ void poplard_stats_tls_handshake(bool ok)
   poplard_stats_add("poplar_tls_handshakes_total", labels, 1);
 }
 
+void poplard_stats_plugin_problem(const char *plugin, const char *level)
+{
+  g_autofree char *labels =
+      poplard_stats_labels("plugin", plugin, "level", level, NULL);
+  poplard_stats_add("poplar_plugin_log_messages_total", labels, 1);
+}
+
 void poplard_stats_plugin_call(const char *plugin, const char *operation,
                                double seconds)
 {

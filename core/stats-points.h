@@ -25,6 +25,8 @@ void poplard_stats_sent(const char *command, uint64_t octets);
 void poplard_stats_deleted(unsigned messages);
 void poplard_stats_in_use(void);
 void poplard_stats_tls_handshake(bool ok);
+/* A plugin logged an error or a warning (@level). */
+void poplard_stats_plugin_problem(const char *plugin, const char *level);
 /* One call into a plugin that took @seconds. */
 void poplard_stats_plugin_call(const char *plugin, const char *operation,
                                double seconds);

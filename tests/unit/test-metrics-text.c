@@ -12,8 +12,28 @@
 static char *render(GHashTable *merged)
 {
   GString *out = g_string_new(NULL);
-  poplard_metrics_render(merged, out);
+  poplard_metrics_render(merged, false, out);
   return g_string_free(out, FALSE);
+}
+
+static void test_text_format(void)
+{
+  g_autoptr(GHashTable) merged = poplard_stats_merged_new();
+  poplard_stats_merged_add(merged, "poplar_logins_total",
+                           "result=\"success\",mechanism=\"USER\"", 2);
+  g_autoptr(GString) out = g_string_new(NULL);
+  poplard_metrics_render(merged, true, out);
+  g_assert_nonnull(strstr(out->str, "# TYPE poplar_logins_total counter\n"
+                                    "# HELP poplar_logins_total "));
+  g_assert_null(strstr(out->str, "# UNIT"));
+  g_assert_null(strstr(out->str, "# EOF"));
+  g_assert_true(poplard_metrics_http_wants_text(
+      "GET /metrics HTTP/1.1\r\nAccept: text/plain; version=0.0.4\r\n\r\n"));
+  g_assert_false(poplard_metrics_http_wants_text(
+      "GET /metrics HTTP/1.1\r\naccept: application/openmetrics-text;"
+      "version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n\r\n"));
+  g_assert_false(
+      poplard_metrics_http_wants_text("GET /metrics HTTP/1.1\r\n\r\n"));
 }
 
 static void test_families_and_eof(void)
@@ -109,5 +129,6 @@ int main(int argc, char **argv)
   g_test_add_func("/metrics/histogram-bucket-order",
                   test_histogram_bucket_order);
   g_test_add_func("/metrics/http-routing", test_http_routing);
+  g_test_add_func("/metrics/text-format", test_text_format);
   return g_test_run();
 }
