@@ -38,6 +38,7 @@
 #include "control.h"
 #include "listener.h"
 #include "metrics-http.h"
+#include "stats.h"
 #include "systemd.h"
 #include "user-procs.h"
 
@@ -119,6 +120,9 @@ static int worker_main(PoplarServer *server, int ready_fd, int ctl_fd)
             error->str);
     return WORKER_EXIT_CONFIG;
   }
+  /* Counts from the master's own start-up (a plugin's preinit warning)
+   * are not this worker's: every worker would report them again. */
+  poplard_stats_reset();
   PoplarControlWorker *control = poplard_control_worker_start(server, ctl_fd);
   char ok = 'R';
   if (write(ready_fd, &ok, 1) != 1)
@@ -175,9 +179,12 @@ static void close_broker(Master *m, Worker *w)
 
 static void close_ctl(Master *m, Worker *w)
 {
-  (void)m;
-  if (w->ctl >= 0)
-    close(w->ctl);
+  if (w->ctl < 0)
+    return;
+  /* Its number may be reused: user processes must not close that. */
+  if (m->users)
+    poplard_user_procs_forget_fd(m->users, w->ctl);
+  close(w->ctl);
   w->ctl = -1;
 }
 
