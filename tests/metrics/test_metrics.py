@@ -20,6 +20,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
                                 "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tls"))
 import poplartest  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -112,6 +113,10 @@ class MetricsTest(poplartest.PoplarTestCase):
         self.assertGreaterEqual(
             self.sample(text, "poplar_connections_accepted_total", listener),
             5)
+        # Every session has ended: nothing is open any more.
+        self.assertTrue(poplartest.wait_until(
+            lambda: self.sample(self.metrics(), "poplar_connections",
+                                listener) == 0, 5))
         self.assertEqual(self.sample(text, "poplar_workers"), 2)
         self.assertEqual(self.sample(text, "poplar_worker_restarts_total"),
                          0)
@@ -175,6 +180,52 @@ class MetricsTest(poplartest.PoplarTestCase):
             self.assertTrue(s.recv(200).startswith(b"HTTP/1.1 408 "))
         self.metrics()
         self.srv.login("alice", "pw").quit()
+
+
+class TlsMetricsTest(poplartest.PoplarTestCase):
+    """Connections by listener and TLS, and TLS handshakes."""
+
+    def test_tls_counters(self):
+        if not shutil.which("certtool"):
+            self.skipTest("certtool is needed (Debian: gnutls-bin)")
+        import tlstest
+        srv = tlstest.TlsServer()
+        self._servers.append(srv)
+        self.addCleanup(self._cleanup_server, srv)
+        srv.add_user("alice", "pw", MESSAGES)
+        srv.start(sections={"metrics": {"listen": "127.0.0.1:0"}})
+        port = int(srv.wait_for_log(
+            r"metrics on http://127\.0\.0\.1:(\d+)/").group(1))
+        srv.wait_for_log(r"ready \(")
+        p = srv.pop3s()
+        p.user("alice")
+        p.pass_("pw")
+        p.quit()
+        # Not TLS at all on the implicit-TLS port: a failed handshake.
+        with socket.create_connection(("127.0.0.1", srv.tls_port), 10) as s:
+            s.sendall(b"USER alice\r\n" * 20)
+            s.settimeout(10)
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+        srv.wait_for_log(r"TLS handshake failed")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+        c.close()
+        sample = MetricsTest.sample
+        self.assertEqual(sample(text, "poplar_tls_handshakes_total",
+                                'result="success"'), 1)
+        self.assertEqual(sample(text, "poplar_tls_handshakes_total",
+                                'result="failure"'), 1)
+        self.assertEqual(sample(
+            text, "poplar_connections_accepted_total",
+            'listener="127.0.0.1:%d",tls="yes"' % srv.tls_port), 2)
+        self.assertIsNone(sample(
+            text, "poplar_connections_accepted_total",
+            'listener="127.0.0.1:%d",tls="no"' % srv.port))
 
 
 class PrometheusTest(poplartest.PoplarTestCase):
