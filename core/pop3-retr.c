@@ -108,6 +108,7 @@ static void retr_report(PoplarClient *c, bool complete)
   if (r->reported)
     return;
   r->reported = true;
+  poplard_stats_sent(r->top_lines < 0 ? "RETR" : "TOP", r->octets, complete);
   if (!poplard_hooks_present(c->server->registry, POPLAR_HOOK_MESSAGE_SENT))
     return;
   PoplarHookArgs args = {.msg = r->msg, .top_lines = r->top_lines,
@@ -493,10 +494,8 @@ static void retr_open_done(PoplarClient *c)
     poplard_client_replyf(c, "+OK %" G_GUINT64_FORMAT " octets", r->msg->size);
     c->stats.retrieved++;
     c->stats.retrieved_octets += r->msg->size;
-    poplard_stats_sent("RETR", r->msg->size);
   } else {
     poplard_client_reply(c, "+OK Top of message follows");
-    poplard_stats_sent("TOP", 0);
   }
   retr_queue_blocks(c);
   if (r->file.fd >= 0 && retr_sendfile_begin(c))

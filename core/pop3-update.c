@@ -68,8 +68,11 @@ static void update_work(PoplarClient *c)
    * the reply and the session's summary line.  A failure is logged on the
    * way out of the store. */
   unsigned removed = 0;
+  int64_t started = g_get_monotonic_time();
   PoplarStoreResult r =
       poplarpriv_store_expunge(mbox, &removed, &c->stats.deleted_octets);
+  poplard_stats_plugin_call(mbox->store->plugin->name, "store_expunge",
+                            (double)(g_get_monotonic_time() - started) / 1e6);
   c->stats.deleted = removed;
   poplard_stats_deleted(removed);
   bool committed = r == POPLAR_STORE_OK;

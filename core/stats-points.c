@@ -34,10 +34,11 @@ void poplard_stats_session_ended(const char *reason)
   poplard_stats_add("poplar_sessions_ended_total", labels, 1);
 }
 
-void poplard_stats_sent(const char *command, uint64_t octets)
+void poplard_stats_sent(const char *command, uint64_t octets, bool complete)
 {
   g_autofree char *labels = poplard_stats_labels("command", command, NULL);
-  poplard_stats_add("poplar_messages_sent_total", labels, 1);
+  if (complete)
+    poplard_stats_add("poplar_messages_sent_total", labels, 1);
   poplard_stats_add("poplar_sent_bytes_total", labels, (double)octets);
 }
 

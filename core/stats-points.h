@@ -20,8 +20,10 @@ void poplard_stats_login(const char *mechanism, const char *result);
 /* A password check that waited for its address's earlier failures. */
 void poplard_stats_login_delayed(void);
 void poplard_stats_session_ended(const char *reason);
-/* A message (or its top) sent in full or in part by @command. */
-void poplard_stats_sent(const char *command, uint64_t octets);
+/* A transfer by @command ("RETR" or "TOP") ended after @octets as sent
+ * (CRLF, dot-stuffing and the final "." included); @complete when the
+ * whole of it went out. */
+void poplard_stats_sent(const char *command, uint64_t octets, bool complete);
 void poplard_stats_deleted(unsigned messages);
 void poplard_stats_in_use(void);
 void poplard_stats_tls_handshake(bool ok);

@@ -102,9 +102,13 @@ class MetricsTest(poplartest.PoplarTestCase):
                                      'command="RETR"'), 2)
         self.assertEqual(self.sample(text, "poplar_messages_sent_total",
                                      'command="TOP"'), 2)
+        # As on the wire: CRLF line ends and the final ".\r\n".
         self.assertEqual(self.sample(text, "poplar_sent_bytes_total",
                                      'command="RETR"'),
-                         2 * len(poplartest.crlf(MESSAGES[0])))
+                         2 * (len(poplartest.crlf(MESSAGES[0])) + 3))
+        top = poplartest.top_of(MESSAGES[1], 0)
+        self.assertEqual(self.sample(text, "poplar_sent_bytes_total",
+                                     'command="TOP"'), 2 * (len(top) + 3))
         self.assertEqual(self.sample(text, "poplar_messages_deleted_total"),
                          2)
         self.assertEqual(self.sample(text, "poplar_sessions_ended_total",
@@ -125,9 +129,12 @@ class MetricsTest(poplartest.PoplarTestCase):
         self.assertRegex(
             text, r'poplar_plugin_call_duration_seconds_count\{'
                   r'plugin="auth-passwd-file",operation="passdb_verify"\} 5')
-        self.assertIsNotNone(self.sample(
+        self.assertEqual(self.sample(
             text, "poplar_plugin_call_duration_seconds_bucket",
-            'plugin="store-maildir",operation="store_open",le="+Inf"'))
+            'plugin="store-maildir",operation="store_open",le="+Inf"'), 4)
+        self.assertEqual(self.sample(
+            text, "poplar_plugin_call_duration_seconds_count",
+            'plugin="store-maildir",operation="store_expunge"'), 3)
 
     def test_promtool_accepts_the_output(self):
         promtool = shutil.which("promtool")
