@@ -131,7 +131,8 @@ bool poplard_control_collect_stats(const PoplarMasterView *view,
 {
   char *request[] = {"stats", NULL};
   g_autoptr(GString) records = g_string_new(NULL);
-  bool ok = poplard_control_fanout(view->worker_fds, view->n_workers,
+  bool ok = poplard_control_fanout(view->worker_fds,
+                                   view->n_workers + view->n_user_procs,
                                    request, records, error);
   g_auto(GStrv) lines = g_strsplit(records->str, "\n", -1);
   for (char **l = lines; *l; l++) {
@@ -174,8 +175,10 @@ static void ask_workers(const PoplarMasterView *view, char **request,
     return;
   }
   g_autoptr(GString) error = g_string_new(NULL);
-  bool ok = poplard_control_fanout(view->worker_fds, one ? 1 : view->n_workers,
-                                   request, out, error);
+  /* The user processes serve sessions but log nobody in: they have no
+   * password database. */
+  unsigned n = one ? 1 : view->n_workers + view->n_user_procs;
+  bool ok = poplard_control_fanout(view->worker_fds, n, request, out, error);
   if (ok)
     g_string_append(out, "OK\n");
   else
@@ -188,9 +191,13 @@ static PoplarControlAction answer(const PoplarMasterView *view,
   const char *cmd = request[0];
   if (strcmp(cmd, "stats") == 0) {
     answer_stats(view, out);
-  } else if (strcmp(cmd, "who") == 0 || strcmp(cmd, "kick") == 0 ||
-             strcmp(cmd, "penalty") == 0) {
+  } else if (strcmp(cmd, "who") == 0 || strcmp(cmd, "kick") == 0) {
     ask_workers(view, request, false, out);
+  } else if (strcmp(cmd, "penalty") == 0) {
+    /* Delays are earned at login, in the workers. */
+    PoplarMasterView workers = *view;
+    workers.n_user_procs = 0;
+    ask_workers(&workers, request, false, out);
   } else if (strcmp(cmd, "auth-test") == 0 || strcmp(cmd, "user") == 0) {
     /* Every worker runs the same databases: one answer is the answer. */
     ask_workers(view, request, true, out);

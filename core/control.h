@@ -16,8 +16,10 @@ typedef struct PoplarControl PoplarControl;
 
 /* What the master tells the control socket and the metrics endpoint. */
 typedef struct PoplarMasterView {
-  const int *worker_fds; /* control channels of the running workers */
+  /* Control channels: the running workers', then the user processes'. */
+  const int *worker_fds;
   unsigned n_workers;
+  unsigned n_user_procs;
   uint64_t worker_restarts;
 } PoplarMasterView;
 

@@ -440,14 +440,20 @@ static void close_operations(Master *m)
   g_clear_pointer(&m->metrics, poplard_metrics_http_free);
 }
 
-/* Fills @fds with the running workers' control channels for @view. */
-static void master_view(const Master *m, int *fds, PoplarMasterView *view)
+/* Fills @fds (room for every worker and user process) with their
+ * control channels for @view. */
+static void master_view(const Master *m, int *fds, size_t room,
+                        PoplarMasterView *view)
 {
   unsigned n = 0;
   for (unsigned i = 0; i < m->n_workers; i++)
     if (m->workers[i].pid > 0 && m->workers[i].ctl >= 0)
       fds[n++] = m->workers[i].ctl;
+  size_t n_users =
+      m->users ? poplard_user_procs_control_fds(m->users, fds + n, room - n)
+               : 0;
   *view = (PoplarMasterView){.worker_fds = fds, .n_workers = n,
+                             .n_user_procs = (unsigned)n_users,
                              .worker_restarts = m->restarts};
 }
 
@@ -496,9 +502,10 @@ static PoplarControlAction wait_for_events(Master *m)
   for (size_t i = first_user; i < n; i++)
     if (p[i].revents)
       poplard_user_procs_on_channel(m->users, p[i].fd);
-  g_autofree int *fds = g_new0(int, m->n_workers + 1);
+  size_t room = m->n_workers + n_user + 1;
+  g_autofree int *fds = g_new0(int, room);
   PoplarMasterView view;
-  master_view(m, fds, &view);
+  master_view(m, fds, room, &view);
   if (p[2].revents & POLLIN)
     poplard_metrics_http_serve_one(m->metrics, &view);
   if (p[1].revents & POLLIN)

@@ -236,6 +236,51 @@ class CtlTest(poplartest.PoplarTestCase):
         self.assertIn("permission denied", err)
 
 
+@unittest.skipUnless(os.geteuid() == 0, "switching uids needs root")
+class CtlUserProcessTest(poplartest.PoplarTestCase):
+    """Sessions of users with a uid of their own run in a process of that
+    uid: the master asks those processes too."""
+
+    UID = 61234
+
+    def test_who_and_kick_reach_user_processes(self):
+        srv = self.server(start=False)
+        os.chmod(srv.dir, 0o755)  # the user traverses it to reach home
+        user = srv.add_user("carol", "pw", MESSAGES,
+                            extra="uid=%d gid=%d" % (self.UID, self.UID))
+        os.chmod(os.path.dirname(user.home), 0o755)
+        for root, dirs, files in os.walk(user.home):
+            for n in dirs + files:
+                os.lchown(os.path.join(root, n), self.UID, self.UID)
+        os.chown(user.home, self.UID, self.UID)
+        os.chmod(user.home, 0o700)
+        srv.add_user("alice", "pw", MESSAGES)
+        srv.start(server={"workers": "2"})
+        srv.wait_for_log(r"ready \(2 workers\)")
+        held = srv.conn()
+        held.login("carol", "pw")
+        self.assertOk(held.cmd("DELE 1"))
+        srv.wait_for_log(r"serving uid %d" % self.UID)
+        sessions = ctl_json(srv, "who", "carol")
+        self.assertEqual(len(sessions), 1, sessions)
+        with open("/proc/%d/status" % sessions[0]["pid"]) as f:
+            uid_line = [l for l in f if l.startswith("Uid:")][0]
+        self.assertEqual(int(uid_line.split()[1]), self.UID)
+        # Its counters are in the total too.
+        self.assertOk(held.cmd("RETR 2"))
+        held.body()
+        rc, _, err = ctl(srv, "kick", "carol")
+        self.assertEqual(rc, 0, err)
+        held.wait_closed(5)
+        p = srv.login("carol", "pw")
+        self.assertEqual(len(p.list()[1]), 2)
+        p.quit()
+        stats = {(x["name"], x["labels"]): x["value"]
+                 for x in ctl_json(srv, "stats")}
+        self.assertEqual(stats[("poplar_messages_sent_total",
+                                'command="RETR"')], 1)
+
+
 class CtlGroupTest(poplartest.PoplarTestCase):
     def test_group_may_use_the_socket(self):
         if os.geteuid() != 0:
