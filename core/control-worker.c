@@ -150,8 +150,11 @@ void poplard_control_worker_answer(PoplarServer *server, char **request,
     answer_stats(out);
   else if (strcmp(cmd, "who") == 0)
     poplard_control_sessions(server, request[1], false, out);
-  else if (strcmp(cmd, "kick") == 0 && request[1])
+  else if (strcmp(cmd, "kick") == 0 && request[1] && request[1][0])
     poplard_control_sessions(server, request[1], true, out);
+  else if (strcmp(cmd, "kick") == 0)
+    /* Never everyone: an empty name is a mistake, not a wildcard. */
+    g_string_append(out, "ERR kick needs a user name or a session id\n");
   else if (strcmp(cmd, "penalty") == 0)
     answer_penalty(server, request, out);
   else if (strcmp(cmd, "auth-test") == 0 && request[1] && request[2])

@@ -112,6 +112,14 @@ static void test_fanout_merges_answers(void)
   g_assert_cmpuint(poplard_throttle_penalty(w.servers[0].throttle,
                                             "192.0.2.1", now), ==, 100);
 
+  /* kick names someone: an empty name does not mean everyone. */
+  char *kick_all[] = {"kick", "", NULL};
+  g_string_truncate(records, 0);
+  g_string_truncate(error, 0);
+  g_assert_false(poplard_control_fanout(w.fds, 2, kick_all, records, error));
+  g_assert_cmpstr(error->str, ==, "kick needs a user name or a session id");
+  g_string_truncate(error, 0);
+
   /* An unknown command is an error with the worker's reason. */
   char *bad[] = {"frobnicate", NULL};
   g_string_truncate(records, 0);
