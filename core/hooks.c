@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "hooks.h"
-#include "stats-points.h"
 
 #include <stddef.h>
+
+#include "stats-points.h"
 
 static const size_t hook_offsets[POPLAR_HOOK_N_POINTS] = {
     [POPLAR_HOOK_CONNECT] = offsetof(PoplarHookOps, connect),

@@ -139,8 +139,12 @@ PoplarLoginResult poplard_auth_login(PoplarClient *c,
     return POPLAR_LOGIN_REFUSED;
   switch (poplard_uid_route(c)) {
   case POPLAR_UID_HANDOFF:
+    /* The mailbox opens in the user's process; an [IN-USE] there counts
+     * there. */
+    poplard_stats_login(req->mechanism, "success");
     return POPLAR_LOGIN_HANDOFF;
   case POPLAR_UID_REFUSED:
+    poplard_stats_login(req->mechanism, "refused");
     return POPLAR_LOGIN_REFUSED;
   case POPLAR_UID_HERE:
     break;

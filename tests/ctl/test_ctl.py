@@ -279,6 +279,8 @@ class CtlUserProcessTest(poplartest.PoplarTestCase):
                  for x in ctl_json(srv, "stats")}
         self.assertEqual(stats[("poplar_messages_sent_total",
                                 'command="RETR"')], 1)
+        self.assertEqual(stats[("poplar_logins_total",
+                                'result="success",mechanism="USER"')], 2)
 
 
 class CtlGroupTest(poplartest.PoplarTestCase):
