@@ -214,6 +214,18 @@ static bool check_privileged_group(PoplarConfig *s, const ConfigKey *k,
   return true;
 }
 
+static bool check_control_group(PoplarConfig *s, const ConfigKey *k,
+                                PoplarServerConfig *cfg)
+{
+  const char *name = cfg->control_group;
+  char buf[4096];
+  struct group gr, *found = NULL;
+  if (!name || (getgrnam_r(name, &gr, buf, sizeof buf, &found) == 0 && found))
+    return true;
+  poplar_config_error(s, k->key, "no such group '%s'", name);
+  return false;
+}
+
 static bool check_priority(PoplarConfig *s, const ConfigKey *k,
                            PoplarServerConfig *cfg)
 {
@@ -345,7 +357,7 @@ static const ConfigKey config_keys[] = {
     {.section = "control", .key = "socket", .type = KEY_STRING,
      .field = FIELD(control_socket), .def.string = POPLAR_CONTROL_SOCKET},
     {.section = "control", .key = "group", .type = KEY_STRING,
-     .field = FIELD(control_group)},
+     .field = FIELD(control_group), .check = check_control_group},
     {.section = "metrics", .key = "listen", .type = KEY_STRING,
      .field = FIELD(metrics_listen), .check = check_metrics_listen},
 };

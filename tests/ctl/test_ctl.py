@@ -308,6 +308,18 @@ class CtlGroupTest(poplartest.PoplarTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
 
 
+class CtlConfigTest(poplartest.PoplarTestCase):
+    def test_unknown_group_is_a_config_error(self):
+        srv = self.server(users={"alice": MESSAGES}, start=False)
+        srv.write_config(sections={"control": {"group": "no-such-group-x"}})
+        p = subprocess.run([poplartest.POPLARD, "--check-config", "-c",
+                            srv.conf], capture_output=True, text=True,
+                           timeout=CTL_TIMEOUT)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("[control] group: no such group 'no-such-group-x'",
+                      p.stdout + p.stderr)
+
+
 class CtlUsageTest(unittest.TestCase):
     def test_usage_errors(self):
         for args in ([], ["frob"], ["kick"], ["penalty", "reset"]):
