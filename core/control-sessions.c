@@ -9,12 +9,24 @@
 /* A loop that does not answer in this time is reported, not waited for. */
 #define LOOP_ANSWER_TIMEOUT_US (3 * G_USEC_PER_SEC)
 
+/* A kicked session is gone once its teardown (which unlocks the
+ * mailbox) has finished; this long at most. */
+#define KICK_TEARDOWN_TIMEOUT_US (10 * G_USEC_PER_SEC)
+
+typedef enum GatherMode {
+  GATHER_WHO,
+  GATHER_KICK,
+  GATHER_COUNT_IDS, /* how many of @ids are still there, closing or not */
+} GatherMode;
+
 typedef struct Gather {
   GMutex lock;
   GCond done;
   unsigned pending; /* loops that have not answered */
+  GatherMode mode;
   char *match;
-  bool kick;
+  GHashTable *ids; /* session ids kicked, or being waited for */
+  unsigned count;
   GString *records;
 } Gather;
 
@@ -24,6 +36,7 @@ static void gather_clear(gpointer data)
   g_mutex_clear(&g->lock);
   g_cond_clear(&g->done);
   g_free(g->match);
+  g_hash_table_unref(g->ids);
   g_string_free(g->records, TRUE);
 }
 
@@ -98,19 +111,30 @@ static void loop_part(void *data)
   Gather *g = part->gather;
   PoplarLoopClients *list = &part->server->loop_clients[part->loop_index];
   GString *records = g_string_new(NULL);
+  GPtrArray *kicked = g_ptr_array_new();
+  unsigned count = 0;
   PoplarClient *next;
   for (PoplarClient *c = list->head; c; c = next) {
     next = c->next;
+    if (g->mode == GATHER_COUNT_IDS) {
+      count += g_hash_table_contains(g->ids, c->session.id);
+      continue;
+    }
     if (c->closing || !matches(c, g->match))
       continue;
     describe(c, records);
-    if (g->kick) {
+    if (g->mode == GATHER_KICK) {
       poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                      "ended by poplarctl kick (nothing marked is deleted)");
+      g_ptr_array_add(kicked, g_strdup(c->session.id));
       poplard_client_close(c, POPLAR_DISCONNECT_SHUTDOWN);
     }
   }
   g_mutex_lock(&g->lock);
+  g->count += count;
+  for (guint i = 0; i < kicked->len; i++)
+    g_hash_table_add(g->ids, kicked->pdata[i]);
+  g_ptr_array_free(kicked, TRUE);
   g_string_append_len(g->records, records->str, (gssize)records->len);
   g->pending--;
   g_cond_signal(&g->done);
@@ -120,18 +144,19 @@ static void loop_part(void *data)
   g_free(part);
 }
 
-void poplard_control_sessions(PoplarServer *server, const char *match,
-                              bool kick, GString *out)
+/* Runs @mode on every loop and waits for their parts.  Returns @g (a
+ * reference for the caller), or NULL when a loop did not answer. */
+static Gather *gather(PoplarServer *server, GatherMode mode,
+                      const char *match, GHashTable *ids)
 {
-  if (!server->loops) {
-    g_string_append(out, "OK\n");
-    return;
-  }
   Gather *g = g_atomic_rc_box_new0(Gather);
   g_mutex_init(&g->lock);
   g_cond_init(&g->done);
+  g->mode = mode;
   g->match = g_strdup(match && *match ? match : NULL);
-  g->kick = kick;
+  g->ids = ids ? g_hash_table_ref(ids)
+               : g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                       NULL);
   g->records = g_string_new(NULL);
   g->pending = server->n_loops;
   for (unsigned i = 0; i < server->n_loops; i++) {
@@ -146,12 +171,51 @@ void poplard_control_sessions(PoplarServer *server, const char *match,
   while (g->pending > 0 && g_cond_wait_until(&g->done, &g->lock, deadline))
     ;
   bool complete = g->pending == 0;
-  g_string_append_len(out, g->records->str, (gssize)g->records->len);
   g_mutex_unlock(&g->lock);
-  g_atomic_rc_box_release_full(g, gather_clear);
   if (complete)
+    return g;
+  g_atomic_rc_box_release_full(g, gather_clear);
+  return NULL;
+}
+
+/* Waits until the sessions of @ids are freed: their teardown has run, so
+ * their mailboxes are unlocked.  False when that took too long. */
+static bool wait_torn_down(PoplarServer *server, GHashTable *ids)
+{
+  int64_t deadline = g_get_monotonic_time() + KICK_TEARDOWN_TIMEOUT_US;
+  while (g_get_monotonic_time() < deadline) {
+    Gather *g = gather(server, GATHER_COUNT_IDS, NULL, ids);
+    if (!g)
+      return false;
+    unsigned left = g->count;
+    g_atomic_rc_box_release_full(g, gather_clear);
+    if (left == 0)
+      return true;
+    g_usleep(10 * 1000);
+  }
+  return false;
+}
+
+void poplard_control_sessions(PoplarServer *server, const char *match,
+                              bool kick, GString *out)
+{
+  if (!server->loops) {
     g_string_append(out, "OK\n");
-  else
+    return;
+  }
+  Gather *g = gather(server, kick ? GATHER_KICK : GATHER_WHO, match, NULL);
+  if (!g) {
     g_string_append(out, "ERR a loop thread of this worker did not answer "
                          "in time\n");
+    return;
+  }
+  /* Loop parts are done with the table: no lock needed any more. */
+  g_string_append_len(out, g->records->str, (gssize)g->records->len);
+  bool gone = !kick || wait_torn_down(server, g->ids);
+  g_atomic_rc_box_release_full(g, gather_clear);
+  if (gone)
+    g_string_append(out, "OK\n");
+  else
+    g_string_append(out, "ERR the sessions were closed, but their mailboxes "
+                         "are not released yet (a plugin call is slow)\n");
 }

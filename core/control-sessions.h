@@ -14,7 +14,8 @@
 /* Appends a record per session whose user or session id is @match (every
  * session when NULL) to @out, then "OK".  With @kick, also ends those
  * sessions as a shutdown does: no UPDATE, so nothing marked is deleted,
- * and the mailbox is released at once.  Waits for each loop's part. */
+ * and returns once their teardown has released the mailboxes.  Waits for
+ * each loop's part. */
 void poplard_control_sessions(PoplarServer *server, const char *match,
                               bool kick, GString *out);
 
