@@ -23,6 +23,8 @@ TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 # fetched with `apt-get download` into the build tree and run from a
 # private root (tests/migration/privroot.py), which needs apt, dpkg and:
 TEST_DEPS += util-linux openssl
+# poplarctl and [metrics]: promtool and a real Prometheus in the tests.
+TEST_DEPS += prometheus
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
 	linux-perf dovecot-pgsql postgresql strace
 

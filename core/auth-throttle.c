@@ -135,3 +135,32 @@ void poplard_throttle_success(PoplarThrottle *t, const char *address,
     g_hash_table_remove(t->entries, ukey);
   g_mutex_unlock(&t->lock);
 }
+
+void poplard_throttle_foreach(PoplarThrottle *t, int64_t now_us,
+                              PoplarThrottleVisit visit, void *data)
+{
+  g_mutex_lock(&t->lock);
+  GHashTableIter it;
+  gpointer key, value;
+  g_hash_table_iter_init(&it, t->entries);
+  while (g_hash_table_iter_next(&it, &key, &value)) {
+    const Failures *f = value;
+    const char *k = key;
+    if (now_us - f->last_us > (int64_t)t->window_ms * 1000)
+      continue;
+    visit(k[0] == 'a' ? "address" : "user", k + 2, f->count,
+          delay_for(t, f->count), data);
+  }
+  g_mutex_unlock(&t->lock);
+}
+
+unsigned poplard_throttle_forget(PoplarThrottle *t, const char *name)
+{
+  g_autofree char *akey = g_strconcat("a:", name, NULL);
+  g_autofree char *ukey = user_key(name);
+  g_mutex_lock(&t->lock);
+  unsigned n = g_hash_table_remove(t->entries, akey) ? 1 : 0;
+  n += g_hash_table_remove(t->entries, ukey) ? 1 : 0;
+  g_mutex_unlock(&t->lock);
+  return n;
+}

@@ -35,4 +35,16 @@ uint64_t poplard_throttle_penalty(PoplarThrottle *t, const char *address,
 void poplard_throttle_success(PoplarThrottle *t, const char *address,
                              const char *user);
 
+/* What poplarctl penalty lists: each remembered address ("address") or
+ * user name ("user") with its failures and the delay they earn at
+ * @now_us. */
+typedef void (*PoplarThrottleVisit)(const char *kind, const char *name,
+                                    unsigned failures, uint64_t delay_ms,
+                                    void *data);
+void poplard_throttle_foreach(PoplarThrottle *t, int64_t now_us,
+                              PoplarThrottleVisit visit, void *data);
+/* Forgets the failures of @name as an address and as a user name (an
+ * administrator's reset).  Returns how many entries went. */
+unsigned poplard_throttle_forget(PoplarThrottle *t, const char *name);
+
 #endif

@@ -15,6 +15,7 @@
 #include "hooks.h"
 #include "pop3-commands.h"
 #include "tls.h"
+#include "stats-points.h"
 
 ssize_t poplard_transport_recv(PoplarClient *c, void *buf, size_t len)
 {
@@ -126,10 +127,12 @@ void poplard_client_tls_handshake_step(PoplarClient *c)
   if (r < 0) {
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO, "TLS handshake failed: %s",
                    gnutls_strerror(r));
+    poplard_stats_tls_handshake(false);
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
   c->conn.handshaking = false;
+  poplard_stats_tls_handshake(true);
   record_tls_info(c);
   c->last_activity = poplard_loop_now(c->loop);
   poplard_client_arm_idle_timer(c);

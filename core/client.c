@@ -21,6 +21,7 @@
 #include "pop3-commands.h"
 #include "session-end.h"
 #include "session-relay.h"
+#include "stats-points.h"
 
 static const char *const state_names[] = {
     [POPLAR_STATE_CONNECT] = "CONNECT",
@@ -570,7 +571,7 @@ void poplard_client_detach(PoplarClient *c)
 
 void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                           bool implicit_tls, const struct sockaddr *remote,
-                          socklen_t rlen)
+                          socklen_t rlen, const char *listener)
 {
   PoplarLoop *loop = server->loops[loop_index];
   (void)rlen;
@@ -608,6 +609,7 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
 
   PoplarClient *c = poplard_client_alloc(server, loop_index, fd);
   g_strlcpy(c->conn.limits_key, addr, sizeof c->conn.limits_key);
+  g_strlcpy(c->conn.listener, listener, sizeof c->conn.listener);
   c->conn.counted = !proxied;
   c->conn.proxy_pending = proxied;
   poplard_server_next_session_id(server, c->session.id, sizeof c->session.id);
@@ -624,6 +626,7 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
   c->session.start_time = g_get_real_time();
   c->state = POPLAR_STATE_CONNECT;
   c->conn.implicit_tls = implicit_tls;
+  poplard_stats_connection(c, true);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (proxied) {

@@ -71,6 +71,7 @@ struct PoplarClient {
     struct PoplarProxyInfo *proxy_info; /* parsed, kept while TLVs drain */
     bool counted;         /* in the connection limits under limits_key */
     char limits_key[48];
+    char listener[64];    /* the listening address it came in on */
   } conn;
 
   /* Command lines coming in. */
@@ -161,7 +162,7 @@ struct PoplarClient {
  * loop @loop_index.  @implicit_tls: TLS handshake before the greeting. */
 void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                           bool implicit_tls, const struct sockaddr *remote,
-                          socklen_t rlen);
+                          socklen_t rlen, const char *listener);
 /* A client on @fd, linked into loop @loop_index's list, its watch and
  * idle timer set up but nothing sent: the common part of
  * poplard_client_create() and of a session adopted from a worker. */

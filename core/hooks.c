@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "stats-points.h"
+
 static const size_t hook_offsets[POPLAR_HOOK_N_POINTS] = {
     [POPLAR_HOOK_CONNECT] = offsetof(PoplarHookOps, connect),
     [POPLAR_HOOK_TLS] = offsetof(PoplarHookOps, tls),
@@ -130,7 +132,14 @@ PoplarVerdict poplard_hooks_run(const PoplarRegistry *registry,
     const PoplarHookEntry *e = g_ptr_array_index(registry->hooks, i);
     bool called = false;
     poplarpriv_session_clear_reply(s);
+    int64_t started = g_get_monotonic_time();
     PoplarVerdict v = call_one(e, s, point, args, &called);
+    if (called) {
+      g_autofree char *op = g_strconcat("hook_", hook_names[point], NULL);
+      poplard_stats_plugin_call(e->plugin->name, op,
+                                (double)(g_get_monotonic_time() - started) /
+                                    1e6);
+    }
     if (!called || notification_only(point))
       continue;
     switch (v) {

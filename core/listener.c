@@ -385,7 +385,7 @@ static void on_accept(void *ctx, uint32_t events)
     if (g_atomic_int_get(&l->failing))
       report_accepts(l, 0, poplard_loop_now(server->loops[lw->loop_index]));
     poplard_client_create(server, lw->loop_index, fd, l->tls,
-                         (struct sockaddr *)&ss, len);
+                         (struct sockaddr *)&ss, len, l->address);
   }
 }
 

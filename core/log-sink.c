@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "poplar-private.h"
+#include "stats-points.h"
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -59,6 +60,10 @@ static void stderr_handler(PoplarLogLevel level, const char *session_id,
   g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S.%f");
   if (stamp && stamp[0])
     stamp[23] = '\0'; /* milliseconds */
+  /* A plugin's errors are how a failing backend shows (spamd down while
+   * the hook fails open, an LDAP server gone). */
+  if (plugin && level <= POPLAR_LOG_WARNING)
+    poplard_stats_plugin_problem(plugin, level_names[level]);
   fprintf(stderr, "%s poplard[%d]: %s: %s%s%s%s%s\n", stamp ? stamp : "",
           (int)log_pid(), level_names[level], session_id ? session_id : "",
           session_id ? ": " : "", plugin ? plugin : "", plugin ? ": " : "",

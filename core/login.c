@@ -6,6 +6,7 @@
 #include "hooks.h"
 #include "mailbox-open.h"
 #include "session-handoff.h"
+#include "stats-points.h"
 
 /* A database that does not know the user passes to the next; any other
  * answer is final, so a TEMPFAIL never lets a later database authenticate
@@ -16,9 +17,13 @@ static PoplarPassdbResult chain(const PoplarRegistry *registry,
 {
   for (guint i = 0; i < registry->passdbs->len; i++) {
     const PoplarPassdbEntry *db = g_ptr_array_index(registry->passdbs, i);
+    int64_t started = g_get_monotonic_time();
     PoplarPassdbResult r =
         password ? poplarpriv_passdb_verify_plain(db, req, password)
                  : poplarpriv_passdb_lookup_secret(db, req);
+    poplard_stats_plugin_call(
+        db->plugin->name, password ? "passdb_verify" : "passdb_lookup",
+        (double)(g_get_monotonic_time() - started) / 1e6);
     if (r != POPLAR_PASSDB_NO_SUCH_USER)
       return r;
   }
@@ -119,6 +124,10 @@ PoplarLoginResult poplard_auth_login(PoplarClient *c,
                    : r == POPLAR_PASSDB_DENIED    ? "wrong credentials"
                                                   : "unknown user");
     set_failure_reply(c, r);
+    poplard_stats_login(req->mechanism,
+                        r == POPLAR_PASSDB_TEMPFAIL   ? "tempfail"
+                        : r == POPLAR_PASSDB_DENIED    ? "failure"
+                                                       : "unknown_user");
     return r == POPLAR_PASSDB_TEMPFAIL ? POPLAR_LOGIN_REFUSED
                                        : POPLAR_LOGIN_FAILED;
   }
@@ -130,13 +139,19 @@ PoplarLoginResult poplard_auth_login(PoplarClient *c,
     return POPLAR_LOGIN_REFUSED;
   switch (poplard_uid_route(c)) {
   case POPLAR_UID_HANDOFF:
+    /* The mailbox opens in the user's process; an [IN-USE] there counts
+     * there. */
+    poplard_stats_login(req->mechanism, "success");
     return POPLAR_LOGIN_HANDOFF;
   case POPLAR_UID_REFUSED:
+    poplard_stats_login(req->mechanism, "refused");
     return POPLAR_LOGIN_REFUSED;
   case POPLAR_UID_HERE:
     break;
   }
   PoplarLoginResult res = poplard_mailbox_open_for_login(c);
+  poplard_stats_login(req->mechanism,
+                      res == POPLAR_LOGIN_OK ? "success" : "refused");
   if (res == POPLAR_LOGIN_OK)
     poplarpriv_log(c->session.id, POPLAR_LOG_INFO,
                    "login: user=%s mech=%s, %zu messages", req->user,

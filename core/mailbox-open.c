@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "mailbox-open.h"
+#include "stats-points.h"
 
 #include <string.h>
 
@@ -61,7 +62,12 @@ PoplarLoginResult poplard_mailbox_open_for_login(PoplarClient *c)
   poplarpriv_mailbox_set_delete_mode(mbox, server->cfg.delete_mode,
                                      server->cfg.trash_folder);
   /* A failure is logged with the store's reason on the way out. */
+  int64_t started = g_get_monotonic_time();
   PoplarStoreResult r = poplarpriv_mailbox_open(mbox);
+  poplard_stats_plugin_call(store->plugin->name, "store_open",
+                            (double)(g_get_monotonic_time() - started) / 1e6);
+  if (r == POPLAR_STORE_IN_USE)
+    poplard_stats_in_use();
   if (r != POPLAR_STORE_OK) {
     poplarpriv_mailbox_free(mbox);
     return fail(c, store_failure_reply(r));

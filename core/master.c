@@ -34,7 +34,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "control-worker.h"
+#include "control.h"
 #include "listener.h"
+#include "metrics-http.h"
+#include "stats.h"
 #include "systemd.h"
 #include "user-procs.h"
 
@@ -61,6 +65,7 @@ typedef struct Worker {
   unsigned failures;  /* deaths in a row */
   int ready_fd;       /* read end of the readiness pipe, or -1 */
   int broker;         /* master's end of its hand-off channel, or -1 */
+  int ctl;            /* master's end of its control channel, or -1 */
 } Worker;
 
 typedef struct Master {
@@ -73,6 +78,9 @@ typedef struct Master {
   int sfd;
   bool stopping;
   uint64_t turned_away; /* connections answered while no worker ran */
+  uint64_t restarts;    /* workers restarted after dying */
+  PoplarControl *control;   /* poplarctl's socket, or NULL */
+  PoplarMetricsHttp *metrics; /* [metrics] listen, or NULL */
 } Master;
 
 static sigset_t handled_signals(void)
@@ -88,7 +96,7 @@ static sigset_t handled_signals(void)
 
 /* ---- the worker side ----------------------------------------------------- */
 
-static int worker_main(PoplarServer *server, int ready_fd)
+static int worker_main(PoplarServer *server, int ready_fd, int ctl_fd)
 {
   /* A worker outlives nothing: if the master dies, it drains and exits. */
   prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -112,6 +120,10 @@ static int worker_main(PoplarServer *server, int ready_fd)
             error->str);
     return WORKER_EXIT_CONFIG;
   }
+  /* Counts from the master's own start-up (a plugin's preinit warning)
+   * are not this worker's: every worker would report them again. */
+  poplard_stats_reset();
+  PoplarControlWorker *control = poplard_control_worker_start(server, ctl_fd);
   char ok = 'R';
   if (write(ready_fd, &ok, 1) != 1)
     return WORKER_EXIT_CONFIG;
@@ -125,6 +137,9 @@ static int worker_main(PoplarServer *server, int ready_fd)
       continue; /* the master reloads; workers are replaced, not reloaded */
     break;
   }
+  /* Draining sessions answer no more control requests: the master that
+   * asked is gone, or has new workers. */
+  poplard_control_worker_stop(control);
   poplard_server_stop(server, server->cfg.shutdown_timeout_ms);
   poplard_server_free(server); /* plugins' fini runs where their init did */
   return 0;
@@ -162,16 +177,54 @@ static void close_broker(Master *m, Worker *w)
   w->broker = -1;
 }
 
+static void close_ctl(Master *m, Worker *w)
+{
+  if (w->ctl < 0)
+    return;
+  /* Its number may be reused: user processes must not close that. */
+  if (m->users)
+    poplard_user_procs_forget_fd(m->users, w->ctl);
+  close(w->ctl);
+  w->ctl = -1;
+}
+
+/* What a child of the master must not keep: the other workers' channels
+ * and the operations sockets. */
+static void close_in_child(Master *m, Worker *self)
+{
+  for (unsigned i = 0; i < m->n_workers; i++)
+    if (&m->workers[i] != self && m->workers[i].ctl >= 0)
+      close(m->workers[i].ctl);
+  if (m->control)
+    close(poplard_control_fd(m->control));
+  if (m->metrics)
+    close(poplard_metrics_http_fd(m->metrics));
+}
+
 static bool spawn(Master *m, Worker *w)
 {
   int pipefd[2];
   int broker_end;
-  if (!open_broker(m, w, &broker_end))
+  int ctl_pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl_pair) != 0) {
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR, "socketpair: %s",
+                   g_strerror(errno));
     return false;
+  }
+  w->ctl = ctl_pair[0];
+  if (m->users)
+    poplard_user_procs_close_in_child(m->users, ctl_pair[0]);
+  if (!open_broker(m, w, &broker_end)) {
+    close_ctl(m, w);
+    close(ctl_pair[1]);
+    return false;
+  }
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
     poplarpriv_log(NULL, POPLAR_LOG_ERROR, "pipe: %s", g_strerror(errno));
     close_broker(m, w);
     close(broker_end);
+    close_ctl(m, w);
+    close(ctl_pair[1]);
     return false;
   }
   fflush(stderr);
@@ -184,17 +237,22 @@ static bool spawn(Master *m, Worker *w)
     close_broker(m, w);
     if (broker_end >= 0)
       close(broker_end);
+    close_ctl(m, w);
+    close(ctl_pair[1]);
     return false;
   }
   if (pid == 0) {
     close(pipefd[0]);
     close(m->sfd);
+    close(ctl_pair[0]);
+    close_in_child(m, w);
     if (m->users)
       poplard_user_procs_close_inherited(m->users);
     m->server->broker_fd = broker_end;
-    _exit(worker_main(m->server, pipefd[1]));
+    _exit(worker_main(m->server, pipefd[1], ctl_pair[1]));
   }
   close(pipefd[1]);
+  close(ctl_pair[1]);
   if (broker_end >= 0)
     close(broker_end);
   w->pid = pid;
@@ -260,9 +318,11 @@ static void reap(Master *m)
         continue;
       found = true;
       close_broker(m, w);
+      close_ctl(m, w);
       if (m->stopping) {
         w->pid = 0;
       } else {
+        m->restarts++;
         g_autofree char *how = describe_exit(status);
         poplarpriv_log(NULL, POPLAR_LOG_ERROR, "worker %d %s", (int)pid,
                        how);
@@ -340,18 +400,81 @@ static void turn_away(Master *m, const PoplarListener *l)
   }
 }
 
+/* ---- operations: poplarctl and metrics ----------------------------------- */
+
+static void open_operations(Master *m)
+{
+  const PoplarServerConfig *cfg = &m->server->cfg;
+  char *err = NULL;
+  if (cfg->control_socket && cfg->control_socket[0]) {
+    m->control = poplard_control_open(cfg->control_socket,
+                                      cfg->control_group, &err);
+    if (!m->control) {
+      /* Serving mail matters more than poplarctl: go on without it. */
+      poplarpriv_log(NULL, POPLAR_LOG_WARNING, "no control socket: %s", err);
+      g_clear_pointer(&err, g_free);
+    }
+  }
+  if (cfg->metrics_listen) {
+    m->metrics = poplard_metrics_http_open(cfg->metrics_listen, &err);
+    if (!m->metrics) {
+      poplarpriv_log(NULL, POPLAR_LOG_WARNING, "no metrics endpoint: "
+                     "[metrics] listen %s: %s", cfg->metrics_listen, err);
+      g_free(err);
+    } else {
+      poplarpriv_log(NULL, POPLAR_LOG_INFO, "metrics on http://%s/metrics",
+                     poplard_metrics_http_address(m->metrics));
+    }
+  }
+  if (m->users && m->control)
+    poplard_user_procs_close_in_child(m->users,
+                                      poplard_control_fd(m->control));
+  if (m->users && m->metrics)
+    poplard_user_procs_close_in_child(m->users,
+                                      poplard_metrics_http_fd(m->metrics));
+}
+
+static void close_operations(Master *m)
+{
+  g_clear_pointer(&m->control, poplard_control_free);
+  g_clear_pointer(&m->metrics, poplard_metrics_http_free);
+}
+
+/* Fills @fds (room for every worker and user process) with their
+ * control channels for @view. */
+static void master_view(const Master *m, int *fds, size_t room,
+                        PoplarMasterView *view)
+{
+  unsigned n = 0;
+  for (unsigned i = 0; i < m->n_workers; i++)
+    if (m->workers[i].pid > 0 && m->workers[i].ctl >= 0)
+      fds[n++] = m->workers[i].ctl;
+  size_t n_users =
+      m->users ? poplard_user_procs_control_fds(m->users, fds + n, room - n)
+               : 0;
+  *view = (PoplarMasterView){.worker_fds = fds, .n_workers = n,
+                             .n_user_procs = (unsigned)n_users,
+                             .worker_restarts = m->restarts};
+}
+
 /* Waits for a signal or the next restart, routing the sessions workers
  * hand to user processes meanwhile; while no worker runs, answers the
- * listeners too. */
-static void wait_for_events(Master *m)
+ * listeners too.  Returns what a control request asked for. */
+static PoplarControlAction wait_for_events(Master *m)
 {
   GPtrArray *listeners = m->server->listeners;
   guint n_listen = none_serving(m) ? listeners->len : 0;
   size_t n_user = m->users ? poplard_user_procs_count(m->users) : 0;
-  size_t max = 1 + n_listen + m->n_workers + n_user;
+  size_t max = 3 + n_listen + m->n_workers + n_user;
   g_autofree struct pollfd *p = g_new0(struct pollfd, max);
   size_t n = 0;
   p[n++] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
+  p[n++] = (struct pollfd){
+      .fd = m->control ? poplard_control_fd(m->control) : -1,
+      .events = POLLIN};
+  p[n++] = (struct pollfd){
+      .fd = m->metrics ? poplard_metrics_http_fd(m->metrics) : -1,
+      .events = POLLIN};
   size_t first_listen = n;
   for (guint i = 0; i < n_listen; i++)
     p[n++] = (struct pollfd){
@@ -366,7 +489,7 @@ static void wait_for_events(Master *m)
   if (m->users)
     n += poplard_user_procs_poll_fds(m->users, p + n, max - n);
   if (poll(p, n, next_restart_timeout(m)) <= 0)
-    return;
+    return POPLAR_CONTROL_NONE;
   for (guint i = 0; i < n_listen; i++)
     if (p[first_listen + i].revents & POLLIN)
       turn_away(m, g_ptr_array_index(listeners, i));
@@ -379,6 +502,15 @@ static void wait_for_events(Master *m)
   for (size_t i = first_user; i < n; i++)
     if (p[i].revents)
       poplard_user_procs_on_channel(m->users, p[i].fd);
+  size_t room = m->n_workers + n_user + 1;
+  g_autofree int *fds = g_new0(int, room);
+  PoplarMasterView view;
+  master_view(m, fds, room, &view);
+  if (p[2].revents & POLLIN)
+    poplard_metrics_http_serve_one(m->metrics, &view);
+  if (p[1].revents & POLLIN)
+    return poplard_control_serve_one(m->control, &view);
+  return POPLAR_CONTROL_NONE;
 }
 
 static void report_turned_away(Master *m)
@@ -578,12 +710,13 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
   m.n_workers = server->cfg.workers;
   m.workers = g_new0(Worker, m.n_workers);
   for (unsigned i = 0; i < m.n_workers; i++)
-    m.workers[i].broker = -1;
+    m.workers[i].broker = m.workers[i].ctl = -1;
   /* Only root can start processes for the users' own uids. */
   if (geteuid() == 0) {
     m.users = poplard_user_procs_new(server);
     poplard_user_procs_close_in_child(m.users, m.sfd);
   }
+  open_operations(&m);
   for (unsigned i = 0; i < m.n_workers; i++) {
     Worker *w = &m.workers[i];
     if (!spawn(&m, w) || !await_ready(w)) {
@@ -594,6 +727,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
       signal_all(&m, SIGTERM);
       while (waitpid(-1, NULL, 0) > 0)
         ;
+      close_operations(&m);
       g_free(m.workers);
       g_array_unref(m.draining);
       poplard_user_procs_free(m.users);
@@ -607,9 +741,10 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
                     m.n_workers == 1 ? "" : "s");
 
   for (;;) {
-    wait_for_events(&m);
+    PoplarControlAction action = wait_for_events(&m);
     struct signalfd_siginfo si;
-    bool stop = false, hup = false;
+    bool stop = action == POPLAR_CONTROL_STOP;
+    bool hup = action == POPLAR_CONTROL_RELOAD;
     while (read(m.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
       if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
         stop = true;
@@ -622,6 +757,7 @@ int poplard_master_run(PoplarServer *server, const PoplarMasterOptions *opts)
                      "get up to %llu ms to finish",
                      (unsigned long long)server->cfg.shutdown_timeout_ms);
       poplard_sd_notify("STOPPING=1");
+      close_operations(&m);
       stop_all(&m);
       break;
     }

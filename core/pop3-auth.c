@@ -6,6 +6,7 @@
 #include "login.h"
 #include "pop3-commands.h"
 #include "session-handoff.h"
+#include "stats-points.h"
 
 static void forget_password(PoplarClient *c)
 {
@@ -33,6 +34,8 @@ void poplard_pop3_login(PoplarClient *c, PoplarCredentialCheck check)
    * password is checked for it (auth-throttle.h). */
   uint64_t penalty = poplard_throttle_penalty(
       c->server->throttle, c->session.remote_address, g_get_monotonic_time());
+  if (penalty > 0)
+    poplard_stats_login_delayed();
   poplard_client_delay_then(c, penalty, login_start);
 }
 

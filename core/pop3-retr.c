@@ -28,6 +28,7 @@
 #include "hooks.h"
 #include "mailbox-policy.h"
 #include "pop3-commands.h"
+#include "stats-points.h"
 
 /* Output a transfer keeps queued: enough for the socket to send while the
  * next job runs on the pool, so that one job per 256 KiB or per message
@@ -108,6 +109,7 @@ static void retr_report(PoplarClient *c, bool complete)
   if (r->reported)
     return;
   r->reported = true;
+  poplard_stats_sent(r->top_lines < 0 ? "RETR" : "TOP", r->octets, complete);
   if (!poplard_hooks_present(c->server->registry, POPLAR_HOOK_MESSAGE_SENT))
     return;
   PoplarHookArgs args = {.msg = r->msg, .top_lines = r->top_lines,

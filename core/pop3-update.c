@@ -10,6 +10,7 @@
 #include "mailbox-policy.h"
 #include "pop3-commands.h"
 #include "session-end.h"
+#include "stats-points.h"
 
 static void mark_deleted(PoplarClient *c, PoplarMessage *msg)
 {
@@ -70,11 +71,15 @@ static void update_work(PoplarClient *c)
    * way out of the store. */
   poplard_policy_mark_expired(c);
   unsigned removed = 0;
+  int64_t started = g_get_monotonic_time();
   PoplarStoreResult r =
       poplarpriv_store_expunge(mbox, &removed, &c->stats.deleted_octets);
+  poplard_stats_plugin_call(mbox->store->plugin->name, "store_expunge",
+                            (double)(g_get_monotonic_time() - started) / 1e6);
   poplard_policy_update_done(c);
   poplard_policy_free(c);
   c->stats.deleted = removed;
+  poplard_stats_deleted(removed);
   bool committed = r == POPLAR_STORE_OK;
   args.committed = committed;
   poplard_hooks_run(registry, &c->session, POPLAR_HOOK_UPDATE_AFTER, &args,

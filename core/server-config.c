@@ -86,6 +86,17 @@ static bool check_listen(PoplarConfig *s, const ConfigKey *k,
   return ok;
 }
 
+static bool check_metrics_listen(PoplarConfig *s, const ConfigKey *k,
+                                 PoplarServerConfig *cfg)
+{
+  g_autofree char *err = NULL;
+  if (!cfg->metrics_listen || poplard_listener_check(cfg->metrics_listen,
+                                                     &err))
+    return true;
+  poplar_config_error(s, k->key, "%s", err);
+  return false;
+}
+
 static bool check_mail(PoplarConfig *s, const ConfigKey *k,
                        PoplarServerConfig *cfg)
 {
@@ -234,6 +245,18 @@ static bool check_privileged_group(PoplarConfig *s, const ConfigKey *k,
   return true;
 }
 
+static bool check_control_group(PoplarConfig *s, const ConfigKey *k,
+                                PoplarServerConfig *cfg)
+{
+  const char *name = cfg->control_group;
+  char buf[4096];
+  struct group gr, *found = NULL;
+  if (!name || (getgrnam_r(name, &gr, buf, sizeof buf, &found) == 0 && found))
+    return true;
+  poplar_config_error(s, k->key, "no such group '%s'", name);
+  return false;
+}
+
 static bool check_priority(PoplarConfig *s, const ConfigKey *k,
                            PoplarServerConfig *cfg)
 {
@@ -364,6 +387,12 @@ static const ConfigKey config_keys[] = {
      .def.number = POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS},
     {.section = "tls", .key = "session-tickets", .type = KEY_BOOL,
      .field = FIELD(tls.session_tickets), .def.boolean = true},
+    {.section = "control", .key = "socket", .type = KEY_STRING,
+     .field = FIELD(control_socket), .def.string = POPLAR_CONTROL_SOCKET},
+    {.section = "control", .key = "group", .type = KEY_STRING,
+     .field = FIELD(control_group), .check = check_control_group},
+    {.section = "metrics", .key = "listen", .type = KEY_STRING,
+     .field = FIELD(metrics_listen), .check = check_metrics_listen},
 };
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -459,7 +488,8 @@ static bool check_across(PoplarConfigFile *file, PoplarServerConfig *cfg)
 bool poplard_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
                                const char *plugin_dir_override)
 {
-  static const char *const sections[] = {"server", "plugins", "tls"};
+  static const char *const sections[] = {"server", "plugins", "tls",
+                                         "control", "metrics"};
   guint errors_before = file->errors->len;
   bool ok = true;
   for (size_t i = 0; i < G_N_ELEMENTS(config_keys); i++) {
@@ -494,6 +524,9 @@ void poplard_server_config_clear(PoplarServerConfig *cfg)
   g_free(cfg->greeting);
   g_free(cfg->implementation);
   g_free(cfg->trash_folder);
+  g_free(cfg->control_socket);
+  g_free(cfg->control_group);
+  g_free(cfg->metrics_listen);
   poplard_netlist_free(cfg->trusted);
   poplard_netlist_free(cfg->trusted_proxies);
   memset(cfg, 0, sizeof *cfg);

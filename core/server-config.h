@@ -48,6 +48,10 @@ typedef struct PoplarServerConfig {
   PoplarNetList *trusted;
   bool proxy_protocol;            /* every connection starts with a header */
   PoplarNetList *trusted_proxies; /* who may send one */
+  /* [control] and [metrics]: operations, in the master. */
+  char *control_socket; /* empty: no control socket */
+  char *control_group;  /* may use it besides root */
+  char *metrics_listen; /* "host:port", or NULL: no metrics endpoint */
 } PoplarServerConfig;
 
 /* Reads [server] and [plugins] from @file; problems are added to

@@ -8,6 +8,7 @@
 #include "mailbox-policy.h"
 #include "tls.h"
 #include "pop3-commands.h"
+#include "stats-points.h"
 
 static const char *const reason_names[] = {
     [POPLAR_DISCONNECT_QUIT] = "quit",
@@ -54,6 +55,7 @@ static bool update_ran(const PoplarClient *c)
 
 static void log_summary(PoplarClient *c)
 {
+  poplard_stats_session_ended(reason_names[c->reason]);
   double secs = (double)(g_get_real_time() - c->session.start_time) / 1e6;
   bool updated = update_ran(c);
   if (c->session.user)
@@ -81,6 +83,7 @@ static void client_free(void *data)
   PoplarClient *c = data;
   PoplarServer *server = c->server;
   poplard_client_unlink(c);
+  poplard_stats_connection(c, false);
   if (c->conn.counted)
     poplard_conn_limits_leave(server->limits, c->conn.limits_key);
   poplarpriv_auth_request_free(c->login.req);

@@ -21,6 +21,8 @@
 #include "handoff.h"
 #include "privileges.h"
 #include "session-adopt.h"
+#include "control-worker.h"
+#include "stats.h"
 
 /* How long a user process that could not start keeps answering the
  * sessions already sent to it, so that none of them waits for nothing. */
@@ -98,7 +100,7 @@ static bool terminated(int sfd)
 }
 
 int poplard_user_proc_main(PoplarServer *server, uint32_t uid, uint32_t gid,
-                           int channel)
+                           int channel, int control)
 {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   /* The listening sockets are the workers' business. */
@@ -113,6 +115,7 @@ int poplard_user_proc_main(PoplarServer *server, uint32_t uid, uint32_t gid,
   if (!poplard_assume_identity(cfg->user, cfg->group, &err) ||
       !poplard_server_serve(server, error) || !poplard_resume_root(&err)) {
     g_strchomp(error->str);
+    close(control);
     int status = failed(channel, uid, err ? err : error->str);
     g_free(err);
     return status;
@@ -122,6 +125,7 @@ int poplard_user_proc_main(PoplarServer *server, uint32_t uid, uint32_t gid,
   g_ptr_array_set_size(server->registry->passdbs, 0);
   g_ptr_array_set_size(server->registry->mechs, 0);
   if (!poplard_become_uid(uid, gid, cfg->mail_privileged_gid, &err)) {
+    close(control);
     int status = failed(channel, uid, err);
     g_free(err);
     return status;
@@ -132,6 +136,10 @@ int poplard_user_proc_main(PoplarServer *server, uint32_t uid, uint32_t gid,
   sigaddset(&set, SIGINT);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   poplarpriv_log(NULL, POPLAR_LOG_INFO, "serving uid %u gid %u", uid, gid);
+  /* Its sessions answer poplarctl who and kick; its counters are its
+   * own from here on. */
+  poplard_stats_reset();
+  PoplarControlWorker *ctl = poplard_control_worker_start(server, control);
 
   const int64_t idle_us = (int64_t)server->cfg.user_process_idle_ms * 1000;
   int64_t idle_since = g_get_monotonic_time();
@@ -169,6 +177,7 @@ int poplard_user_proc_main(PoplarServer *server, uint32_t uid, uint32_t gid,
       idle_told = send(channel, &idle, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
     }
   }
+  poplard_control_worker_stop(ctl);
   poplard_server_stop(server, server->cfg.shutdown_timeout_ms);
   poplard_server_free(server);
   if (sfd >= 0)

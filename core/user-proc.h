@@ -19,8 +19,9 @@
 #define POPLAR_USER_PROC_IDLE 'I'
 
 /* Runs in the forked child, as root until it switches to @uid/@gid;
- * returns the exit status. */
+ * returns the exit status.  @control: its end of the master's control
+ * channel (control-worker.h), taken. */
 int poplard_user_proc_main(PoplarServer *server, uint32_t uid, uint32_t gid,
-                           int channel);
+                           int channel, int control);
 
 #endif

@@ -22,6 +22,7 @@ typedef struct UserProc {
   uint32_t gid;
   pid_t pid;
   int channel; /* -1 once retiring */
+  int control; /* the master's end of its control channel */
 } UserProc;
 
 struct PoplarUserProcs {
@@ -47,6 +48,7 @@ void poplard_user_procs_free(PoplarUserProcs *u)
     UserProc *p = &g_array_index(u->procs, UserProc, i);
     if (p->channel >= 0)
       close(p->channel);
+    close(p->control);
   }
   g_array_unref(u->procs);
   g_array_unref(u->close_in_child);
@@ -80,18 +82,26 @@ void poplard_user_procs_close_inherited(PoplarUserProcs *u)
   for (guint i = 0; i < u->close_in_child->len; i++)
     close(g_array_index(u->close_in_child, int, i));
   for (guint i = 0; i < u->procs->len; i++) {
-    int fd = g_array_index(u->procs, UserProc, i).channel;
-    if (fd >= 0)
-      close(fd);
+    const UserProc *p = &g_array_index(u->procs, UserProc, i);
+    if (p->channel >= 0)
+      close(p->channel);
+    close(p->control);
   }
 }
 
 static UserProc *start(PoplarUserProcs *u, uint32_t uid, uint32_t gid)
 {
-  int pair[2];
+  int pair[2], ctl[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     poplarpriv_log(NULL, POPLAR_LOG_ERROR, "socketpair: %s",
                    g_strerror(errno));
+    return NULL;
+  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0) {
+    poplarpriv_log(NULL, POPLAR_LOG_ERROR, "socketpair: %s",
+                   g_strerror(errno));
+    close(pair[0]);
+    close(pair[1]);
     return NULL;
   }
   fflush(stderr);
@@ -102,15 +112,20 @@ static UserProc *start(PoplarUserProcs *u, uint32_t uid, uint32_t gid)
                    g_strerror(errno));
     close(pair[0]);
     close(pair[1]);
+    close(ctl[0]);
+    close(ctl[1]);
     return NULL;
   }
   if (pid == 0) {
     close(pair[0]);
+    close(ctl[0]);
     poplard_user_procs_close_inherited(u);
-    _exit(poplard_user_proc_main(u->server, uid, gid, pair[1]));
+    _exit(poplard_user_proc_main(u->server, uid, gid, pair[1], ctl[1]));
   }
   close(pair[1]);
-  UserProc p = {.uid = uid, .gid = gid, .pid = pid, .channel = pair[0]};
+  close(ctl[1]);
+  UserProc p = {.uid = uid, .gid = gid, .pid = pid, .channel = pair[0],
+                .control = ctl[0]};
   g_array_append_val(u->procs, p);
   return &g_array_index(u->procs, UserProc, u->procs->len - 1);
 }
@@ -201,6 +216,7 @@ bool poplard_user_procs_reaped(PoplarUserProcs *u, pid_t pid, int status)
                                            "cut and nothing was deleted");
     if (p->channel >= 0)
       close(p->channel);
+    close(p->control);
     g_array_remove_index_fast(u->procs, i);
     return true;
   }
@@ -229,4 +245,13 @@ void poplard_user_procs_list_pids(const PoplarUserProcs *u, GString *out)
 size_t poplard_user_procs_count(const PoplarUserProcs *u)
 {
   return u->procs->len;
+}
+
+size_t poplard_user_procs_control_fds(const PoplarUserProcs *u, int *fds,
+                                      size_t max)
+{
+  size_t n = 0;
+  for (guint i = 0; i < u->procs->len && n < max; i++)
+    fds[n++] = g_array_index(u->procs, UserProc, i).control;
+  return n;
 }

@@ -49,6 +49,10 @@ bool poplard_user_procs_reaped(PoplarUserProcs *u, pid_t pid, int status);
 /* Sends @sig to every user process; true when any is still running. */
 bool poplard_user_procs_signal(PoplarUserProcs *u, int sig);
 bool poplard_user_procs_any(const PoplarUserProcs *u);
+/* Fills @fds with the processes' control channels (retiring ones
+ * included: they still serve sessions), up to @max; returns how many. */
+size_t poplard_user_procs_control_fds(const PoplarUserProcs *u, int *fds,
+                                      size_t max);
 /* How many processes there are, retiring ones included. */
 size_t poplard_user_procs_count(const PoplarUserProcs *u);
 /* Appends "PID," for each process to @out (a reload passes them on as

@@ -164,6 +164,7 @@ class Server:
             os.symlink(p, os.path.join(self.plugin_dir, os.path.basename(p)))
         self.passwd = os.path.join(self.dir, "passwd")
         self.conf = os.path.join(self.dir, "poplar.conf")
+        self.control_socket = os.path.join(self.dir, "control")
         self.users = {}
         self._passwd_lines = []
         self.proc = None
@@ -245,7 +246,10 @@ class Server:
                 text += "%s = %s\n" % (k, v)
         text += "\n[plugins]\nload = %s\n" % "; ".join(
             load if load is not None else DEFAULT_PLUGINS)
-        all_sections = {"auth-passwd-file": {"path": self.passwd}}
+        all_sections = {"auth-passwd-file": {"path": self.passwd},
+                        # Never the system's /run/poplar/control: tests
+                        # run side by side.
+                        "control": {"socket": self.control_socket}}
         for name, keys in (sections or {}).items():
             all_sections.setdefault(name, {}).update(keys)
         for name, keys in all_sections.items():
