@@ -4,7 +4,7 @@
 
 Builds the Debian packages the way `make deb` does (build-aux/make-deb.sh:
 packaging/debian in a temporary copy of the tree, dpkg-buildpackage -b
-with nocheck), then:
+with nocheck), which leaves the source tree as it was, then:
   - lintian reports no error;
   - the binary packages are those of data/packaging/split.txt, every
     plugin package depends on the poplar of its build and on the
@@ -74,10 +74,23 @@ def deb_field(deb, field):
     return run(["dpkg-deb", "-f", deb, field], 60).strip()
 
 
+def tree_status(source_root):
+    """git's view of the work tree (None outside git): the package build
+    must leave it as it was."""
+    res = subprocess.run(["git", "-C", source_root, "status", "--porcelain",
+                          "--untracked-files=all"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, timeout=120)
+    return res.stdout if res.returncode == 0 else None
+
+
 def build(source_root, out):
     env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck parallel=2")
+    before = tree_status(source_root)
     print(run([os.path.join(source_root, "build-aux", "make-deb.sh"), out],
               3000, env=env)[-1500:])
+    if before is not None:
+        check(tree_status(source_root) == before,
+              "the package build leaves the source tree as it was")
     changes = glob.glob(os.path.join(out, "*.changes"))
     check(len(changes) == 1, "one .changes file: %s" % changes)
     return changes[0]
