@@ -44,8 +44,11 @@ tree="$tmp/poplar-$upstream"
 mkdir "$tree"
 if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # Files deleted in the work tree but still in the index are skipped.
+  # shellcheck disable=SC2016 # $f is the inner shell's
   (cd "$src" && git ls-files -z --cached --others --exclude-standard |
-     xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+     xargs -0 sh -c 'for f; do
+         if [ -e "$f" ] || [ -L "$f" ]; then printf "%s\0" "$f"; fi
+       done' sh |
      tar --null -T - -cf -) | tar -C "$tree" -xf -
 else
   # Meson build directories are the ones holding a build.ninja.
