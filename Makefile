@@ -3,6 +3,7 @@
 #
 #   make demo    build and run poplard on 127.0.0.1:1110 with a demo user
 #   make check   build and run the whole test suite
+#   make deb     build the Debian packages into build-deb/ (packaging/debian)
 #
 BUILD ?= build
 MESON_OPTIONS ?=
@@ -61,7 +62,7 @@ install: build
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_OUT)
 
 # Fuzzing and sanitizers (docs/security.md).  `make fuzz` runs every
 # libFuzzer target for FUZZ_SECONDS (default 60) each, in build-fuzz (clang,
@@ -93,3 +94,14 @@ asan-build: deps $(ASAN_BUILD)/build.ninja
 check-asan: asan-build
 	@build-aux/install-deps.sh $(TEST_DEPS)
 	@build-aux/run-tests.sh $(ASAN_BUILD)
+
+# Debian packages (packaging/debian, split as data/packaging/split.txt
+# says): built out of tree into $(DEB_OUT), then checked by lintian.
+DEB_DEPS = debhelper dpkg-dev lintian
+DEB_OUT ?= build-deb
+TEST_DEPS += $(DEB_DEPS)
+.PHONY: deb
+
+deb: deps
+	@build-aux/install-deps.sh $(DEB_DEPS)
+	build-aux/make-deb.sh --lintian $(DEB_OUT)
