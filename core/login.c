@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "backend-proxy.h"
 #include "hooks.h"
 #include "mailbox-open.h"
 #include "session-handoff.h"
@@ -126,6 +127,9 @@ PoplarLoginResult poplard_auth_login(PoplarClient *c,
     return refused_by_hook(c, v, reply);
 
   poplarpriv_session_set_user(&c->session, req->user);
+  /* A routed user's mail is on the backend: nothing is opened here. */
+  if (poplard_backend_routed(req))
+    return poplard_backend_proxy_login(c);
   if (!mail_location_known(c))
     return POPLAR_LOGIN_REFUSED;
   switch (poplard_uid_route(c)) {

@@ -3,6 +3,7 @@
 #include <gnutls/crypto.h>
 #include <string.h>
 
+#include "backend-relay.h"
 #include "login.h"
 #include "pop3-commands.h"
 #include "session-handoff.h"
@@ -169,6 +170,11 @@ static void login_done(PoplarClient *c)
 {
   PoplarThrottle *throttle = c->server->throttle;
   const char *user = c->login.req ? c->login.req->user : NULL;
+  if (c->login.backend) {
+    poplard_throttle_success(throttle, c->session.remote_address, user);
+    poplard_backend_relay_start(c);
+    return;
+  }
   if (c->handoff.pending) {
     c->handoff.pending = false;
     poplard_throttle_success(throttle, c->session.remote_address, user);

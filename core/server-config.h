@@ -46,6 +46,10 @@ typedef struct PoplarServerConfig {
   PoplarNetList *trusted;
   bool proxy_protocol;            /* every connection starts with a header */
   PoplarNetList *trusted_proxies; /* who may send one */
+  /* Proxy mode and master users (backend-proxy.h, master-login.h). */
+  char *proxy_ca_file;       /* [proxy] ca-file; NULL: the system's CAs */
+  uint64_t proxy_timeout_ms; /* [proxy] timeout, each backend login step */
+  char *master_passdb;       /* [server] master-passdb: a plugin name */
 } PoplarServerConfig;
 
 /* Reads [server] and [plugins] from @file; problems are added to

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend-proxy.h"
 #include "client.h"
 #include "listener.h"
 #include "login.h"
@@ -132,6 +133,7 @@ bool poplard_server_setup(PoplarServer *server, const char *config_path,
                          const char *plugin_dir, bool check_only)
 {
   g_mutex_init(&server->tls_lock);
+  g_mutex_init(&server->backend_lock);
   server->broker_fd = -1;
   server->config_file = poplarpriv_config_load(config_path);
   bool ok = error_count(server) == 0;
@@ -437,6 +439,8 @@ void poplard_server_free(PoplarServer *server)
   poplard_loader_shutdown();
   poplard_tls_unref(server->tls);
   g_mutex_clear(&server->tls_lock);
+  poplard_backend_proxy_cleanup(server);
+  g_mutex_clear(&server->backend_lock);
   poplard_conn_limits_free(server->limits);
   poplard_throttle_free(server->throttle);
   poplard_server_config_clear(&server->cfg);
