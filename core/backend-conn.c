@@ -110,6 +110,14 @@ static const char *io_error(int err)
   return err == EAGAIN || err == EWOULDBLOCK ? "timed out" : g_strerror(err);
 }
 
+/* GnuTLS also answers AGAIN after a post-handshake message (a TLS 1.3
+ * session ticket) with no data: only the socket's timeout having passed
+ * makes it a timeout. */
+static bool tls_again_is_timeout(const PoplarBackendConn *b, int64_t since)
+{
+  return g_get_monotonic_time() - since >= (int64_t)b->timeout_ms * 1000;
+}
+
 bool poplard_backend_send(PoplarBackendConn *b, const void *data, size_t len,
                           char **error)
 {
@@ -117,9 +125,11 @@ bool poplard_backend_send(PoplarBackendConn *b, const void *data, size_t len,
   while (len > 0) {
     ssize_t n;
     if (b->tls) {
+      int64_t since = g_get_monotonic_time();
       do {
         n = gnutls_record_send(b->tls, p, len);
-      } while (n == GNUTLS_E_INTERRUPTED);
+      } while (n == GNUTLS_E_INTERRUPTED ||
+               (n == GNUTLS_E_AGAIN && !tls_again_is_timeout(b, since)));
       if (n < 0) {
         *error = g_strdup_printf("cannot send: %s",
                                  n == GNUTLS_E_AGAIN
@@ -145,11 +155,13 @@ bool poplard_backend_send(PoplarBackendConn *b, const void *data, size_t len,
 static ssize_t recv_some(PoplarBackendConn *b, char *buf, size_t size,
                          char **error)
 {
+  int64_t since = g_get_monotonic_time();
   for (;;) {
     ssize_t n;
     if (b->tls) {
       n = gnutls_record_recv(b->tls, buf, size);
-      if (n == GNUTLS_E_INTERRUPTED)
+      if (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_REHANDSHAKE ||
+          (n == GNUTLS_E_AGAIN && !tls_again_is_timeout(b, since)))
         continue;
       if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION) {
         *error = g_strdup("the backend closed the connection");
@@ -232,9 +244,11 @@ bool poplard_backend_start_tls(PoplarBackendConn *b,
   }
   gnutls_session_set_verify_cert(s, host, 0);
   gnutls_transport_set_int(s, b->fd);
+  int64_t since = g_get_monotonic_time();
   do {
     rc = gnutls_handshake(s);
-  } while (rc < 0 && !gnutls_error_is_fatal(rc) && rc != GNUTLS_E_AGAIN);
+  } while (rc < 0 && !gnutls_error_is_fatal(rc) &&
+           (rc != GNUTLS_E_AGAIN || !tls_again_is_timeout(b, since)));
   if (rc < 0) {
     if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
       gnutls_datum_t why = {NULL, 0};

@@ -75,7 +75,7 @@ static bool run_step(PoplarServer *server, const char *what, bool init)
 static bool known_section(PoplarServer *server, const char *name)
 {
   if (strcmp(name, "server") == 0 || strcmp(name, "plugins") == 0 ||
-      strcmp(name, "tls") == 0)
+      strcmp(name, "tls") == 0 || strcmp(name, "proxy") == 0)
     return true;
   for (guint i = 0; i < server->registry->plugins->len; i++) {
     PoplarPlugin *plugin = g_ptr_array_index(server->registry->plugins, i);

@@ -124,7 +124,6 @@ class TestRouting(ProxyWorld):
         if not poplartest.second_loopback_works():
             self.skipTest("127.0.0.2 is not usable here")
         with Conn(self.proxies[0].port, source="127.0.0.2") as c:
-            c.greeting()
             c.login("alice", "alice pw")
             self.assertTrue(c.cmd("STAT").startswith("+OK"))
             c.cmd("QUIT")
@@ -182,6 +181,7 @@ class TestFailures(ProxyWorld):
         with self.assertRaises((poplib.error_proto, OSError, EOFError)):
             bob.stat()
             bob.stat()
+        bob.close()
         self.assertEqual(alice.stat()[0], 2)
         alice.quit()
         self.proxies[0].wait_for_log(r"end: user=bob .*reason=backend closed")
@@ -211,7 +211,6 @@ class TestLargeMessage(ProxyWorld):
         want = hashlib.sha256(poplartest.crlf(big)).hexdigest()
         p = self.proxies[1]
         with Conn(p.port, timeout=120) as c:
-            c.greeting()
             c.login("carol", "carol pw")
             c.send(b"RETR 3\r\n")
             first = c.reply()
