@@ -77,6 +77,15 @@ PoplarLoginResult poplard_backend_proxy_login(PoplarClient *c)
   const char *proxy = g_hash_table_lookup(req->fields, "proxy");
   if (!poplard_backend_route_parse(&route, req->fields, req->user, &error))
     return unavailable(c, proxy, error, NULL);
+  if (!route.master && req->master_user) {
+    /* The password is the master's: never sent as the user's. */
+    poplarpriv_log(s->id, POPLAR_LOG_INFO,
+                   "proxy: user=%s master=%s remote=%s: a master login "
+                   "needs proxy-master for this user's backend", req->user,
+                   req->master_user, s->remote_address);
+    poplard_backend_route_clear(&route);
+    return refuse(c, g_strdup("-ERR [AUTH] Authentication failed"));
+  }
   if (!route.master && !c->login.password) {
     /* APOP and challenge-response mechanisms never show the password,
      * and without it or a master login the backend cannot be logged in
@@ -120,9 +129,12 @@ PoplarLoginResult poplard_backend_proxy_login(PoplarClient *c)
     c->login.backend = b;
     c->login.backend_reply = reply;
     poplarpriv_log(s->id, POPLAR_LOG_INFO,
-                   "login: user=%s mech=%s remote=%s, proxied to %s as %s%s%s",
-                   req->user, req->mechanism, s->remote_address, proxy,
-                   route.user, route.master ? " by master " : "",
+                   "login: user=%s%s%s mech=%s remote=%s, proxied to %s as "
+                   "%s%s%s", req->user,
+                   req->master_user ? " master=" : "",
+                   req->master_user ? req->master_user : "", req->mechanism,
+                   s->remote_address, proxy, route.user,
+                   route.master ? " by master " : "",
                    route.master ? route.master : "");
     res = POPLAR_LOGIN_PROXY;
     break;

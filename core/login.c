@@ -17,6 +17,8 @@ static PoplarPassdbResult chain(const PoplarRegistry *registry,
 {
   for (guint i = 0; i < registry->passdbs->len; i++) {
     const PoplarPassdbEntry *db = g_ptr_array_index(registry->passdbs, i);
+    if (db->master)
+      continue; /* master users are no accounts of their own */
     PoplarPassdbResult r =
         password ? poplarpriv_passdb_verify_plain(db, req, password)
                  : poplarpriv_passdb_lookup_secret(db, req);

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "listener.h"
 #include "login.h"
+#include "master-login.h"
 #include "plugin-loader.h"
 #include "poplar-limits.h"
 #include "privileges.h"
@@ -126,6 +127,7 @@ static bool check_after_init(PoplarServer *server)
                         "no loaded plugin provides a password database, so "
                         "nobody can log in (add auth-passwd-file)");
   server->apop = poplard_auth_can_supply_secrets(server->registry);
+  poplard_master_setup(server);
   return error_count(server) == before;
 }
 

@@ -34,7 +34,9 @@ def set_extra(server, name, extra):
 
 def proxy_sections(ca_file, extra=None):
     sections = {"auth-passwd-file": {"reload-interval": "0"},
-                "proxy": {"ca-file": ca_file, "timeout": "3s"}}
+                "proxy": {"timeout": "3s"}}
+    if ca_file:
+        sections["proxy"]["ca-file"] = ca_file
     for name, keys in (extra or {}).items():
         sections.setdefault(name, {}).update(keys)
     return sections
