@@ -148,6 +148,30 @@ class TestMasterUsers(MasterTestCase):
         self.assertIn(b"master-passdb", r.stdout + r.stderr)
 
 
+class TestMasterOfSqlUsers(MasterTestCase):
+    def test_master_in_passwd_file_logs_in_as_sql_user(self):
+        s = self.server(start=False)
+        s.add_user("admin", "admin pw")  # the passwd-file holds the masters
+        home = os.path.join(s.dir, "sqlhome", "frank")
+        poplartest.Maildir(os.path.join(home, "Maildir")).add(
+            b"Subject: f\n\nfrank's sql mail\n")
+        db = sqlite_db(os.path.join(s.dir, "users.sqlite"), [
+            ("frank", "{PLAIN}frank pw", home, None, None)])
+        s.start(server={"master-passdb": "auth-passwd-file"},
+                load=["auth-passwd-file", "auth-sql-sqlite", "store-maildir"],
+                sections={"auth-sql-sqlite": {"connect": db,
+                                              "password-query": QUERY}})
+        p = s.login("frank*admin", "admin pw")
+        self.assertIn(b"frank's sql mail", b"\n".join(p.retr(1)[1]))
+        p.quit()
+        s.wait_for_log(r"master login: user=frank master=admin")
+        self.assertPopError(lambda: s.login("frank*admin", "frank pw"),
+                            "AUTH")
+        # The master is not an account, the SQL user still is.
+        self.assertPopError(lambda: s.login("admin", "admin pw"), "AUTH")
+        s.login("frank", "frank pw").quit()
+
+
 class TestSqlRoutingAndMasterThroughProxy(MasterTestCase):
     """A proxy whose users come from passwd-file (alice) and SQLite
     (frank, routed by the proxy column); master users of the proxy."""
