@@ -171,6 +171,11 @@ static void end_shutdown(RelayEnd *e)
   shutdown(e->fd, SHUT_WR);
 }
 
+static bool tls_buffered(const RelayEnd *e)
+{
+  return e->tls && gnutls_record_check_pending(e->tls) > 0;
+}
+
 /* Reads from @from into @buf, then writes @buf to @to.  Returns true when
  * anything moved. */
 static bool move(RelayEnd *from, RelayEnd *to, char *buf, size_t cap,
@@ -179,15 +184,22 @@ static bool move(RelayEnd *from, RelayEnd *to, char *buf, size_t cap,
   bool moved = false;
   if (*off == *len)
     *off = *len = 0;
-  if (!from->eof && *len < cap) {
+  /* GnuTLS may hold decrypted octets that epoll no longer signals: read
+   * until it holds none, the buffer is full or nothing comes. */
+  while (!from->eof && *len < cap) {
     ssize_t n = end_recv(from, buf + *len, cap - *len, fail);
     if (n == -2)
       return false;
-    if (n == 0)
+    if (n == -1)
+      break;
+    moved = true;
+    if (n == 0) {
       from->eof = true;
-    if (n > 0)
-      *len += (size_t)n;
-    moved |= n >= 0;
+      break;
+    }
+    *len += (size_t)n;
+    if (!tls_buffered(from))
+      break;
   }
   if (*off < *len || to->send_retry) {
     ssize_t n = end_send(to, buf + *off, *len - *off, fail);
@@ -205,11 +217,6 @@ static bool move(RelayEnd *from, RelayEnd *to, char *buf, size_t cap,
 }
 
 /* ---- the pump ----------------------------------------------------------- */
-
-static bool tls_buffered(const RelayEnd *e)
-{
-  return e->tls && gnutls_record_check_pending(e->tls) > 0;
-}
 
 static void set_watches(PoplarBackendRelay *r)
 {
@@ -246,11 +253,7 @@ static void relay_pump(PoplarBackendRelay *r)
     moved |= move(&r->backend_end, &r->client, r->down, sizeof r->down,
                   &r->down_off, &r->down_len, &r->octets_down, &fail);
     any |= moved;
-    /* GnuTLS may hold decrypted octets that epoll no longer signals. */
-  } while (!fail && (moved || (tls_buffered(&r->client) &&
-                               r->up_len < sizeof r->up) ||
-                     (tls_buffered(&r->backend_end) &&
-                      r->down_len < sizeof r->down)));
+  } while (moved && !fail);
   if (fail) {
     relay_close(r, fail);
     return;
