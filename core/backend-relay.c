@@ -261,7 +261,7 @@ static void relay_pump(PoplarBackendRelay *r)
   bool down_drained = r->down_off == r->down_len && !r->client.send_retry;
   bool up_drained = r->up_off == r->up_len && !r->backend_end.send_retry;
   if (r->backend_end.eof && (down_drained || r->client.eof)) {
-    relay_close(r, "backend closed");
+    relay_close(r, r->client.eof ? "client closed" : "backend closed");
     return;
   }
   if (r->client.eof && up_drained && r->backend_end.shut &&

@@ -41,7 +41,7 @@ class ProxyWorld(PoplarTestCase):
             self.a.add_user(name, name + " pw",
                             [message(name, 1), message(name, 2)])
         self.a.add_user("eve", "eve backend pw", [message("eve", 1)])
-        self.a.start(implicit=False, server={
+        self.a.start(implicit=True, server={
             "proxy-protocol": "yes", "trusted-proxies": "127.0.0.1/32"})
         self.b = self.add_server(poplartest.Server())
         self.b.add_user("bob", "bob pw", [message("bob", 1)])
@@ -153,6 +153,34 @@ class TestRouting(ProxyWorld):
         # No failure delay is configured in these servers anyway; what
         # matters is that the proxy's throttle did not count a failure.
         self.assertFalse(any("failed logins" in l for l in p.log_lines()))
+
+    def test_implicit_tls_route(self):
+        p = self.proxies[0]
+        set_extra(p, "carol", "proxy=%s:%d proxy-tls=implicit proxy-v2=yes"
+                  % (HOST, self.a.tls_port))
+        self.assertEqual(len(self.mailbox(p.port, "carol", "carol pw")), 2)
+        p.wait_for_log(r"login: user=carol .*proxied to 127\.0\.0\.1:%d"
+                       % self.a.tls_port)
+
+    def test_untrusted_backend_certificate(self):
+        other = proxytest.TlsServer()  # another CA: its PKI is not trusted
+        self.add_server(other)
+        p = self.proxies[0]
+        p.stop()
+        p.start(sections=proxytest.proxy_sections(other.pki.ca_cert))
+        self.assertPopError(lambda: p.login("carol", "carol pw"),
+                            code="SYS/TEMP")
+        p.wait_for_log(r"proxy: user=carol remote=127\.0\.0\.1 backend=.* "
+                       r"unavailable: TLS: the backend's certificate is not "
+                       r"trusted for 127\.0\.0\.1")
+
+    def test_malformed_route(self):
+        p = self.proxies[0]
+        set_extra(p, "carol", route(self.a, tls="sometimes"))
+        self.assertPopError(lambda: p.login("carol", "carol pw"),
+                            code="SYS/TEMP")
+        p.wait_for_log(r"unavailable: proxy-tls='sometimes' is not no, "
+                       r"starttls or implicit")
 
     def test_unknown_user_at_proxy(self):
         p = self.proxies[0]
