@@ -230,6 +230,25 @@ class TestFailures(ProxyWorld):
         old.quit()
 
 
+class TestIdleTimeout(ProxyWorld):
+    def test_idle_relayed_session_ends(self):
+        p = self.proxies[0]
+        p.stop()
+        p.start(server={"idle-timeout": "2s"},
+                sections=proxytest.proxy_sections(self.a.pki.ca_cert))
+        with Conn(p.port) as c:
+            self.assertOk(c.login("bob", "bob pw"))
+            self.assertTrue(c.cmd("STAT").startswith("+OK"))
+            # Traffic keeps it alive past the timeout...
+            for _ in range(3):
+                time.sleep(0.5)
+                self.assertTrue(c.cmd("NOOP").startswith("+OK"))
+            # ...silence ends it, on the proxy's side.
+            self.assertTrue(c.wait_closed(10))
+        p.wait_for_log(r"end: user=bob remote=127\.0\.0\.1 proxied to "
+                       r"127\.0\.0\.1:%d, reason=idle timeout" % self.b.port)
+
+
 class TestLargeMessage(ProxyWorld):
     SIZE = 100 * 1024 * 1024
 
