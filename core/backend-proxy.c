@@ -5,9 +5,13 @@
 
 #include "backend-login.h"
 
+/* An empty field is no route: an SQL column or LDAP attribute left blank
+ * for the users this server serves itself. */
 bool poplard_backend_routed(const PoplarAuthRequest *req)
 {
-  return req->fields && g_hash_table_contains(req->fields, "proxy");
+  const char *proxy =
+      req->fields ? g_hash_table_lookup(req->fields, "proxy") : NULL;
+  return proxy && proxy[0];
 }
 
 /* The CA list is read once per worker, at the first TLS login to a

@@ -194,6 +194,13 @@ class TestSqlRoutingAndMasterThroughProxy(MasterTestCase):
                     sections=proxytest.proxy_sections(
                         None, {"auth-sql-sqlite": {
                             "connect": db, "password-query": QUERY}}))
+        # An empty proxy column is no route: this server's own user.
+        with sqlite3.connect(db) as c:
+            c.execute("INSERT INTO users VALUES ('local', '{PLAIN}local pw',"
+                      " ?, '', NULL)", (backend.users["alice"].home,))
+        p = proxy.login("local", "local pw")
+        self.assertIn(b"alice mail", b"\n".join(p.retr(1)[1]))
+        p.quit()
         p = proxy.login("frank", "frank pw")
         self.assertIn(b"frank mail", b"\n".join(p.retr(1)[1]))
         p.quit()
