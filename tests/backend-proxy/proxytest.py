@@ -5,8 +5,6 @@ backend with the proxy fields (docs/scaling.md).  Every server is a
 poplard of the tree on an ephemeral port of 127.0.0.1, stopped by the
 test."""
 
-import os
-import re
 
 import poplartest
 import tlstest
@@ -54,10 +52,6 @@ def worker_pids(server):
     """The processes of @server other than its master."""
     return [p for p in poplartest.process_tree(server.proc.pid)
             if p != server.proc.pid]
-
-
-def backend_log_has(server, pattern):
-    return any(re.search(pattern, l) for l in server.log_lines())
 
 
 TlsServer = tlstest.TlsServer

@@ -11,7 +11,6 @@ import poplib
 import shutil
 import subprocess
 import time
-import unittest
 
 import poplartest
 from poplartest import HOST, Conn, PoplarTestCase

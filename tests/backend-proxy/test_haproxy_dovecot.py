@@ -8,7 +8,6 @@ served."""
 
 import os
 import poplib
-import shutil
 import sqlite3
 
 import haproxytest

@@ -8,11 +8,10 @@ column of an SQL row."""
 import base64
 import json
 import os
-import poplib
 import sqlite3
 
 import poplartest
-from poplartest import HOST, Conn, PoplarTestCase
+from poplartest import HOST, PoplarTestCase
 import proxytest
 from proxytest import route
 
