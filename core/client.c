@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "backend-relay.h"
 #include "pop3-commands.h"
 #include "session-end.h"
 #include "session-relay.h"
@@ -523,6 +524,7 @@ void poplard_client_close_all(void *data)
   for (PoplarClient *c = list->head; c; c = c->next)
     poplard_client_close(c, POPLAR_DISCONNECT_SHUTDOWN);
   poplard_relay_close_all(list);
+  poplard_backend_relay_close_all(list);
 }
 
 void poplard_client_unlink(PoplarClient *c)

@@ -130,6 +130,10 @@ struct PoplarClient {
     PoplarPassdbResult (*check)(PoplarClient *c, PoplarAuthRequest *req);
     PoplarSaslExchange *sasl; /* an AUTH exchange under way */
     unsigned failures;
+    /* Proxy mode (backend-proxy.h): the backend the login job logged in
+     * to, and its +OK line, for the relay that takes the session over. */
+    struct PoplarBackendConn *backend;
+    char *backend_reply;
   } login;
 
   /* A session whose user has a uid of their own moves to a process of

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "backend-proxy.h"
 #include "hooks.h"
 #include "mailbox-open.h"
 #include "session-handoff.h"
@@ -17,6 +18,8 @@ static PoplarPassdbResult chain(const PoplarRegistry *registry,
 {
   for (guint i = 0; i < registry->passdbs->len; i++) {
     const PoplarPassdbEntry *db = g_ptr_array_index(registry->passdbs, i);
+    if (db->master)
+      continue; /* master users are no accounts of their own */
     int64_t started = g_get_monotonic_time();
     PoplarPassdbResult r =
         password ? poplarpriv_passdb_verify_plain(db, req, password)
@@ -135,6 +138,9 @@ PoplarLoginResult poplard_auth_login(PoplarClient *c,
     return refused_by_hook(c, v, reply);
 
   poplarpriv_session_set_user(&c->session, req->user);
+  /* A routed user's mail is on the backend: nothing is opened here. */
+  if (poplard_backend_routed(req))
+    return poplard_backend_proxy_login(c);
   if (!mail_location_known(c))
     return POPLAR_LOGIN_REFUSED;
   switch (poplard_uid_route(c)) {

@@ -18,6 +18,7 @@ typedef enum PoplarLoginResult {
   POPLAR_LOGIN_REFUSED,    /* a hook or store refused: -ERR, no delay */
   POPLAR_LOGIN_DISCONNECT, /* a hook asked to close the connection */
   POPLAR_LOGIN_HANDOFF,    /* authenticated; the user's uid serves it */
+  POPLAR_LOGIN_PROXY,      /* logged in to the user's backend: relay */
 } PoplarLoginResult;
 
 /* The secret check a login performs, given the request. */

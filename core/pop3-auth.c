@@ -3,7 +3,9 @@
 #include <gnutls/crypto.h>
 #include <string.h>
 
+#include "backend-relay.h"
 #include "login.h"
+#include "master-login.h"
 #include "pop3-commands.h"
 #include "session-handoff.h"
 #include "stats-points.h"
@@ -93,6 +95,14 @@ void poplard_cmd_pass(PoplarClient *c, const PoplarCommandLine *cmd)
     return;
   c->login.password = g_strndup(cmd->rest, cmd->rest_len);
   g_autofree char *user = g_steal_pointer(&c->login.user_arg);
+  g_autofree char *target = NULL, *master = NULL;
+  if (poplard_master_split(c->server, user, &target, &master)) {
+    poplarpriv_auth_request_free(c->login.req);
+    c->login.req = poplarpriv_auth_request_new(&c->session, "USER", target);
+    poplarpriv_auth_request_set_master(c->login.req, master);
+    poplard_pop3_login(c, poplard_master_check);
+    return;
+  }
   start_login(c, "USER", user, poplard_pop3_check_password);
 }
 
@@ -187,6 +197,11 @@ static void login_done(PoplarClient *c)
 {
   PoplarThrottle *throttle = c->server->throttle;
   const char *user = c->login.req ? c->login.req->user : NULL;
+  if (c->login.backend) {
+    poplard_throttle_success(throttle, c->session.remote_address, user);
+    poplard_backend_relay_start(c);
+    return;
+  }
   if (c->handoff.pending) {
     c->handoff.pending = false;
     poplard_throttle_success(throttle, c->session.remote_address, user);

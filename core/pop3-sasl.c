@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "master-login.h"
 #include "pop3-commands.h"
 
 typedef enum SaslKind {
@@ -176,21 +177,24 @@ static void plain_response(PoplarClient *c, const unsigned char *data,
   }
   const char *authcid = nul1 + 1;
   g_autofree char *user = g_strndup(authcid, (gsize)(nul2 - authcid));
-  /* Acting for another user is not offered: an authorization identity
-   * must be empty or the same user. */
-  if (nul1 != authzid && (size_t)(nul1 - authzid) != strlen(user)) {
-    fail_exchange(c, "-ERR [AUTH] Authorization identity not permitted");
-    return;
-  }
-  if (nul1 != authzid && memcmp(authzid, user, strlen(user)) != 0) {
+  g_autofree char *target = g_strndup(authzid, (gsize)(nul1 - authzid));
+  /* Acting for another user is for master users only: otherwise an
+   * authorization identity must be empty or the same user. */
+  bool acting = target[0] && strcmp(target, user) != 0;
+  if (acting && (!poplard_master_enabled(c->server) ||
+                 strlen(target) != (size_t)(nul1 - authzid))) {
     fail_exchange(c, "-ERR [AUTH] Authorization identity not permitted");
     return;
   }
   c->login.password = g_strndup(nul2 + 1, len - (size_t)(nul2 + 1 - authzid));
   exchange_free(c);
   poplarpriv_auth_request_free(c->login.req);
-  c->login.req = poplarpriv_auth_request_new(&c->session, "PLAIN", user);
-  poplard_pop3_login(c, poplard_pop3_check_password);
+  c->login.req = poplarpriv_auth_request_new(&c->session, "PLAIN",
+                                             acting ? target : user);
+  if (acting)
+    poplarpriv_auth_request_set_master(c->login.req, user);
+  poplard_pop3_login(c, acting ? poplard_master_check
+                               : poplard_pop3_check_password);
 }
 
 static void login_response(PoplarClient *c, const unsigned char *data,

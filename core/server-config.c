@@ -29,6 +29,8 @@
 /* RFC 8314 asks for TLS 1.2 or later. */
 #define POPLAR_DEFAULT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define POPLAR_DEFAULT_HANDSHAKE_TIMEOUT_MS (30 * 1000)
+/* Each step of a login to a backend: connect, greeting, TLS, each reply. */
+#define POPLAR_DEFAULT_PROXY_TIMEOUT_MS (10 * 1000)
 
 typedef enum KeyType {
   KEY_STRING,   /* char *, a copy of the value or of def.string */
@@ -288,6 +290,17 @@ static bool check_certificates(PoplarConfig *s, const ConfigKey *k,
   return ok;
 }
 
+/* A file read later, after privileges are dropped: at least it exists. */
+static bool check_readable_file(PoplarConfig *s, const ConfigKey *k,
+                                PoplarServerConfig *cfg)
+{
+  const char *path = *(char **)field_of(cfg, k);
+  if (!path || g_file_test(path, G_FILE_TEST_IS_REGULAR))
+    return true;
+  poplar_config_error(s, k->key, "'%s' does not exist", path);
+  return false;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static const char *const none[] = {NULL};
@@ -393,6 +406,14 @@ static const ConfigKey config_keys[] = {
      .field = FIELD(control_group), .check = check_control_group},
     {.section = "metrics", .key = "listen", .type = KEY_STRING,
      .field = FIELD(metrics_listen), .check = check_metrics_listen},
+    /* Proxy mode and master users. */
+    {.section = "proxy", .key = "ca-file", .type = KEY_STRING,
+     .field = FIELD(proxy_ca_file), .check = check_readable_file},
+    {.section = "proxy", .key = "timeout", .type = KEY_DURATION,
+     .field = FIELD(proxy_timeout_ms),
+     .def.number = POPLAR_DEFAULT_PROXY_TIMEOUT_MS, .min = 1},
+    {.section = "server", .key = "master-passdb", .type = KEY_STRING,
+     .field = FIELD(master_passdb)},
 };
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -489,7 +510,7 @@ bool poplard_server_config_read(PoplarServerConfig *cfg, PoplarConfigFile *file,
                                const char *plugin_dir_override)
 {
   static const char *const sections[] = {"server", "plugins", "tls",
-                                         "control", "metrics"};
+                                         "control", "metrics", "proxy"};
   guint errors_before = file->errors->len;
   bool ok = true;
   for (size_t i = 0; i < G_N_ELEMENTS(config_keys); i++) {
@@ -529,5 +550,7 @@ void poplard_server_config_clear(PoplarServerConfig *cfg)
   g_free(cfg->metrics_listen);
   poplard_netlist_free(cfg->trusted);
   poplard_netlist_free(cfg->trusted_proxies);
+  g_free(cfg->proxy_ca_file);
+  g_free(cfg->master_passdb);
   memset(cfg, 0, sizeof *cfg);
 }

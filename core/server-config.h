@@ -52,6 +52,10 @@ typedef struct PoplarServerConfig {
   char *control_socket; /* empty: no control socket */
   char *control_group;  /* may use it besides root */
   char *metrics_listen; /* "host:port", or NULL: no metrics endpoint */
+  /* Proxy mode and master users (backend-proxy.h, master-login.h). */
+  char *proxy_ca_file;       /* [proxy] ca-file; NULL: the system's CAs */
+  uint64_t proxy_timeout_ms; /* [proxy] timeout, each backend login step */
+  char *master_passdb;       /* [server] master-passdb: a plugin name */
 } PoplarServerConfig;
 
 /* Reads [server] and [plugins] from @file; problems are added to

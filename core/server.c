@@ -10,9 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend-proxy.h"
 #include "client.h"
 #include "listener.h"
 #include "login.h"
+#include "master-login.h"
 #include "plugin-loader.h"
 #include "poplar-limits.h"
 #include "privileges.h"
@@ -75,7 +77,7 @@ static bool known_section(PoplarServer *server, const char *name)
 {
   if (strcmp(name, "server") == 0 || strcmp(name, "plugins") == 0 ||
       strcmp(name, "tls") == 0 || strcmp(name, "control") == 0 ||
-      strcmp(name, "metrics") == 0)
+      strcmp(name, "metrics") == 0 || strcmp(name, "proxy") == 0)
     return true;
   for (guint i = 0; i < server->registry->plugins->len; i++) {
     PoplarPlugin *plugin = g_ptr_array_index(server->registry->plugins, i);
@@ -126,6 +128,7 @@ static bool check_after_init(PoplarServer *server)
                         "no loaded plugin provides a password database, so "
                         "nobody can log in (add auth-passwd-file)");
   server->apop = poplard_auth_can_supply_secrets(server->registry);
+  poplard_master_setup(server);
   return error_count(server) == before;
 }
 
@@ -133,6 +136,7 @@ bool poplard_server_setup(PoplarServer *server, const char *config_path,
                          const char *plugin_dir, bool check_only)
 {
   g_mutex_init(&server->tls_lock);
+  g_mutex_init(&server->backend_lock);
   server->broker_fd = -1;
   server->config_file = poplarpriv_config_load(config_path);
   bool ok = error_count(server) == 0;
@@ -442,6 +446,8 @@ void poplard_server_free(PoplarServer *server)
   poplard_loader_shutdown();
   poplard_tls_unref(server->tls);
   g_mutex_clear(&server->tls_lock);
+  poplard_backend_proxy_cleanup(server);
+  g_mutex_clear(&server->backend_lock);
   poplard_conn_limits_free(server->limits);
   poplard_throttle_free(server->throttle);
   poplard_server_config_clear(&server->cfg);

@@ -20,6 +20,7 @@ typedef struct PoplarClient PoplarClient;
 typedef struct PoplarLoopClients {
   PoplarClient *head;
   struct PoplarRelay *relays; /* sessions handed to a user process */
+  struct PoplarBackendRelay *backend_relays; /* proxied to a backend */
 } PoplarLoopClients;
 
 typedef struct PoplarServer {
@@ -46,6 +47,10 @@ typedef struct PoplarServer {
    * such processes (not root) or in a user process itself. */
   int broker_fd;
   PoplarMemoryTrim *memory_trim; /* on loops[0] */
+  /* Proxy mode: the CAs that backends' certificates are checked against,
+   * loaded at the first TLS login to a backend (backend-proxy.c). */
+  GMutex backend_lock;
+  gnutls_certificate_credentials_t backend_cred;
 } PoplarServer;
 
 /* Parses the config and loads and initialises the plugins.  In @check_only

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend-conn.h"
 #include "hooks.h"
 #include "mailbox-policy.h"
 #include "tls.h"
@@ -93,6 +94,8 @@ static void client_free(void *data)
     g_free(c->login.password);
   }
   g_free(c->login.apop_digest);
+  poplard_backend_conn_free(c->login.backend);
+  g_free(c->login.backend_reply);
   g_free(c->job.reply);
   g_free(c->delay.reply);
   g_free(c->conn.proxy_info);

@@ -36,6 +36,7 @@ void poplarpriv_auth_request_free(PoplarAuthRequest *req)
   g_free(req->mail);
   g_free(req->reason_code);
   g_free(req->reason_text);
+  g_free(req->master_user);
   g_hash_table_unref(req->fields);
   g_ptr_array_unref(req->retired);
   g_free(req);
@@ -54,6 +55,18 @@ const char *poplar_auth_request_user(const PoplarAuthRequest *req)
 const char *poplar_auth_request_mechanism(const PoplarAuthRequest *req)
 {
   return req->mechanism;
+}
+
+const char *poplar_auth_request_master_user(const PoplarAuthRequest *req)
+{
+  return req->master_user;
+}
+
+void poplarpriv_auth_request_set_master(PoplarAuthRequest *req,
+                                        const char *master)
+{
+  g_free(req->master_user);
+  req->master_user = g_strdup(master);
 }
 
 /* The old value is retired, not freed: a plugin may still hold it (the

@@ -69,3 +69,11 @@ PoplarPassdbResult poplarpriv_passdb_lookup_secret(const PoplarPassdbEntry *db,
   }
   return r;
 }
+
+PoplarPassdbResult poplarpriv_passdb_lookup_user(const PoplarPassdbEntry *db,
+                                                 PoplarAuthRequest *req)
+{
+  if (!db->ops.lookup_user)
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  return checked(db, req, "lookup_user", db->ops.lookup_user(db->data, req));
+}

@@ -112,6 +112,7 @@ typedef struct PoplarPassdbEntry {
   char *name;
   PoplarPassdbOps ops;
   void *data;
+  bool master; /* [server] master-passdb: only for master logins */
 } PoplarPassdbEntry;
 
 typedef struct PoplarStoreEntry {
@@ -220,6 +221,7 @@ struct PoplarAuthRequest {
    * until the request is freed: a plugin may still hold what an accessor
    * returned before the change (auth.h promises it stays valid). */
   GPtrArray *retired; /* char* */
+  char *master_user;  /* a master login: who logs in as user */
 };
 
 POPLAR_PRIV PoplarAuthRequest *poplarpriv_auth_request_new(PoplarSession *s,
@@ -228,6 +230,9 @@ POPLAR_PRIV PoplarAuthRequest *poplarpriv_auth_request_new(PoplarSession *s,
 POPLAR_PRIV void poplarpriv_auth_request_free(PoplarAuthRequest *req);
 /* Wipes and frees the secret. */
 POPLAR_PRIV void poplarpriv_auth_request_forget_secret(PoplarAuthRequest *r);
+/* Marks the request as a master login by @master (copied). */
+POPLAR_PRIV void poplarpriv_auth_request_set_master(PoplarAuthRequest *req,
+                                                    const char *master);
 
 /* ---- mailboxes ------------------------------------------------------- */
 
@@ -339,6 +344,10 @@ POPLAR_PRIV PoplarStoreResult poplarpriv_store_expunge(PoplarMailbox *mbox,
 POPLAR_PRIV PoplarPassdbResult
 poplarpriv_passdb_verify_plain(const PoplarPassdbEntry *db,
                                PoplarAuthRequest *req, const char *password);
+/* lookup_user; NO_SUCH_USER when the database has none. */
+POPLAR_PRIV PoplarPassdbResult
+poplarpriv_passdb_lookup_user(const PoplarPassdbEntry *db,
+                              PoplarAuthRequest *req);
 POPLAR_PRIV PoplarPassdbResult
 poplarpriv_passdb_lookup_secret(const PoplarPassdbEntry *db,
                                 PoplarAuthRequest *req);

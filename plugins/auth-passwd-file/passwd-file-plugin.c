@@ -254,6 +254,34 @@ static PoplarPassdbResult passwd_file_lookup_secret(void *data,
   return r;
 }
 
+/* A master user's login as this user: the entry's fields, no password. */
+static PoplarPassdbResult passwd_file_lookup_user(void *data,
+                                                  PoplarAuthRequest *req)
+{
+  PwDb *db = ((PwPassdb *)data)->db;
+  const char *user = poplar_auth_request_user(req);
+  if (!user || !user[0])
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  pw_db_maybe_reload(db);
+  PwTable *t = pw_db_snapshot(db);
+  if (!t)
+    return POPLAR_PASSDB_TEMPFAIL;
+  const PwEntry *e = pw_table_lookup(t, user);
+  PoplarPassdbResult r = POPLAR_PASSDB_NO_SUCH_USER;
+  if (e && e->nologin) {
+    g_autofree char *shown = loggable_user(user);
+    auth_log(db, req, POPLAR_LOG_INFO,
+             "user '%s' is marked nologin (%s line %u): master login "
+             "refused", shown, db->path, e->line);
+    r = POPLAR_PASSDB_DENIED;
+  } else if (e) {
+    apply_entry(req, e);
+    r = POPLAR_PASSDB_OK;
+  }
+  pw_table_unref(t);
+  return r;
+}
+
 static void pw_passdb_free(PwPassdb *pdb)
 {
   if (!pdb)
@@ -272,6 +300,7 @@ static const PoplarPassdbOps passwd_file_ops = {
     .verify_plain = passwd_file_verify_plain,
     .lookup_secret = passwd_file_lookup_secret,
     .destroy = passwd_file_destroy,
+    .lookup_user = passwd_file_lookup_user,
 };
 
 /* Reads the verify-cache keys.  *@ttl_ms is 0 when the cache is off. */

@@ -86,6 +86,14 @@ static PoplarVerdict on_tls(void *data, PoplarSession *s)
   return POPLAR_CONTINUE;
 }
 
+/* A master login carries both identities: who logged in, and as whom. */
+static void add_master_user(AuditEvent *ev, const PoplarAuthRequest *req)
+{
+  const char *master = poplar_auth_request_master_user(req);
+  if (master)
+    audit_event_add_string(ev, "master_user", master);
+}
+
 static PoplarVerdict on_auth_before(void *data, PoplarSession *s,
                                     PoplarAuthRequest *req)
 {
@@ -96,6 +104,7 @@ static PoplarVerdict on_auth_before(void *data, PoplarSession *s,
 
   AuditEvent *ev = audit_event_new("auth_attempt", s);
   audit_event_add_string(ev, "user", poplar_auth_request_user(req));
+  add_master_user(ev, req);
   audit_event_add_string(ev, "mechanism", poplar_auth_request_mechanism(req));
   audit_event_add_string(ev, "client_address",
                          poplar_session_remote_address(s));
@@ -110,6 +119,7 @@ static PoplarVerdict on_auth_before(void *data, PoplarSession *s,
   ev = audit_event_new("auth_result", s);
   ev->priority = AUDIT_PRIORITY_WARNING;
   audit_event_add_string(ev, "user", poplar_auth_request_user(req));
+  add_master_user(ev, req);
   audit_event_add_string(ev, "mechanism", poplar_auth_request_mechanism(req));
   audit_event_add_string(ev, "result", "refused");
   audit_event_add_string(ev, "reason_code", "SYS/TEMP");
@@ -140,6 +150,7 @@ static PoplarVerdict on_auth_after(void *data, PoplarSession *s,
   if (outcome != POPLAR_AUTH_SUCCEEDED)
     ev->priority = AUDIT_PRIORITY_NOTICE;
   audit_event_add_string(ev, "user", poplar_auth_request_user(req));
+  add_master_user(ev, req);
   audit_event_add_string(ev, "mechanism", poplar_auth_request_mechanism(req));
   audit_event_add_string(ev, "result", outcome_name(outcome));
   audit_event_add_string(ev, "reason_code",

@@ -57,7 +57,7 @@ CREATE TABLE mailbox (
 # Queries written once for every driver: plain SQL.
 PASSWORD_QUERY = (
     "SELECT username AS user, password, home, mail, quota, nologin, "
-    "reason, proxy, 'from the database' AS note FROM mailbox "
+    "reason, proxy AS backend, 'from the database' AS note FROM mailbox "
     "WHERE username = :user AND active = 1")
 
 
@@ -82,7 +82,7 @@ class SqlServer(poplartest.Server):
         all_sections = {
             self.plugin: dict(self.sql_section),
             "test-hooks": {"record": self.record,
-                           "record-fields": "quota; proxy; note"},
+                           "record-fields": "quota; backend; note"},
         }
         for name, keys in (sections or {}).items():
             all_sections.setdefault(name, {}).update(keys)
@@ -252,9 +252,10 @@ class SqlTestCase(poplartest.PoplarTestCase):
         self.assertEqual(self.stat_as("bob", "bob-pw"), 1)
         records = self.srv.records()
         # any other column ("note") is a field too
-        self.assertIn(" 2 quota=2147483648 proxy=backend.example.org:110 "
+        # (renamed: a field named proxy would route the user there)
+        self.assertIn(" 2 quota=2147483648 backend=backend.example.org:110 "
                       "note=from the database", records)
-        self.assertIn(" 1 quota=0 proxy=- note=from the database", records)
+        self.assertIn(" 1 quota=0 backend=- note=from the database", records)
 
     def test_wrong_password_and_unknown_user_read_alike(self):
         self.start()

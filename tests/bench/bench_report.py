@@ -8,6 +8,7 @@ import platform
 import statistics
 import subprocess
 
+import bench_proxy
 import bench_sql
 
 POPLARD = "poplard"
@@ -119,6 +120,19 @@ class Report:
                 bench_sql.KIND, poplard, "sessions_per_s"))))
         return out
 
+    def proxy_rows(self):
+        """(title, unit, through the proxy, direct, rounds) of the proxy
+        rows that ran: medians over the rounds."""
+        out = []
+        for title, kind, metric, unit in bench_proxy.ROWS:
+            p = self.median(kind, bench_proxy.PROXIED, metric)
+            d = self.median(kind, bench_proxy.DIRECT, metric)
+            if p is None and d is None:
+                continue
+            out.append((title, unit, p, d, len(self.values(
+                kind, bench_proxy.PROXIED, metric))))
+        return out
+
     def rows_ran(self):
         return any(r[5] is not None or r[6] is not None
                    for r in self.rows())
@@ -210,6 +224,9 @@ class Report:
                      for r in self.rows()],
             "sql_rows": [dict(zip(("scenario", "poplard", "dovecot",
                                    "rounds"), r)) for r in self.sql_rows()],
+            "proxy_rows": [dict(zip(("scenario", "unit", "proxied", "direct",
+                                     "rounds"), r))
+                           for r in self.proxy_rows()],
             "ceilings": self.ceilings(),
             "targets": [dict(zip(("target", "value", "goal", "status"), t))
                         for t in self.targets()],
@@ -259,8 +276,17 @@ class Report:
             for title, p, d, n in sql:
                 lines.append("%-70s %8s %8s %8s" % (title, f(p), f(d),
                                                    ratio(p, d)))
+        proxied = self.proxy_rows()
+        if proxied:
+            lines += [""] + [
+                "Proxy mode: poplard relaying to a poplard backend vs that "
+                "backend directly:",
+                "%-40s %10s %10s %8s" % ("", "proxied", "direct", "p/d")]
+            for title, unit, p, d, n in proxied:
+                lines.append("%-40s %10s %10s %8s" % (
+                    title + (" [%s]" % unit), f(p), f(d), ratio(p, d)))
         if not self.rows_ran():
-            # Only the SQL rows ran: no ceilings, no targets.
+            # Only the SQL or proxy rows ran: no ceilings, no targets.
             if self.notes:
                 lines += ["", "Notes:"] + ["  - " + n for n in self.notes]
             return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ from bench_servers import (Dovecot, Poplard, free_port, process_tree,  # noqa
                            wait_greeting)
 from bench_world import World  # noqa
 import bench_report  # noqa
+import bench_proxy  # noqa
 import bench_sql  # noqa
 import bench_syscalls  # noqa
 
@@ -56,6 +57,7 @@ class Bench:
         self.started = time.monotonic()
         self.world = None
         self.sql_world = None
+        self.proxy_world = None
 
     def log(self, text):
         sys.stdout.write("[%6.1fs] %s\n" % (time.monotonic() - self.started,
@@ -334,6 +336,43 @@ class Bench:
             if not self.args.keep:
                 world.cleanup()
 
+    def proxy(self):
+        """Session rate and RETR through a poplard proxy against the same
+        backend directly (bench_proxy.py).  A world of its own: the rate
+        users and the RETR mailbox."""
+        retr_mb = 20 if self.args.quick else 200
+        world = World(root_parent=self.args.tmp, hold_users=0,
+                      list_sizes=(), retr_mb=retr_mb)
+        self.proxy_world = world
+        servers = []
+        try:
+            world.make_credentials()
+            world.make_templates()
+            servers = list(bench_proxy.servers(world, self.build))
+            for s in servers:
+                s.configure()
+                self.log("proxy: starting %s (port %d)" % (s.label, s.port))
+                s.start()
+            # Moves new/ to cur/ on the backend (through either door).
+            self.bench(servers[0], "rate", world=world,
+                       extra=["--concurrency", str(world.rate_users),
+                              "--sessions", str(world.rate_users * 2)],
+                       kind="proxy-warm-up")
+            base = ["--concurrency", str(self.concurrency), "--threads", "2",
+                    "--duration", str(self.rate_s), "--warmup", "0.5"]
+            self.each_round("proxy: session rate", lambda s: self.bench(
+                s, "rate", world=world, extra=base, kind="proxy-rate"),
+                servers)
+            self.each_round("proxy: RETR", lambda s: self.bench(
+                s, "retr", world=world, users=["--user", "retr"],
+                extra=["--pipeline", "8", "--timeout", "120"],
+                kind="proxy-retr"), servers)
+        finally:
+            for s in servers:
+                s.stop()
+            if not self.args.keep:
+                world.cleanup()
+
     # -- profiles
 
     def callgrind(self):
@@ -494,11 +533,14 @@ class Bench:
 
             def wanted(step):
                 return want is None or step in want
-            # --only sql needs none of the big world and its servers.
-            if want != ["sql"]:
+            # --only sql and proxy need none of the big world and its
+            # servers.
+            if want is None or set(want) - {"sql", "proxy"}:
                 self.against_dovecot(wanted)
             if wanted("sql"):
                 self.sql()
+            if wanted("proxy"):
+                self.proxy()
         finally:
             self.stop()
             if getattr(self, "ceiling", None) and self.ceiling.proc.poll() is None:
@@ -513,7 +555,7 @@ class Bench:
                           "the end: %s" % (load_start, loadavg()))
         report = bench_report.Report(
             self.results, self.notes,
-            self.world or self.sql_world, self.args)
+            self.world or self.sql_world or self.proxy_world, self.args)
         text = report.text()
         with open(os.path.join(self.out, "summary.txt"), "w") as f:
             f.write(text)
@@ -522,7 +564,7 @@ class Bench:
         sys.stdout.write("\n" + text)
         self.log("done; results in %s" % self.out)
         if self.args.keep:
-            for w in (self.world, self.sql_world):
+            for w in (self.world, self.sql_world, self.proxy_world):
                 if w:
                     self.log("kept %s" % w.root)
 
@@ -582,9 +624,9 @@ def main():
     ap.add_argument("--no-profile", action="store_true",
                     help="skip perf and callgrind")
     ap.add_argument("--only", help="comma-separated steps: rate, "
-                    "syscalls, list, curve, retr, idle, scale, sql, profile "
-                    "(default: all); --only sql alone starts only the SQL "
-                    "rows' servers")
+                    "syscalls, list, curve, retr, idle, scale, sql, proxy, "
+                    "profile (default: all); --only sql,proxy starts only "
+                    "those rows' servers")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary world")
     args = ap.parse_args()

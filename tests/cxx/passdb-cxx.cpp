@@ -86,6 +86,7 @@ const PoplarPassdbOps cxx_passdb_ops = {
     cxx_verify_plain,
     nullptr, // lookup_secret: no APOP
     cxx_destroy,
+    nullptr, // lookup_user: not a target of master logins
 };
 
 bool cxx_init(PoplarPlugin *plugin, PoplarConfig *config)

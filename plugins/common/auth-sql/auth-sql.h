@@ -230,6 +230,8 @@ typedef struct AuthSql {
 AuthSql *auth_sql_new(PoplarPlugin *plugin, const SqlDriver *driver,
                       SqlSettings *settings, char **error);
 void auth_sql_free(AuthSql *a);
+/* @password NULL: the row's fields without a password check (a master
+ * user's login as @user). */
 PoplarPassdbResult auth_sql_verify(AuthSql *a, PoplarAuthRequest *req,
                                    const char *user, const char *password);
 

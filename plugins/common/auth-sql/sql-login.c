@@ -116,6 +116,8 @@ static void remember_dummy(AuthSql *a, const char *stored)
 
 static void burn_dummy(AuthSql *a, const char *password)
 {
+  if (!password)
+    return; /* a lookup for a master login: no password to time */
   pthread_mutex_lock(&a->dummy_lock);
   char *stored = g_strdup(a->dummy_stored);
   pthread_mutex_unlock(&a->dummy_lock);
@@ -235,7 +237,7 @@ static PoplarPassdbResult login(Attempt *t, const char *password)
   const char *stored = sql_result_get(res, 0, "password");
   if (!stored)
     stored = sql_result_get(res, 0, "userdb_password");
-  if (!stored || !stored[0]) {
+  if (password && (!stored || !stored[0])) {
     burn_dummy(a, password);
     auth_log(t, POPLAR_LOG_INFO, "user '%s' has no password (the "
              "password column is NULL, empty or missing): login refused",
@@ -243,7 +245,9 @@ static PoplarPassdbResult login(Attempt *t, const char *password)
     sql_result_free(res);
     return POPLAR_PASSDB_DENIED;
   }
-  PoplarPassdbResult r = check_password(t, stored, password);
+  /* No password: a master login, whose master was checked already. */
+  PoplarPassdbResult r = password ? check_password(t, stored, password)
+                                  : POPLAR_PASSDB_OK;
   if (r != POPLAR_PASSDB_OK) {
     sql_result_free(res);
     return r;

@@ -17,6 +17,15 @@ static PoplarPassdbResult auth_sql_verify_plain(void *data,
   return auth_sql_verify(data, req, user, password ? password : "");
 }
 
+static PoplarPassdbResult auth_sql_lookup_user(void *data,
+                                               PoplarAuthRequest *req)
+{
+  const char *user = poplar_auth_request_user(req);
+  if (!user || !user[0])
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  return auth_sql_verify(data, req, user, NULL);
+}
+
 static void auth_sql_destroy(void *data)
 {
   auth_sql_free(data);
@@ -25,6 +34,7 @@ static void auth_sql_destroy(void *data)
 static const PoplarPassdbOps auth_sql_ops = {
     .verify_plain = auth_sql_verify_plain,
     .destroy = auth_sql_destroy,
+    .lookup_user = auth_sql_lookup_user,
 };
 
 bool auth_sql_plugin_init(PoplarPlugin *plugin, PoplarConfig *config,
