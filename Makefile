@@ -19,6 +19,8 @@ TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 	libsasl2-modules libsasl2-modules-db sasl2-bin fetchmail mpop haproxy \
 	dovecot-core whois dovecot-pop3d dovecot-imapd mailutils-pop3d getmail6 \
 	postgresql mariadb-server sqlite3 dovecot-pgsql
+# GlusterFS for tests/ha-gluster (the test starts its own glusterd).
+TEST_DEPS += glusterfs-server glusterfs-client
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
 	linux-perf dovecot-pgsql postgresql
 
