@@ -151,11 +151,320 @@ class HAOnGlusterTest(GlusterCluster):
     taking the lock, quiet health checks), on the GlusterFS volume."""
 
 
+def unique_message(user, n, size=0):
+    body = ("line %d of %s\n" % (n, user)) * max(1, size // 20)
+    return ("From: mta@example.org\nTo: %s@example.org\n"
+            "Subject: delivery %d for %s\n\n%s.dotted line\nend\n" % (
+                user, n, user, body)).encode()
+
+
+class Fetcher:
+    """A POP3 client through @port in a loop: UIDL, LIST, RETR of every
+    message, then (when @delete) DELE of each and QUIT.  What a session
+    retrieved counts only when its QUIT succeeded: that is what a real
+    client would keep."""
+
+    def __init__(self, port, user, delete):
+        self.port, self.user, self.delete = port, user, delete
+        self.committed = []      # (uidl, content) of deleted messages
+        self.uidls = {}          # uidl -> sha256 of the content
+        self.errors = []         # faults of the server (not [IN-USE])
+        self.failed = []         # sessions that ended without +OK QUIT
+        self.sessions = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def session(self):
+        p = poplib.POP3(HOST, self.port, timeout=test_ha.CLIENT_TIMEOUT)
+        try:
+            p.user(self.user)
+            try:
+                p.pass_(PASSWORD)
+            except poplib.error_proto as e:
+                if b"[IN-USE]" in e.args[0]:
+                    return False
+                raise
+            _, uidl_lines, _ = p.uidl()
+            _, list_lines, _ = p.list()
+            uidls = dict(l.decode().split() for l in uidl_lines)
+            sizes = dict(l.decode().split() for l in list_lines)
+            got = []
+            for n in sorted(uidls, key=int):
+                _, lines, octets = p.retr(int(n))
+                content = b"".join(l + b"\r\n" for l in lines)
+                if int(sizes[n]) != octets or octets != len(content):
+                    self.errors.append("%s message %s: LIST %s, RETR %d "
+                                       "octets" % (self.user, n, sizes[n],
+                                                   octets))
+                digest = hashlib.sha256(content).hexdigest()
+                seen = self.uidls.setdefault(uidls[n], digest)
+                if seen != digest:
+                    self.errors.append("%s: UIDL %s changed content" % (
+                        self.user, uidls[n]))
+                got.append((uidls[n], content))
+                if self.delete:
+                    p.dele(int(n))
+            p.quit()
+            self.sessions += 1
+            if self.delete:
+                self.committed += got
+            return True
+        finally:
+            p.close()
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                self.session()
+            except (OSError, EOFError, poplib.error_proto) as e:
+                self.failed.append("%s: %s" % (type(e).__name__, e))
+            time.sleep(0.01)
+
+
+class ConcurrencyOnGlusterTest(GlusterCluster):
+    """Many clients through HAProxy while an MTA delivers through the
+    third mount."""
+
+    def test_deliveries_and_fetches_lose_and_duplicate_nothing(self):
+        fetchers_users = ["fetch%d" % i for i in range(6)]
+        peek_users = ["peek%d" % i for i in range(2)]
+        for u in fetchers_users + peek_users:
+            self.add_user(u, 2)
+        self.start_cluster()
+        port = self.port("balanced")
+        clients = []
+        for u in fetchers_users:
+            # Two clients per mailbox: one of them gets [IN-USE] now and
+            # then, across nodes.
+            clients += [Fetcher(port, u, True), Fetcher(port, u, True)]
+        for u in peek_users:
+            clients.append(Fetcher(port, u, False))
+        delivered = {u: list(self.messages[u])
+                     for u in fetchers_users + peek_users}
+        for c in clients:
+            c.thread.start()
+        start = time.monotonic()
+        n = 0
+        while time.monotonic() - start < 12:
+            n += 1
+            for u in fetchers_users + peek_users:
+                m = unique_message(u, n, size=random.choice((0, 3000,
+                                                             40000)))
+                deliver(self.maildir_via(u, 2), m)
+                delivered[u].append(m)
+            time.sleep(0.05)
+        # Let the fetchers empty the mailboxes.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(
+                os.listdir(os.path.join(self.maildir_via(u, 2), sub))
+                for u in fetchers_users for sub in ("new", "cur")):
+            time.sleep(0.2)
+        for c in clients:
+            c.stop.set()
+        for c in clients:
+            c.thread.join(test_ha.CLIENT_TIMEOUT + 5)
+        errors = [e for c in clients for e in c.errors]
+        failed = [e for c in clients for e in c.failed]
+        self.assertEqual(errors, [])
+        self.assertEqual(failed, [], "sessions failed")
+        lost = duplicated = 0
+        for u in fetchers_users:
+            got = [content for c in clients if c.user == u
+                   for _, content in c.committed]
+            want = [crlf(m) for m in delivered[u]]
+            lost += len(set(want) - set(got))
+            duplicated += len(got) - len(set(got))
+            self.assertEqual(sorted(got), sorted(want), "%s: lost %s" % (
+                u, len(set(want) - set(got))))
+        for u in peek_users:
+            c = [c for c in clients if c.user == u][0]
+            self.assertEqual(sorted(self.a.users[u].maildir.contents()),
+                             sorted(delivered[u]))
+        sessions = sum(c.sessions for c in clients)
+        sys.stderr.write(
+            "\n  %d messages delivered through the third mount in 12 s, %d "
+            "sessions through HAProxy: lost %d, duplicated %d\n" % (
+                sum(len(v) for v in delivered.values()), sessions, lost,
+                duplicated))
+        self.assertEqual((lost, duplicated), (0, 0))
+
+
+class NodeFailureOnGlusterTest(GlusterCluster):
+    """poplard killed with SIGKILL (master and workers) in the middle of a
+    RETR and of a QUIT; node b takes the mailbox over."""
+
+    def take_over(self, user, timeout=10):
+        """Logs in to @user through node b until it is not [IN-USE];
+        returns (connection, seconds waited)."""
+        start = time.monotonic()
+        while True:
+            try:
+                p, _ = self.login("via_b", user)
+                return p, time.monotonic() - start
+            except poplib.error_proto as e:
+                if b"[IN-USE]" not in e.args[0] or \
+                        time.monotonic() - start > timeout:
+                    raise
+            time.sleep(0.05)
+
+    def test_killed_mid_retr(self):
+        big = unique_message("alice", 99, size=8 * 1024 * 1024)
+        user = self.add_user("alice", 3)
+        user.maildir.add(big)
+        self.messages["alice"].append(big)
+        self.start_cluster(lock_timeout="%ds" % test_ha.LOCK_TIMEOUT)
+        c = self.conn("via_a")
+        c.login("alice", PASSWORD)
+        self.assertOk(c.cmd("DELE 1"))
+        c.send("RETR 4\r\n")
+        c.sock.recv(65536)  # the transfer has begun
+        self.a.crash()
+        self.assertTrue(c.wait_closed(10))
+        c.close()
+        p, waited = self.take_over("alice")
+        self.retr_all(p, "alice")
+        self.assertOk(p.quit())
+        self.assertEqual(sorted(user.maildir.contents()),
+                         sorted(self.messages["alice"]))
+        sys.stderr.write("\n  killed mid-RETR: mailbox served by node b "
+                         "after %.2fs\n" % waited)
+        self.assertLess(waited, test_ha.LOCK_TIMEOUT + 1)
+
+    def test_killed_mid_quit(self):
+        user = self.add_user("alice", 60)
+        self.start_cluster(lock_timeout="%ds" % test_ha.LOCK_TIMEOUT)
+        # The first login moves 60 messages from new/ to cur/ through
+        # FUSE: more than a second.
+        c = poplartest.Conn(self.port("via_a"), timeout=60)
+        c.login("alice", PASSWORD)
+        _, uidls = c.multi("UIDL")
+        uidls = dict(l.split() for l in uidls.decode().splitlines())
+        marked = set(range(1, 31))
+        for n in sorted(marked):
+            self.assertOk(c.cmd("DELE %d" % n))
+        c.send("QUIT\r\n")
+        # The unlinks of the UPDATE state are under way.
+        time.sleep(0.05)
+        self.a.crash()
+        c.close()
+        p, waited = self.take_over("alice")
+        _, lines, _ = p.uidl()
+        left = dict(l.decode().split() for l in lines)
+        left_uidls = set(left.values())
+        kept = {uidls[str(n)] for n in range(31, 61)}
+        # Nothing that was not marked is gone; what the crash left of
+        # the marked ones is still whole.
+        self.assertLessEqual(kept, left_uidls)
+        self.assertLessEqual(left_uidls, set(uidls.values()))
+        gone_at_crash = 30 - len(left_uidls - kept)
+        # The client deletes what is left of its marked messages again:
+        # afterwards exactly the unmarked ones remain.
+        for n, uidl in left.items():
+            _, lines, _ = p.retr(int(n))
+            i = int([k for k, v in uidls.items() if v == uidl][0])
+            self.assertEqual(b"".join(l + b"\r\n" for l in lines),
+                             crlf(self.messages["alice"][i - 1]))
+            if uidl not in kept:
+                p.dele(int(n))
+        self.assertOk(p.quit())
+        self.assertEqual(sorted(user.maildir.contents()),
+                         sorted(self.messages["alice"][30:]))
+        sys.stderr.write("\n  killed mid-QUIT: %d of 30 marked messages "
+                         "deleted before the kill, none of the others; "
+                         "mailbox served by node b after %.2fs\n" % (
+                             gone_at_crash, waited))
+        self.assertLess(waited, test_ha.LOCK_TIMEOUT + 1)
+
+
+class BrickFailureOnGlusterTest(GlusterCluster):
+    """One brick's process killed while sessions run on both nodes."""
+
+    def test_brick_killed_during_sessions(self):
+        loaders = ["load%d" % i for i in range(4)]
+        for u in loaders:
+            self.add_user(u, 4)
+        fetchers = ["fetch%d" % i for i in range(2)]
+        for u in fetchers:
+            self.add_user(u, 2)
+        self.start_cluster()
+        load = test_ha.Load(self, loaders, "balanced")
+        port = self.port("balanced")
+        clients = [Fetcher(port, u, True) for u in fetchers]
+        delivered = {u: list(self.messages[u]) for u in fetchers}
+        load.start()
+        for c in clients:
+            c.thread.start()
+        load.wait_for(10, timeout=20)
+
+        def deliver_some(n0, count):
+            for n in range(n0, n0 + count):
+                for u in fetchers:
+                    m = unique_message(u, n, 2000)
+                    deliver(self.maildir_via(u, 2), m)
+                    delivered[u].append(m)
+                time.sleep(0.05)
+        deliver_some(1, 20)
+        killed_at = time.monotonic()
+        VOLUME.kill_brick(0)
+        deliver_some(100, 40)
+        t = time.monotonic()
+        VOLUME.restart_bricks()
+        restarted = time.monotonic() - t
+        healed = VOLUME.heal()
+        deliver_some(200, 20)
+        time.sleep(1)
+        load.stop()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(
+                os.listdir(os.path.join(self.maildir_via(u, 2), sub))
+                for u in fetchers for sub in ("new", "cur")):
+            time.sleep(0.2)
+        for c in clients:
+            c.stop.set()
+        for c in clients:
+            c.thread.join(test_ha.CLIENT_TIMEOUT + 5)
+        self.assertEqual(load.wrong, [])
+        bad = [r for r in load.results
+               if not r.ok and "[SYS/TEMP]" not in (r.error or "")]
+        self.assertEqual(bad, [], "sessions failed otherwise than "
+                         "[SYS/TEMP]")
+        temp = [r for r in load.results if not r.ok]
+        self.assertEqual([e for c in clients for e in c.errors], [])
+        failed = [e for c in clients for e in c.failed
+                  if "[SYS/TEMP]" not in e]
+        self.assertEqual(failed, [])
+        for u in loaders:
+            self.assertEqual(sorted(self.a.users[u].maildir.contents()),
+                             sorted(self.messages[u]), "%s lost mail" % u)
+        for u in fetchers:
+            got = [content for c in clients if c.user == u
+                   for _, content in c.committed]
+            self.assertEqual(sorted(got),
+                             sorted(crlf(m) for m in delivered[u]))
+        # Both bricks hold the same files once healed.
+        VOLUME.heal()
+        rel = os.path.relpath(self.a.dir, VOLUME.mounts[0])
+        tree0 = VOLUME.brick_tree(0, rel)
+        tree1 = VOLUME.brick_tree(1, rel)
+        self.assertEqual(tree0, tree1)
+        sys.stderr.write(
+            "\n  brick 1 killed under load: %d sessions, %d failed with "
+            "[SYS/TEMP], 0 otherwise; brick back after %.1fs, healed in "
+            "%.1fs; %d files equal on both bricks\n" % (
+                len(load.results) + sum(c.sessions for c in clients),
+                len(temp), restarted, healed, len(tree0)))
+
+
 def load_tests(loader, tests, pattern):
     # GlusterCluster is the base of the cases, not a case of its own.
+    # The cases of tests/ha run once, in HAOnGlusterTest; the other
+    # classes run only their own.
     suite = unittest.TestSuite()
-    for case in (HAOnGlusterTest,):
-        suite.addTests(loader.loadTestsFromTestCase(case))
+    suite.addTests(loader.loadTestsFromTestCase(HAOnGlusterTest))
+    for case in (ConcurrencyOnGlusterTest, NodeFailureOnGlusterTest,
+                 BrickFailureOnGlusterTest):
+        suite.addTests(case(name) for name in sorted(vars(case))
+                       if name.startswith("test"))
     return suite
 
 
