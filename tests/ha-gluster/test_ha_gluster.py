@@ -12,6 +12,7 @@ about 25 s); each test has its own directory on it.  Run as root (glusterd,
 mount); skipped with the reason when GlusterFS, FUSE or HAProxy is
 missing."""
 
+import fcntl
 import hashlib
 import os
 import poplib
@@ -19,6 +20,7 @@ import random
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -455,6 +457,193 @@ class BrickFailureOnGlusterTest(GlusterCluster):
                 len(temp), restarted, healed, len(tree0)))
 
 
+MBOX_FROM = b"From mta@example.org  Mon Dec  7 16:00:00 2026\n"
+
+
+def mbox_append(path, content, timeout=30):
+    """Appends @content to the mbox at @path as a Debian MTA does: the
+    dotlock (a unique file hard-linked to NAME.lock, ours when it has two
+    links), then an fcntl lock on the mbox, a From_ line, the message and
+    the separating empty line."""
+    lock = path + ".lock"
+    mine = "%s.%s.%d.%d" % (lock, socket.gethostname(), os.getpid(),
+                            threading.get_ident())
+    with open(mine, "w") as f:
+        f.write("%d\n" % os.getpid())
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                os.link(mine, lock)
+            except FileExistsError:
+                pass
+            if os.stat(mine).st_nlink == 2:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("the dotlock of %s stayed taken" % path)
+            time.sleep(0.01)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    try:
+                        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.01)
+                os.write(fd, MBOX_FROM + content + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            os.unlink(lock)
+    finally:
+        os.unlink(mine)
+
+
+class MboxOnGlusterTest(GlusterCluster):
+    """store-mbox on the volume: mbox files of node a's world, read by
+    both nodes through their mounts, appended to through the third with
+    the MTA's locks (dotlock and fcntl, store-mbox's default).  The session
+    lock (an fcntl lock on .NAME.poplar-lock) must exclude the other
+    node."""
+
+    LOCKING = "fcntl; dotlock"
+
+    def add_user(self, name, count=3):
+        msgs = [test_ha.message(name, i + 1) for i in range(count)]
+        self.a.add_user(name, PASSWORD, [])
+        os.makedirs(os.path.join(self.a.dir, "mail"), exist_ok=True)
+        with open(self.mbox_via(name, 0), "wb") as f:
+            for m in msgs:
+                f.write(MBOX_FROM + m + b"\n")
+        self.messages[name] = msgs
+        return self.a.users[name]
+
+    def mbox_via(self, user, index):
+        return on_mount(os.path.join(self.a.dir, "mail", user), index)
+
+    def node_config(self, node, port=0, lock_timeout=None):
+        cfg = super().node_config(node, port, lock_timeout)
+        cfg["load"] = ["auth-passwd-file", "store-mbox", "hook-audit"]
+        cfg["server"]["mail"] = "mbox:%s/mail/%%n" % self.world(node)
+        del cfg["sections"]["store-maildir"]
+        cfg["sections"]["store-mbox"] = {"locking": self.LOCKING}
+        return cfg
+
+    def test_mailbox_open_on_one_node_is_in_use_on_the_other(self):
+        self.add_user("alice")
+        self.start_cluster()
+        for holder, other in (("via_a", "via_b"), ("via_b", "via_a")):
+            p, _ = self.login(holder, "alice")
+            self.assertOk(p.dele(1))
+            for frontend in (other, "balanced", "balanced"):
+                q, _ = self.pop(frontend)
+                q.user("alice")
+                self.assertPopError(lambda: q.pass_(PASSWORD),
+                                    code="IN-USE")
+                q.close()
+            p.rset()
+            self.assertOk(p.quit())
+            q, _ = self.login(other, "alice")
+            self.assertEqual(q.stat()[0], 3)
+            self.assertOk(q.quit())
+
+    def test_both_nodes_give_the_same_uidls_and_sizes(self):
+        self.add_user("alice")
+        self.start_cluster()
+        on_a = self.uidls("via_a", "alice")
+        on_b = self.uidls("via_b", "alice")
+        self.assertEqual(on_a, on_b)
+        new = test_ha.message("alice", 4)
+        self.messages["alice"].append(new)
+        mbox_append(self.mbox_via("alice", 2), new)
+        on_b2 = self.uidls("via_b", "alice")
+        on_a2 = self.uidls("via_a", "alice")
+        self.assertEqual(on_a2, on_b2)
+        self.assertEqual(on_a2[0][:3], on_a[0])
+        # A deletion on node b, then node a lists what is left.
+        p, _ = self.login("via_b", "alice")
+        self.assertOk(p.dele(2))
+        self.assertOk(p.quit())
+        del self.messages["alice"][1]
+        p, _ = self.login("via_a", "alice")
+        self.retr_all(p, "alice")
+        _, sizes, _ = p.list()
+        self.assertEqual([int(l.split()[1]) for l in sizes],
+                         [len(crlf(m)) for m in self.messages["alice"]])
+        self.assertOk(p.quit())
+
+    def test_deliveries_and_fetches_lose_and_duplicate_nothing(self):
+        users = ["fetch%d" % i for i in range(4)]
+        for u in users:
+            self.add_user(u, 2)
+        self.start_cluster()
+        port = self.port("balanced")
+        clients = [Fetcher(port, u, True) for u in users for _ in (0, 1)]
+        delivered = {u: list(self.messages[u]) for u in users}
+        for c in clients:
+            c.thread.start()
+        start = time.monotonic()
+        n = 0
+        while time.monotonic() - start < 10:
+            n += 1
+            for u in users:
+                m = unique_message(u, n, random.choice((0, 3000, 40000)))
+                mbox_append(self.mbox_via(u, 2), m)
+                delivered[u].append(m)
+            time.sleep(0.05)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(
+                os.path.getsize(self.mbox_via(u, 2)) for u in users):
+            time.sleep(0.2)
+        for c in clients:
+            c.stop.set()
+        for c in clients:
+            c.thread.join(test_ha.CLIENT_TIMEOUT + 5)
+        self.assertEqual([e for c in clients for e in c.errors], [])
+        self.assertEqual([e for c in clients for e in c.failed], [])
+        lost = duplicated = 0
+        for u in users:
+            got = [content for c in clients if c.user == u
+                   for _, content in c.committed]
+            want = [crlf(m) for m in delivered[u]]
+            lost += len(set(want) - set(got))
+            duplicated += len(got) - len(set(got))
+            self.assertEqual(sorted(got), sorted(want))
+        sys.stderr.write(
+            "\n  mbox: %d messages appended through the third mount in 10 s "
+            "(dotlock + fcntl), %d sessions through HAProxy: lost %d, "
+            "duplicated %d\n" % (sum(len(v) for v in delivered.values()),
+                                 sum(c.sessions for c in clients), lost,
+                                 duplicated))
+
+    def test_check_config_warns_about_flock_with_fcntl(self):
+        self.add_user("alice")
+        poplard = poplartest.POPLARD
+        for locking, warned in (("dotlock; flock; fcntl", True),
+                                ("fcntl; dotlock", False),
+                                ("dotlock; flock", False)):
+            for root, network in ((self.world(self.a), True),
+                                  (self.localdir, False)):
+                conf = os.path.join(self.localdir, "check.conf")
+                with open(conf, "w") as f:
+                    f.write(self.a.config_text(
+                        server={"mail": "mbox:%s/mail/%%n" % root},
+                        load=["auth-passwd-file", "store-mbox"],
+                        sections={"store-mbox": {"locking": locking}}))
+                out = subprocess.run([poplard, "--check-config", "-c", conf],
+                                     capture_output=True, text=True,
+                                     timeout=30)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                said = "network filesystem (fuse)" in out.stderr
+                self.assertEqual(said, warned and network,
+                                 "%s on %s: %s" % (locking, root,
+                                                   out.stderr))
+
+
 def load_tests(loader, tests, pattern):
     # GlusterCluster is the base of the cases, not a case of its own.
     # The cases of tests/ha run once, in HAOnGlusterTest; the other
@@ -462,7 +651,7 @@ def load_tests(loader, tests, pattern):
     suite = unittest.TestSuite()
     suite.addTests(loader.loadTestsFromTestCase(HAOnGlusterTest))
     for case in (ConcurrencyOnGlusterTest, NodeFailureOnGlusterTest,
-                 BrickFailureOnGlusterTest):
+                 BrickFailureOnGlusterTest, MboxOnGlusterTest):
         suite.addTests(case(name) for name in sorted(vars(case))
                        if name.startswith("test"))
     return suite
