@@ -644,6 +644,80 @@ class MboxOnGlusterTest(GlusterCluster):
                                                    out.stderr))
 
 
+class MaildirCachesOnGlusterTest(GlusterCluster):
+    """The size cache (poplar-sizes) and the UIDL records (poplar-uidls,
+    dovecot-uidlist with uidl-format set) written by one node and read by
+    the other through its own mount."""
+
+    def node_config(self, node, port=0, lock_timeout=None):
+        cfg = super().node_config(node, port, lock_timeout)
+        cfg["sections"]["store-maildir"]["uidl-format"] = "%08Xu%08Xv"
+        return cfg
+
+    def listing(self, frontend, user, contents):
+        """{uidl: (size, content)} through @frontend; checks every LIST
+        size against the octets RETR sends and @contents (what must be
+        there, in any order)."""
+        p, _ = self.login(frontend, user)
+        try:
+            _, uidl_lines, _ = p.uidl()
+            _, list_lines, _ = p.list()
+            sizes = dict(l.decode().split() for l in list_lines)
+            out = {}
+            for l in uidl_lines:
+                n, uidl = l.decode().split()
+                _, lines, octets = p.retr(int(n))
+                content = b"".join(x + b"\r\n" for x in lines)
+                self.assertEqual(int(sizes[n]), octets,
+                                 "%s: stale size of message %s" % (
+                                     frontend, n))
+                out[uidl] = (octets, content)
+            self.assertOk(p.quit())
+        except Exception:
+            p.close()
+            raise
+        self.assertEqual(sorted(c for _, c in out.values()),
+                         sorted(crlf(m) for m in contents))
+        return out
+
+    def test_caches_written_by_one_node_are_read_right_by_the_other(self):
+        user = self.add_user("alice", 4)
+        self.start_cluster()
+        msgs = list(self.messages["alice"])
+        on_a = self.listing("via_a", "alice", msgs)
+        md = self.maildir_via("alice", 1)
+        for name in ("poplar-sizes", "dovecot-uidlist", "poplar-uidls"):
+            self.assertTrue(os.path.exists(os.path.join(md, name)),
+                            "node a wrote no %s" % name)
+        self.assertEqual(self.listing("via_b", "alice", msgs), on_a)
+        # Node b deletes the second message; a message of another size
+        # arrives; node a must not take a size from its own earlier view.
+        p, _ = self.login("via_b", "alice")
+        self.assertOk(p.dele(2))
+        self.assertOk(p.quit())
+        del msgs[1]
+        big = unique_message("alice", 5, 50000)
+        deliver(self.maildir_via("alice", 2), big)
+        msgs.append(big)
+        on_a2 = self.listing("via_a", "alice", msgs)
+        on_b2 = self.listing("via_b", "alice", msgs)
+        self.assertEqual(on_a2, on_b2)
+        # The UIDLs a client saw before are those it sees now.
+        for uidl, entry in on_a2.items():
+            if uidl in on_a:
+                self.assertEqual(on_a[uidl], entry)
+        new = [u for u in on_a2 if u not in on_a]
+        self.assertEqual([on_a2[u][1] for u in new], [crlf(big)])
+        # Node a deletes the first; node b lists the rest right.
+        p, _ = self.login("via_a", "alice")
+        self.assertOk(p.dele(1))
+        self.assertOk(p.quit())
+        del msgs[0]
+        on_b3 = self.listing("via_b", "alice", msgs)
+        self.assertEqual({u: on_a2[u] for u in on_b3}, on_b3)
+        self.assertEqual(sorted(user.maildir.contents()), sorted(msgs))
+
+
 def load_tests(loader, tests, pattern):
     # GlusterCluster is the base of the cases, not a case of its own.
     # The cases of tests/ha run once, in HAOnGlusterTest; the other
@@ -651,7 +725,8 @@ def load_tests(loader, tests, pattern):
     suite = unittest.TestSuite()
     suite.addTests(loader.loadTestsFromTestCase(HAOnGlusterTest))
     for case in (ConcurrencyOnGlusterTest, NodeFailureOnGlusterTest,
-                 BrickFailureOnGlusterTest, MboxOnGlusterTest):
+                 BrickFailureOnGlusterTest, MaildirCachesOnGlusterTest,
+                 MboxOnGlusterTest):
         suite.addTests(case(name) for name in sorted(vars(case))
                        if name.startswith("test"))
     return suite
