@@ -332,7 +332,12 @@ class Volume:
         """Starts a heal and waits until neither brick has entries left to
         heal.  Returns the seconds it took."""
         start = time.monotonic()
-        self.cli("volume", "heal", self.name)
+        # Right after a brick comes back, the self-heal daemon may not be
+        # connected to it yet and the heal is refused ("brick op 'Heal'
+        # failed"): ask again until it is launched.
+        _wait(lambda: self.cli("volume", "heal", self.name,
+                               check=False).returncode == 0,
+              timeout, "the heal could not be launched", step=0.5)
 
         def healed():
             out = self.cli("volume", "heal", self.name, "info",
