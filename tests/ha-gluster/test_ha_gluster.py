@@ -41,13 +41,15 @@ PASSWORD = test_ha.PASSWORD
 VOLUME = None
 
 
-# The FUSE kernel caches names and attributes for 1 s by default: a lock
-# file removed through one mount would still be seen through another
-# (the mailbox [IN-USE] for up to a second after QUIT), and a size or
-# mtime read through it could be a second old.  docs/scaling.md.
+# The tested set-up of docs/scaling.md.  GlusterFS's metadata cache
+# (md-cache, "stat-prefetch") is what must be off: with it, a node read
+# the owner of a lock the other node had removed at QUIT, and the mailbox
+# stayed [IN-USE], even with the FUSE timeouts below at 0.  With it off,
+# the cases pass with the default mount options too; the FUSE name and
+# attribute caches and the caches of file contents and opens are off as
+# well so that nothing one node reads can be older than the other's
+# write.
 MOUNT_OPTIONS = ["entry-timeout=0", "attribute-timeout=0"]
-# The same for GlusterFS's own client-side caches: with them, a node read
-# the owner of a lock the other node had removed after QUIT.
 VOLUME_OPTIONS = {
     "performance.stat-prefetch": "off",
     "performance.quick-read": "off",
