@@ -346,9 +346,12 @@ class NodeFailureOnGlusterTest(GlusterCluster):
         marked = set(range(1, 31))
         for n in sorted(marked):
             self.assertOk(c.cmd("DELE %d" % n))
+        cur = os.path.join(self.maildir_via("alice", 0), "cur")
         c.send("QUIT\r\n")
-        # The unlinks of the UPDATE state are under way.
-        time.sleep(0.05)
+        # Killed as soon as the first unlink of the UPDATE state shows.
+        deadline = time.monotonic() + 10
+        while len(os.listdir(cur)) == 60 and time.monotonic() < deadline:
+            pass
         self.a.crash()
         c.close()
         p, waited = self.take_over("alice")
@@ -361,6 +364,7 @@ class NodeFailureOnGlusterTest(GlusterCluster):
         self.assertLessEqual(kept, left_uidls)
         self.assertLessEqual(left_uidls, set(uidls.values()))
         gone_at_crash = 30 - len(left_uidls - kept)
+        self.assertGreater(gone_at_crash, 0, "killed before the UPDATE")
         # The client deletes what is left of its marked messages again:
         # afterwards exactly the unmarked ones remain.
         for n, uidl in left.items():
