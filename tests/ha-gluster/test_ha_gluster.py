@@ -281,7 +281,11 @@ class ConcurrencyOnGlusterTest(GlusterCluster):
             self.assertEqual(sorted(got), sorted(want), "%s: lost %s" % (
                 u, len(set(want) - set(got))))
         for u in peek_users:
-            c = [c for c in clients if c.user == u][0]
+            # Read again and again, never deleted: every message there,
+            # each under one UIDL all along (Fetcher.errors).
+            peeker = [c for c in clients if c.user == u][0]
+            self.assertGreater(peeker.sessions, 1)
+            self.assertGreater(len(peeker.uidls), len(self.messages[u]))
             self.assertEqual(sorted(self.a.users[u].maildir.contents()),
                              sorted(delivered[u]))
         sessions = sum(c.sessions for c in clients)
