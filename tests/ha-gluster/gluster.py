@@ -36,6 +36,14 @@ START_TIMEOUT = 60
 LOCK_WAIT = 600
 
 
+def _env():
+    """The environment for GlusterFS's programs: without the sanitizer
+    preloads of an ASan test run, which are for poplard, not for them."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "LSAN_OPTIONS",
+                         "UBSAN_OPTIONS")}
+
+
 class GlusterUnavailable(Exception):
     """GlusterFS cannot run here; the message says why (a skip)."""
 
@@ -184,7 +192,7 @@ class Volume:
         cmd = ["gluster", "--mode=script",
                "--log-file=%s" % os.path.join(self.logdir, "cli.log")] + \
             list(args)
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, env=_env(),
                            capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise GlusterError("%s: exit %d: %s%s" % (
@@ -251,7 +259,8 @@ class Volume:
                 ["glusterd", "-N", "-f", volfile,
                  "-p", os.path.join(self.root, "glusterd.pid"),
                  "--log-file=%s" % os.path.join(self.logdir, "glusterd.log")],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=_env())
         finally:
             log.close()
 
@@ -282,10 +291,14 @@ class Volume:
         opts = ["log-file=%s" % os.path.join(
             self.logdir, "mount-%s.log" % os.path.basename(directory))]
         opts += self.mount_options
-        subprocess.run(["mount", "-t", "glusterfs", "-o", ",".join(opts),
-                        "%s:/%s" % (self.host, self.name), directory],
-                       stdin=subprocess.DEVNULL, capture_output=True,
-                       timeout=CLI_TIMEOUT, check=True)
+        p = subprocess.run(["mount", "-t", "glusterfs", "-o", ",".join(opts),
+                            "%s:/%s" % (self.host, self.name), directory],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=CLI_TIMEOUT, env=_env())
+        if p.returncode != 0:
+            raise GlusterError("mount %s: exit %d: %s%s\n%s" % (
+                directory, p.returncode, p.stdout, p.stderr, self.log_tail(
+                    "mount-%s.log" % os.path.basename(directory))))
         self._mounted.append(directory)
         _wait(lambda: os.statvfs(directory) and
               _fs_type(directory) == FUSE_SUPER_MAGIC,
@@ -381,7 +394,8 @@ class Volume:
         """Undoes start(), whatever state it got to.  Never raises."""
         for m in reversed(self._mounted):
             subprocess.run(["umount", "-l", m], stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=CLI_TIMEOUT)
+                           capture_output=True, timeout=CLI_TIMEOUT,
+                           env=_env())
         self._mounted = []
         # The FUSE clients of our mounts do not always exit at a lazy
         # unmount.
