@@ -26,6 +26,8 @@ TEST_DEPS = python3 curl perl gnutls-bin spamassassin spamd \
 TEST_DEPS += util-linux openssl
 # poplarctl and [metrics]: promtool and a real Prometheus in the tests.
 TEST_DEPS += prometheus
+# GlusterFS for tests/ha-gluster (the test starts its own glusterd).
+TEST_DEPS += glusterfs-server glusterfs-client
 BENCH_DEPS = python3 openssl gnutls-bin dovecot-core dovecot-pop3d valgrind \
 	linux-perf dovecot-pgsql postgresql strace
 

@@ -17,6 +17,7 @@
 #include "poplar-limits.h"
 #include "listener.h"
 #include "location.h"
+#include "mail-fs.h"
 
 #ifndef POPLAR_PLUGIN_DIR
 #error "POPLAR_PLUGIN_DIR must be defined by the build"
@@ -503,6 +504,9 @@ static bool check_across(PoplarConfigFile *file, PoplarServerConfig *cfg)
                         "balancers allowed to send PROXY headers");
     ok = false;
   }
+  /* Only warnings: the filesystem may change before the server starts. */
+  poplard_mail_fs_check(poplarpriv_config_section(file, "store-mbox"),
+                        cfg->mail);
   return ok;
 }
 

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef POPLARD_MAIL_FS_H
+#define POPLARD_MAIL_FS_H
+
+#include <stdbool.h>
+
+#include "poplar/config.h"
+
+/* The name of the network filesystem statfs() @f_type is ("nfs",
+ * "fuse", ...), or NULL for a local one. */
+const char *poplard_mail_fs_network_name(long f_type);
+
+/* Warns (poplar_config_warning) about mail settings that hold on a local
+ * disk but not on the network filesystem the [server] mail location is
+ * on: @mail is the [server] mail location, @mbox the [store-mbox]
+ * section or NULL. */
+void poplard_mail_fs_check(PoplarConfig *mbox, const char *mail);
+
+#endif /* POPLARD_MAIL_FS_H */
