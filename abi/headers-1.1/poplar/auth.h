@@ -77,6 +77,14 @@ typedef struct PoplarPassdbOps {
    * only for a registration that succeeded.  May be NULL (the plugin then
    * frees @data itself, e.g. in fini). */
   void (*destroy)(void *data);
+  /** Looks the user up without a password, for a master user's login
+   * (the master's own password was checked by a master database): on OK
+   * the database sets the canonical name, home, mail location and fields
+   * as verify_plain would; DENIED when the account may not log in;
+   * NO_SUCH_USER when it is not here.  NULL: master users cannot log in
+   * as this database's users.
+   * Since: 1.1 */
+  PoplarPassdbResult (*lookup_user)(void *data, PoplarAuthRequest *req);
 } PoplarPassdbOps;
 
 /**
@@ -191,6 +199,17 @@ POPLAR_API const char *poplar_auth_request_user(const PoplarAuthRequest *req);
  */
 POPLAR_API const char *
 poplar_auth_request_mechanism(const PoplarAuthRequest *req);
+
+/**
+ * poplar_auth_request_master_user:
+ * Returns: the master user logging in as poplar_auth_request_user(), for
+ * a master login ("USER target*master", or SASL PLAIN with an
+ * authorization identity), else NULL; owned by the request, valid until
+ * the attempt ends.  Audit hooks record both identities.
+ * Since: 1.1
+ */
+POPLAR_API const char *
+poplar_auth_request_master_user(const PoplarAuthRequest *req);
 
 /**
  * poplar_auth_request_set_user:

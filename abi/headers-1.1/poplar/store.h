@@ -146,6 +146,23 @@ typedef struct PoplarStoreOps {
                                        PoplarMessage *msg, void **stream,
                                        int *fd, uint64_t *offset,
                                        uint64_t *length);
+  /**
+   * Since: 1.1.  May be NULL.
+   *
+   * Where the core keeps the mailbox's policy state for EXPIRE and
+   * LOGIN-DELAY (when each message was first retrieved, when the user
+   * last logged in): an absolute file path in storage that every server
+   * sharing the mailbox sees, written only while this mailbox is open
+   * (under the store's lock).  Called after a successful open; the
+   * string is the store's and must stay valid until close.  Returning
+   * NULL opts out: the policies are then announced but not enforced for
+   * this mailbox, and the core logs so.
+   *
+   * When this member is NULL the core uses "poplar-retrieved" inside the
+   * location when the location is a directory (Maildir-like stores), and
+   * ".NAME.poplar-retrieved" beside it when it is a file.
+   */
+  const char *(*policy_state_path)(void *data, PoplarMailbox *mbox);
 } PoplarStoreOps;
 
 /**
@@ -181,6 +198,38 @@ POPLAR_API const char *poplar_mailbox_location(const PoplarMailbox *mbox);
  * the mailbox, valid until close returns.  Since: 1.0 */
 POPLAR_API const char *poplar_mailbox_field(const PoplarMailbox *mbox,
                                             const char *key);
+
+/**
+ * PoplarDeleteMode:
+ * What removing a message means, from [server] delete.  Append-only.
+ * Since: 1.1
+ */
+typedef enum PoplarDeleteMode {
+  /** The message is deleted for good (the default). */
+  POPLAR_DELETE_UNLINK = 0,
+  /** The message moves to another folder of the user's (a Maildir++
+   * folder such as ".Trash"), where other mail programs still see it. */
+  POPLAR_DELETE_TRASH = 1,
+  /** The message stays where it is, marked so that POP3 never lists it
+   * again (the store's own mark; store-maildir uses the T flag). */
+  POPLAR_DELETE_HIDE = 2,
+} PoplarDeleteMode;
+
+/**
+ * poplar_mailbox_delete_mode:
+ * @folder: (out) (optional): the folder of POPLAR_DELETE_TRASH, owned by
+ * the mailbox and valid until close returns; NULL for the other modes
+ *
+ * How the store's expunge is to remove messages ([server] delete), and
+ * which messages its open should leave out (those it hid with
+ * POPLAR_DELETE_HIDE).  A store that cannot honour a mode fails its
+ * expunge with POPLAR_STORE_PERMFAIL and says why
+ * (poplar_mailbox_set_error()) rather than deleting for good.
+ * Returns: the mode; POPLAR_DELETE_UNLINK when none was configured.
+ * Since: 1.1
+ */
+POPLAR_API PoplarDeleteMode
+poplar_mailbox_delete_mode(const PoplarMailbox *mbox, const char **folder);
 
 /** poplar_mailbox_set_data: Stores the store's own state for this mailbox.
  * Borrowed: the core keeps the pointer and never frees it; the store frees
