@@ -504,6 +504,16 @@ static bool check_across(PoplarConfigFile *file, PoplarServerConfig *cfg)
                         "balancers allowed to send PROXY headers");
     ok = false;
   }
+  /* A warning, not an error: users whose password database gives them a
+   * Maildir are served as configured; the mbox users' QUITs with DELE are
+   * refused (nothing is lost), which the administrator should hear of
+   * before they do. */
+  if (cfg->delete_mode != POPLAR_DELETE_UNLINK && cfg->mail &&
+      g_str_has_prefix(cfg->mail, "mbox:"))
+    poplar_config_warning(s, "delete",
+                          "mbox mailboxes can only unlink: with mail = %s, "
+                          "every QUIT after DELE will be refused with "
+                          "[SYS/PERM] and nothing deleted", cfg->mail);
   /* Only warnings: the filesystem may change before the server starts. */
   poplard_mail_fs_check(poplarpriv_config_section(file, "store-mbox"),
                         cfg->mail);

@@ -142,6 +142,9 @@ class DeleteModes(policytest.PolicyTestCase):
             self.assertErr(reply, code="SYS/PERM")
             self.assertEqual(boxes["frank"].count(), 3)
             s.wait_for_log(r"mbox mailboxes need delete = unlink")
+            # and the administrator heard of it when the server started
+            s.wait_for_log(r"warning: .*delete.*mbox mailboxes can only "
+                           r"unlink")
 
     def test_bad_values_refused_at_start(self):
         s, _ = self.policy_server(start=False)
