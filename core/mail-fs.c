@@ -67,8 +67,9 @@ static bool listed(PoplarConfig *section, const char *key, const char *item)
   return false;
 }
 
-void poplard_mail_fs_check(PoplarConfig *mbox, const char *mail)
+void poplard_mail_fs_check(PoplarConfigFile *file, const char *mail)
 {
+  PoplarConfig *mbox = poplarpriv_config_section(file, "store-mbox");
   if (!mail || !g_str_has_prefix(mail, "mbox:") || !mbox ||
       !listed(mbox, "locking", "flock") || !listed(mbox, "locking", "fcntl"))
     return;

@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "poplar/config.h"
+#include "poplar-private.h"
 
 /* The name of the network filesystem statfs() @f_type is ("nfs",
  * "fuse", ...), or NULL for a local one. */
@@ -12,8 +12,8 @@ const char *poplard_mail_fs_network_name(long f_type);
 
 /* Warns (poplar_config_warning) about mail settings that hold on a local
  * disk but not on the network filesystem the [server] mail location is
- * on: @mail is the [server] mail location, @mbox the [store-mbox]
- * section or NULL. */
-void poplard_mail_fs_check(PoplarConfig *mbox, const char *mail);
+ * on: @mail is the [server] mail location, read with the [store-mbox]
+ * section of @file. */
+void poplard_mail_fs_check(PoplarConfigFile *file, const char *mail);
 
 #endif /* POPLARD_MAIL_FS_H */

@@ -515,8 +515,7 @@ static bool check_across(PoplarConfigFile *file, PoplarServerConfig *cfg)
                           "every QUIT after DELE will be refused with "
                           "[SYS/PERM] and nothing deleted", cfg->mail);
   /* Only warnings: the filesystem may change before the server starts. */
-  poplard_mail_fs_check(poplarpriv_config_section(file, "store-mbox"),
-                        cfg->mail);
+  poplard_mail_fs_check(file, cfg->mail);
   return ok;
 }
 

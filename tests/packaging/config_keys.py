@@ -14,7 +14,7 @@ A table of keys whose entries start {.section = "NAME", .key = "KEY", ...}
 Sections: a plugin's sources (plugins/NAME/) read [NAME].  Sources shared
 by a family of plugins (plugins/common/FAMILY/, compiled into each
 plugins/FAMILY-*/) read the section of every plugin of the family.  The core reads
-[server], [plugins], [tls], [control] and [metrics]; a call whose first argument is a variable
+[server], [plugins], [tls], [control], [metrics] and [proxy]; a call whose first argument is a variable
 assigned from poplarpriv_config_section_ensure(file, "NAME") in the same
 function is attributed to [NAME], any other core call to "one of the core's
 sections".
@@ -24,10 +24,10 @@ import glob
 import os
 import re
 
-CORE_SECTIONS = ("server", "plugins", "tls", "control", "metrics")
+CORE_SECTIONS = ("server", "plugins", "tls", "control", "metrics", "proxy")
 ACCESSOR = re.compile(r"\bpoplar_config_(?:get_\w+|has_key)\s*\(")
 SECTION_ENSURE = re.compile(
-    r"\b(\w+)\s*=\s*poplarpriv_config_section_(?:ensure|get)?\w*\s*\(\s*\w+\s*,"
+    r"\b(\w+)\s*=\s*poplarpriv_config_section(?:_\w+)?\s*\(\s*\w+\s*,"
     r"\s*\"([^\"]+)\"")
 FUNCTION = re.compile(
     r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\(([^;{)]*(?:\([^)]*\)[^;{)]*)*)\)\s*\{",
