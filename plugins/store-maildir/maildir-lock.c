@@ -108,26 +108,37 @@ static void read_word_file(const char *path, char *out, size_t out_len)
     g_strlcpy(out, text, out_len);
 }
 
-/* The kernel's boot id, kept once read: it cannot change while the
- * process lives, and reading it takes a descriptor, which a login short of
- * them may not have (its lock would then name no boot, and after a crash
- * this host could not tell the lock for its own).  A failed read is not
- * kept. */
-static void boot_id(char *out, size_t out_len)
+/* A word of this process's identity, kept once read (a failed read, "-",
+ * is not kept).  Both the boot id and the pid namespace stay what they are
+ * while the process lives: a process cannot leave its pid namespace, and
+ * poplard's workers are forked into their parent's.  Reading them takes a
+ * descriptor or a readlink, which a login short of descriptors may not
+ * have (its lock would then name no boot, and after a crash this host
+ * could not tell the lock for its own). */
+typedef struct KeptWord {
+  pthread_mutex_t lock;
+  char known[64];
+  void (*read)(char *out, size_t out_len);
+} KeptWord;
+
+static void kept_word(KeptWord *w, char *out, size_t out_len)
 {
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  static char known[64];
-  pthread_mutex_lock(&lock);
-  if (!known[0]) {
-    char fresh[sizeof known];
-    read_word_file("/proc/sys/kernel/random/boot_id", fresh, sizeof fresh);
+  pthread_mutex_lock(&w->lock);
+  if (!w->known[0]) {
+    char fresh[sizeof w->known];
+    w->read(fresh, sizeof fresh);
     if (strcmp(fresh, "-") != 0)
-      g_strlcpy(known, fresh, sizeof known);
+      g_strlcpy(w->known, fresh, sizeof w->known);
     g_strlcpy(out, fresh, out_len);
   } else {
-    g_strlcpy(out, known, out_len);
+    g_strlcpy(out, w->known, out_len);
   }
-  pthread_mutex_unlock(&lock);
+  pthread_mutex_unlock(&w->lock);
+}
+
+static void read_boot_id(char *out, size_t out_len)
+{
+  read_word_file("/proc/sys/kernel/random/boot_id", out, out_len);
 }
 
 /* "pid:[4026531836]" -> "4026531836" */
@@ -148,24 +159,9 @@ static void read_pid_namespace(char *out, size_t out_len)
   out[close - open - 1] = '\0';
 }
 
-/* The pid namespace, kept once read: a process cannot leave its own, and
- * poplard's workers are forked into their parent's. */
-static void pid_namespace(char *out, size_t out_len)
-{
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  static char known[32];
-  pthread_mutex_lock(&lock);
-  if (!known[0]) {
-    char fresh[sizeof known];
-    read_pid_namespace(fresh, sizeof fresh);
-    if (strcmp(fresh, "-") != 0)
-      g_strlcpy(known, fresh, sizeof known);
-    g_strlcpy(out, fresh, out_len);
-  } else {
-    g_strlcpy(out, known, out_len);
-  }
-  pthread_mutex_unlock(&lock);
-}
+static KeptWord boot_id = {PTHREAD_MUTEX_INITIALIZER, "", read_boot_id};
+static KeptWord pid_namespace = {PTHREAD_MUTEX_INITIALIZER, "",
+                                 read_pid_namespace};
 
 /* The host name, looked up again once a minute rather than at every
  * login: a renamed host is noticed soon enough, since its own locks are
@@ -203,8 +199,8 @@ void maildir_lock_owner_self(MaildirLockOwner *owner)
   memset(owner, 0, sizeof *owner);
   host_name(owner->host, sizeof owner->host);
   sanitize_word(owner->host);
-  boot_id(owner->boot, sizeof owner->boot);
-  pid_namespace(owner->pidns, sizeof owner->pidns);
+  kept_word(&boot_id, owner->boot, sizeof owner->boot);
+  kept_word(&pid_namespace, owner->pidns, sizeof owner->pidns);
   owner->pid = (long long)getpid();
   owner->time = (long long)time(NULL);
   g_autofree char *uuid = g_uuid_string_random();
