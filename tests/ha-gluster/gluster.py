@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -363,9 +364,9 @@ class Volume:
         return time.monotonic() - start
 
     def brick_tree(self, index, under=""):
-        """{relative path: sha256 of the content, or "dir"} of brick
-        @index below @under, GlusterFS's own .glusterfs* directories left
-        out."""
+        """{relative path: sha256 of the content, "dir", or the kind of a
+        special file ("socket": a poplard control socket)} of brick @index
+        below @under, GlusterFS's own .glusterfs* directories left out."""
         top = os.path.join(self.bricks[index], under)
         out = {}
         for d, dirs, files in os.walk(top):
@@ -375,9 +376,13 @@ class Volume:
                 out[os.path.normpath(os.path.join(rel, x))] = "dir"
             for x in files:
                 p = os.path.join(d, x)
+                key = os.path.normpath(os.path.join(rel, x))
+                mode = os.lstat(p).st_mode
+                if not stat.S_ISREG(mode):
+                    out[key] = "socket" if stat.S_ISSOCK(mode) else "special"
+                    continue
                 with open(p, "rb") as f:
-                    out[os.path.normpath(os.path.join(rel, x))] = \
-                        hashlib.sha256(f.read()).hexdigest()
+                    out[key] = hashlib.sha256(f.read()).hexdigest()
         return out
 
     def log_tail(self, name, n=40):
