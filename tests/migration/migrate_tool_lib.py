@@ -21,6 +21,8 @@ import time
 import unittest
 
 import poplartest
+from migrationtest import getmail_command
+
 
 TOOL = os.environ.get("POPLAR_UIDL_IMPORT", "")
 HOST = "127.0.0.1"
@@ -332,5 +334,5 @@ class Clients:
                     "delete = false\nverbose = 0\n" % (
                         HOST, port, self.user, self.password, CLIENT_TIMEOUT,
                         self.delivered_dir("getmail")))
-        self._check(["getmail", "--getmaildir", d, "--rcfile", rc],
+        self._check(getmail_command() + ["--getmaildir", d, "--rcfile", rc],
                     {"HOME": d})
