@@ -8,6 +8,7 @@ import platform
 import statistics
 import subprocess
 
+import bench_like
 import bench_proxy
 import bench_sql
 
@@ -105,6 +106,19 @@ class Report:
             s = self.median(kind, STOCK, metric)
             n = len(self.values(kind, POPLARD, metric))
             out.append((title, kind, metric, unit, better, p, t, s, n))
+        return out
+
+    def like_rows(self):
+        """(title, poplard, dovecot, rounds) of the like-for-like rows that
+        ran: sessions/s, medians over the rounds."""
+        out = []
+        for title, poplard, dovecot, _ in bench_like.ROWS:
+            p = self.median(bench_like.KIND, poplard, "sessions_per_s")
+            d = self.median(bench_like.KIND, dovecot, "sessions_per_s")
+            if p is None and d is None:
+                continue
+            out.append((title, p, d, len(self.values(
+                bench_like.KIND, poplard, "sessions_per_s"))))
         return out
 
     def sql_rows(self):
@@ -222,6 +236,8 @@ class Report:
                                "better", "poplard", "dovecot_tuned",
                                "dovecot_stock", "rounds"), r))
                      for r in self.rows()],
+            "like_rows": [dict(zip(("scenario", "poplard", "dovecot",
+                                    "rounds"), r)) for r in self.like_rows()],
             "sql_rows": [dict(zip(("scenario", "poplard", "dovecot",
                                    "rounds"), r)) for r in self.sql_rows()],
             "proxy_rows": [dict(zip(("scenario", "unit", "proxied", "direct",
@@ -254,6 +270,17 @@ class Report:
                      mach["dovecot"].split()[0] if mach["dovecot"] else "?",
                      mach["cpus"], mach["cpu"], mach["memory_mib"],
                      mach["kernel"], self.args.rounds), ""]
+        like = self.like_rows()
+        if like:
+            lines += [
+                "Like for like: the same password scheme, no login cache on "
+                "either side, each server pinned to one core and the client "
+                "to another; poplard vs Dovecot tuned [sessions/s]:",
+                "%-62s %8s %8s %8s" % ("", "poplard", "dovecot", "p/d")]
+            for title, p, d, n in like:
+                lines.append("%-62s %8s %8s %8s" % (title, f(p), f(d),
+                                                   ratio(p, d)))
+            lines.append("")
         head = ("%-34s %11s %11s %11s %9s %9s" % (
             "scenario", "poplard", "dc-tuned", "dc-stock", "p/tuned",
             "p/stock"))

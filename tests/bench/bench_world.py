@@ -143,10 +143,12 @@ class World:
     def home(self, label, user):
         return os.path.join(self.instances[label], user)
 
-    def make_instance(self, label, reader_group=None):
+    def make_instance(self, label, reader_group=None, scheme="SHA512-CRYPT"):
         """Homes, Maildirs and the users file of one server.  The file is
         read by the mail user, or by @reader_group (Dovecot's auth
-        process runs as its internal user)."""
+        process runs as its internal user).  @scheme: SHA512-CRYPT (one
+        hash for all) or PLAIN."""
+        secret = self.password if scheme == "PLAIN" else self.hash
         homes = os.path.join(self.root, label, "home")
         os.makedirs(homes)
         self.instances[label] = homes
@@ -160,8 +162,8 @@ class World:
             else:
                 for sub in ("cur", "new", "tmp"):
                     os.makedirs(os.path.join(home, "Maildir", sub))
-            lines.append("%s:{SHA512-CRYPT}%s:%d:%d::%s::" % (
-                user, self.hash, self.uid, self.gid, home))
+            lines.append("%s:{%s}%s:%d:%d::%s::" % (
+                user, scheme, secret, self.uid, self.gid, home))
         path = self.passwd_path(label)
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")

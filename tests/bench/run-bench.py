@@ -33,6 +33,7 @@ import bench_report  # noqa
 import bench_proxy  # noqa
 import bench_sql  # noqa
 import bench_syscalls  # noqa
+import bench_like  # noqa
 
 
 class Bench:
@@ -58,6 +59,7 @@ class Bench:
         self.world = None
         self.sql_world = None
         self.proxy_world = None
+        self.like_world = None
 
     def log(self, text):
         sys.stdout.write("[%6.1fs] %s\n" % (time.monotonic() - self.started,
@@ -67,12 +69,13 @@ class Bench:
     # -- running poplar-bench
 
     def bench(self, server, scenario, tls=None, resume=False, label=None,
-              extra=(), users=None, timeout=300, kind=None, world=None):
+              extra=(), users=None, timeout=300, kind=None, world=None,
+              prefix=()):
         """Runs one poplar-bench scenario; returns its result (a dict), or
         None when it failed (the reason is kept as a note)."""
         world = world or self.world
         port = server.tls_port if tls else server.port
-        cmd = [self.tool, "--scenario", scenario, "--port", str(port),
+        cmd = list(prefix) + [self.tool, "--scenario", scenario, "--port", str(port),
                "--json", self.jsonl, "--quiet",
                "--label", label or server.label]
         if tls:
@@ -336,6 +339,45 @@ class Bench:
             if not self.args.keep:
                 world.cleanup()
 
+    def like(self):
+        """Like for like: the same password scheme on both servers and one
+        core each (bench_like.py).  A world of its own: the rate users'
+        mail only."""
+        why = bench_like.missing()
+        if why:
+            self.notes.append("no like-for-like rows: %s" % why)
+            return
+        world = World(root_parent=self.args.tmp, hold_users=0,
+                      list_sizes=(), retr_mb=0)
+        self.like_world = world
+        servers = []
+        try:
+            world.make_credentials()
+            world.make_templates()
+            servers = bench_like.servers(world, self.build)
+            for s in servers:
+                s.configure()
+                self.log("like for like: starting %s (port %d)" % (
+                    s.label, s.port))
+                s.start()
+            prefix = bench_like.client_prefix()
+            for s in servers:
+                self.bench(s, "rate", world=world, prefix=prefix,
+                           extra=["--concurrency", str(world.rate_users),
+                                  "--sessions", str(world.rate_users * 2)],
+                           kind="like-warm-up")
+            # One load generator thread: it has one core of its own.
+            base = ["--concurrency", "50", "--threads", "1",
+                    "--duration", str(self.rate_s), "--warmup", "0.5"]
+            self.each_round("like-for-like session rate", lambda s: self.bench(
+                s, "rate", world=world, prefix=prefix, extra=base,
+                kind=bench_like.KIND), servers)
+        finally:
+            for s in servers:
+                s.stop()
+            if not self.args.keep:
+                world.cleanup()
+
     def proxy(self):
         """Session rate and RETR through a poplard proxy against the same
         backend directly (bench_proxy.py).  A world of its own: the rate
@@ -533,9 +575,11 @@ class Bench:
 
             def wanted(step):
                 return want is None or step in want
-            # --only sql and proxy need none of the big world and its
-            # servers.
-            if want is None or set(want) - {"sql", "proxy"}:
+            # The like-for-like rows first, on a quiet machine; they, sql
+            # and proxy need none of the big world and its servers.
+            if wanted("like"):
+                self.like()
+            if want is None or set(want) - {"like", "sql", "proxy"}:
                 self.against_dovecot(wanted)
             if wanted("sql"):
                 self.sql()
@@ -555,7 +599,8 @@ class Bench:
                           "the end: %s" % (load_start, loadavg()))
         report = bench_report.Report(
             self.results, self.notes,
-            self.world or self.sql_world or self.proxy_world, self.args)
+            self.world or self.like_world or self.sql_world or
+            self.proxy_world, self.args)
         text = report.text()
         with open(os.path.join(self.out, "summary.txt"), "w") as f:
             f.write(text)
@@ -564,7 +609,8 @@ class Bench:
         sys.stdout.write("\n" + text)
         self.log("done; results in %s" % self.out)
         if self.args.keep:
-            for w in (self.world, self.sql_world, self.proxy_world):
+            for w in (self.world, self.like_world, self.sql_world,
+                      self.proxy_world):
                 if w:
                     self.log("kept %s" % w.root)
 
@@ -623,10 +669,10 @@ def main():
                     help="small data and short runs, to try the benchmark")
     ap.add_argument("--no-profile", action="store_true",
                     help="skip perf and callgrind")
-    ap.add_argument("--only", help="comma-separated steps: rate, "
+    ap.add_argument("--only", help="comma-separated steps: like, rate, "
                     "syscalls, list, curve, retr, idle, scale, sql, proxy, "
-                    "profile (default: all); --only sql,proxy starts only "
-                    "those rows' servers")
+                    "profile (default: all); --only like,sql,proxy starts "
+                    "only those rows' servers")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary world")
     args = ap.parse_args()
