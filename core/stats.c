@@ -78,29 +78,71 @@ void poplard_stats_add(const char *name, const char *labels, double n)
   g_mutex_unlock(&lock);
 }
 
+/* A histogram of one family and label set.  Its bucket keys are written
+ * only when the counters are dumped: an observation (every plugin call)
+ * costs one key, one lookup and a few additions under the lock. */
+typedef struct Histogram {
+  double le_counts[16]; /* cumulative, one per poplard_stats_buckets */
+  double sum;
+  double count;
+} Histogram;
+
+G_STATIC_ASSERT(G_N_ELEMENTS(((Histogram *)NULL)->le_counts) >=
+                G_N_ELEMENTS(poplard_stats_buckets));
+
+static GHashTable *histograms; /* "family\tlabels" -> Histogram*; lock */
+
 void poplard_stats_observe(const char *family, const char *labels,
                            double seconds)
+{
+  g_autofree char *key =
+      g_strconcat(family, "\t", labels ? labels : "", NULL);
+  g_mutex_lock(&lock);
+  if (!histograms)
+    histograms =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  Histogram *h = g_hash_table_lookup(histograms, key);
+  if (!h) {
+    h = g_new0(Histogram, 1);
+    g_hash_table_insert(histograms, g_steal_pointer(&key), h);
+  }
+  /* Cumulative: an observation counts in each bound above it. */
+  for (unsigned i = 0; i < poplard_stats_n_buckets; i++)
+    if (seconds <= poplard_stats_buckets[i])
+      h->le_counts[i]++;
+  h->sum += seconds;
+  h->count++;
+  g_mutex_unlock(&lock);
+}
+
+static void dump_sample(GString *out, const char *name, const char *labels,
+                        double value)
+{
+  GString *rec = poplard_control_record_new();
+  poplard_control_record_add(rec, "name", name);
+  poplard_control_record_add(rec, "labels", labels);
+  poplard_control_record_addf(rec, "value", "%.17g", value);
+  poplard_control_record_finish(out, rec);
+}
+
+/* Every bound is present from the first observation on, as the format
+ * asks. */
+static void dump_histogram(GString *out, const char *family,
+                           const char *labels, const Histogram *h)
 {
   g_autofree char *bucket = g_strconcat(family, "_bucket", NULL);
   g_autofree char *sum = g_strconcat(family, "_sum", NULL);
   g_autofree char *count = g_strconcat(family, "_count", NULL);
-  g_mutex_lock(&lock);
-  GHashTable *t = table_locked();
+  const char *sep = *labels ? "," : "";
   for (unsigned i = 0; i < poplard_stats_n_buckets; i++) {
     double le = poplard_stats_buckets[i];
     g_autofree char *with_le =
-        isinf(le) ? g_strdup_printf("%s%sle=\"+Inf\"", labels ? labels : "",
-                                    labels && *labels ? "," : "")
-                  : g_strdup_printf("%s%sle=\"%g\"", labels ? labels : "",
-                                    labels && *labels ? "," : "", le);
-    /* Every bound is present from the first observation on, as the
-     * format asks; cumulative: an observation counts in each bound above
-     * it. */
-    poplard_stats_merged_add(t, bucket, with_le, seconds <= le ? 1 : 0);
+        isinf(le) ? g_strdup_printf("%s%sle=\"+Inf\"", labels, sep)
+                  : g_strdup_printf("%s%sle=\"%g\"", labels, sep, le);
+    dump_sample(out, bucket, with_le, h->le_counts[i]);
   }
-  poplard_stats_merged_add(t, sum, labels, seconds);
-  poplard_stats_merged_add(t, count, labels, 1);
-  g_mutex_unlock(&lock);
+  dump_sample(out, sum, labels, h->sum);
+  dump_sample(out, count, labels, h->count);
 }
 
 void poplard_stats_dump(GString *out)
@@ -112,11 +154,15 @@ void poplard_stats_dump(GString *out)
   while (g_hash_table_iter_next(&it, &key, &value)) {
     const char *tab = strchr(key, '\t');
     g_autofree char *name = g_strndup(key, (gsize)(tab - (char *)key));
-    GString *rec = poplard_control_record_new();
-    poplard_control_record_add(rec, "name", name);
-    poplard_control_record_add(rec, "labels", tab + 1);
-    poplard_control_record_addf(rec, "value", "%.17g", *(double *)value);
-    poplard_control_record_finish(out, rec);
+    dump_sample(out, name, tab + 1, *(double *)value);
+  }
+  if (histograms) {
+    g_hash_table_iter_init(&it, histograms);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+      const char *tab = strchr(key, '\t');
+      g_autofree char *family = g_strndup(key, (gsize)(tab - (char *)key));
+      dump_histogram(out, family, tab + 1, value);
+    }
   }
   g_mutex_unlock(&lock);
 }
@@ -126,6 +172,8 @@ void poplard_stats_reset(void)
   g_mutex_lock(&lock);
   if (samples)
     g_hash_table_remove_all(samples);
+  if (histograms)
+    g_hash_table_remove_all(histograms);
   g_mutex_unlock(&lock);
 }
 
