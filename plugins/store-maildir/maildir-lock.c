@@ -707,9 +707,16 @@ static bool looks_unchanged(const MaildirLock *lock, const struct stat *st)
 
 static bool stat_lock(MaildirLock *lock, struct stat *st, GError **error)
 {
-  if (fstatat(lock->root_fd, MAILDIR_LOCK_FILE, st, AT_SYMLINK_NOFOLLOW) ==
-      0)
-    return true;
+  /* On a network file system a name another machine removed and
+   * created again can answer ESTALE from a cached handle; the kernel
+   * looks the name up afresh on the next call. */
+  for (int attempt = 0; attempt < 3; attempt++) {
+    if (fstatat(lock->root_fd, MAILDIR_LOCK_FILE, st, AT_SYMLINK_NOFOLLOW) ==
+        0)
+      return true;
+    if (errno != ESTALE)
+      break;
+  }
   if (errno == ENOENT)
     set_removed_error(error);
   else
