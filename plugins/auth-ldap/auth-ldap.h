@@ -197,6 +197,10 @@ void auth_ldap_free(AuthLdap *a);
  * mail location and fields on success. */
 PoplarPassdbResult auth_ldap_verify(AuthLdap *a, PoplarAuthRequest *req,
                                     const char *user, const char *password);
+/* For a master login: finds the user's entry without binding as the user
+ * and sets what auth_ldap_verify() would on a right password. */
+PoplarPassdbResult auth_ldap_lookup(AuthLdap *a, PoplarAuthRequest *req,
+                                    const char *user);
 
 /* ---- password-attribute mode (ldap-password.c) ---------------------------- */
 

@@ -16,6 +16,10 @@
  * anything is sent: a simple bind with a DN and no password is an
  * "unauthenticated bind" (RFC 4513 section 5.1.2) that many servers answer
  * with success.
+ *
+ * A master login's lookup (no password) runs the same steps without the
+ * bind: the entry is found, or read by its DN, on the search connection,
+ * and its attributes give what a login gives.
  */
 #include "auth-ldap.h"
 
@@ -314,6 +318,46 @@ static PoplarPassdbResult bind_as_user(Attempt *t, const char *dn,
   return POPLAR_PASSDB_OK;
 }
 
+/* Template mode, for a master login (no password): the DN's entry read
+ * on the search connection, bound as bind-dn (or anonymous). */
+static PoplarPassdbResult look_up_dn(Attempt *t, const char *dn)
+{
+  AuthLdap *a = t->a;
+  AuthLdapFailure failure;
+  char *error = NULL;
+  AuthLdapConn *c = auth_ldap_pool_take(&a->search, &failure, &error);
+  if (!c)
+    return take_failed(t, error);
+  struct timeval tv = op_timeout(a);
+  LDAPMessage *res = NULL;
+  int rc = ldap_search_ext_s(c->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)",
+                             a->attributes, 0, NULL, NULL, &tv, 1, &res);
+  if (auth_ldap_classify(rc) != AUTH_LDAP_FAIL_NONE) {
+    ldap_msgfree(res);
+    return op_failed(t, &a->search, c, rc, "reading the user's entry");
+  }
+  LDAPMessage *entry =
+      rc == LDAP_SUCCESS ? ldap_first_entry(c->ld, res) : NULL;
+  if (!entry) {
+    g_autofree char *why = auth_ldap_error_text(c->ld, rc);
+    ldap_msgfree(res);
+    auth_ldap_pool_give_back(&a->search, c, true);
+    /* Without bind-dn the search is anonymous, and a directory that hides
+     * entries from anonymous readers looks like one without the user. */
+    auth_log(t, POPLAR_LOG_INFO, "unknown user '%s' for a master login (no "
+             "entry %s readable as %s: %s)", t->shown, dn,
+             a->settings->bind_dn ? a->settings->bind_dn : "anonymous",
+             rc == LDAP_SUCCESS ? "no entry returned" : why);
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  }
+  GHashTable *values = entry_values(t, c->ld, entry);
+  ldap_msgfree(res);
+  auth_ldap_pool_give_back(&a->search, c, true);
+  apply_values(t, values);
+  g_hash_table_unref(values);
+  return POPLAR_PASSDB_OK;
+}
+
 static PoplarPassdbResult login_by_template(Attempt *t)
 {
   char why[POPLAR_EXPAND_ERROR_SIZE];
@@ -322,6 +366,8 @@ static PoplarPassdbResult login_by_template(Attempt *t)
       auth_ldap_escape_dn_value, NULL, why, sizeof why);
   if (!dn)
     return expand_failed(t, "dn-template", why);
+  if (!t->password)
+    return look_up_dn(t, dn);
   return bind_as_user(t, dn, NULL);
 }
 
@@ -371,9 +417,10 @@ static PoplarPassdbResult login_by_search(Attempt *t)
   if (entries != 1) {
     ldap_msgfree(res);
     auth_ldap_pool_give_back(&a->search, c, true);
-    if (s->password_attribute)
+    /* A master login (no password) has no password to spend time on. */
+    if (t->password && s->password_attribute)
       auth_ldap_burn_dummy(a, t->password);
-    else
+    else if (t->password)
       dummy_bind(t);
     if (entries == 0) {
       auth_log(t, POPLAR_LOG_INFO, "unknown user '%s' (no entry matches "
@@ -392,7 +439,10 @@ static PoplarPassdbResult login_by_search(Attempt *t)
   ldap_msgfree(res);
   auth_ldap_pool_give_back(&a->search, c, true);
   PoplarPassdbResult r = POPLAR_PASSDB_TEMPFAIL;
-  if (dn && dn[0] && s->password_attribute) {
+  if (dn && dn[0] && !t->password) {
+    apply_values(t, values);
+    r = POPLAR_PASSDB_OK;
+  } else if (dn && dn[0] && s->password_attribute) {
     r = auth_ldap_check_stored(a, t->req, t->shown,
                                value_of(values, s->password_attribute),
                                t->password);
@@ -418,6 +468,43 @@ static bool has_control_char(const char *s)
   return false;
 }
 
+static bool user_name_acceptable(const Attempt *t)
+{
+  if (strlen(t->user) <= AUTH_LDAP_USER_MAX && !has_control_char(t->user))
+    return true;
+  auth_log(t, POPLAR_LOG_INFO,
+           "user name '%s' refused: control characters or longer than %d "
+           "octets", t->shown, AUTH_LDAP_USER_MAX);
+  return false;
+}
+
+/* Runs the login (or lookup, when t->password is NULL), once more on new
+ * connections when a reused one found the server gone. */
+static PoplarPassdbResult run_with_retry(Attempt *t)
+{
+  AuthLdap *a = t->a;
+  PoplarPassdbResult r = POPLAR_PASSDB_TEMPFAIL;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    t->stale = false;
+    r = a->settings->dn_template ? login_by_template(t)
+                                 : login_by_search(t);
+    if (!t->stale)
+      break;
+    /* Every connection made before is as stale as this one. */
+    auth_ldap_pool_invalidate(&a->search);
+    auth_ldap_pool_invalidate(&a->bind);
+    if (attempt == 0)
+      auth_log(t, POPLAR_LOG_INFO, "LDAP connection lost (%s): retrying "
+               "on a new connection", t->stale_why);
+    else
+      auth_log(t, POPLAR_LOG_ERROR, "user '%s': LDAP at %s unavailable: "
+               "%s", t->shown, a->settings->uris, t->stale_why);
+  }
+  g_free(t->stale_why);
+  t->stale_why = NULL;
+  return r;
+}
+
 PoplarPassdbResult auth_ldap_verify(AuthLdap *a, PoplarAuthRequest *req,
                                     const char *user, const char *password)
 {
@@ -425,39 +512,27 @@ PoplarPassdbResult auth_ldap_verify(AuthLdap *a, PoplarAuthRequest *req,
   Attempt t = {
       .a = a, .req = req, .user = user, .shown = shown, .password = password,
   };
-  if (strlen(user) > AUTH_LDAP_USER_MAX || has_control_char(user)) {
-    auth_log(&t, POPLAR_LOG_INFO,
-             "user name '%s' refused: control characters or longer than %d "
-             "octets", shown, AUTH_LDAP_USER_MAX);
+  if (!user_name_acceptable(&t))
     return POPLAR_PASSDB_NO_SUCH_USER;
-  }
   if (!password || !password[0]) {
     auth_log(&t, POPLAR_LOG_INFO,
              "user '%s': empty password refused (an LDAP bind without a "
              "password is anonymous)", shown);
     return POPLAR_PASSDB_DENIED;
   }
-
-  PoplarPassdbResult r = POPLAR_PASSDB_TEMPFAIL;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    t.stale = false;
-    r = a->settings->dn_template ? login_by_template(&t)
-                                 : login_by_search(&t);
-    if (!t.stale)
-      break;
-    /* Every connection made before is as stale as this one. */
-    auth_ldap_pool_invalidate(&a->search);
-    auth_ldap_pool_invalidate(&a->bind);
-    if (attempt == 0)
-      auth_log(&t, POPLAR_LOG_INFO, "LDAP connection lost (%s): retrying "
-               "on a new connection", t.stale_why);
-    else
-      auth_log(&t, POPLAR_LOG_ERROR, "user '%s': LDAP at %s unavailable: "
-               "%s", shown, a->settings->uris, t.stale_why);
-  }
-  g_free(t.stale_why);
-  return r;
+  return run_with_retry(&t);
 }
+
+PoplarPassdbResult auth_ldap_lookup(AuthLdap *a, PoplarAuthRequest *req,
+                                    const char *user)
+{
+  g_autofree char *shown = auth_ldap_loggable(user);
+  Attempt t = {.a = a, .req = req, .user = user, .shown = shown};
+  if (!user_name_acceptable(&t))
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  return run_with_retry(&t);
+}
+
 
 AuthLdap *auth_ldap_new(PoplarPlugin *plugin, AuthLdapSettings *settings)
 {

@@ -2,7 +2,8 @@
 /*
  * auth-ldap: users and passwords in an LDAP directory (OpenLDAP's libldap).
  * Reads the [auth-ldap] section and answers USER/PASS and SASL PLAIN/LOGIN
- * (verify_plain) by binding as the user.  A directory does not hand out
+ * (verify_plain) by binding as the user, and master logins (lookup_user)
+ * by finding the user's entry without a bind.  A directory does not hand out
  * passwords, so APOP is not offered.
  *
  * Nothing is sent to the server at start-up: a directory that is down then
@@ -20,6 +21,16 @@ static PoplarPassdbResult auth_ldap_verify_plain(void *data, PoplarAuthRequest *
   return auth_ldap_verify(data, req, user, password);
 }
 
+/* A master user's login as this user: the entry's fields, no bind. */
+static PoplarPassdbResult auth_ldap_lookup_user(void *data,
+                                                PoplarAuthRequest *req)
+{
+  const char *user = poplar_auth_request_user(req);
+  if (!user || !user[0])
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  return auth_ldap_lookup(data, req, user);
+}
+
 static void auth_ldap_destroy(void *data)
 {
   auth_ldap_free(data);
@@ -28,6 +39,7 @@ static void auth_ldap_destroy(void *data)
 static const PoplarPassdbOps auth_ldap_ops = {
     .verify_plain = auth_ldap_verify_plain,
     .destroy = auth_ldap_destroy,
+    .lookup_user = auth_ldap_lookup_user,
 };
 
 static bool auth_ldap_init(PoplarPlugin *plugin, PoplarConfig *config)

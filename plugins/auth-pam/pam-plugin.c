@@ -3,6 +3,7 @@
  * auth-pam: passwords checked by the system's PAM stack.  Reads the
  * [auth-pam] section and answers USER/PASS and SASL PLAIN/LOGIN
  * (verify_plain).  PAM never hands out secrets, so APOP is not offered.
+ * Master logins (lookup_user) find the account in the passwd database.
  *
  * Every failed login is logged at info level with the step and PAM's own
  * words, never with the password.  Whether a user exists is the stack's
@@ -175,6 +176,41 @@ static PoplarPassdbResult pam_verify_plain(void *data, PoplarAuthRequest *req,
   return r;
 }
 
+/* A master user's login as this user.  PAM has no way to look a user up
+ * without authenticating as it, so the account is the system's passwd
+ * entry (NSS: files, LDAP, sssd...) of that name, and the login gets what
+ * a PAM login of it would. */
+static PoplarPassdbResult pam_lookup_user(void *data, PoplarAuthRequest *req)
+{
+  const PamSettings *s = data;
+  const char *user = poplar_auth_request_user(req);
+  if (!user || !user[0])
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  g_autofree char *shown = auth_pam_loggable(user);
+  if (strlen(user) > AUTH_PAM_USER_MAX || has_control_char(user)) {
+    auth_log(s, req, POPLAR_LOG_INFO,
+             "user name '%s' refused: control characters or longer than %d "
+             "octets", shown, AUTH_PAM_USER_MAX);
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  }
+  PamPasswdEntry e;
+  switch (auth_pam_passwd_lookup(user, &e)) {
+  case PAM_LOOKUP_OK:
+    auth_pam_passwd_entry_clear(&e);
+    return apply_account(s, req, user, user);
+  case PAM_LOOKUP_NOT_FOUND:
+    auth_log(s, req, POPLAR_LOG_INFO,
+             "unknown user '%s' for a master login (no passwd entry)", shown);
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  case PAM_LOOKUP_FAILED:
+    break;
+  }
+  auth_log(s, req, POPLAR_LOG_ERROR,
+           "user '%s': the passwd lookup for a master login failed: %s",
+           shown, g_strerror(errno));
+  return POPLAR_PASSDB_TEMPFAIL;
+}
+
 static void settings_free(PamSettings *s)
 {
   if (!s)
@@ -192,6 +228,7 @@ static void pam_destroy(void *data)
 static const PoplarPassdbOps auth_pam_ops = {
     .verify_plain = pam_verify_plain,
     .destroy = pam_destroy,
+    .lookup_user = pam_lookup_user,
 };
 
 static bool service_name_valid(const char *name)

@@ -3,7 +3,8 @@
  * USER/PASS, and the core's own PLAIN and LOGIN when the configuration
  * leaves libsasl2's out, checked with sasl_checkpass(): against the
  * sasldb's userPassword, or by saslauthd.  libsasl2 keeps no plaintext it
- * would hand out, so APOP is not offered.
+ * would hand out, so APOP is not offered.  Master logins look the target
+ * up in the sasldb.
  */
 #include "auth-sasl.h"
 
@@ -78,8 +79,72 @@ static PoplarPassdbResult sasl_verify_plain(void *data, PoplarAuthRequest *req,
   return result;
 }
 
+/* A master user's login as this user: sasl_user_exists(), which asks the
+ * sasldb (auxprop) for the user's userPassword.  saslauthd has no way to
+ * answer: libsasl2 then says every name exists, so with saslauthd there
+ * are no targets. */
+static PoplarPassdbResult sasl_lookup_user(void *data, PoplarAuthRequest *req)
+{
+  const SaslSettings *s = data;
+  PoplarSession *session = poplar_auth_request_session(req);
+  const char *user = poplar_auth_request_user(req);
+  if (!user || !user[0])
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  g_autofree char *shown = auth_sasl_loggable(user, SIZE_MAX);
+  if (strlen(user) > AUTH_SASL_USER_MAX) {
+    poplar_session_log(session, s->plugin, POPLAR_LOG_INFO,
+                       "user name '%s' longer than %d octets refused", shown,
+                       AUTH_SASL_USER_MAX);
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  }
+  if (s->pwcheck != SASL_PWCHECK_AUXPROP) {
+    poplar_session_log(session, s->plugin, POPLAR_LOG_INFO,
+                       "user '%s': no master login with pwcheck = "
+                       "saslauthd (it cannot tell whether a user exists)",
+                       shown);
+    return POPLAR_PASSDB_NO_SUCH_USER;
+  }
+
+  char *error = NULL;
+  SaslConn *conn = auth_sasl_conn_new(s, session, &error);
+  if (!conn) {
+    poplar_session_log(session, s->plugin, POPLAR_LOG_ERROR, "%s", error);
+    g_free(error);
+    return POPLAR_PASSDB_TEMPFAIL;
+  }
+  int r = sasl_user_exists(conn->conn, NULL, s->realm, user);
+  PoplarPassdbResult result = auth_sasl_passdb_result(r);
+  g_autofree char *detail =
+      auth_sasl_loggable(auth_sasl_conn_error(conn), SIZE_MAX);
+  switch (result) {
+  case POPLAR_PASSDB_OK: {
+    g_autofree char *account = auth_sasl_conn_account(conn);
+    auth_sasl_apply_account(s, req, account ? account : user);
+    break;
+  }
+  case POPLAR_PASSDB_NO_SUCH_USER:
+    poplar_session_log(session, s->plugin, POPLAR_LOG_INFO,
+                       "unknown user '%s' for a master login (%s)", shown,
+                       detail);
+    break;
+  case POPLAR_PASSDB_DENIED:
+    poplar_session_log(session, s->plugin, POPLAR_LOG_INFO,
+                       "user '%s': the account may not log in, master login "
+                       "refused (%s)", shown, detail);
+    break;
+  case POPLAR_PASSDB_TEMPFAIL:
+    poplar_session_log(session, s->plugin, POPLAR_LOG_ERROR,
+                       "user '%s': libsasl2 could not look the user up (%s)",
+                       shown, detail);
+    break;
+  }
+  auth_sasl_conn_free(conn);
+  return result;
+}
+
 const PoplarPassdbOps auth_sasl_passdb_ops = {
     .verify_plain = sasl_verify_plain,
     .lookup_secret = NULL,
     .destroy = NULL, /* the settings belong to the plugin (fini) */
+    .lookup_user = sasl_lookup_user,
 };

@@ -20,6 +20,7 @@ import threading
 import time
 import unittest
 
+import mastertest
 import poplartest
 from poplartest import Conn, Maildir
 
@@ -184,6 +185,30 @@ class ExampleScriptTest(CheckpwTestCase):
         self.assertEqual(self.stat_of(self.srv, "bob", "bob-pw"),
                          "+OK 1 %d" % len(poplartest.crlf(M1)))
         self.srv.wait_for_log(r"unknown user 'bob' \(checkpassword exit 3\)")
+
+
+class MasterLoginTest(CheckpwTestCase, mastertest.MasterLoginChecks):
+    """The checkpassword interface cannot look a user up without the
+    password: a master login never reaches the program, and its users are
+    no targets."""
+
+    def test_master_login_refused_without_running_the_program(self):
+        srv = self.cp_server()
+        runs = os.path.join(srv.dir, "runs")
+        program = srv.program("accept-all", "#!/bin/sh\n"
+                              "echo run >> '%s'\nexec \"$@\"\n" % runs)
+        srv.add_user("admin", "admin pw")
+        srv.maildir("alice").add(M1)
+        srv.start(server={"master-passdb": "auth-passwd-file",
+                          "mail": "maildir:%s/%%u" % srv.mail_root},
+                  sections={"auth-checkpassword": {"program": program}})
+        self.assert_master_login_refused(srv, "alice", "admin", "admin pw")
+        srv.wait_for_log(r"master login refused: master=admin "
+                         r"target=alice: no such user")
+        self.assertFalse(os.path.exists(runs))
+        # the same program lets anyone in with any password: it runs
+        self.assertTrue(self.stat_of(srv, "alice", "x").startswith("+OK 1 "))
+        self.assertTrue(os.path.exists(runs))
 
 
 @unittest.skipUnless(os.access(DOVECOT_REPLY, os.X_OK),

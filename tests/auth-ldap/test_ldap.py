@@ -21,6 +21,7 @@ import unittest
 import poplartest
 from poplartest import Conn, Maildir
 
+import mastertest
 import slapdtest
 from slapdtest import PEOPLE, SERVICE_DN, SERVICE_PW, SUFFIX, Slapd
 
@@ -440,6 +441,40 @@ class TemplateBindTest(LdapTestCase):
         # a user LDAP knows is not tried further, even if the file knows it
         self.srv.add_user("bob", "file-pw")
         self.assertEqual(self.attempt("bob", "file-pw"), AUTH_FAILED)
+
+
+class MasterLoginTest(LdapTestCase, mastertest.MasterLoginChecks):
+    """A master user of the passwd-file logs in as LDAP users: the entry
+    is found without a bind, and gives the mail location a login would."""
+
+    def start_with_master(self, section):
+        self.srv.add_user("admin", "admin pw")
+        self.slapd.start()
+        self.srv.ldap_section = section
+        self.srv.start(server={"master-passdb": "auth-passwd-file"})
+
+    def test_search_mode(self):
+        self.start_with_master(self.search_section())
+        self.assert_master_login(self.srv, "alice", "admin", "admin pw", 2)
+        self.assert_master_login(self.srv, "bob", "admin", "admin pw", 1)
+        self.assert_master_login_refused(self.srv, "nobody", "admin",
+                                         "admin pw")
+        self.srv.wait_for_log(r"master login refused: master=admin "
+                              r"target=nobody: no such user")
+        # the master's password is no LDAP user's
+        self.assert_master_login_refused(self.srv, "alice", "admin",
+                                         "alice pw")
+        # an ambiguous filter is refused as in a login
+        self.assert_master_login_refused(self.srv, "twin", "admin",
+                                         "admin pw")
+
+    def test_template_mode(self):
+        self.start_with_master(TemplateBindTest.section(
+            self, **{"bind-dn": SERVICE_DN, "bind-password": SERVICE_PW}))
+        self.assert_master_login(self.srv, "alice", "admin", "admin pw", 2)
+        self.assert_master_login_refused(self.srv, "nobody", "admin",
+                                         "admin pw")
+        self.srv.wait_for_log(r"unknown user 'nobody' for a master login")
 
 
 class TlsTest(LdapTestCase):

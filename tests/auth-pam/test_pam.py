@@ -16,6 +16,7 @@ import sys
 import threading
 import unittest
 
+import mastertest
 import poplartest
 from poplartest import Conn, Maildir
 
@@ -61,8 +62,21 @@ class PamServer(poplartest.Server):
     users of its own.  auth-passwd-file is loaded after auth-pam, so a
     user PAM does not know (PAM_USER_UNKNOWN) is tried there."""
 
-    def __init__(self, service="poplar", matrix_passdb=None):
+    def __init__(self, service="poplar", matrix_passdb=None,
+                 passwd_users=()):
         super().__init__()
+        # With @passwd_users poplard also runs under nss_wrapper, whose
+        # passwd database holds just them (with this process's ids).
+        self.nss_passwd = None
+        if passwd_users:
+            self.nss_passwd = os.path.join(self.dir, "nss-passwd")
+            self.nss_group = os.path.join(self.dir, "nss-group")
+            with open(self.nss_passwd, "w") as f:
+                for name in passwd_users:
+                    f.write("%s:x:%d:%d::%s:/bin/false\n"
+                            % (name, os.getuid(), os.getgid(), self.dir))
+            with open(self.nss_group, "w") as f:
+                f.write("poplartest:x:%d:\n" % os.getgid())
         self.service_dir = os.path.join(self.dir, "pam.d")
         os.mkdir(self.service_dir)
         self.matrix_passdb = matrix_passdb or os.path.join(self.dir,
@@ -112,8 +126,13 @@ class PamServer(poplartest.Server):
         # Only poplard runs under the wrappers, never this test process.
         saved = dict(os.environ)
         asan = os.environ.get("ASAN_OPTIONS", "")
+        preload = sanitizer_runtime() + [PAM_WRAPPER_LIB]
+        if self.nss_passwd:
+            preload.append(NSS_WRAPPER_LIB)
+            os.environ.update({"NSS_WRAPPER_PASSWD": self.nss_passwd,
+                               "NSS_WRAPPER_GROUP": self.nss_group})
         os.environ.update({
-            "LD_PRELOAD": ":".join(sanitizer_runtime() + [PAM_WRAPPER_LIB]),
+            "LD_PRELOAD": ":".join(preload),
             "PAM_WRAPPER": "1",
             "PAM_WRAPPER_SERVICE_DIR": self.service_dir,
             # A poplard built with sanitizers: their runtime does not come
@@ -264,6 +283,27 @@ class PamChainTest(PamTestCase):
         # a user PAM refuses is not tried further
         srv.add_user("bob", "file-pw")
         self.assertErr(self.attempt(srv, "bob", "file-pw"), code="AUTH")
+
+
+class PamMasterLoginTest(PamTestCase, mastertest.MasterLoginChecks):
+    """A master user of the passwd-file logs in as a PAM user: PAM cannot
+    look a user up, so the account is the passwd database's (here
+    nss_wrapper's), with the mail location a PAM login gets."""
+
+    def test_master_login(self):
+        srv = self.pam_server(start=False, passwd_users=["alice"])
+        srv.maildir("alice").add(M1)
+        srv.maildir("alice").add(M2)
+        srv.add_user("admin", "admin pw")
+        srv.start(server={"master-passdb": "auth-passwd-file"})
+        self.assert_master_login(srv, "alice", "admin", "admin pw", 2)
+        # bob is a PAM user but has no passwd entry: no target
+        self.assert_master_login_refused(srv, "bob", "admin", "admin pw")
+        self.assert_master_login_refused(srv, "nobody", "admin", "admin pw")
+        srv.wait_for_log(r"unknown user 'nobody' for a master login "
+                         r"\(no passwd entry\)")
+        srv.wait_for_log(r"master login refused: master=admin "
+                         r"target=nobody: no such user")
 
 
 class PamTempfailTest(PamTestCase):

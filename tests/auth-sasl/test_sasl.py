@@ -21,6 +21,7 @@ import threading
 import time
 import unittest
 
+import mastertest
 import poplartest
 from poplartest import Conn
 
@@ -354,6 +355,41 @@ SASLAUTHD = shutil.which("saslauthd", path=os.environ.get("PATH", "") +
 NSS_WRAPPER = "libnss_wrapper.so"
 
 
+class TestMasterLogin(SaslTestCase, mastertest.MasterLoginChecks):
+    """A master user of the passwd-file logs in as sasldb users, found
+    with sasl_user_exists().  libsasl2's mechanisms are limited to SCRAM so
+    that AUTH PLAIN is the server's own, which knows master users."""
+
+    def master_server(self, **sasl):
+        s = self.sasl_server(start=False)
+        s.add_user("admin", "admin pw")
+        sasl.setdefault("mechanisms", "SCRAM-SHA-256")
+        s.start_sasl(sasl=sasl,
+                     load=["auth-sasl", "auth-passwd-file", "store-maildir"],
+                     server={"master-passdb": "auth-passwd-file"})
+        return s
+
+    def test_master_login(self):
+        s = self.master_server()
+        self.assert_master_login(s, "alice", "admin", "admin pw", 2)
+        self.assert_master_login(s, "bob", "admin", "admin pw", 1)
+        self.assert_master_login_refused(s, "nobody", "admin", "admin pw")
+        s.wait_for_log(r"unknown user 'nobody' for a master login")
+        s.wait_for_log(r"master login refused: master=admin "
+                       r"target=nobody: no such user")
+        # the realm in the name is removed as in a login
+        p = s.login("alice@%s*admin" % REALM, "admin pw")
+        self.assertEqual(p.stat()[0], 2)
+        p.quit()
+
+    def test_keep_realm(self):
+        s = self.master_server(**{"strip-realm": "no"})
+        s.maildir("alice@" + REALM, [M1])
+        p = s.login("alice*admin", "admin pw")
+        self.assertEqual(p.stat()[0], 1)
+        p.quit()
+
+
 def sha512_crypt(password):
     """A SHA-512 crypt(3) hash, for saslauthd's getpwent check."""
     try:
@@ -440,6 +476,23 @@ class TestSaslauthd(SaslTestCase):
         for user, pw in (("dave", "wrong"), ("nobody", "dave pw")):
             reply, _, _ = self.auth("PLAIN", user, pw)
             self.assertEqual(reply, FAILED)
+
+    def test_no_master_login_with_saslauthd(self):
+        # saslauthd cannot say whether a user exists: no targets
+        s = self.sasl_server(users=False, start=False)
+        mux = self.start_saslauthd(s)
+        s.add_user("admin", "admin pw")
+        s.maildir("dave", [M1])
+        s.start_sasl(sasl={"pwcheck-method": "saslauthd",
+                           "saslauthd-path": mux, "realm": None,
+                           "sasldb": None},
+                     load=["auth-sasl", "auth-passwd-file", "store-maildir"],
+                     server={"master-passdb": "auth-passwd-file"})
+        self.assertPopError(lambda: s.login("dave*admin", "admin pw"),
+                            "AUTH")
+        s.wait_for_log(r"user 'dave': no master login with pwcheck = "
+                       r"saslauthd")
+        s.login("dave", "dave pw").quit()
 
     def test_saslauthd_down_is_a_temporary_failure(self):
         s = self.sasl_server(users=False, start=False)

@@ -5,13 +5,13 @@ target*master" and with SASL PLAIN's authorization identity, and
 hook-audit records both identities; a proxy routes a user by the proxy
 column of an SQL row."""
 
-import base64
 import json
 import os
 import sqlite3
 
 import poplartest
 from poplartest import HOST, PoplarTestCase
+from mastertest import plain
 import proxytest
 from proxytest import route
 
@@ -41,11 +41,6 @@ def sqlite_db(path, rows):
             db.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", r)
     db.close()
     return path
-
-
-def plain(authzid, authcid, password):
-    return base64.b64encode(("%s\0%s\0%s" % (authzid, authcid, password))
-                            .encode()).decode()
 
 
 class MasterTestCase(PoplarTestCase):
