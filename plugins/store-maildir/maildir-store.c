@@ -236,6 +236,24 @@ static bool index_usable(const MaildirMailbox *mb)
   return mb->store->index && !mb->store->uidl_format;
 }
 
+/* When the listing starts, by the earlier of this machine's clock and the
+ * filesystem's: the lock file we just wrote carries the file server's
+ * time, which on NFS may be behind ours, and stamps are compared with the
+ * clock that made them. */
+static bool listing_start(MaildirMailbox *mb, struct timespec *before)
+{
+  struct stat lock_st;
+  if (clock_gettime(CLOCK_REALTIME, before) != 0 ||
+      fstatat(mb->root_fd, MAILDIR_LOCK_FILE, &lock_st,
+              AT_SYMLINK_NOFOLLOW) != 0)
+    return false;
+  if (lock_st.st_mtim.tv_sec < before->tv_sec ||
+      (lock_st.st_mtim.tv_sec == before->tv_sec &&
+       lock_st.st_mtim.tv_nsec < before->tv_nsec))
+    *before = lock_st.st_mtim;
+  return true;
+}
+
 static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
 {
   g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
@@ -249,8 +267,7 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
   struct timespec before;
   MaildirIndexKey key;
   MaildirIndexStamps stamps_before;
-  bool may_keep = index_usable(mb) &&
-                  clock_gettime(CLOCK_REALTIME, &before) == 0 &&
+  bool may_keep = index_usable(mb) && listing_start(mb, &before) &&
                   maildir_index_stamps(mb->root_fd, &key, &stamps_before);
 
   GArray *msgs = g_array_new(FALSE, FALSE, sizeof(MaildirMsg));
