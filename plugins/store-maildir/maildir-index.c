@@ -54,7 +54,6 @@ struct MaildirIndex {
   GHashTable *entries;    /* MaildirIndexKey* -> IndexEntry*, owned */
   GQueue lru;             /* IndexEntry* */
   size_t n_msgs;          /* of all entries */
-  unsigned hits;
 };
 
 static guint key_hash(gconstpointer p)
@@ -268,7 +267,6 @@ bool maildir_index_get(MaildirIndex *index, const MaildirIndexKey *key,
     copy_msgs(e->msgs, e->n_msgs, strings, *msgs);
     g_queue_unlink(&index->lru, e->lru_link);
     g_queue_push_head_link(&index->lru, e->lru_link);
-    index->hits++;
     hit = true;
   } else if (e) {
     /* Something moved: this listing will never be right again. */
@@ -276,12 +274,4 @@ bool maildir_index_get(MaildirIndex *index, const MaildirIndexKey *key,
   }
   g_mutex_unlock(&index->lock);
   return hit;
-}
-
-unsigned maildir_index_hits(MaildirIndex *index)
-{
-  g_mutex_lock(&index->lock);
-  unsigned hits = index->hits;
-  g_mutex_unlock(&index->lock);
-  return hits;
 }

@@ -415,8 +415,6 @@ bool maildir_index_get(MaildirIndex *index, const MaildirIndexKey *key,
                        const MaildirIndexStamps *stamps, uid_t owner,
                        int delete_mode, GStringChunk *strings,
                        MaildirMsg **msgs, size_t *n);
-/* Listings served from the index so far (for tests and debugging). */
-unsigned maildir_index_hits(MaildirIndex *index);
 
 /* ---- the store (maildir-store.c, maildir-message.c) -------------------- */
 
