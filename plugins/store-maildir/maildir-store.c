@@ -19,8 +19,8 @@
  *
  * Thread safety: sessions run concurrently on the core's threads.  The
  * store's own data is read-only after init except the lock keeper and the
- * listing index, which have their own mutexes; everything else is per mailbox, and the core never
- * calls one mailbox from two threads at once.
+ * listing index, which have their own mutexes; everything else is per
+ * mailbox, and the core never calls one mailbox from two threads at once.
  */
 #include "maildir.h"
 
