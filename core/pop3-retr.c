@@ -563,61 +563,6 @@ void poplard_cmd_top(PoplarClient *c, const PoplarCommandLine *cmd)
     start_retr(c, msg, (long)lines);
 }
 
-/* ---- LIST and UIDL: streamed so a 100,000-message listing never sits in
- * memory whole ---------------------------------------------------------- */
-
-static bool listing_fill(PoplarClient *c, bool uidl)
-{
-  PoplarMailbox *mbox = c->session.mailbox;
-  while (c->out.fill_cursor < mbox->n_visible &&
-         poplard_client_pending(c) < POPLAR_OUTPUT_HIGH_WATER) {
-    const PoplarMessage *msg = mbox->visible[c->out.fill_cursor++];
-    if (msg->deleted)
-      continue;
-    if (uidl)
-      poplard_client_replyf(c, "%u %s", msg->number, msg->uidl);
-    else
-      poplard_client_replyf(c, "%u %" G_GUINT64_FORMAT, msg->number,
-                           msg->size);
-  }
-  if (c->out.fill_cursor < mbox->n_visible)
-    return false;
-  poplard_client_reply(c, ".");
-  return true;
-}
-
-static bool list_fill(PoplarClient *c) { return listing_fill(c, false); }
-static bool uidl_fill(PoplarClient *c) { return listing_fill(c, true); }
-
-static void listing(PoplarClient *c, const PoplarCommandLine *cmd, bool uidl)
-{
-  if (cmd->argc == 1) {
-    PoplarMessage *msg = poplard_pop3_message_arg(c, cmd->argv[0]);
-    if (!msg)
-      return;
-    if (uidl)
-      poplard_client_replyf(c, "+OK %u %s", msg->number, msg->uidl);
-    else
-      poplard_client_replyf(c, "+OK %u %" G_GUINT64_FORMAT, msg->number,
-                           msg->size);
-    return;
-  }
-  poplard_client_reply(c, uidl ? "+OK Unique-ID listing follows"
-                              : "+OK Scan listing follows");
-  c->out.fill_cursor = 0;
-  c->out.fill = uidl ? uidl_fill : list_fill;
-}
-
-void poplard_cmd_list(PoplarClient *c, const PoplarCommandLine *cmd)
-{
-  listing(c, cmd, false);
-}
-
-void poplard_cmd_uidl(PoplarClient *c, const PoplarCommandLine *cmd)
-{
-  listing(c, cmd, true);
-}
-
 void poplard_retr_abort(PoplarClient *c)
 {
   if (c->out.retr) {

@@ -7,7 +7,10 @@
  * lock, move new/ to cur/, list both, sort into POP3 order, find every
  * size (file name, cache, or counting), hand the messages to the core and
  * refresh the size cache.  Everything the open allocates belongs to one
- * MaildirMailbox, freed in close (or at once when the open fails).
+ * MaildirMailbox, freed in close (or at once when the open fails).  When
+ * the listing index (maildir-index.c) holds the listing of the last open
+ * and the Maildir's stamps say nothing moved since, that listing is used
+ * instead of all but taking the lock.
  *
  * Descriptors: an open mailbox keeps only its Maildir's while the session
  * idles (the lock is refreshed and removed by name), so that a process
@@ -15,9 +18,9 @@
  * descriptor limit rather than this store bounds how many it serves.
  *
  * Thread safety: sessions run concurrently on the core's threads.  The
- * store's own data is read-only after init except the lock keeper, which
- * has its own mutex; everything else is per mailbox, and the core never
- * calls one mailbox from two threads at once.
+ * store's own data is read-only after init except the lock keeper and the
+ * listing index, which have their own mutexes; everything else is per
+ * mailbox, and the core never calls one mailbox from two threads at once.
  */
 #include "maildir.h"
 
@@ -226,6 +229,31 @@ static bool find_sizes(MaildirMailbox *mb, MaildirDirs *dirs,
   return ok;
 }
 
+/* Whether this open may use and fill the listing index: UIDLs from
+ * another server's UID list depend on more than the directories. */
+static bool index_usable(const MaildirMailbox *mb)
+{
+  return mb->store->index && !mb->store->uidl_format;
+}
+
+/* When the listing starts, by the earlier of this machine's clock and the
+ * filesystem's: the lock file we just wrote carries the file server's
+ * time, which on NFS may be behind ours, and stamps are compared with the
+ * clock that made them. */
+static bool listing_start(MaildirMailbox *mb, struct timespec *before)
+{
+  struct stat lock_st;
+  if (clock_gettime(CLOCK_REALTIME, before) != 0 ||
+      fstatat(mb->root_fd, MAILDIR_LOCK_FILE, &lock_st,
+              AT_SYMLINK_NOFOLLOW) != 0)
+    return false;
+  if (lock_st.st_mtim.tv_sec < before->tv_sec ||
+      (lock_st.st_mtim.tv_sec == before->tv_sec &&
+       lock_st.st_mtim.tv_nsec < before->tv_nsec))
+    *before = lock_st.st_mtim;
+  return true;
+}
+
 static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
 {
   g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
@@ -234,6 +262,13 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
   for (guint i = 0; i < warnings->len; i++)
     maildir_log(mb, POPLAR_LOG_WARNING, "%s: %s", mb->path,
                 (const char *)g_ptr_array_index(warnings, i));
+
+  /* The clock first, then the stamps: see maildir-index.c. */
+  struct timespec before;
+  MaildirIndexKey key;
+  MaildirIndexStamps stamps_before;
+  bool may_keep = index_usable(mb) && listing_start(mb, &before) &&
+                  maildir_index_stamps(mb->root_fd, &key, &stamps_before);
 
   GArray *msgs = g_array_new(FALSE, FALSE, sizeof(MaildirMsg));
   bool listed =
@@ -287,6 +322,49 @@ static bool list_in(MaildirMailbox *mb, MaildirDirs *dirs, GError **error)
               "%s: %zu messages (%" PRIu64 " octets, %zu sent as stored), "
               "%u moved from new/, %u sizes counted", mb->path,
               listed_count, octets, as_stored, mb->moved_new, counted);
+
+  /* Kept only when nothing moved while listing and no later change can
+   * share a stamp with the ones taken. */
+  MaildirIndexKey key_after;
+  MaildirIndexStamps stamps_after;
+  if (may_keep && maildir_index_listable(mb->msgs, mb->n_msgs) &&
+      maildir_index_stamps(mb->root_fd, &key_after, &stamps_after) &&
+      key_after.dev == key.dev && key_after.ino == key.ino &&
+      maildir_index_stamps_equal(&stamps_before, &stamps_after) &&
+      maildir_index_stamps_settled(&stamps_after, &before))
+    maildir_index_put(mb->store->index, &key, &stamps_after, mb->owner,
+                      (int)poplar_mailbox_delete_mode(mb->mbox, NULL),
+                      mb->msgs, mb->n_msgs);
+  return true;
+}
+
+/* The listing the index kept, when the Maildir's stamps say it is still
+ * the listing; false otherwise, with nothing changed. */
+static bool list_from_index(MaildirMailbox *mb)
+{
+  MaildirIndexKey key;
+  MaildirIndexStamps stamps;
+  if (!index_usable(mb) ||
+      !maildir_index_stamps(mb->root_fd, &key, &stamps) ||
+      !maildir_index_get(mb->store->index, &key, &stamps, mb->owner,
+                         (int)poplar_mailbox_delete_mode(mb->mbox, NULL),
+                         mb->strings, &mb->msgs, &mb->n_msgs))
+    return false;
+  mb->from_index = true;
+  uint64_t octets = 0;
+  for (size_t i = 0; i < mb->n_msgs; i++) {
+    MaildirMsg *m = &mb->msgs[i];
+    /* The same UIDLs were accepted when the listing was kept. */
+    if (!poplar_mailbox_add_message(mb->mbox, m->uidl, m->size, m)) {
+      maildir_log(mb, POPLAR_LOG_WARNING, "%s/cur/%s not listed: its UIDL "
+                  "%s is listed already", mb->path, m->file, m->uidl);
+      m->dropped = true;
+      continue;
+    }
+    octets += m->size;
+  }
+  maildir_log(mb, POPLAR_LOG_DEBUG, "%s: %zu messages (%" PRIu64 " octets) "
+              "from the listing index", mb->path, mb->n_msgs, octets);
   return true;
 }
 
@@ -319,6 +397,8 @@ static bool owner_of(MaildirMailbox *mb, GError **error)
 
 static bool list_messages(MaildirMailbox *mb, GError **error)
 {
+  if (list_from_index(mb))
+    return true;
   MaildirDirs dirs = MAILDIR_DIRS_INIT;
   if (!maildir_dirs_open(mb->root_fd, mb->path, &dirs, error))
     return false;
@@ -388,6 +468,7 @@ static void maildir_destroy(void *data)
 {
   MaildirStore *store = data;
   maildir_lock_keeper_free(store->keeper);
+  maildir_index_free(store->index);
   uidl_format_free(store->uidl_format);
   g_free(store);
 }
@@ -442,11 +523,13 @@ static bool read_uidl_settings(PoplarConfig *config, UidlFormat **format,
 
 static bool maildir_init(PoplarPlugin *plugin, PoplarConfig *config)
 {
-  bool create = true, size_cache = true;
+  bool create = true, size_cache = true, listing_index = true;
   uint64_t lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
   /* Every key is read before giving up, so one run reports every problem. */
   bool ok = poplar_config_get_bool(config, "create", true, &create);
   ok = poplar_config_get_bool(config, "size-cache", true, &size_cache) && ok;
+  ok = poplar_config_get_bool(config, "listing-index", true, &listing_index) &&
+       ok;
   if (!poplar_config_get_duration(config, "lock-timeout",
                                   DEFAULT_LOCK_TIMEOUT_MS, &lock_timeout_ms)) {
     ok = false;
@@ -473,6 +556,7 @@ static bool maildir_init(PoplarPlugin *plugin, PoplarConfig *config)
   store->size_cache = size_cache;
   store->lock_timeout_ms = lock_timeout_ms;
   store->keeper = maildir_lock_keeper_new(plugin, lock_timeout_ms / 4);
+  store->index = listing_index ? maildir_index_new() : NULL;
   if (!poplar_register_store(plugin, "maildir", &maildir_ops,
                              sizeof maildir_ops, store)) {
     maildir_destroy(store);

@@ -22,6 +22,7 @@
  *   maildir-sizelist.c     courier-pop's courierpop3dsizelist
  *   maildir-uidlist-write.c  giving new messages UIDs there
  *   maildir-file.c         small files read whole, replaced atomically
+ *   maildir-index.c        listings kept in the process between logins
  */
 #ifndef POPLAR_MAILDIR_H
 #define POPLAR_MAILDIR_H
@@ -33,6 +34,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Errors inside the plugin carry the PoplarStoreResult to answer as their
  * code, so that the layer that talks to the core only has to copy them. */
@@ -357,6 +359,63 @@ bool maildir_uidl_record_changed(const MaildirUidlRecord *rec);
 bool maildir_uidl_record_save(int root_fd, MaildirUidlRecord *rec,
                               GError **error);
 
+/* ---- the listing index (maildir-index.c) ------------------------------ */
+
+/* A Maildir, whatever path names it. */
+typedef struct MaildirIndexKey {
+  uint64_t dev;
+  uint64_t ino;
+} MaildirIndexKey;
+
+/* What a file or directory looked like; present false: it did not exist. */
+typedef struct MaildirFileStamp {
+  bool present;
+  uint64_t ino;
+  uint64_t size;
+  struct timespec mtime;
+  struct timespec ctime;
+} MaildirFileStamp;
+
+/* Everything a default listing depends on. */
+typedef struct MaildirIndexStamps {
+  MaildirFileStamp cur;
+  MaildirFileStamp new_dir;
+  MaildirFileStamp record; /* poplar-uidls */
+} MaildirIndexStamps;
+
+typedef struct MaildirIndex MaildirIndex;
+
+MaildirIndex *maildir_index_new(void);
+void maildir_index_free(MaildirIndex *index);
+/* Stats the Maildir @root_fd, its cur/ and new/ and poplar-uidls.  False
+ * when any of them is not what a Maildir has (the caller lists from
+ * scratch then, and reports what is wrong). */
+bool maildir_index_stamps(int root_fd, MaildirIndexKey *key,
+                          MaildirIndexStamps *stamps);
+bool maildir_index_stamps_equal(const MaildirIndexStamps *a,
+                                const MaildirIndexStamps *b);
+/* True when every stamp is older than @before (the clock read before the
+ * stamps were taken) by more than a filesystem's time granularity, so
+ * that no later change can carry the same stamp. */
+bool maildir_index_stamps_settled(const MaildirIndexStamps *stamps,
+                                  const struct timespec *before);
+/* True when a listing of @msgs depends on nothing but the stamps. */
+bool maildir_index_listable(const MaildirMsg *msgs, size_t n);
+/* Keeps a copy of @msgs for the Maildir @key as it was at @stamps, for
+ * sessions of @owner with @delete_mode; the least recently used listings
+ * go when the index is full. */
+void maildir_index_put(MaildirIndex *index, const MaildirIndexKey *key,
+                       const MaildirIndexStamps *stamps, uid_t owner,
+                       int delete_mode, const MaildirMsg *msgs, size_t n);
+/* When the listing kept for @key was made at @stamps (and for @owner and
+ * @delete_mode): *@msgs gets a copy (file names newly allocated, bases and
+ * UIDLs in @strings) and true is returned.  A listing whose stamps differ
+ * is dropped. */
+bool maildir_index_get(MaildirIndex *index, const MaildirIndexKey *key,
+                       const MaildirIndexStamps *stamps, uid_t owner,
+                       int delete_mode, GStringChunk *strings,
+                       MaildirMsg **msgs, size_t *n);
+
 /* ---- the store (maildir-store.c, maildir-message.c) -------------------- */
 
 typedef struct MaildirStore {
@@ -367,6 +426,7 @@ typedef struct MaildirStore {
   MaildirLockKeeper *keeper;
   UidlFormat *uidl_format;      /* NULL: the file name's unique part */
   MaildirUidSource uid_source;
+  MaildirIndex *index;          /* NULL: listing-index = no */
 } MaildirStore;
 
 /* The store's state for one open mailbox (poplar_mailbox_get_data()). */
@@ -385,7 +445,9 @@ typedef struct MaildirMailbox {
   unsigned moved_new;     /* messages moved from new/ by this open */
   unsigned size_reads;    /* message files read to count sizes */
   unsigned fd_offers;     /* messages offered for sendfile() */
-  MaildirUidlRecord *record; /* poplar-uidls, loaded at open */
+  MaildirUidlRecord *record; /* poplar-uidls, loaded at open (not when the
+                                listing came from the index) */
+  bool from_index;        /* the listing came from the listing index */
 } MaildirMailbox;
 
 /* Gives every message of @mb its UIDL (see maildir-uidl.c) and puts them

@@ -98,6 +98,34 @@ class UidlTest(poplartest.PoplarTestCase):
         self.srv.restart()
         self.assertEqual(self.uidls(), first)
 
+    def test_long_listing_with_deletions(self):
+        """A listing many times larger than one write: every line once, in
+        order, the deleted ones left out, each as UIDL n and LIST n give
+        it."""
+        md = self.user.maildir
+        for i in range(400):
+            md.add(message(100 + i) + b"x" * i,
+                   unique="1700001000.M%d%s.host" % (i, "y" * 50))
+        p = self.srv.login(self.user)
+        try:
+            deleted = set(range(3, 406, 7))
+            for n in sorted(deleted):
+                self.assertTrue(p.dele(n).startswith(b"+OK"))
+            uidl_lines = p.uidl()[1]
+            list_lines = p.list()[1]
+            want = [n for n in range(1, 406) if n not in deleted]
+            self.assertEqual([int(x.split()[0]) for x in uidl_lines], want)
+            self.assertEqual([int(x.split()[0]) for x in list_lines], want)
+            for line in uidl_lines[::37]:
+                n = int(line.split()[0])
+                self.assertEqual(p.uidl(n).split()[1:], line.split())
+            for line in list_lines[::37]:
+                n = int(line.split()[0])
+                self.assertEqual(p.list(n).split()[1:], line.split())
+            p.quit()
+        finally:
+            p.close()
+
 
 if __name__ == "__main__":
     poplartest.main()
