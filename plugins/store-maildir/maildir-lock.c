@@ -387,7 +387,12 @@ static int read_holder(int root_fd, const char *name, Holder *h,
 static bool examine(int root_fd, const char *name, Holder *h, GError **error)
 {
   const char *what = "open";
-  int err = read_holder(root_fd, name, h, &what);
+  /* A lock file another machine just replaced can answer ESTALE through
+   * a network file system's cached handle; the name is looked up afresh
+   * on the next attempt. */
+  int err = ESTALE;
+  for (int attempt = 0; attempt < 3 && err == ESTALE; attempt++)
+    err = read_holder(root_fd, name, h, &what);
   if (err != 0)
     maildir_set_errno_error(error, err, "cannot %s %s", what, name);
   return err == 0;
@@ -642,6 +647,8 @@ static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
         sweep_strays(root_fd, &self, timeout_ms);
       return hold(root_fd, fd, &self, lock, error);
     }
+    if (errno == ESTALE)
+      continue; /* see examine() */
     if (errno != EEXIST) {
       maildir_set_errno_error(error, errno, "cannot create the lock file %s",
                               MAILDIR_LOCK_FILE);
