@@ -28,10 +28,10 @@ PoplarMailbox *poplarpriv_mailbox_new(PoplarSession *s,
 PoplarStoreResult poplarpriv_mailbox_open(PoplarMailbox *mbox)
 {
   mbox->opening = true;
-  mbox->uidls = g_hash_table_new(g_str_hash, g_str_equal);
+  mbox->uidls = poplarpriv_uidl_set_new();
   PoplarStoreResult r = poplarpriv_store_open(mbox);
   mbox->opening = false;
-  g_clear_pointer(&mbox->uidls, g_hash_table_unref);
+  g_clear_pointer(&mbox->uidls, poplarpriv_uidl_set_free);
   mbox->open = (r == POPLAR_STORE_OK);
   return r;
 }
@@ -137,15 +137,15 @@ void poplar_mailbox_set_error(PoplarMailbox *mbox, const char *fmt, ...)
   mbox->error = msg;
 }
 
-/* RFC 1939 section 7. */
-static bool valid_uidl(const char *uidl)
+/* RFC 1939 section 7.  Returns the length, 0 for an invalid UIDL. */
+static size_t valid_uidl_length(const char *uidl)
 {
   size_t n = 0;
   for (const unsigned char *p = (const unsigned char *)uidl; *p; p++, n++) {
     if (*p < 0x21 || *p > 0x7e || n >= POPLAR_UIDL_MAX)
-      return false;
+      return 0;
   }
-  return n > 0;
+  return n;
 }
 
 PoplarMessage *poplar_mailbox_add_message(PoplarMailbox *mbox,
@@ -157,13 +157,15 @@ PoplarMessage *poplar_mailbox_add_message(PoplarMailbox *mbox,
                        "message added outside the store's open: ignored");
     return NULL;
   }
-  if (!uidl || !valid_uidl(uidl)) {
+  size_t uidl_len = uidl ? valid_uidl_length(uidl) : 0;
+  if (uidl_len == 0) {
     poplar_session_log(mbox->session, mbox->store->plugin, POPLAR_LOG_ERROR,
                        "message with an invalid UIDL skipped (RFC 1939 needs "
                        "1-70 characters in 0x21-0x7E)");
     return NULL;
   }
-  if (g_hash_table_contains(mbox->uidls, uidl)) {
+  PoplarUidlSlot slot;
+  if (poplarpriv_uidl_set_find(mbox->uidls, uidl, uidl_len, &slot)) {
     poplar_session_log(mbox->session, mbox->store->plugin, POPLAR_LOG_ERROR,
                        "message with a duplicate UIDL %s skipped", uidl);
     return NULL;
@@ -176,10 +178,11 @@ PoplarMessage *poplar_mailbox_add_message(PoplarMailbox *mbox,
   }
   PoplarMessage *msg = &mbox->blocks[block][index % POPLAR_MAILBOX_BLOCK];
   memset(msg, 0, sizeof *msg);
-  msg->uidl = g_string_chunk_insert(mbox->strings, uidl);
+  msg->uidl = g_string_chunk_insert_len(mbox->strings, uidl,
+                                        (gssize)uidl_len);
   msg->size = size;
   msg->data = data;
-  g_hash_table_add(mbox->uidls, (gpointer)msg->uidl);
+  poplarpriv_uidl_set_add(mbox->uidls, &slot, msg->uidl);
   mbox->n_messages++;
   return msg;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "poplar/plugin.h"
+#include "uidl-set.h"
 
 G_BEGIN_DECLS
 
@@ -261,7 +262,7 @@ struct PoplarMailbox {
   PoplarMessage **blocks; /* POPLAR_MAILBOX_BLOCK messages each */
   size_t n_messages;
   GStringChunk *strings;
-  GHashTable *uidls; /* duplicate check while opening */
+  PoplarUidlSet *uidls; /* duplicate check while opening */
   bool opening;
   bool open;
   /* after numbering: */

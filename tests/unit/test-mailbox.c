@@ -302,6 +302,53 @@ static void test_uidl_copied(Fixture *f, gconstpointer data)
                   "uid-0");
 }
 
+/* Duplicates among many UIDLs that share long prefixes and differ in one
+ * octet at any position, or only in length: every second copy refused,
+ * every first one kept. */
+static GPtrArray *near_uidls(void)
+{
+  GPtrArray *uidls = g_ptr_array_new_with_free_func(g_free);
+  for (unsigned i = 0; i < 12000; i++)
+    g_ptr_array_add(uidls, g_strdup_printf("%u.M%uP4242.mail.example.org",
+                                           1700000000u + i, i * 7u));
+  for (size_t len = 1; len <= POPLAR_UIDL_MAX; len++) {
+    g_ptr_array_add(uidls, g_strnfill(len, 'a'));
+    for (size_t pos = 0; pos < len; pos += 3) {
+      char *u = g_strnfill(len, 'a');
+      u[pos] = 'b';
+      g_ptr_array_add(uidls, u);
+    }
+  }
+  return uidls;
+}
+
+static void fill_near_duplicates(MemStore *st, PoplarMailbox *mbox)
+{
+  GPtrArray *uidls = st->test_data;
+  for (guint i = 0; i < uidls->len; i++) {
+    g_assert_nonnull(poplar_mailbox_add_message(mbox, uidls->pdata[i], 1,
+                                                NULL));
+    /* an earlier one again, from a buffer of the store's own */
+    g_autofree char *again = g_strdup(uidls->pdata[i / 2]);
+    g_assert_null(poplar_mailbox_add_message(mbox, again, 1, NULL));
+  }
+}
+
+static void test_uidl_near_duplicates(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autoptr(GPtrArray) uidls = near_uidls();
+  g_assert_cmpint(open_with(f, fill_near_duplicates, uidls), ==,
+                  POPLAR_STORE_OK);
+  g_assert_cmpuint(log_lines->len, ==, uidls->len);
+  g_assert_nonnull(strstr(log_lines->pdata[0], "duplicate UIDL"));
+  log_reset();
+  g_assert_cmpuint(poplar_mailbox_message_count(f->mbox), ==, uidls->len);
+  for (guint i = 0; i < uidls->len; i++)
+    g_assert_cmpstr(poplar_message_uidl(poplar_mailbox_message(f->mbox, i)),
+                    ==, uidls->pdata[i]);
+}
+
 /* Only open may add messages. */
 static void test_add_outside_open(Fixture *f, gconstpointer data)
 {
@@ -772,6 +819,7 @@ int main(int argc, char **argv)
   g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD("/mailbox/uidl", test_uidl);
   ADD("/mailbox/uidl-copied", test_uidl_copied);
+  ADD("/mailbox/uidl-near-duplicates", test_uidl_near_duplicates);
   ADD("/mailbox/add-outside-open", test_add_outside_open);
   ADD("/mailbox/many", test_many);
   ADD("/mailbox/numbering", test_numbering);
