@@ -15,11 +15,13 @@
  * take some 80 MB of dovecot-uidlist; refuse what is clearly not). */
 #define MAX_FILE_LEN (512u * 1024 * 1024)
 
-bool maildir_file_read(int root_fd, const char *name, char **text,
-                       size_t *len, GError **error)
+/* One attempt; *@stale is set when a step failed with ESTALE. */
+static bool read_once(int root_fd, const char *name, char **text,
+                      size_t *len, bool *stale, GError **error)
 {
   *text = NULL;
   *len = 0;
+  *stale = false;
   int fd;
   do
     fd = openat(root_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
@@ -28,6 +30,7 @@ bool maildir_file_read(int root_fd, const char *name, char **text,
   if (fd < 0) {
     if (errno == ENOENT)
       return true;
+    *stale = errno == ESTALE;
     maildir_set_errno_error(error, errno, "cannot open %s", name);
     return false;
   }
@@ -35,6 +38,7 @@ bool maildir_file_read(int root_fd, const char *name, char **text,
   if (fstat(fd, &st) != 0) {
     int err = errno;
     close(fd);
+    *stale = err == ESTALE;
     maildir_set_errno_error(error, err, "cannot stat %s", name);
     return false;
   }
@@ -54,6 +58,7 @@ bool maildir_file_read(int root_fd, const char *name, char **text,
       int err = errno;
       close(fd);
       g_string_free(buf, TRUE);
+      *stale = err == ESTALE;
       maildir_set_errno_error(error, err, "cannot read %s", name);
       return false;
     }
@@ -72,6 +77,25 @@ bool maildir_file_read(int root_fd, const char *name, char **text,
   *len = buf->len;
   *text = g_string_free(buf, FALSE);
   return true;
+}
+
+bool maildir_file_read(int root_fd, const char *name, char **text,
+                       size_t *len, GError **error)
+{
+  /* These files are replaced by rename, possibly on another machine: a
+   * network file system's cached handle for the old one answers ESTALE,
+   * and the name is looked up afresh on the next attempt. */
+  for (int attempt = 0;; attempt++) {
+    GError *local = NULL;
+    bool stale;
+    if (read_once(root_fd, name, text, len, &stale, &local))
+      return true;
+    if (!stale || attempt == 2) {
+      g_propagate_error(error, local);
+      return false;
+    }
+    g_error_free(local);
+  }
 }
 
 bool maildir_write_all(int fd, const char *data, size_t len)
