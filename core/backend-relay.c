@@ -1,19 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * The shape of session-relay.c with a transport on both sides: after any
- * event, move what can move in both directions, then ask epoll only for
- * what would let more move.
- */
 #include "backend-relay.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "backend-conn.h"
 #include "conn-limits.h"
+#include "relay-pipe.h"
 
 /* Client to backend: commands, at most a few lines in flight. */
 #define RELAY_UP_SIZE (16 * 1024)
@@ -21,16 +13,6 @@
 #define RELAY_DOWN_SIZE (64 * 1024)
 /* After one side closed, the other gets this long to take the rest. */
 #define RELAY_DRAIN_MS (30 * 1000)
-
-/* One side: a socket, and TLS over it or not. */
-typedef struct RelayEnd {
-  int fd;
-  gnutls_session_t tls;
-  PoplarWatch watch;
-  bool eof;        /* it closed its sending side */
-  bool send_retry; /* gnutls_record_send must be called again */
-  bool shut;       /* we closed our sending side towards it */
-} RelayEnd;
 
 struct PoplarBackendRelay {
   PoplarServer *server;
@@ -43,16 +25,15 @@ struct PoplarBackendRelay {
   char *backend;       /* "host:port" */
   char remote[48];
   PoplarTls *tls_ctx;  /* the client session's credentials reference */
-  RelayEnd client, backend_end;
+  PoplarRelayEnd client, backend_end;
   PoplarTimer timer;
   int64_t last_activity;
   int64_t start;
-  uint64_t octets_up, octets_down;
   bool closed;
-  size_t up_off, up_len;
-  size_t down_off, down_len;
-  char up[RELAY_UP_SIZE];
-  char down[RELAY_DOWN_SIZE];
+  PoplarRelayBuffer up;   /* client to backend */
+  PoplarRelayBuffer down; /* backend to client */
+  char up_data[RELAY_UP_SIZE];
+  char down_data[RELAY_DOWN_SIZE];
 };
 
 static void relay_free(void *data)
@@ -65,17 +46,6 @@ static void relay_free(void *data)
   g_atomic_int_dec_and_test(&server->live_sessions);
 }
 
-static void end_close(PoplarBackendRelay *r, RelayEnd *e)
-{
-  poplard_loop_watch_remove(r->loop, &e->watch);
-  if (e->tls) {
-    if (!e->eof && !e->shut)
-      gnutls_bye(e->tls, GNUTLS_SHUT_WR); /* best effort, never waits */
-    gnutls_deinit(e->tls);
-  }
-  close(e->fd);
-}
-
 static void relay_close(PoplarBackendRelay *r, const char *why)
 {
   if (r->closed)
@@ -86,11 +56,11 @@ static void relay_close(PoplarBackendRelay *r, const char *why)
                  "end: user=%s remote=%s proxied to %s, reason=%s "
                  "in=%" G_GUINT64_FORMAT " out=%" G_GUINT64_FORMAT
                  " time=%.3fs",
-                 r->user, r->remote, r->backend, why, r->octets_up,
-                 r->octets_down, secs);
+                 r->user, r->remote, r->backend, why, r->up.count,
+                 r->down.count, secs);
   poplard_loop_timer_cancel(r->loop, &r->timer);
-  end_close(r, &r->client);
-  end_close(r, &r->backend_end);
+  poplard_relay_end_close(r->loop, &r->client);
+  poplard_relay_end_close(r->loop, &r->backend_end);
   poplard_tls_unref(r->tls_ctx);
   if (r->limits_key[0])
     poplard_conn_limits_leave(r->server->limits, r->limits_key);
@@ -104,134 +74,7 @@ static void relay_close(PoplarBackendRelay *r, const char *why)
   poplard_loop_defer(r->loop, relay_free, r);
 }
 
-/* ---- one side's reads and writes, send()/recv() conventions ------------ */
-
-/* > 0 octets, 0 end of data, -1 nothing now, -2 error (*fail set). */
-static ssize_t end_recv(RelayEnd *e, char *buf, size_t len, const char **fail)
-{
-  if (e->tls) {
-    ssize_t n = gnutls_record_recv(e->tls, buf, len);
-    if (n > 0)
-      return n;
-    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-      return -1;
-    if (n < 0 && n != GNUTLS_E_PREMATURE_TERMINATION) {
-      *fail = gnutls_strerror((int)n);
-      return -2;
-    }
-    return 0;
-  }
-  ssize_t n = recv(e->fd, buf, len, MSG_DONTWAIT);
-  if (n >= 0)
-    return n;
-  if (errno == EAGAIN || errno == EINTR)
-    return -1;
-  *fail = g_strerror(errno);
-  return -2;
-}
-
-/* >= 0 octets taken, -1 nothing now, -2 error (*fail set). */
-static ssize_t end_send(RelayEnd *e, const char *buf, size_t len,
-                        const char **fail)
-{
-  if (e->tls) {
-    /* After EAGAIN GnuTLS holds the record it built: finish that one. */
-    ssize_t n = e->send_retry
-                    ? gnutls_record_send(e->tls, NULL, 0)
-                    : gnutls_record_send(e->tls, buf, MIN(len, (size_t)16384));
-    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-      e->send_retry = true;
-      return -1;
-    }
-    e->send_retry = false;
-    if (n < 0) {
-      *fail = gnutls_strerror((int)n);
-      return -2;
-    }
-    return n;
-  }
-  ssize_t n = send(e->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n >= 0)
-    return n;
-  if (errno == EAGAIN || errno == EINTR)
-    return -1;
-  *fail = g_strerror(errno);
-  return -2;
-}
-
-/* A side that ended its data gets an end of data passed on; a TLS side
- * gets a close_notify, which need not be acknowledged. */
-static void end_shutdown(RelayEnd *e)
-{
-  if (e->shut)
-    return;
-  e->shut = true;
-  if (e->tls)
-    gnutls_bye(e->tls, GNUTLS_SHUT_WR);
-  shutdown(e->fd, SHUT_WR);
-}
-
-static bool tls_buffered(const RelayEnd *e)
-{
-  return e->tls && gnutls_record_check_pending(e->tls) > 0;
-}
-
-/* Reads from @from into @buf, then writes @buf to @to.  Returns true when
- * anything moved. */
-static bool move(RelayEnd *from, RelayEnd *to, char *buf, size_t cap,
-                 size_t *off, size_t *len, uint64_t *count, const char **fail)
-{
-  bool moved = false;
-  if (*off == *len)
-    *off = *len = 0;
-  /* GnuTLS may hold decrypted octets that epoll no longer signals: read
-   * until it holds none, the buffer is full or nothing comes. */
-  while (!from->eof && *len < cap) {
-    ssize_t n = end_recv(from, buf + *len, cap - *len, fail);
-    if (n == -2)
-      return false;
-    if (n == -1)
-      break;
-    moved = true;
-    if (n == 0) {
-      from->eof = true;
-      break;
-    }
-    *len += (size_t)n;
-    if (!tls_buffered(from))
-      break;
-  }
-  if (*off < *len || to->send_retry) {
-    ssize_t n = end_send(to, buf + *off, *len - *off, fail);
-    if (n == -2)
-      return false;
-    if (n > 0) {
-      *off += (size_t)n;
-      *count += (uint64_t)n;
-      moved = true;
-    }
-  }
-  if (from->eof && *off == *len && !to->send_retry)
-    end_shutdown(to);
-  return moved;
-}
-
 /* ---- the pump ----------------------------------------------------------- */
-
-static void set_watches(PoplarBackendRelay *r)
-{
-  uint32_t client = 0, backend = 0;
-  if (!r->client.eof && r->up_len < sizeof r->up)
-    client |= EPOLLIN;
-  if (r->down_off < r->down_len || r->client.send_retry)
-    client |= EPOLLOUT;
-  if (!r->backend_end.eof && r->down_len < sizeof r->down)
-    backend |= EPOLLIN;
-  if (r->up_off < r->up_len || r->backend_end.send_retry)
-    backend |= EPOLLOUT;
-  poplard_loop_watch_set(r->loop, &r->client.watch, client);
-  poplard_loop_watch_set(r->loop, &r->backend_end.watch, backend);
-}
 
 static void arm_timer(PoplarBackendRelay *r)
 {
@@ -246,20 +89,18 @@ static void relay_pump(PoplarBackendRelay *r)
   const char *fail = NULL;
   bool moved, any = false;
   do {
-    moved = move(&r->client, &r->backend_end, r->up, sizeof r->up,
-                 &r->up_off, &r->up_len, &r->octets_up, &fail);
+    moved = poplard_relay_move(&r->client, &r->backend_end, &r->up, &fail);
     if (fail)
       break;
-    moved |= move(&r->backend_end, &r->client, r->down, sizeof r->down,
-                  &r->down_off, &r->down_len, &r->octets_down, &fail);
+    moved |= poplard_relay_move(&r->backend_end, &r->client, &r->down, &fail);
     any |= moved;
   } while (moved && !fail);
   if (fail) {
     relay_close(r, fail);
     return;
   }
-  bool down_drained = r->down_off == r->down_len && !r->client.send_retry;
-  bool up_drained = r->up_off == r->up_len && !r->backend_end.send_retry;
+  bool down_drained = poplard_relay_drained(&r->client, &r->down);
+  bool up_drained = poplard_relay_drained(&r->backend_end, &r->up);
   if (r->backend_end.eof && (down_drained || r->client.eof)) {
     relay_close(r, r->client.eof ? "client closed" : "backend closed");
     return;
@@ -273,7 +114,7 @@ static void relay_pump(PoplarBackendRelay *r)
     r->last_activity = poplard_loop_now(r->loop);
     arm_timer(r);
   }
-  set_watches(r);
+  poplard_relay_watch(r->loop, &r->client, &r->backend_end, &r->up, &r->down);
 }
 
 static void on_timeout(void *ctx)
@@ -291,8 +132,8 @@ static void on_relay_io(void *ctx, uint32_t events)
 
 static void append_down(PoplarBackendRelay *r, const void *data, size_t len)
 {
-  memcpy(r->down + r->down_len, data, len);
-  r->down_len += len;
+  memcpy(r->down.data + r->down.len, data, len);
+  r->down.len += len;
 }
 
 void poplard_backend_relay_start(PoplarClient *c)
@@ -313,6 +154,9 @@ void poplard_backend_relay_start(PoplarClient *c)
     return;
   }
   PoplarBackendRelay *r = g_new0(PoplarBackendRelay, 1);
+  r->up = (PoplarRelayBuffer){.data = r->up_data, .cap = sizeof r->up_data};
+  r->down =
+      (PoplarRelayBuffer){.data = r->down_data, .cap = sizeof r->down_data};
   r->server = c->server;
   r->loop = c->loop;
   r->list = c->siblings;
@@ -336,8 +180,8 @@ void poplard_backend_relay_start(PoplarClient *c)
   append_down(r, reply, strlen(reply));
   append_down(r, "\r\n", 2);
   append_down(r, b->in, b->in_len);
-  memcpy(r->up, c->in.buf, c->in.len);
-  r->up_len = c->in.len;
+  memcpy(r->up.data, c->in.buf, c->in.len);
+  r->up.len = c->in.len;
   c->in.len = 0;
 
   poplard_loop_watch_remove(c->loop, &c->conn.watch);
