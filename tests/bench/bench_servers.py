@@ -93,6 +93,12 @@ class Server:
     tls_port = None
     proc = None
     log = None
+    # The TLS certificate and key: the world's ECDSA pair unless set.
+    cert = None
+    key = None
+
+    def tls_pair(self):
+        return (self.cert or self.world.cert, self.key or self.world.key)
 
     def pid(self):
         return self.proc.pid if self.proc else None
@@ -170,7 +176,7 @@ class Poplard(Server):
             "%s = %s\n" % kv for kv in auth.items())
         if tls:
             text += "\n[tls]\ncertificates = %s:%s\npriority = %s\n" % (
-                w.cert, w.key, w.priority)
+                self.tls_pair() + (w.priority,))
         return text
 
     def write_config(self, tls):
@@ -238,8 +244,8 @@ class Dovecot(Server):
             "listen = %s" % HOST,
             "log_path = %s/dovecot.log" % d,
             "ssl = yes",
-            "ssl_cert = <%s" % w.cert,
-            "ssl_key = <%s" % w.key,
+            "ssl_cert = <%s" % self.tls_pair()[0],
+            "ssl_key = <%s" % self.tls_pair()[1],
             # The same protocol, cipher and group as poplard's priority.
             "ssl_min_protocol = TLSv1.3",
             "ssl_cipher_suites = TLS_AES_128_GCM_SHA256",
