@@ -263,7 +263,8 @@ def listing_chart(results):
     for name, lbl in servers:
         pts = []
         for kind in sorted({r["kind"] for r in results
-                            if r["kind"].startswith("curve-")}):
+                            if r["kind"].startswith("curve-")
+                            and r["kind"][6:].isdigit()}):
             n = int(kind.split("-", 1)[1])
             v = median(results, kind, lbl, "warm_session_ms")
             if v is not None:

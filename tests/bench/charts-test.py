@@ -43,6 +43,9 @@ def results():
                         "mb_per_s": rate / 2})
         out.append({"kind": "ceiling-copy", "server_label": "copy-ceiling",
                     "mb_per_s": 2400})
+        # The settling session before the curve: not a point of it.
+        out.append({"kind": "curve-settle", "server_label": "poplard",
+                    "warm_session_ms": 1e6})
         # A line of an older run, without a kind: left out.
         out.append({"scenario": "rate", "label": "poplard",
                     "sessions_per_s": 1})
