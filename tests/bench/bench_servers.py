@@ -69,6 +69,23 @@ def process_tree(pid):
     return out
 
 
+def cpu_seconds(pid):
+    """CPU time (user and system) used so far by @pid and its descendants,
+    and by the children they have reaped."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                # After "(comm)": fields 14-17 of proc(5) are utime,
+                # stime, cutime and cstime.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        total += sum(int(v) for v in fields[11:15])
+    return total / ticks
+
+
 # Open files allowed to poplard, as a unit file's LimitNOFILE= would:
 # Dovecot's master (root) raises its own limits to fit its client_limit
 # settings; poplard leaves its limit as it finds it.

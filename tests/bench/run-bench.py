@@ -27,8 +27,8 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_servers import (Dovecot, Poplard, free_port, process_tree,  # noqa
-                           wait_greeting)
+from bench_servers import (Dovecot, Poplard, cpu_seconds, free_port,  # noqa
+                           process_tree, wait_greeting)
 from bench_world import World  # noqa
 import bench_report  # noqa
 import bench_proxy  # noqa
@@ -84,9 +84,13 @@ class Bench:
 
     def bench(self, server, scenario, tls=None, resume=False, label=None,
               extra=(), users=None, timeout=300, kind=None, world=None,
-              prefix=()):
+              prefix=(), cpu=False):
         """Runs one poplar-bench scenario; returns its result (a dict), or
-        None when it failed (the reason is kept as a note)."""
+        None when it failed (the reason is kept as a note).  @cpu: also
+        the CPU time the server used meanwhile, as a share of one core
+        (server_cpu_share) and sessions per second of it
+        (sessions_per_cpu_s): a figure that other work on a shared
+        machine, which takes the server's core away, does not lower."""
         world = world or self.world
         port = server.tls_port if tls else server.port
         cmd = list(prefix) + [self.tool, "--scenario", scenario, "--port", str(port),
@@ -103,6 +107,8 @@ class Bench:
         if users:
             cmd += users + ["--password", world.password]
         cmd += list(extra)
+        cpu0 = cpu_seconds(server.pid()) if cpu else None
+        t0 = time.monotonic()
         try:
             r = subprocess.run(cmd, stdin=subprocess.DEVNULL,
                                capture_output=True, text=True,
@@ -123,6 +129,12 @@ class Bench:
                 return None
         res["server_label"] = server.label
         res["kind"] = kind or scenario
+        if cpu0 is not None:
+            share = (cpu_seconds(server.pid()) - cpu0) / (
+                time.monotonic() - t0)
+            res["server_cpu_share"] = share
+            if share > 0 and "sessions_per_s" in res:
+                res["sessions_per_cpu_s"] = res["sessions_per_s"] / share
         self.keep(res, replace_last=True)
         return res
 
@@ -456,7 +468,7 @@ class Bench:
                         self.log("sweep, round %d: %d clients, %s" % (
                             r + 1, n, s.label))
                         self.bench(s, "rate", world=world, prefix=prefix,
-                                   kind=bench_sweep.KIND, extra=[
+                                   kind=bench_sweep.KIND, cpu=True, extra=[
                                        "--concurrency", str(n),
                                        "--threads", "1",
                                        "--duration", str(self.rate_s),
@@ -517,7 +529,7 @@ class Bench:
                         self.bench(s, "handshake" if ceiling else "rate",
                                    tls=True, world=world, prefix=prefix,
                                    users=[] if ceiling else None, extra=base,
-                                   kind=bench_tls.KIND)
+                                   kind=bench_tls.KIND, cpu=True)
                     self.log("signing speed %s, round %d" % (cert, r + 1))
                     try:
                         self.keep(bench_tls.sign_gnutls(self.build, world,
