@@ -7,6 +7,8 @@ plotting library, so a fresh machine needs nothing new.
 
 - session-rate-clients.svg: plain sessions per second against concurrent
   clients (the sweep step), poplard and Dovecot tuned;
+  session-cpu-clients.svg: the same per second of the server's CPU time,
+  which other work on a shared machine does not lower;
 - listing-time.svg: a warm UIDL+LIST session against the number of
   messages (the curve step), on logarithmic axes, where a straight line
   of slope one is a cost linear in the message count;
@@ -243,17 +245,21 @@ def points(results, kind, server, metric, key):
     return [(x, y) for x, y in out if y is not None]
 
 
-def sweep_chart(results):
-    series = [(name, points(results, "sweep-rate", label, "sessions_per_s",
+def sweep_chart(results, metric="sessions_per_s"):
+    series = [(name, points(results, "sweep-rate", label, metric,
                             "concurrency"))
               for name, label in (("poplard", "poplard-sweep"),
                                   ("Dovecot tuned", "dovecot-sweep"))]
     series = [s for s in series if s[1]]
     if not series:
         return None
-    return line_chart("Plain session rate against concurrent clients",
+    if metric == "sessions_per_s":
+        return line_chart("Plain session rate against concurrent clients",
+                          "concurrent clients (one core per server)",
+                          "sessions/s", series, log_x=True)
+    return line_chart("Plain sessions per CPU second of the server",
                       "concurrent clients (one core per server)",
-                      "sessions/s", series, log_x=True)
+                      "sessions per second of CPU time", series, log_x=True)
 
 
 def listing_chart(results):
@@ -313,6 +319,8 @@ def tls_chart(results):
 
 
 CHARTS = (("session-rate-clients.svg", sweep_chart),
+          ("session-cpu-clients.svg",
+           lambda r: sweep_chart(r, "sessions_per_cpu_s")),
           ("listing-time.svg", listing_chart),
           ("retr-rate.svg", retr_chart),
           ("tls-rate.svg", tls_chart))
