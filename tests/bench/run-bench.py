@@ -90,7 +90,9 @@ class Bench:
         the CPU time the server used meanwhile, as a share of one core
         (server_cpu_share) and sessions per second of it
         (sessions_per_cpu_s): a figure that other work on a shared
-        machine, which takes the server's core away, does not lower."""
+        machine, which takes the server's core away, does not lower.  The
+        CPU time is read around the whole run, warm-up included, over
+        which the server is as busy as while the sessions are counted."""
         world = world or self.world
         port = server.tls_port if tls else server.port
         cmd = list(prefix) + [self.tool, "--scenario", scenario, "--port", str(port),
