@@ -15,11 +15,21 @@ import time
 HOST = "127.0.0.1"
 
 
+# Ports handed out so far: the kernel may offer a port again once the
+# probing socket is closed, before the server it was meant for listens.
+_given_ports = set()
+
+
 def free_port():
-    """A TCP port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A TCP port of 127.0.0.1 that nothing listens on right now and that
+    no earlier call returned."""
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 def wait_greeting(port, timeout, proc=None, tls=False):
