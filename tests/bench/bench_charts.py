@@ -280,7 +280,7 @@ def listing_chart(results):
             series.append((name, pts))
     if not series:
         return None
-    return line_chart("UIDL+LIST session time against messages (warm)",
+    return line_chart("UIDL+LIST session time against messages (settled)",
                       "messages in the mailbox", "ms per whole session",
                       series, log_x=True, log_y=True)
 
