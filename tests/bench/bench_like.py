@@ -53,8 +53,8 @@ def pin(pid, core):
 
 
 class PoplardLike(Poplard):
-    def __init__(self, world, build, label):
-        super().__init__(world, build, tls=False, label=label, threads=1,
+    def __init__(self, world, build, label, tls=False):
+        super().__init__(world, build, tls=tls, label=label, threads=1,
                          extra_server={"workers": "1"})
         self.auth_settings = {"path": world.passwd_path(label),
                               "verify-cache": "no"}

@@ -11,6 +11,8 @@ import subprocess
 import bench_like
 import bench_proxy
 import bench_sql
+import bench_sweep
+import bench_tls
 
 POPLARD = "poplard"
 TUNED = "dovecot-tuned"
@@ -78,6 +80,10 @@ class Report:
              "ms", "lower"),
             ("  warm UIDL+LIST only", "list-10k", "warm_uidl_list_ms", "ms",
              "lower"),
+            ("UIDL+LIST 10k, settled session", "list-10k-settled",
+             "warm_session_ms", "ms", "lower"),
+            ("  settled UIDL+LIST only", "list-10k-settled",
+             "warm_uidl_list_ms", "ms", "lower"),
         ]
         for n in self.world.list_sizes:
             spec.append(("curve: %dk msgs, warm session" % (n // 1000),
@@ -119,6 +125,40 @@ class Report:
                 continue
             out.append((title, p, d, len(self.values(
                 bench_like.KIND, poplard, "sessions_per_s"))))
+        return out
+
+    def sweep_rows(self):
+        """(clients, poplard, dovecot, rounds) of the sweep: sessions/s,
+        medians over the rounds."""
+        out = []
+        for n in sorted({r["concurrency"] for r in self.results
+                         if r.get("kind") == bench_sweep.KIND}):
+            v = [[r["sessions_per_s"] for r in self.results
+                  if r.get("kind") == bench_sweep.KIND
+                  and r.get("server_label") == label
+                  and r.get("concurrency") == n] for label in (
+                      bench_sweep.POPLARD, bench_sweep.DOVECOT)]
+            out.append((n, statistics.median(v[0]) if v[0] else None,
+                        statistics.median(v[1]) if v[1] else None,
+                        len(v[0])))
+        return out
+
+    def tls_rows(self, metric="sessions_per_s"):
+        """(certificate, poplard, dovecot, GnuTLS loop, GnuTLS signatures/s,
+        OpenSSL signatures/s, rounds) of the TLS rows: medians of @metric
+        (sessions per second, or per second of the server's CPU time)."""
+        out = []
+        for cert in bench_tls.CERTS:
+            m = [self.median(bench_tls.KIND, fmt % cert, metric)
+                 for fmt in (bench_tls.POPLARD, bench_tls.DOVECOT,
+                             bench_tls.CEILING)]
+            m += [self.median(bench_tls.SIGN_KIND, fmt % cert, "signs_per_s")
+                  for fmt in (bench_tls.SIGN_GNUTLS, bench_tls.SIGN_OPENSSL)]
+            if all(v is None for v in m):
+                continue
+            out.append(tuple([bench_tls.CERT_TITLE[cert]] + m + [len(
+                self.values(bench_tls.KIND, bench_tls.POPLARD % cert,
+                            "sessions_per_s"))]))
         return out
 
     def sql_rows(self):
@@ -194,6 +234,10 @@ class Report:
             ratio(m("list-10k", POPLARD, "warm_session_ms"),
                   m("list-10k", TUNED, "warm_session_ms")),
             "<= 0.3x", lambda v: v <= 0.3)
+        add("UIDL+LIST 10k settled session time / Dovecot tuned",
+            ratio(m("list-10k-settled", POPLARD, "warm_session_ms"),
+                  m("list-10k-settled", TUNED, "warm_session_ms")),
+            "<= 0.3x", lambda v: v <= 0.3)
         add("UIDL+LIST 10k cold session time / Dovecot tuned",
             ratio(m("list-10k", POPLARD, "first_session_ms"),
                   m("list-10k", TUNED, "first_session_ms")),
@@ -238,6 +282,18 @@ class Report:
                      for r in self.rows()],
             "like_rows": [dict(zip(("scenario", "poplard", "dovecot",
                                     "rounds"), r)) for r in self.like_rows()],
+            "sweep_rows": [dict(zip(("clients", "poplard", "dovecot",
+                                     "rounds"), r))
+                           for r in self.sweep_rows()],
+            "tls_rows": [dict(zip(("certificate", "poplard", "dovecot",
+                                   "gnutls_loop", "gnutls_signs_per_s",
+                                   "openssl_signs_per_s", "rounds"), r))
+                         for r in self.tls_rows()],
+            "tls_rows_per_cpu_s": [
+                dict(zip(("certificate", "poplard", "dovecot", "gnutls_loop",
+                          "gnutls_signs_per_s", "openssl_signs_per_s",
+                          "rounds"), r))
+                for r in self.tls_rows("sessions_per_cpu_s")],
             "sql_rows": [dict(zip(("scenario", "poplard", "dovecot",
                                    "rounds"), r)) for r in self.sql_rows()],
             "proxy_rows": [dict(zip(("scenario", "unit", "proxied", "direct",
@@ -280,6 +336,36 @@ class Report:
             for title, p, d, n in like:
                 lines.append("%-62s %8s %8s %8s" % (title, f(p), f(d),
                                                    ratio(p, d)))
+            lines.append("")
+        sweep = self.sweep_rows()
+        if sweep:
+            lines += [
+                "Plain session rate against concurrent clients, like for "
+                "like ({PLAIN}, one core per server) [sessions/s]:",
+                "%-12s %8s %8s %8s" % ("clients", "poplard", "dovecot",
+                                       "p/d")]
+            for n, p, d, _ in sweep:
+                lines.append("%-12d %8s %8s %8s" % (n, f(p), f(d),
+                                                   ratio(p, d)))
+            lines.append("")
+        for metric, what in (("sessions_per_s", "sessions/s"),
+                             ("sessions_per_cpu_s",
+                              "sessions per second of the server's CPU")):
+            tls = self.tls_rows(metric)
+            if not tls or all(r[1] is None for r in tls):
+                continue
+            lines += [
+                "Full TLS 1.3 handshakes, like for like ({PLAIN}, one core "
+                "per server) [%s], and signatures per CPU second on that "
+                "core:" % what,
+                "%-12s %8s %8s %8s %8s %9s %9s %9s" % (
+                    "certificate", "poplard", "dovecot", "p/d", "gnutls",
+                    "p/gnutls", "sign-gtls", "sign-ossl")]
+            for cert, p, d, c, sg, so, _ in tls:
+                lines.append("%-12s %8s %8s %8s %8s %9s %9s %9s" % (
+                    cert, f(p), f(d), ratio(p, d), f(c),
+                    "%.0f%%" % (100 * p / c) if p and c else "n/a",
+                    f(sg), f(so)))
             lines.append("")
         head = ("%-34s %11s %11s %11s %9s %9s" % (
             "scenario", "poplard", "dc-tuned", "dc-stock", "p/tuned",

@@ -15,11 +15,21 @@ import time
 HOST = "127.0.0.1"
 
 
+# Ports handed out so far: the kernel may offer a port again once the
+# probing socket is closed, before the server it was meant for listens.
+_given_ports = set()
+
+
 def free_port():
-    """A TCP port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A TCP port of 127.0.0.1 that nothing listens on right now and that
+    no earlier call returned."""
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 def wait_greeting(port, timeout, proc=None, tls=False):
@@ -69,6 +79,23 @@ def process_tree(pid):
     return out
 
 
+def cpu_seconds(pid):
+    """CPU time (user and system) used so far by @pid and its descendants,
+    and by the children they have reaped."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                # After "(comm)": fields 14-17 of proc(5) are utime,
+                # stime, cutime and cstime.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        total += sum(int(v) for v in fields[11:15])
+    return total / ticks
+
+
 # Open files allowed to poplard, as a unit file's LimitNOFILE= would:
 # Dovecot's master (root) raises its own limits to fit its client_limit
 # settings; poplard leaves its limit as it finds it.
@@ -93,6 +120,12 @@ class Server:
     tls_port = None
     proc = None
     log = None
+    # The TLS certificate and key: the world's ECDSA pair unless set.
+    cert = None
+    key = None
+
+    def tls_pair(self):
+        return (self.cert or self.world.cert, self.key or self.world.key)
 
     def pid(self):
         return self.proc.pid if self.proc else None
@@ -170,7 +203,7 @@ class Poplard(Server):
             "%s = %s\n" % kv for kv in auth.items())
         if tls:
             text += "\n[tls]\ncertificates = %s:%s\npriority = %s\n" % (
-                w.cert, w.key, w.priority)
+                self.tls_pair() + (w.priority,))
         return text
 
     def write_config(self, tls):
@@ -238,8 +271,8 @@ class Dovecot(Server):
             "listen = %s" % HOST,
             "log_path = %s/dovecot.log" % d,
             "ssl = yes",
-            "ssl_cert = <%s" % w.cert,
-            "ssl_key = <%s" % w.key,
+            "ssl_cert = <%s" % self.tls_pair()[0],
+            "ssl_key = <%s" % self.tls_pair()[1],
             # The same protocol, cipher and group as poplard's priority.
             "ssl_min_protocol = TLSv1.3",
             "ssl_cipher_suites = TLS_AES_128_GCM_SHA256",

@@ -14,8 +14,9 @@ import subprocess
 import tempfile
 
 PASSWORD = "bench-secret"
-# TLS 1.3, AES-128-GCM, X25519 and the ECDSA P-256 certificate: what every
-# server and the GnuTLS ceiling negotiate.
+# TLS 1.3, AES-128-GCM, X25519 and the ECDSA P-256 certificate (or the
+# RSA-2048 one of the TLS rows): what every server and the GnuTLS ceiling
+# negotiate.
 PRIORITY = ("NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:"
             "-GROUP-ALL:+GROUP-X25519")
 
@@ -43,6 +44,7 @@ class World:
         self.templates = os.path.join(self.root, "templates")
         self.hash = None
         self.cert = self.key = None
+        self.rsa_cert = self.rsa_key = None
         self.instances = {}  # label -> home root
 
     # -- credentials
@@ -59,6 +61,24 @@ class World:
              "-days", "7", "-keyout", self.key, "-out", self.cert])
         # Dovecot reads the key as root; poplard before dropping privileges.
         os.chmod(self.key, 0o600)
+        self.rsa_cert = self.rsa_key = None
+
+    def make_rsa_credentials(self):
+        """An RSA-2048 certificate for the same name, beside the ECDSA one:
+        the TLS rows measure both."""
+        d = os.path.join(self.root, "tls")
+        self.rsa_cert = os.path.join(d, "rsa-cert.pem")
+        self.rsa_key = os.path.join(d, "rsa-key.pem")
+        run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+             "-subj", "/CN=localhost", "-days", "7", "-keyout", self.rsa_key,
+             "-out", self.rsa_cert])
+        os.chmod(self.rsa_key, 0o600)
+
+    def certificate(self, kind):
+        """(certificate, key) of @kind: "ecdsa" or "rsa"."""
+        if kind == "rsa":
+            return self.rsa_cert, self.rsa_key
+        return self.cert, self.key
 
     # -- mail
 

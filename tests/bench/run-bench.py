@@ -9,8 +9,9 @@ of poplard from perf.
   tests/bench/run-bench.py --build BUILD [--rounds 3] [--out DIR] [--quick]
                            [--only STEP,...]   (e.g. --only sql)
 
-Results: DIR/results.jsonl (every raw result), DIR/summary.txt (the table),
-DIR/summary.json, DIR/callgrind-*.txt and DIR/perf-*.txt (profiles).
+Results: DIR/results.jsonl (every result, with its kind and server label),
+DIR/summary.txt (the table), DIR/summary.json, DIR/*.svg (the charts of
+bench_charts.py), DIR/callgrind-*.txt and DIR/perf-*.txt (profiles).
 Needs root (Dovecot runs its own privilege separation)."""
 
 import argparse
@@ -26,14 +27,25 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_servers import (Dovecot, Poplard, free_port, process_tree,  # noqa
-                           wait_greeting)
+from bench_servers import (Dovecot, Poplard, cpu_seconds, free_port,  # noqa
+                           process_tree, wait_greeting)
 from bench_world import World  # noqa
 import bench_report  # noqa
 import bench_proxy  # noqa
 import bench_sql  # noqa
 import bench_syscalls  # noqa
 import bench_like  # noqa
+import bench_sweep  # noqa
+import bench_tls  # noqa
+import bench_charts  # noqa
+
+
+# Steps with worlds and servers of their own: they need none of the big
+# world (10,000 users, the listing and RETR mailboxes) and its servers.
+STANDALONE = {"like", "sweep", "tls", "sql", "proxy"}
+# Longer than the two seconds a Maildir's directories must have stood
+# still before store-maildir keeps its listing.
+SETTLE_S = 2.5
 
 
 class Bench:
@@ -60,6 +72,8 @@ class Bench:
         self.sql_world = None
         self.proxy_world = None
         self.like_world = None
+        self.sweep_world = None
+        self.tls_world = None
 
     def log(self, text):
         sys.stdout.write("[%6.1fs] %s\n" % (time.monotonic() - self.started,
@@ -70,9 +84,15 @@ class Bench:
 
     def bench(self, server, scenario, tls=None, resume=False, label=None,
               extra=(), users=None, timeout=300, kind=None, world=None,
-              prefix=()):
+              prefix=(), cpu=False):
         """Runs one poplar-bench scenario; returns its result (a dict), or
-        None when it failed (the reason is kept as a note)."""
+        None when it failed (the reason is kept as a note).  @cpu: also
+        the CPU time the server used meanwhile, as a share of one core
+        (server_cpu_share) and sessions per second of it
+        (sessions_per_cpu_s): a figure that other work on a shared
+        machine, which takes the server's core away, does not lower.  The
+        CPU time is read around the whole run, warm-up included, over
+        which the server is as busy as while the sessions are counted."""
         world = world or self.world
         port = server.tls_port if tls else server.port
         cmd = list(prefix) + [self.tool, "--scenario", scenario, "--port", str(port),
@@ -80,7 +100,7 @@ class Bench:
                "--label", label or server.label]
         if tls:
             cmd += ["--tls", "--priority", world.priority,
-                    "--ca-file", world.cert]
+                    "--ca-file", getattr(server, "cert", None) or world.cert]
             if resume:
                 cmd.append("--resume")
         if users is None:
@@ -89,6 +109,8 @@ class Bench:
         if users:
             cmd += users + ["--password", world.password]
         cmd += list(extra)
+        cpu0 = cpu_seconds(server.pid()) if cpu else None
+        t0 = time.monotonic()
         try:
             r = subprocess.run(cmd, stdin=subprocess.DEVNULL,
                                capture_output=True, text=True,
@@ -109,8 +131,27 @@ class Bench:
                 return None
         res["server_label"] = server.label
         res["kind"] = kind or scenario
-        self.results.append(res)
+        if cpu0 is not None:
+            share = (cpu_seconds(server.pid()) - cpu0) / (
+                time.monotonic() - t0)
+            res["server_cpu_share"] = share
+            if share > 0 and "sessions_per_s" in res:
+                res["sessions_per_cpu_s"] = res["sessions_per_s"] / share
+        self.keep(res, replace_last=True)
         return res
+
+    def keep(self, res, replace_last=False):
+        """Keeps a result, and writes it to results.jsonl with its kind and
+        server label (over the line the measuring program wrote, when
+        @replace_last), so that the file alone tells what each line is."""
+        self.results.append(res)
+        with open(self.jsonl) as f:
+            lines = f.read().splitlines()
+        if replace_last and lines:
+            lines.pop()
+        lines.append(json.dumps(res))
+        with open(self.jsonl, "w") as f:
+            f.write("\n".join(lines) + "\n")
 
     # -- the servers
 
@@ -189,15 +230,33 @@ class Bench:
                 kind=kind.replace("rate", "ceiling")), [self.ceiling])
 
     def list_cold_warm(self):
+        """A freshly delivered Maildir: the first session (cold) and the
+        five right after it (warm); then, once nothing has moved in it for
+        longer than SETTLE_S, six more (settled), as a client polling
+        every few minutes finds it.  poplard keeps a listing only of a
+        Maildir whose directories are over two seconds old."""
         user = self.world.list_user(self.world.list_sizes[1])
 
         def one(s):
             self.world.reset_maildir(s.label, user, user)
             self.bench(s, "list", users=["--user", user],
                        extra=["--repeat", "6"], kind="list-10k")
-        self.each_round("UIDL+LIST cold and warm", one)
+            time.sleep(SETTLE_S)
+            self.bench(s, "list", users=["--user", user],
+                       extra=["--repeat", "6"], kind="list-10k-settled")
+        self.each_round("UIDL+LIST cold, warm and settled", one)
 
     def curve(self):
+        # The first login moves the new messages to cur/: let that settle
+        # before the rounds, so that every round measures a Maildir that
+        # has not moved for a while, as a polling client finds it.
+        for s in self.servers:
+            for n in self.world.list_sizes:
+                self.bench(s, "list", users=["--user",
+                                             self.world.list_user(n)],
+                           extra=["--repeat", "1"], kind="curve-settle")
+        time.sleep(SETTLE_S)
+
         def one(s):
             for n in self.world.list_sizes:
                 user = self.world.list_user(n)
@@ -225,7 +284,7 @@ class Bench:
                 self.notes.append("system calls on %s: %s" % (s.label, e))
                 return
             res.update(server_label=s.label, kind="syscalls-plain")
-            self.results.append(res)
+            self.keep(res)
             self.notes.append("system calls per plain session on %s: %.1f "
                               "(%s)" % (s.label, res["syscalls_per_session"],
                                         res["top"]))
@@ -253,7 +312,7 @@ class Bench:
                 res = json.loads(f.read().splitlines()[-1])
             res["server_label"] = "copy-ceiling"
             res["kind"] = "ceiling-copy"
-            self.results.append(res)
+            self.keep(res, replace_last=True)
 
     def hold(self, k, tls, kind):
         def one(s):
@@ -378,6 +437,115 @@ class Bench:
             if not self.args.keep:
                 world.cleanup()
 
+    def sweep(self):
+        """Plain session rate against the number of concurrent clients,
+        like for like (bench_sweep.py).  A world of its own: as many
+        session-rate users as the most clients."""
+        why = bench_like.missing()
+        if why:
+            self.notes.append("no session-rate sweep: %s" % why)
+            return
+        counts = (bench_sweep.QUICK_CLIENTS if self.args.quick
+                  else bench_sweep.CLIENTS)
+        world = World(root_parent=self.args.tmp, rate_users=max(counts),
+                      hold_users=0, list_sizes=(), retr_mb=0)
+        self.sweep_world = world
+        servers = []
+        try:
+            world.make_credentials()
+            world.make_templates()
+            servers = bench_sweep.servers(world, self.build)
+            prefix = bench_like.client_prefix()
+            for s in servers:
+                s.configure()
+                self.log("sweep: starting %s (port %d)" % (s.label, s.port))
+                s.start()
+                self.bench(s, "rate", world=world, prefix=prefix,
+                           extra=["--concurrency", str(world.rate_users),
+                                  "--sessions", str(world.rate_users * 2)],
+                           kind="sweep-warm-up")
+            for r in range(self.rounds):
+                for n in counts:
+                    for s in servers:
+                        self.log("sweep, round %d: %d clients, %s" % (
+                            r + 1, n, s.label))
+                        self.bench(s, "rate", world=world, prefix=prefix,
+                                   kind=bench_sweep.KIND, cpu=True, extra=[
+                                       "--concurrency", str(n),
+                                       "--threads", "1",
+                                       "--duration", str(self.rate_s),
+                                       "--warmup", "0.5"])
+        finally:
+            for s in servers:
+                s.stop()
+            if not self.args.keep:
+                world.cleanup()
+
+    def tls(self):
+        """Full TLS handshakes with an ECDSA and an RSA certificate: poplard,
+        Dovecot tuned and the bare GnuTLS loop on one core each, and each
+        key's signing speed through GnuTLS and OpenSSL (bench_tls.py)."""
+        why = bench_like.missing()
+        if why:
+            self.notes.append("no TLS rows: %s" % why)
+            return
+        world = World(root_parent=self.args.tmp, hold_users=0,
+                      list_sizes=(), retr_mb=0)
+        self.tls_world = world
+        started = []
+        try:
+            world.make_credentials()
+            world.make_rsa_credentials()
+            world.make_templates()
+            by_cert = bench_tls.servers(world, self.build)
+            prefix = bench_like.client_prefix()
+            for cert, servers in by_cert.items():
+                for s in servers:
+                    note = s.configure()
+                    if note or not s.tls_port:
+                        self.notes.append("TLS rows: %s has no TLS: %s" % (
+                            s.label, note))
+                        continue
+                    self.log("TLS: starting %s (TLS port %d)" % (
+                        s.label, s.tls_port))
+                    s.start()
+                    started.append(s)
+            base = ["--concurrency", str(bench_tls.CLIENTS), "--threads",
+                    "1", "--duration", str(self.rate_s), "--warmup", "0.5"]
+            for s in started:
+                self.bench(s, "rate" if s.name != "ceiling" else "handshake",
+                           tls=True, world=world, prefix=prefix,
+                           users=[] if s.name == "ceiling" else None,
+                           extra=["--concurrency", str(world.rate_users),
+                                  "--sessions", str(world.rate_users * 2)],
+                           kind="tls-warm-up")
+            sign_s = 0.5 if self.args.quick else 2
+            for r in range(self.rounds):
+                for cert in bench_tls.CERTS:
+                    for s in by_cert[cert]:
+                        if s not in started:
+                            continue
+                        self.log("TLS %s, round %d: %s" % (
+                            cert, r + 1, s.label))
+                        ceiling = s.name == "ceiling"
+                        self.bench(s, "handshake" if ceiling else "rate",
+                                   tls=True, world=world, prefix=prefix,
+                                   users=[] if ceiling else None, extra=base,
+                                   kind=bench_tls.KIND, cpu=True)
+                    self.log("signing speed %s, round %d" % (cert, r + 1))
+                    try:
+                        self.keep(bench_tls.sign_gnutls(self.build, world,
+                                                        cert, sign_s))
+                        self.keep(bench_tls.sign_openssl(cert, sign_s))
+                    except (subprocess.SubprocessError, RuntimeError,
+                            ValueError) as e:
+                        self.notes.append("signing speed %s: %s" % (cert, e))
+        finally:
+            for s in started:
+                s.stop()
+            if not self.args.keep:
+                world.cleanup()
+
     def proxy(self):
         """Session rate and RETR through a poplard proxy against the same
         backend directly (bench_proxy.py).  A world of its own: the rate
@@ -485,9 +653,7 @@ class Bench:
                    "instructions_per_session": per,
                    "password_hash_per_session":
                        (hashing[n2] - hashing[n1]) / (n2 - n1)}
-            self.results.append(res)
-            with open(self.jsonl, "a") as f:
-                f.write(json.dumps(res) + "\n")
+            self.keep(res)
 
     def perf(self):
         if not shutil.which("perf"):
@@ -579,7 +745,11 @@ class Bench:
             # and proxy need none of the big world and its servers.
             if wanted("like"):
                 self.like()
-            if want is None or set(want) - {"like", "sql", "proxy"}:
+            if wanted("sweep"):
+                self.sweep()
+            if wanted("tls"):
+                self.tls()
+            if want is None or set(want) - STANDALONE:
                 self.against_dovecot(wanted)
             if wanted("sql"):
                 self.sql()
@@ -599,18 +769,20 @@ class Bench:
                           "the end: %s" % (load_start, loadavg()))
         report = bench_report.Report(
             self.results, self.notes,
-            self.world or self.like_world or self.sql_world or
-            self.proxy_world, self.args)
+            self.world or self.like_world or self.sweep_world or
+            self.tls_world or self.sql_world or self.proxy_world, self.args)
         text = report.text()
         with open(os.path.join(self.out, "summary.txt"), "w") as f:
             f.write(text)
         with open(os.path.join(self.out, "summary.json"), "w") as f:
             json.dump(report.summary(), f, indent=1)
         sys.stdout.write("\n" + text)
+        for name in bench_charts.write(self.out, self.out):
+            self.log("chart: %s" % name)
         self.log("done; results in %s" % self.out)
         if self.args.keep:
-            for w in (self.world, self.like_world, self.sql_world,
-                      self.proxy_world):
+            for w in (self.world, self.like_world, self.sweep_world,
+                      self.tls_world, self.sql_world, self.proxy_world):
                 if w:
                     self.log("kept %s" % w.root)
 
@@ -669,10 +841,11 @@ def main():
                     help="small data and short runs, to try the benchmark")
     ap.add_argument("--no-profile", action="store_true",
                     help="skip perf and callgrind")
-    ap.add_argument("--only", help="comma-separated steps: like, rate, "
-                    "syscalls, list, curve, retr, idle, scale, sql, proxy, "
-                    "profile (default: all); --only like,sql,proxy starts "
-                    "only those rows' servers")
+    ap.add_argument("--only", help="comma-separated steps: like, sweep, "
+                    "tls, rate, syscalls, list, curve, retr, idle, scale, "
+                    "sql, proxy, profile (default: all); --only with like, "
+                    "sweep, tls, sql and proxy alone starts only those "
+                    "rows' servers")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary world")
     args = ap.parse_args()
