@@ -92,6 +92,7 @@ struct MaildirLock {
   dev_t dev;
   ino_t ino;
   struct timespec ctime; /* after our own last change to the file */
+  bool shared;           /* on a network file system (fs-kind.h) */
   MaildirLockOwner owner;
 };
 
@@ -201,7 +202,7 @@ void maildir_lock_owner_self(MaildirLockOwner *owner)
   sanitize_word(owner->host);
   kept_word(&boot_id, owner->boot, sizeof owner->boot);
   kept_word(&pid_namespace, owner->pidns, sizeof owner->pidns);
-  owner->pid = (long long)getpid();
+  owner->pid = (long long)maildir_self_pid();
   owner->time = (long long)time(NULL);
   g_autofree char *uuid = g_uuid_string_random();
   g_strlcpy(owner->token, uuid, sizeof owner->token);
@@ -546,7 +547,7 @@ static PoplarStoreResult remove_stale(int root_fd, const MaildirLockOwner *self,
 /* Takes note of the lock file just linked into place (@fd, open since it
  * was written) and closes it: from here on it is reached by name. */
 static PoplarStoreResult hold(int root_fd, int fd, const MaildirLockOwner *self,
-                              MaildirLock **out, GError **error)
+                              bool shared, MaildirLock **out, GError **error)
 {
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -561,6 +562,7 @@ static PoplarStoreResult hold(int root_fd, int fd, const MaildirLockOwner *self,
   lock->dev = st.st_dev;
   lock->ino = st.st_ino;
   lock->ctime = st.st_ctim;
+  lock->shared = shared;
   lock->owner = *self;
   *out = lock;
   return POPLAR_STORE_OK;
@@ -640,7 +642,7 @@ static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
     if (fd >= 0) {
       if (sweep_due(removed_stale))
         sweep_strays(root_fd, &self, timeout_ms);
-      return hold(root_fd, fd, &self, lock, error);
+      return hold(root_fd, fd, &self, shared, lock, error);
     }
     if (errno != EEXIST) {
       maildir_set_errno_error(error, errno, "cannot create the lock file %s",
@@ -812,7 +814,17 @@ bool maildir_lock_release(MaildirLock *lock, GError **error)
 {
   if (!lock)
     return true;
-  bool ok = still_ours(lock, true, error);
+  /* On a local file system a status call tells, as at refresh, whether
+   * anyone touched the file since our last change: a lock taken over
+   * would be a new inode, or one whose change time moved.  Another
+   * machine's client may answer a status call from its attribute cache
+   * for a name the server gives to a new file meanwhile, so on a network
+   * file system the token is read (opening revalidates the name). */
+  struct stat st;
+  bool ok = !lock->shared && stat_lock(lock, &st, NULL) &&
+            looks_unchanged(lock, &st);
+  if (!ok)
+    ok = still_ours(lock, true, error);
   if (ok && unlinkat(lock->root_fd, MAILDIR_LOCK_FILE, 0) != 0 &&
       errno != ENOENT) {
     maildir_set_errno_error(error, errno, "cannot remove %s",

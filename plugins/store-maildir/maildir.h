@@ -211,6 +211,9 @@ typedef struct MaildirLockOwner {
 
 /* Fills @owner with this process's identity (time now, a fresh token). */
 void maildir_lock_owner_self(MaildirLockOwner *owner);
+
+/* getpid(), asked once per process. */
+pid_t maildir_self_pid(void);
 /* The lock file's content for @owner (one line, newly allocated). */
 char *maildir_lock_owner_format(const MaildirLockOwner *owner);
 /* Parses a lock file's content; false when it is not one. */
