@@ -92,6 +92,7 @@ struct MaildirLock {
   dev_t dev;
   ino_t ino;
   struct timespec ctime; /* after our own last change to the file */
+  off_t size;            /* of the owner line we wrote */
   bool shared;           /* on a network file system (fs-kind.h) */
   MaildirLockOwner owner;
 };
@@ -562,6 +563,7 @@ static PoplarStoreResult hold(int root_fd, int fd, const MaildirLockOwner *self,
   lock->dev = st.st_dev;
   lock->ino = st.st_ino;
   lock->ctime = st.st_ctim;
+  lock->size = st.st_size;
   lock->shared = shared;
   lock->owner = *self;
   *out = lock;
@@ -816,13 +818,14 @@ bool maildir_lock_release(MaildirLock *lock, GError **error)
     return true;
   /* On a local file system a status call tells, as at refresh, whether
    * anyone touched the file since our last change: a lock taken over
-   * would be a new inode, or one whose change time moved.  Another
+   * would be a new inode, or one whose change time moved (its size
+   * too, for a freed inode number reused within one clock tick).  Another
    * machine's client may answer a status call from its attribute cache
    * for a name the server gives to a new file meanwhile, so on a network
    * file system the token is read (opening revalidates the name). */
   struct stat st;
   bool ok = !lock->shared && stat_lock(lock, &st, NULL) &&
-            looks_unchanged(lock, &st);
+            looks_unchanged(lock, &st) && st.st_size == lock->size;
   if (!ok)
     ok = still_ours(lock, true, error);
   if (ok && unlinkat(lock->root_fd, MAILDIR_LOCK_FILE, 0) != 0 &&
