@@ -123,18 +123,39 @@ static bool stamp_of(int root_fd, const char *name, bool want_dir,
   return true;
 }
 
-bool maildir_index_stamps(int root_fd, MaildirIndexKey *key,
-                          MaildirIndexStamps *stamps)
+/* A directory's stamp from a status the caller took, else asked here. */
+static bool dir_stamp(int root_fd, const char *name, const struct stat *st,
+                      MaildirFileStamp *s)
+{
+  if (!st)
+    return stamp_of(root_fd, name, true, s);
+  memset(s, 0, sizeof *s);
+  if (!S_ISDIR(st->st_mode))
+    return false;
+  stamp_from(st, s);
+  return true;
+}
+
+bool maildir_index_stamps_with(int root_fd, const struct stat *cur,
+                               const struct stat *new_dir,
+                               MaildirIndexKey *key,
+                               MaildirIndexStamps *stamps)
 {
   struct stat st;
   if (fstat(root_fd, &st) != 0)
     return false;
   key->dev = (uint64_t)st.st_dev;
   key->ino = (uint64_t)st.st_ino;
-  return stamp_of(root_fd, "cur", true, &stamps->cur) &&
-         stamp_of(root_fd, "new", true, &stamps->new_dir) &&
+  return dir_stamp(root_fd, "cur", cur, &stamps->cur) &&
+         dir_stamp(root_fd, "new", new_dir, &stamps->new_dir) &&
          stamp_of(root_fd, MAILDIR_UIDL_RECORD_FILE, false,
                   &stamps->record);
+}
+
+bool maildir_index_stamps(int root_fd, MaildirIndexKey *key,
+                          MaildirIndexStamps *stamps)
+{
+  return maildir_index_stamps_with(root_fd, NULL, NULL, key, stamps);
 }
 
 static bool time_equal(const struct timespec *a, const struct timespec *b)
