@@ -72,6 +72,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,10 +433,79 @@ static char *describe(const Holder *h)
  * page cache, and a lock need not survive a crash of the machine (after a
  * reboot its boot id names a kernel that is gone, and an empty lock is
  * judged by its age), so no fsync is paid at every login there. */
+static bool write_all(int fd, const char *content)
+{
+  size_t len = strlen(content);
+  const char *p = content;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return false;
+    p += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+/* 1: O_TMPFILE and linking through /proc work here; 0: they did not once
+ * (a file system without O_TMPFILE, no /proc), so the named private file
+ * is used from then on. */
+static atomic_int anonymous_usable = 1;
+
+/* On a local file system: the private file has no name at all
+ * (O_TMPFILE), so nothing is left behind by a process killed half-way
+ * and no unlink is needed after the link.  Returns the descriptor, -1
+ * with errno (EEXIST: held), or -2 when this way is not available. */
+static int create_anonymous(int root_fd, const char *name,
+                            const char *content)
+{
+  if (!atomic_load(&anonymous_usable))
+    return -2;
+  int fd;
+  do
+    fd = openat(root_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == EMFILE || errno == ENFILE || errno == ENOSPC ||
+        errno == EDQUOT || errno == EACCES || errno == EROFS)
+      return -1;
+    atomic_store(&anonymous_usable, 0);
+    return -2;
+  }
+  if (!write_all(fd, content)) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  /* linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH; the descriptor's
+   * /proc link needs nothing. */
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  if (linkat(AT_FDCWD, proc, root_fd, name, AT_SYMLINK_FOLLOW) == 0)
+    return fd;
+  int err = errno;
+  close(fd);
+  if (err == EEXIST || err == EMFILE || err == ENFILE || err == ENOSPC ||
+      err == EDQUOT || err == EACCES || err == EROFS || err == EMLINK) {
+    errno = err;
+    return -1;
+  }
+  atomic_store(&anonymous_usable, 0);
+  return -2;
+}
+
 static int create_exclusive(int root_fd, const char *name,
                             const char *content, const MaildirLockOwner *self,
                             bool shared)
 {
+  if (!shared) {
+    int fd = create_anonymous(root_fd, name, content);
+    if (fd != -2)
+      return fd;
+  }
   /* <name>.new.<boot id>.<pid>.<random>: enough for sweep_strays() to
    * tell a file of a dead process on this machine. */
   char tmp[192];
@@ -451,17 +521,8 @@ static int create_exclusive(int root_fd, const char *name,
     errno = err;
     return -1;
   }
-  size_t len = strlen(content);
-  const char *p = content;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      goto fail;
-    p += n;
-    len -= (size_t)n;
-  }
+  if (!write_all(fd, content))
+    goto fail;
   if (shared && fsync(fd) != 0)
     goto fail;
   if (linkat(root_fd, tmp, root_fd, name, 0) != 0)
