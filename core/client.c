@@ -441,14 +441,13 @@ void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
   c->job.pending = true;
   c->job.work = work;
   c->job.done = done;
-  GError *error = NULL;
-  if (!g_thread_pool_push(c->server->pool, c, &error)) {
-    /* Only fails when a new thread cannot be created: run it here rather
-     * than lose the session's state. */
+  if (!poplard_pool_push(c->server->pool, c)) {
+    /* Only fails when no thread runs and none can be created: run it here
+     * rather than lose the session's state. */
     poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
-                   "plugin pool: %s; running the call on the loop",
-                   error->message);
-    g_error_free(error);
+                   "plugin pool: cannot start a thread: %s; running the "
+                   "call on the loop",
+                   g_strerror(errno));
     work(c);
     poplard_loop_invoke(c->loop, job_finished, c);
   }
