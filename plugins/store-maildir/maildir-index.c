@@ -123,16 +123,19 @@ static bool stamp_of(int root_fd, const char *name, bool want_dir,
   return true;
 }
 
-/* A directory's stamp from a status the caller took, else asked here. */
+/* A directory's stamp from a status the caller took, else asked here;
+ * its status in *@seen. */
 static bool dir_stamp(int root_fd, const char *name, const struct stat *st,
-                      MaildirFileStamp *s)
+                      MaildirFileStamp *s, struct stat *seen)
 {
-  if (!st)
-    return stamp_of(root_fd, name, true, s);
   memset(s, 0, sizeof *s);
-  if (!S_ISDIR(st->st_mode))
+  if (st)
+    *seen = *st;
+  else if (fstatat(root_fd, name, seen, AT_SYMLINK_NOFOLLOW) != 0)
     return false;
-  stamp_from(st, s);
+  if (!S_ISDIR(seen->st_mode))
+    return false;
+  stamp_from(seen, s);
   return true;
 }
 
@@ -141,13 +144,12 @@ bool maildir_index_stamps_with(int root_fd, const struct stat *cur,
                                MaildirIndexKey *key,
                                MaildirIndexStamps *stamps)
 {
-  struct stat st;
-  if (fstat(root_fd, &st) != 0)
+  struct stat cur_st, new_st;
+  if (!dir_stamp(root_fd, "cur", cur, &stamps->cur, &cur_st))
     return false;
-  key->dev = (uint64_t)st.st_dev;
-  key->ino = (uint64_t)st.st_ino;
-  return dir_stamp(root_fd, "cur", cur, &stamps->cur) &&
-         dir_stamp(root_fd, "new", new_dir, &stamps->new_dir) &&
+  key->dev = (uint64_t)cur_st.st_dev;
+  key->ino = (uint64_t)cur_st.st_ino;
+  return dir_stamp(root_fd, "new", new_dir, &stamps->new_dir, &new_st) &&
          stamp_of(root_fd, MAILDIR_UIDL_RECORD_FILE, false,
                   &stamps->record);
 }

@@ -375,7 +375,8 @@ bool maildir_uidl_record_save(int root_fd, MaildirUidlRecord *rec,
 
 /* ---- the listing index (maildir-index.c) ------------------------------ */
 
-/* A Maildir, whatever path names it. */
+/* A Maildir, whatever path names it: its cur/ directory, which belongs to
+ * it alone (and whose stamp moves should it be renamed away). */
 typedef struct MaildirIndexKey {
   uint64_t dev;
   uint64_t ino;
@@ -401,7 +402,7 @@ typedef struct MaildirIndex MaildirIndex;
 
 MaildirIndex *maildir_index_new(void);
 void maildir_index_free(MaildirIndex *index);
-/* Stats the Maildir @root_fd, its cur/ and new/ and poplar-uidls.  False
+/* Stats the cur/ and new/ and poplar-uidls of the Maildir @root_fd.  False
  * when any of them is not what a Maildir has (the caller lists from
  * scratch then, and reports what is wrong). */
 bool maildir_index_stamps(int root_fd, MaildirIndexKey *key,
