@@ -116,10 +116,20 @@ void poplard_client_update_watch(PoplarClient *c)
       poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
     return;
   }
-  if (poplard_client_wants_input(c))
+  if (poplard_client_wants_input(c)) {
     ev |= EPOLLIN;
+    c->conn.input_unwanted = false;
+  }
   if (poplard_client_pending(c) > 0 || c->out.await_writable)
     ev |= EPOLLOUT;
+  /* A client mostly waits for the reply to its last command, so input
+   * stays watched while a plugin call or a reply is pending: two
+   * epoll_ctl calls fewer per call.  Should input come meanwhile, on_io()
+   * leaves it unread and the watch is narrowed then. */
+  const PoplarWatch *w = &c->conn.watch;
+  if (w->added && (w->events & EPOLLIN) && (ev | EPOLLIN) == w->events &&
+      !c->conn.input_unwanted)
+    return;
   if (!poplard_loop_watch_set(c->loop, &c->conn.watch, ev))
     poplard_client_close(c, POPLAR_DISCONNECT_ERROR);
 }
@@ -296,6 +306,12 @@ static void on_io(void *ctx, uint32_t events)
     poplard_client_tls_handshake_step(c);
     return;
   }
+  if ((events & (EPOLLIN | EPOLLHUP)) == EPOLLIN &&
+      !poplard_client_wants_input(c)) {
+    /* Still watched only to spare epoll_ctl calls (update_watch()). */
+    c->conn.input_unwanted = true;
+    events &= ~(uint32_t)EPOLLIN;
+  }
   if (events & (EPOLLIN | EPOLLHUP))
     poplard_client_read(c);
   if (events & EPOLLOUT)
@@ -425,14 +441,13 @@ void poplard_client_run_job(PoplarClient *c, PoplarJobFunc work,
   c->job.pending = true;
   c->job.work = work;
   c->job.done = done;
-  GError *error = NULL;
-  if (!g_thread_pool_push(c->server->pool, c, &error)) {
-    /* Only fails when a new thread cannot be created: run it here rather
-     * than lose the session's state. */
+  if (!poplard_pool_push(c->server->pool, c)) {
+    /* Only fails when no thread runs and none can be created: run it here
+     * rather than lose the session's state. */
     poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,
-                   "plugin pool: %s; running the call on the loop",
-                   error->message);
-    g_error_free(error);
+                   "plugin pool: cannot start a thread: %s; running the "
+                   "call on the loop",
+                   g_strerror(errno));
     work(c);
     poplard_loop_invoke(c->loop, job_finished, c);
   }
@@ -573,7 +588,8 @@ void poplard_client_detach(PoplarClient *c)
 
 void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                           bool implicit_tls, const struct sockaddr *remote,
-                          socklen_t rlen, const char *listener)
+                          socklen_t rlen, const char *listener,
+                          const char *local_host, unsigned local_port)
 {
   PoplarLoop *loop = server->loops[loop_index];
   (void)rlen;
@@ -618,19 +634,24 @@ void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
   g_strlcpy(c->session.remote_address, addr,
             sizeof c->session.remote_address);
   c->session.remote_port = port;
-  struct sockaddr_storage local;
-  socklen_t llen = sizeof local;
-  if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-    poplard_address_text((struct sockaddr *)&local, c->session.local_address,
-                         sizeof c->session.local_address,
-                         &c->session.local_port);
+  if (local_host) {
+    g_strlcpy(c->session.local_address, local_host,
+              sizeof c->session.local_address);
+    c->session.local_port = local_port;
+  } else {
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+      poplard_address_text((struct sockaddr *)&local,
+                           c->session.local_address,
+                           sizeof c->session.local_address,
+                           &c->session.local_port);
+  }
   c->session.trusted = poplard_netlist_contains(server->cfg.trusted, remote);
   c->session.start_time = g_get_real_time();
   c->state = POPLAR_STATE_CONNECT;
   c->conn.implicit_tls = implicit_tls;
   poplard_stats_connection(c, true);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (proxied) {
     poplard_loop_timer_arm(
         loop, &c->timer,

@@ -67,6 +67,7 @@ struct PoplarClient {
     bool stls_pending;    /* STLS answered, handshake once it is sent */
     bool tls_send_retry;  /* gnutls_record_send must be called again */
     bool proxy_pending;   /* the PROXY header has not been read yet */
+    bool input_unwanted;  /* input came while none was wanted: stop watching */
     size_t proxy_skip;    /* PROXY v2 octets (TLVs) still to discard */
     struct PoplarProxyInfo *proxy_info; /* parsed, kept while TLVs drain */
     bool counted;         /* in the connection limits under limits_key */
@@ -163,10 +164,13 @@ struct PoplarClient {
 };
 
 /* Takes ownership of @fd (accepted, non-blocking); the client lives on
- * loop @loop_index.  @implicit_tls: TLS handshake before the greeting. */
+ * loop @loop_index.  @implicit_tls: TLS handshake before the greeting.
+ * @local_host and @local_port: the address the connection came to, when
+ * the listener knows it (NULL: the socket is asked). */
 void poplard_client_create(PoplarServer *server, unsigned loop_index, int fd,
                           bool implicit_tls, const struct sockaddr *remote,
-                          socklen_t rlen, const char *listener);
+                          socklen_t rlen, const char *listener,
+                          const char *local_host, unsigned local_port);
 /* A client on @fd, linked into loop @loop_index's list, its watch and
  * idle timer set up but nothing sent: the common part of
  * poplard_client_create() and of a session adopted from a worker. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -23,7 +24,12 @@ struct PoplarLoop {
   GArray *pending; /* Invocation, filled by other threads */
   GArray *running; /* swapped with pending by the loop */
   GArray *deferred; /* Invocation, run after the current batch of events */
-  bool wake_pending;
+  bool wake_pending; /* invocations are queued and the loop owes a run */
+  /* Set while the loop is in (or about to enter) epoll_wait(): only then
+   * does an invocation need the eventfd to wake it.  Otherwise the loop
+   * finds wake_pending set before it next waits: one write and one read
+   * fewer per hand-over whenever the loop is busy anyway. */
+  atomic_int polling;
   volatile int quit;
   PoplarTimer **heap;
   size_t heap_len, heap_cap;
@@ -136,20 +142,17 @@ void poplard_loop_invoke(PoplarLoop *loop, PoplarInvokeFunc func, void *data)
   wake = !loop->wake_pending;
   loop->wake_pending = true;
   g_mutex_unlock(&loop->lock);
-  if (wake) {
+  /* The loop sets polling before it looks at wake_pending under the lock:
+   * either it sees ours, or we see it polling. */
+  if (wake && atomic_load(&loop->polling)) {
     uint64_t one = 1;
     while (write(loop->wakefd, &one, sizeof one) < 0 && errno == EINTR)
       ;
   }
 }
 
-static void on_wake(void *ctx, uint32_t events)
+static void run_invocations(PoplarLoop *loop)
 {
-  PoplarLoop *loop = ctx;
-  uint64_t count;
-  (void)events;
-  while (read(loop->wakefd, &count, sizeof count) < 0 && errno == EINTR)
-    ;
   g_mutex_lock(&loop->lock);
   GArray *batch = loop->pending;
   loop->pending = loop->running;
@@ -161,6 +164,28 @@ static void on_wake(void *ctx, uint32_t events)
     inv->func(inv->data);
   }
   g_array_set_size(batch, 0);
+}
+
+static void on_wake(void *ctx, uint32_t events)
+{
+  PoplarLoop *loop = ctx;
+  uint64_t count;
+  (void)events;
+  while (read(loop->wakefd, &count, sizeof count) < 0 && errno == EINTR)
+    ;
+  run_invocations(loop);
+}
+
+/* True when invocations are owed; false with polling set. */
+static bool invocations_owed(PoplarLoop *loop)
+{
+  atomic_store(&loop->polling, 1);
+  g_mutex_lock(&loop->lock);
+  bool owed = loop->wake_pending;
+  g_mutex_unlock(&loop->lock);
+  if (owed)
+    atomic_store(&loop->polling, 0);
+  return owed;
 }
 
 void poplard_loop_quit(PoplarLoop *loop)
@@ -276,8 +301,12 @@ void poplard_loop_run(PoplarLoop *loop)
 {
   struct epoll_event events[LOOP_MAX_EVENTS];
   while (!g_atomic_int_get(&loop->quit)) {
+    /* Owed invocations run after this batch of events; the wait then
+     * only looks (so that a stream of invocations starves no socket). */
+    bool owed = invocations_owed(loop);
     int n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS,
-                       next_timeout_ms(loop));
+                       owed ? 0 : next_timeout_ms(loop));
+    atomic_store(&loop->polling, 0);
     loop->now = g_get_monotonic_time();
     if (n < 0 && errno != EINTR)
       break;
@@ -285,6 +314,8 @@ void poplard_loop_run(PoplarLoop *loop)
       PoplarWatch *w = events[i].data.ptr;
       w->func(w->ctx, events[i].events);
     }
+    if (owed)
+      run_invocations(loop);
     run_timers(loop);
     run_deferred(loop);
   }

@@ -18,17 +18,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client-internal.h"
 #include "client.h"
 #include "fd-limit.h"
 #include "poplar-limits.h"
 
-/* Accepts per wake-up, so one busy listener cannot starve sessions. */
-#define ACCEPT_BATCH 32
+/* Accepts per wake-up.  One: the listener is level-triggered, so a
+ * connection still queued wakes the next epoll_wait() along with the
+ * sessions' events, no loop starves its sessions, and an accept4() that
+ * would only say EAGAIN is never made. */
+#define ACCEPT_BATCH 1
 /* How long a loop leaves a listener alone after accept() failed for want
  * of resources: long enough not to spin, short enough that a waiting
  * client hardly notices once descriptors are free again. */
@@ -47,6 +53,10 @@ struct PoplarListener {
   int fd;
   bool tls;
   char address[64];
+  /* The address every connection gets, when it is not a wildcard (then
+   * each connection's own is asked for). */
+  char local_host[48];
+  unsigned local_port;
   PoplarServer *server;
   ListenerWatch *watches; /* one per loop */
   unsigned n_watches;
@@ -200,6 +210,20 @@ static void describe_bound(PoplarListener *l)
   unsigned port = 0;
   if (getsockname(l->fd, (struct sockaddr *)&ss, &len) != 0)
     return;
+  if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+    /* Linux gives accepted sockets the listener's TCP options: one call
+     * here instead of one per connection. */
+    int one = 1;
+    (void)setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  bool wildcard =
+      (ss.ss_family == AF_INET &&
+       ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+      (ss.ss_family == AF_INET6 &&
+       IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr));
+  if (!wildcard)
+    poplard_address_text((struct sockaddr *)&ss, l->local_host,
+                         sizeof l->local_host, &l->local_port);
   if (ss.ss_family == AF_INET) {
     struct sockaddr_in *in = (struct sockaddr_in *)&ss;
     inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
@@ -385,7 +409,9 @@ static void on_accept(void *ctx, uint32_t events)
     if (g_atomic_int_get(&l->failing))
       report_accepts(l, 0, poplard_loop_now(server->loops[lw->loop_index]));
     poplard_client_create(server, lw->loop_index, fd, l->tls,
-                         (struct sockaddr *)&ss, len, l->address);
+                         (struct sockaddr *)&ss, len, l->address,
+                         l->local_host[0] ? l->local_host : NULL,
+                         l->local_port);
   }
 }
 

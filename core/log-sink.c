@@ -29,7 +29,7 @@ static void forget_pid(void)
   cached_pid = 0;
 }
 
-static pid_t log_pid(void)
+pid_t poplard_self_pid(void)
 {
   if (cached_pid == 0)
     cached_pid = getpid();
@@ -65,7 +65,7 @@ static void stderr_handler(PoplarLogLevel level, const char *session_id,
   if (plugin && level <= POPLAR_LOG_WARNING)
     poplard_stats_plugin_problem(plugin, level_names[level]);
   fprintf(stderr, "%s poplard[%d]: %s: %s%s%s%s%s\n", stamp ? stamp : "",
-          (int)log_pid(), level_names[level], session_id ? session_id : "",
+          (int)poplard_self_pid(), level_names[level], session_id ? session_id : "",
           session_id ? ": " : "", plugin ? plugin : "", plugin ? ": " : "",
           message);
 }

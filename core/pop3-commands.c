@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "log-sink.h"
 #include "mailbox-policy.h"
 
 enum {
@@ -143,7 +144,7 @@ void poplard_pop3_greet(PoplarClient *c)
   if (c->server->apop) {
     /* RFC 1939 section 7: a timestamp unique to this greeting. */
     g_snprintf(c->login.apop_stamp, sizeof c->login.apop_stamp,
-               "<%d.%s.%" G_GINT64_FORMAT "@%s>", (int)getpid(), c->session.id,
+               "<%d.%s.%" G_GINT64_FORMAT "@%s>", (int)poplard_self_pid(), c->session.id,
                c->session.start_time / G_USEC_PER_SEC, cfg->hostname);
     poplard_client_replyf(c, "+OK %s %s", cfg->greeting, c->login.apop_stamp);
   } else {

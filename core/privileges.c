@@ -5,12 +5,37 @@
 #include <glib.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+/* The effective ids, asked once: they change only through the functions
+ * below, which forget them.  A forked child inherits ids and cache alike. */
+/* (gid << 32 | uid) + 1, or 0 while unknown (the one pair that wraps to
+ * 0 is merely asked for every time). */
+static _Atomic uint64_t known_ids;
+
+static void forget_ids(void)
+{
+  known_ids = 0;
+}
+
+void poplard_effective_ids(uint32_t *uid, uint32_t *gid)
+{
+  uint64_t ids = known_ids;
+  if (ids == 0) {
+    ids = ((uint64_t)(uint32_t)getegid() << 32 | (uint32_t)geteuid()) + 1;
+    known_ids = ids;
+  }
+  ids -= 1;
+  *uid = (uint32_t)ids;
+  *gid = (uint32_t)(ids >> 32);
+}
 
 bool poplard_drop_privileges(const char *user, const char *group,
                             bool allow_root, char **error)
 {
+  forget_ids();
   if (!user) {
     if (geteuid() == 0 && !allow_root) {
       *error = g_strdup(
@@ -76,6 +101,7 @@ static bool add_group(gid_t gid)
 bool poplard_become_uid(uint32_t uid, uint32_t gid, uint32_t extra_gid,
                         char **error)
 {
+  forget_ids();
   if (uid == 0 || gid == 0) {
     *error = g_strdup_printf("refusing to serve a session as uid %u gid %u: "
                              "root's ids", uid, gid);
@@ -114,6 +140,7 @@ bool poplard_become_uid(uint32_t uid, uint32_t gid, uint32_t extra_gid,
 bool poplard_assume_identity(const char *user, const char *group,
                              char **error)
 {
+  forget_ids();
   if (!user)
     return true;
   char buf[4096];
@@ -143,6 +170,7 @@ bool poplard_assume_identity(const char *user, const char *group,
 
 bool poplard_resume_root(char **error)
 {
+  forget_ids();
   if (seteuid(0) != 0 || setegid(0) != 0) {
     *error = g_strdup_printf("cannot resume root: %s", g_strerror(errno));
     return false;

@@ -31,4 +31,8 @@ bool poplard_resume_root(char **error);
 bool poplard_become_uid(uint32_t uid, uint32_t gid, uint32_t extra_gid,
                         char **error);
 
+/* This process's effective uid and gid, without a system call after the
+ * first (the functions above forget them when they change them). */
+void poplard_effective_ids(uint32_t *uid, uint32_t *gid);
+
 #endif

@@ -337,14 +337,8 @@ bool poplard_server_serve(PoplarServer *server, GString *error)
   server->throttle = poplard_throttle_new(
       cfg->auth_failure_delay_ms, cfg->auth_failure_delay_max_ms,
       cfg->auth_failure_window_ms, POPLAR_THROTTLE_ENTRIES);
-  GError *gerr = NULL;
-  server->pool = g_thread_pool_new(poplard_client_job_thread, server,
-                                   (gint)cfg->plugin_threads, FALSE, &gerr);
-  if (!server->pool) {
-    g_string_append_printf(error, "plugin thread pool: %s\n", gerr->message);
-    g_error_free(gerr);
-    return false;
-  }
+  server->pool = poplard_pool_new(poplard_client_job_thread, server,
+                                  cfg->plugin_threads);
   server->n_loops = cfg->threads;
   server->loops = g_new0(PoplarLoop *, server->n_loops);
   server->loop_clients = g_new0(PoplarLoopClients, server->n_loops);
@@ -416,8 +410,7 @@ void poplard_server_stop(PoplarServer *server, uint64_t grace_ms)
 
 void poplard_server_free(PoplarServer *server)
 {
-  if (server->pool)
-    g_thread_pool_free(server->pool, FALSE, TRUE);
+  poplard_pool_free(server->pool);
   if (server->listeners)
     g_ptr_array_unref(server->listeners);
   for (unsigned i = 0; i < server->n_loops; i++)

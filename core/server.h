@@ -9,6 +9,7 @@
 #include "conn-limits.h"
 #include "event-loop.h"
 #include "memory-trim.h"
+#include "plugin-pool.h"
 #include "poplar-private.h"
 #include "server-config.h"
 #include "tls.h"
@@ -32,7 +33,7 @@ typedef struct PoplarServer {
   PoplarLoopClients *loop_clients; /* one per loop */
   GThread **threads;
   unsigned n_loops;
-  GThreadPool *pool; /* plugin calls */
+  PoplarPool *pool; /* plugin calls */
   PoplarConnLimits *limits;
   PoplarThrottle *throttle; /* growing delays after failed logins */
   bool apop; /* some passdb can supply secrets */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "handoff.h"
+#include "privileges.h"
 #include "session-end.h"
 #include "session-relay.h"
 
@@ -87,7 +88,9 @@ PoplarUidRoute poplard_uid_route(PoplarClient *c)
                    gid_text ? gid_text : uid_text);
     return refuse(c, "-ERR [SYS/PERM] Mailbox cannot be opened");
   }
-  if (uid == (uint32_t)geteuid() && gid == (uint32_t)getegid())
+  uint32_t my_uid, my_gid;
+  poplard_effective_ids(&my_uid, &my_gid);
+  if (uid == my_uid && gid == my_gid)
     return POPLAR_UID_HERE;
   if (uid == 0 || uid < c->server->cfg.first_valid_uid) {
     poplarpriv_log(c->session.id, POPLAR_LOG_ERROR,

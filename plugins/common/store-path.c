@@ -130,6 +130,25 @@ static int open_untrusted(int dir_fd, const char *rest, int flags)
   return fd;
 }
 
+/* The whole of @path in one call, following no link anywhere.  Where no
+ * component is a link, the walk below would reach the same directory: it
+ * only differs in which links it follows.  Returns -1 (errno untouched
+ * for the caller to ignore) when the walk must decide. */
+static int open_without_links(const char *path, int flags)
+{
+  if (!atomic_load(&openat2_usable))
+    return -1;
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (unsigned long long)flags;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd;
+  do
+    fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+  while (fd < 0 && errno == EINTR);
+  return (int)fd;
+}
+
 int store_path_open_dir(const char *path, int flags, bool *trusted)
 {
   if (path[0] != '/' || !path_valid(path)) {
@@ -137,6 +156,15 @@ int store_path_open_dir(const char *path, int flags, bool *trusted)
     return -1;
   }
   int last_flags = flags | O_DIRECTORY | O_CLOEXEC;
+  /* Telling whether the directory is trusted needs the walk's status
+   * calls; opening it needs them only where a link is on the way. */
+  if (!trusted) {
+    int saved = errno;
+    int fd = open_without_links(path, last_flags);
+    if (fd >= 0)
+      return fd;
+    errno = saved;
+  }
   int fd = retry_openat(AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
   if (fd < 0)

@@ -123,18 +123,41 @@ static bool stamp_of(int root_fd, const char *name, bool want_dir,
   return true;
 }
 
+/* A directory's stamp from a status the caller took, else asked here;
+ * its status in *@seen. */
+static bool dir_stamp(int root_fd, const char *name, const struct stat *st,
+                      MaildirFileStamp *s, struct stat *seen)
+{
+  memset(s, 0, sizeof *s);
+  if (st)
+    *seen = *st;
+  else if (fstatat(root_fd, name, seen, AT_SYMLINK_NOFOLLOW) != 0)
+    return false;
+  if (!S_ISDIR(seen->st_mode))
+    return false;
+  stamp_from(seen, s);
+  return true;
+}
+
+bool maildir_index_stamps_with(int root_fd, const struct stat *cur,
+                               const struct stat *new_dir,
+                               MaildirIndexKey *key,
+                               MaildirIndexStamps *stamps)
+{
+  struct stat cur_st, new_st;
+  if (!dir_stamp(root_fd, "cur", cur, &stamps->cur, &cur_st))
+    return false;
+  key->dev = (uint64_t)cur_st.st_dev;
+  key->ino = (uint64_t)cur_st.st_ino;
+  return dir_stamp(root_fd, "new", new_dir, &stamps->new_dir, &new_st) &&
+         stamp_of(root_fd, MAILDIR_UIDL_RECORD_FILE, false,
+                  &stamps->record);
+}
+
 bool maildir_index_stamps(int root_fd, MaildirIndexKey *key,
                           MaildirIndexStamps *stamps)
 {
-  struct stat st;
-  if (fstat(root_fd, &st) != 0)
-    return false;
-  key->dev = (uint64_t)st.st_dev;
-  key->ino = (uint64_t)st.st_ino;
-  return stamp_of(root_fd, "cur", true, &stamps->cur) &&
-         stamp_of(root_fd, "new", true, &stamps->new_dir) &&
-         stamp_of(root_fd, MAILDIR_UIDL_RECORD_FILE, false,
-                  &stamps->record);
+  return maildir_index_stamps_with(root_fd, NULL, NULL, key, stamps);
 }
 
 static bool time_equal(const struct timespec *a, const struct timespec *b)

@@ -118,7 +118,7 @@ MaildirLockKeeper *maildir_lock_keeper_new(PoplarPlugin *plugin,
 /* With the mutex held. */
 static void ensure_thread(MaildirLockKeeper *keeper)
 {
-  pid_t pid = getpid();
+  pid_t pid = maildir_self_pid();
   if (keeper->has_thread && keeper->thread_pid == pid)
     return;
   if (keeper->has_thread) {
@@ -164,7 +164,7 @@ void maildir_lock_keeper_free(MaildirLockKeeper *keeper)
   pthread_mutex_lock(&keeper->mutex);
   keeper->stopping = true;
   pthread_cond_broadcast(&keeper->cond);
-  bool join = keeper->has_thread && keeper->thread_pid == getpid();
+  bool join = keeper->has_thread && keeper->thread_pid == maildir_self_pid();
   pthread_mutex_unlock(&keeper->mutex);
   if (join)
     pthread_join(keeper->thread, NULL);

@@ -72,6 +72,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,8 @@ struct MaildirLock {
   dev_t dev;
   ino_t ino;
   struct timespec ctime; /* after our own last change to the file */
+  off_t size;            /* of the owner line we wrote */
+  bool shared;           /* on a network file system (fs-kind.h) */
   MaildirLockOwner owner;
 };
 
@@ -201,7 +204,7 @@ void maildir_lock_owner_self(MaildirLockOwner *owner)
   sanitize_word(owner->host);
   kept_word(&boot_id, owner->boot, sizeof owner->boot);
   kept_word(&pid_namespace, owner->pidns, sizeof owner->pidns);
-  owner->pid = (long long)getpid();
+  owner->pid = (long long)maildir_self_pid();
   owner->time = (long long)time(NULL);
   g_autofree char *uuid = g_uuid_string_random();
   g_strlcpy(owner->token, uuid, sizeof owner->token);
@@ -435,10 +438,79 @@ static char *describe(const Holder *h)
  * page cache, and a lock need not survive a crash of the machine (after a
  * reboot its boot id names a kernel that is gone, and an empty lock is
  * judged by its age), so no fsync is paid at every login there. */
+static bool write_all(int fd, const char *content)
+{
+  size_t len = strlen(content);
+  const char *p = content;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return false;
+    p += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+/* 1: O_TMPFILE and linking through /proc work here; 0: they did not once
+ * (a file system without O_TMPFILE, no /proc), so the named private file
+ * is used from then on. */
+static atomic_int anonymous_usable = 1;
+
+/* On a local file system: the private file has no name at all
+ * (O_TMPFILE), so nothing is left behind by a process killed half-way
+ * and no unlink is needed after the link.  Returns the descriptor, -1
+ * with errno (EEXIST: held), or -2 when this way is not available. */
+static int create_anonymous(int root_fd, const char *name,
+                            const char *content)
+{
+  if (!atomic_load(&anonymous_usable))
+    return -2;
+  int fd;
+  do
+    fd = openat(root_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == EMFILE || errno == ENFILE || errno == ENOSPC ||
+        errno == EDQUOT || errno == EACCES || errno == EROFS)
+      return -1;
+    atomic_store(&anonymous_usable, 0);
+    return -2;
+  }
+  if (!write_all(fd, content)) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  /* linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH; the descriptor's
+   * /proc link needs nothing. */
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  if (linkat(AT_FDCWD, proc, root_fd, name, AT_SYMLINK_FOLLOW) == 0)
+    return fd;
+  int err = errno;
+  close(fd);
+  if (err == EEXIST || err == EMFILE || err == ENFILE || err == ENOSPC ||
+      err == EDQUOT || err == EACCES || err == EROFS || err == EMLINK) {
+    errno = err;
+    return -1;
+  }
+  atomic_store(&anonymous_usable, 0);
+  return -2;
+}
+
 static int create_exclusive(int root_fd, const char *name,
                             const char *content, const MaildirLockOwner *self,
                             bool shared)
 {
+  if (!shared) {
+    int fd = create_anonymous(root_fd, name, content);
+    if (fd != -2)
+      return fd;
+  }
   /* <name>.new.<boot id>.<pid>.<random>: enough for sweep_strays() to
    * tell a file of a dead process on this machine. */
   char tmp[192];
@@ -454,17 +526,8 @@ static int create_exclusive(int root_fd, const char *name,
     errno = err;
     return -1;
   }
-  size_t len = strlen(content);
-  const char *p = content;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      goto fail;
-    p += n;
-    len -= (size_t)n;
-  }
+  if (!write_all(fd, content))
+    goto fail;
   if (shared && fsync(fd) != 0)
     goto fail;
   if (linkat(root_fd, tmp, root_fd, name, 0) != 0)
@@ -551,7 +614,7 @@ static PoplarStoreResult remove_stale(int root_fd, const MaildirLockOwner *self,
 /* Takes note of the lock file just linked into place (@fd, open since it
  * was written) and closes it: from here on it is reached by name. */
 static PoplarStoreResult hold(int root_fd, int fd, const MaildirLockOwner *self,
-                              MaildirLock **out, GError **error)
+                              bool shared, MaildirLock **out, GError **error)
 {
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -566,6 +629,8 @@ static PoplarStoreResult hold(int root_fd, int fd, const MaildirLockOwner *self,
   lock->dev = st.st_dev;
   lock->ino = st.st_ino;
   lock->ctime = st.st_ctim;
+  lock->size = st.st_size;
+  lock->shared = shared;
   lock->owner = *self;
   *out = lock;
   return POPLAR_STORE_OK;
@@ -645,7 +710,7 @@ static PoplarStoreResult acquire(int root_fd, uint64_t timeout_ms,
     if (fd >= 0) {
       if (sweep_due(removed_stale))
         sweep_strays(root_fd, &self, timeout_ms);
-      return hold(root_fd, fd, &self, lock, error);
+      return hold(root_fd, fd, &self, shared, lock, error);
     }
     if (errno == ESTALE)
       continue; /* see examine() */
@@ -819,7 +884,18 @@ bool maildir_lock_release(MaildirLock *lock, GError **error)
 {
   if (!lock)
     return true;
-  bool ok = still_ours(lock, true, error);
+  /* On a local file system a status call tells, as at refresh, whether
+   * anyone touched the file since our last change: a lock taken over
+   * would be a new inode, or one whose change time moved (its size
+   * too, for a freed inode number reused within one clock tick).  Another
+   * machine's client may answer a status call from its attribute cache
+   * for a name the server gives to a new file meanwhile, so on a network
+   * file system the token is read (opening revalidates the name). */
+  struct stat st;
+  bool ok = !lock->shared && stat_lock(lock, &st, NULL) &&
+            looks_unchanged(lock, &st) && st.st_size == lock->size;
+  if (!ok)
+    ok = still_ours(lock, true, error);
   if (ok && unlinkat(lock->root_fd, MAILDIR_LOCK_FILE, 0) != 0 &&
       errno != ENOENT) {
     maildir_set_errno_error(error, errno, "cannot remove %s",

@@ -47,13 +47,16 @@ int maildir_subdir_open(int root_fd, const char *name)
  * @create).  A status call is enough: the session opens cur/ and new/ again
  * whenever it reads them, and tmp/ belongs to delivery agents. */
 static bool ensure_subdir(int root_fd, const char *path, const char *name,
-                          bool create, GError **error)
+                          bool create, struct stat *out, bool *have,
+                          GError **error)
 {
   struct stat st;
   int err = fstatat(root_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
   if (err == ENOENT && create) {
-    if (mkdirat(root_fd, name, MAILDIR_DIR_MODE) == 0)
+    if (mkdirat(root_fd, name, MAILDIR_DIR_MODE) == 0) {
+      *have = false;
       return true;
+    }
     err = errno != EEXIST ? errno
           : fstatat(root_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0
                                                                   : errno;
@@ -76,6 +79,8 @@ static bool ensure_subdir(int root_fd, const char *path, const char *name,
     maildir_set_errno_error(error, err, "cannot open %s/%s", path, name);
     return false;
   }
+  if (out)
+    *out = st;
   return true;
 }
 
@@ -105,7 +110,7 @@ static bool create_root(const char *path, GError **error)
   return false;
 }
 
-int maildir_root_open(const char *path, bool create, GError **error)
+int maildir_root_open_dir(const char *path, bool create, GError **error)
 {
   int root_fd = store_path_open_dir(path, O_RDONLY, NULL);
   if (root_fd < 0 && errno == ENOENT) {
@@ -130,10 +135,29 @@ int maildir_root_open(const char *path, bool create, GError **error)
                                            : "");
     return -1;
   }
+  return root_fd;
+}
+
+bool maildir_root_check(int root_fd, const char *path, bool create,
+                        struct stat *cur, struct stat *new_dir, bool *have,
+                        GError **error)
+{
+  *have = true;
   /* tmp/ belongs to delivery agents; it only has to exist. */
-  if (!ensure_subdir(root_fd, path, "cur", create, error) ||
-      !ensure_subdir(root_fd, path, "new", create, error) ||
-      !ensure_subdir(root_fd, path, "tmp", create, error)) {
+  return ensure_subdir(root_fd, path, "cur", create, cur, have, error) &&
+         ensure_subdir(root_fd, path, "new", create, new_dir, have, error) &&
+         ensure_subdir(root_fd, path, "tmp", create, NULL, have, error);
+}
+
+int maildir_root_open(const char *path, bool create, GError **error)
+{
+  int root_fd = maildir_root_open_dir(path, create, error);
+  if (root_fd < 0)
+    return -1;
+  struct stat cur, new_dir;
+  bool have;
+  if (!maildir_root_check(root_fd, path, create, &cur, &new_dir, &have,
+                          error)) {
     close(root_fd);
     return -1;
   }

@@ -344,8 +344,15 @@ static bool list_from_index(MaildirMailbox *mb)
 {
   MaildirIndexKey key;
   MaildirIndexStamps stamps;
+  /* The status of cur/ and new/ taken under the lock at open serves once:
+   * nothing was read between. */
+  bool checked = mb->have_checked;
+  mb->have_checked = false;
   if (!index_usable(mb) ||
-      !maildir_index_stamps(mb->root_fd, &key, &stamps) ||
+      !maildir_index_stamps_with(mb->root_fd,
+                                 checked ? &mb->checked_cur : NULL,
+                                 checked ? &mb->checked_new : NULL, &key,
+                                 &stamps) ||
       !maildir_index_get(mb->store->index, &key, &stamps, mb->owner,
                          (int)poplar_mailbox_delete_mode(mb->mbox, NULL),
                          mb->strings, &mb->msgs, &mb->n_msgs))
@@ -434,7 +441,9 @@ static PoplarStoreResult maildir_open(void *data, PoplarMailbox *mbox,
 
   g_autoptr(GError) error = NULL;
   g_autofree char *note = NULL;
-  mb->root_fd = maildir_root_open(mb->path, store->create, &error);
+  /* new/, cur/ and tmp/ are checked under the lock: the status calls
+   * that check them are then also the listing index's stamps. */
+  mb->root_fd = maildir_root_open_dir(mb->path, store->create, &error);
   if (mb->root_fd < 0 || !owner_of(mb, &error))
     goto fail;
   if (maildir_lock_acquire(mb->root_fd, store->lock_timeout_ms,
@@ -445,6 +454,10 @@ static PoplarStoreResult maildir_open(void *data, PoplarMailbox *mbox,
   }
   if (note)
     maildir_log(mb, POPLAR_LOG_INFO, "%s: %s", mb->path, note);
+  if (!maildir_root_check(mb->root_fd, mb->path, store->create,
+                          &mb->checked_cur, &mb->checked_new,
+                          &mb->have_checked, &error))
+    goto fail;
   maildir_lock_keeper_add(store->keeper, mb->lock, mb->path);
   if (!list_messages(mb, &error))
     goto fail;

@@ -79,7 +79,7 @@ static int dotlock_take(int root_fd, GError **error)
                         O_NOCTTY, 0600);
     if (fd >= 0) {
       g_autofree char *host = host_name();
-      g_autofree char *owner = g_strdup_printf("%lld:%s", (long long)getpid(),
+      g_autofree char *owner = g_strdup_printf("%lld:%s", (long long)maildir_self_pid(),
                                                host);
       if (!maildir_write_all(fd, owner, strlen(owner))) {
         maildir_set_errno_error(error, errno, "cannot write %s",

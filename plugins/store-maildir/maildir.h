@@ -115,6 +115,17 @@ int maildir_msg_compare(const void *a, const void *b);
  * while its session idles, or -1 with *@error. */
 int maildir_root_open(const char *path, bool create, GError **error);
 
+/* maildir_root_open() in two steps, for a caller that locks the Maildir
+ * in between: maildir_root_open_dir() opens (or creates) the Maildir
+ * itself, maildir_root_check() then checks (or creates) new/, cur/ and
+ * tmp/, and leaves the status of cur/ and new/ in @cur and @new_dir with
+ * *@have true, unless it created one of them.  On failure the caller
+ * closes @root_fd. */
+int maildir_root_open_dir(const char *path, bool create, GError **error);
+bool maildir_root_check(int root_fd, const char *path, bool create,
+                        struct stat *cur, struct stat *new_dir, bool *have,
+                        GError **error);
+
 /* Opens the subdirectory @name ("cur", "new") of the Maildir @root_fd: a
  * real directory, never a symbolic link.  Returns -1 with errno set. */
 int maildir_subdir_open(int root_fd, const char *name);
@@ -211,6 +222,9 @@ typedef struct MaildirLockOwner {
 
 /* Fills @owner with this process's identity (time now, a fresh token). */
 void maildir_lock_owner_self(MaildirLockOwner *owner);
+
+/* getpid(), asked once per process. */
+pid_t maildir_self_pid(void);
 /* The lock file's content for @owner (one line, newly allocated). */
 char *maildir_lock_owner_format(const MaildirLockOwner *owner);
 /* Parses a lock file's content; false when it is not one. */
@@ -361,7 +375,8 @@ bool maildir_uidl_record_save(int root_fd, MaildirUidlRecord *rec,
 
 /* ---- the listing index (maildir-index.c) ------------------------------ */
 
-/* A Maildir, whatever path names it. */
+/* A Maildir, whatever path names it: its cur/ directory, which belongs to
+ * it alone (and whose stamp moves should it be renamed away). */
 typedef struct MaildirIndexKey {
   uint64_t dev;
   uint64_t ino;
@@ -387,11 +402,17 @@ typedef struct MaildirIndex MaildirIndex;
 
 MaildirIndex *maildir_index_new(void);
 void maildir_index_free(MaildirIndex *index);
-/* Stats the Maildir @root_fd, its cur/ and new/ and poplar-uidls.  False
+/* Stats the cur/ and new/ and poplar-uidls of the Maildir @root_fd.  False
  * when any of them is not what a Maildir has (the caller lists from
  * scratch then, and reports what is wrong). */
 bool maildir_index_stamps(int root_fd, MaildirIndexKey *key,
                           MaildirIndexStamps *stamps);
+/* The same, with the status of cur/ and new/ the caller already has
+ * (NULL: asked here). */
+bool maildir_index_stamps_with(int root_fd, const struct stat *cur,
+                               const struct stat *new_dir,
+                               MaildirIndexKey *key,
+                               MaildirIndexStamps *stamps);
 bool maildir_index_stamps_equal(const MaildirIndexStamps *a,
                                 const MaildirIndexStamps *b);
 /* True when every stamp is older than @before (the clock read before the
@@ -448,6 +469,9 @@ typedef struct MaildirMailbox {
   MaildirUidlRecord *record; /* poplar-uidls, loaded at open (not when the
                                 listing came from the index) */
   bool from_index;        /* the listing came from the listing index */
+  /* cur/ and new/ as checked under the lock, for the index's stamps */
+  struct stat checked_cur, checked_new;
+  bool have_checked;
 } MaildirMailbox;
 
 /* Gives every message of @mb its UIDL (see maildir-uidl.c) and puts them

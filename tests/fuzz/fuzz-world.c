@@ -514,7 +514,7 @@ static void create_on_loop(void *data)
   NewClient *n = data;
   poplard_client_create(&server, 0, n->fd, false,
                        (const struct sockaddr *)&n->remote,
-                       sizeof n->remote, "fuzz");
+                       sizeof n->remote, "fuzz", NULL, 0);
   g_free(n);
 }
 

@@ -3,7 +3,9 @@
  * Preloaded (LD_PRELOAD) into one poplard node by tests/ha: the process
  * that creates a mailbox's "poplar-lock" is killed with SIGKILL right after
  * the file exists and before the owner line is in it, as a node that
- * crashes at that moment would be.  Armed by the file named in
+ * crashes at that moment would be.  The file is the private one the line
+ * is written to before it is linked into place: "poplar-lock.new.*", or,
+ * on a local file system, an unnamed O_TMPFILE (poplard opens no other).  Armed by the file named in
  * $POPLAR_CRASH_ONCE: whoever removes it dies, so exactly one process does.
  */
 /* Both openat and openat64 are defined here, as themselves. */
@@ -11,6 +13,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +24,10 @@ typedef int (*OpenatFn)(int, const char *, int, ...);
 
 static void crash_if_armed(int fd, const char *path, int flags)
 {
-  if (fd < 0 || !(flags & O_EXCL) || strncmp(path, "poplar-lock", 11) != 0 ||
-      strncmp(path, "poplar-lock.break", 17) == 0)
+  bool lock_file = (flags & O_EXCL) && strncmp(path, "poplar-lock", 11) == 0 &&
+                   strncmp(path, "poplar-lock.break", 17) != 0;
+  bool unnamed = (flags & O_TMPFILE) == O_TMPFILE;
+  if (fd < 0 || !(lock_file || unnamed))
     return;
   const char *trigger = getenv("POPLAR_CRASH_ONCE");
   if (trigger && unlink(trigger) == 0)

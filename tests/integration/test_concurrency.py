@@ -93,6 +93,33 @@ class ConcurrencyTest(poplartest.PoplarTestCase):
         finally:
             p.close()
 
+    def test_commands_sent_during_a_plugin_call_are_answered_after_it(self):
+        """The socket stays watched while the login's store call runs;
+        commands that come meanwhile wait for it and are answered in
+        order."""
+        srv = self.server(start=False)
+        srv.add_user("slowpoke", "pw", mail="slow:x")
+        srv.start(load=["auth-passwd-file", "store-maildir",
+                        "test-store-slow"],
+                  sections={"test-store-slow": {"delay": "1s"}})
+        with Conn(srv.port, timeout=30) as c:
+            c.greeting()
+            self.assertTrue(c.cmd("USER slowpoke").startswith("+OK"))
+            c.send("PASS pw\r\n")
+            sent = time.monotonic()
+            time.sleep(0.3)  # the slow open is under way
+            c.send("STAT\r\n")
+            time.sleep(0.2)
+            c.send("NOOP\r\n")
+            self.assertTrue(c.reply().startswith("+OK"))
+            answered = time.monotonic()
+            self.assertEqual(c.reply().split()[:2], ["+OK", "1"])
+            self.assertTrue(c.reply().startswith("+OK"))
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        self.assertGreaterEqual(answered - sent, 0.9,
+                                "the slow store answered after %.2fs; the "
+                                "test proves nothing" % (answered - sent))
+
     def test_slow_store_does_not_delay_others(self):
         """The issue's requirement: a store whose open sleeps 3 s does not
         delay 50 sessions on a normal store."""

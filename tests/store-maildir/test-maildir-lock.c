@@ -311,6 +311,28 @@ static void test_release_not_ours(Fixture *f, gconstpointer data)
   g_assert_nonnull(strstr(text, "node-e.example"));
 }
 
+/* Released without a refresh in between: the status call alone must
+ * tell that the file at the lock's name is no longer ours. */
+static void test_release_taken_over_unrefreshed(Fixture *f,
+                                                gconstpointer data)
+{
+  (void)data;
+  MaildirLock *lock = acquire_ok(f, NULL);
+  g_assert_cmpint(unlink(f->lock_path), ==, 0);
+  MaildirLockOwner other;
+  maildir_lock_owner_self(&other);
+  g_strlcpy(other.host, "node-f.example", sizeof other.host);
+  write_lock(f->lock_path, &other);
+
+  GError *error = NULL;
+  g_assert_false(maildir_lock_release(lock, &error));
+  g_assert_nonnull(error);
+  g_clear_error(&error);
+  g_autofree char *text = NULL;
+  g_assert_true(g_file_get_contents(f->lock_path, &text, NULL, NULL));
+  g_assert_nonnull(strstr(text, "node-f.example"));
+}
+
 static void test_release_removed(Fixture *f, gconstpointer data)
 {
   (void)data;
@@ -598,6 +620,7 @@ int main(int argc, char **argv)
   ADD("future-mtime", test_future_mtime);
   ADD("break-lock", test_break_lock);
   ADD("release-not-ours", test_release_not_ours);
+  ADD("release-taken-over-unrefreshed", test_release_taken_over_unrefreshed);
   ADD("release-removed", test_release_removed);
   ADD("refresh", test_refresh);
   ADD("keeper", test_keeper);

@@ -235,6 +235,9 @@ static void test_create_no(Fixture *f, gconstpointer data)
   g_assert_nonnull(strstr(e2, "not a Maildir"));
   g_assert_nonnull(strstr(e2, "cur/"));
   g_assert_false(test_file_exists(f->maildir, "cur"));
+  /* The subdirectories are checked under the lock; it goes with the
+   * refusal. */
+  g_assert_false(test_file_exists(f->maildir, MAILDIR_LOCK_FILE));
 
   test_make_maildir(f->maildir);
   PoplarMailbox *mbox = open_ok(f);
