@@ -30,6 +30,7 @@ struct PoplarBackendRelay {
   int64_t last_activity;
   int64_t start;
   bool closed;
+  const char *ended_by; /* the side whose end of data came first */
   PoplarRelayBuffer up;   /* client to backend */
   PoplarRelayBuffer down; /* backend to client */
   char up_data[RELAY_UP_SIZE];
@@ -84,30 +85,41 @@ static void arm_timer(PoplarBackendRelay *r)
   poplard_loop_timer_arm(r->loop, &r->timer, r->last_activity + wait);
 }
 
+/* Both sides can reach their end of data in one pump (a client that
+ * closes as soon as the backend's end reaches it); the log names the
+ * first. */
+static void note_end(PoplarBackendRelay *r)
+{
+  if (r->ended_by)
+    return;
+  if (r->backend_end.eof)
+    r->ended_by = "backend closed";
+  else if (r->client.eof)
+    r->ended_by = "client closed";
+}
+
 static void relay_pump(PoplarBackendRelay *r)
 {
   const char *fail = NULL;
   bool moved, any = false;
   do {
     moved = poplard_relay_move(&r->client, &r->backend_end, &r->up, &fail);
+    note_end(r);
     if (fail)
       break;
     moved |= poplard_relay_move(&r->backend_end, &r->client, &r->down, &fail);
+    note_end(r);
     any |= moved;
   } while (moved && !fail);
   if (fail) {
     relay_close(r, fail);
     return;
   }
-  bool down_drained = poplard_relay_drained(&r->client, &r->down);
-  bool up_drained = poplard_relay_drained(&r->backend_end, &r->up);
-  if (r->backend_end.eof && (down_drained || r->client.eof)) {
-    relay_close(r, r->client.eof ? "client closed" : "backend closed");
-    return;
-  }
-  if (r->client.eof && up_drained && r->backend_end.shut &&
-      r->backend_end.eof) {
-    relay_close(r, "client closed");
+  /* A client's end of data is passed on to the backend, which then ends
+   * the session from its side. */
+  if (r->backend_end.eof &&
+      (poplard_relay_drained(&r->client, &r->down) || r->client.eof)) {
+    relay_close(r, r->ended_by);
     return;
   }
   if (any) {
