@@ -15,27 +15,11 @@
  */
 #include "mail-fs.h"
 
+#include "fs-kind.h"
+
 #include <glib.h>
 #include <string.h>
 #include <sys/statfs.h>
-
-static const struct {
-  long magic;
-  const char *name;
-} network_fs[] = {
-    {0x6969, "nfs"},        {0x65735546, "fuse"},  {0xFF534D42, "cifs"},
-    {0xFE534D42, "smb2"},   {0x517B, "smb"},       {0x00C36400, "ceph"},
-    {0x5346414F, "afs"},    {0x01021997, "9p"},    {0x73757245, "coda"},
-    {0x7461636F, "ocfs2"},  {0x01161970, "gfs2"},
-};
-
-const char *poplard_mail_fs_network_name(long f_type)
-{
-  for (size_t i = 0; i < G_N_ELEMENTS(network_fs); i++)
-    if (network_fs[i].magic == f_type)
-      return network_fs[i].name;
-  return NULL;
-}
 
 /* The deepest existing directory of the part of @path before its first
  * template variable, or NULL when that part is empty. */
@@ -82,7 +66,7 @@ void poplard_mail_fs_check(PoplarConfigFile *file, const char *mail)
   struct statfs st;
   if (!dir || statfs(dir, &st) != 0)
     return;
-  const char *fs = poplard_mail_fs_network_name((long)st.f_type);
+  const char *fs = fs_kind_network_name((unsigned long)st.f_type);
   if (fs)
     poplar_config_warning(
         mbox, "locking",

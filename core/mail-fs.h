@@ -6,10 +6,6 @@
 
 #include "poplar-private.h"
 
-/* The name of the network filesystem statfs() @f_type is ("nfs",
- * "fuse", ...), or NULL for a local one. */
-const char *poplard_mail_fs_network_name(long f_type);
-
 /* Warns (poplar_config_warning) about mail settings that hold on a local
  * disk but not on the network filesystem the [server] mail location is
  * on: @mail is the [server] mail location, read with the [store-mbox]

@@ -115,7 +115,7 @@ static int worker_main(PoplarServer *server, int ready_fd, int ctl_fd)
   sigdelset(&set, SIGCHLD);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC);
   g_autoptr(GString) error = g_string_new(NULL);
-  if (sfd < 0 || !poplard_server_run(server, error)) {
+  if (sfd < 0 || !poplard_server_prepare(server, error)) {
     fprintf(stderr, "poplard worker %d: not started: %s", (int)getpid(),
             error->str);
     return WORKER_EXIT_CONFIG;
@@ -124,10 +124,14 @@ static int worker_main(PoplarServer *server, int ready_fd, int ctl_fd)
    * are not this worker's: every worker would report them again. */
   poplard_stats_reset();
   PoplarControlWorker *control = poplard_control_worker_start(server, ctl_fd);
+  /* Ready before the loops run: a session that crashes the worker then
+   * finds it started, and it is restarted, not taken for a start-up
+   * failure that stops the server. */
   char ok = 'R';
   if (write(ready_fd, &ok, 1) != 1)
     return WORKER_EXIT_CONFIG;
   close(ready_fd);
+  poplard_server_start_loops(server);
   for (;;) {
     struct signalfd_siginfo si;
     ssize_t n = read(sfd, &si, sizeof si);

@@ -299,19 +299,9 @@ bool poplard_server_bind(PoplarServer *server, const int *inherited_fds,
   return true;
 }
 
-bool poplard_server_run(PoplarServer *server, GString *error)
-{
-  PoplarServerConfig *cfg = &server->cfg;
-  char *err = NULL;
-  if (!poplard_drop_privileges(cfg->user, cfg->group, cfg->allow_root, &err)) {
-    g_string_append_printf(error, "%s\n", err);
-    g_free(err);
-    return false;
-  }
-  return poplard_server_serve(server, error);
-}
-
-bool poplard_server_serve(PoplarServer *server, GString *error)
+/* Everything but the threads: listeners are watched, but a connection
+ * waits in the backlog until poplard_server_start_loops(). */
+static bool prepare_loops(PoplarServer *server, GString *error)
 {
   PoplarServerConfig *cfg = &server->cfg;
   guint warned = server->config_file->warnings->len;
@@ -360,10 +350,42 @@ bool poplard_server_serve(PoplarServer *server, GString *error)
   }
   server->memory_trim =
       poplard_memory_trim_start(server->loops[0], &server->session_counter);
+  return true;
+}
+
+void poplard_server_start_loops(PoplarServer *server)
+{
   for (unsigned i = 0; i < server->n_loops; i++) {
     g_autofree char *name = g_strdup_printf("loop-%u", i);
     server->threads[i] = g_thread_new(name, loop_thread, server->loops[i]);
   }
+}
+
+bool poplard_server_prepare(PoplarServer *server, GString *error)
+{
+  PoplarServerConfig *cfg = &server->cfg;
+  char *err = NULL;
+  if (!poplard_drop_privileges(cfg->user, cfg->group, cfg->allow_root, &err)) {
+    g_string_append_printf(error, "%s\n", err);
+    g_free(err);
+    return false;
+  }
+  return prepare_loops(server, error);
+}
+
+bool poplard_server_run(PoplarServer *server, GString *error)
+{
+  if (!poplard_server_prepare(server, error))
+    return false;
+  poplard_server_start_loops(server);
+  return true;
+}
+
+bool poplard_server_serve(PoplarServer *server, GString *error)
+{
+  if (!prepare_loops(server, error))
+    return false;
+  poplard_server_start_loops(server);
   return true;
 }
 

@@ -68,6 +68,13 @@ bool poplard_server_bind(PoplarServer *server, const int *inherited_fds,
 /* Drops privileges, runs the plugins' init and starts the loop threads
  * and the plugin pool.  Runs in a worker. */
 bool poplard_server_run(PoplarServer *server, GString *error);
+/* poplard_server_run() in two steps, for a worker that must report
+ * itself ready before any session can run (a session that crashes it
+ * must find it started, so that it is restarted):
+ * poplard_server_prepare() does all that can fail, and
+ * poplard_server_start_loops() starts the threads that accept. */
+bool poplard_server_prepare(PoplarServer *server, GString *error);
+void poplard_server_start_loops(PoplarServer *server);
 /* The part of poplard_server_run() after the privilege drop, for a
  * process that has dropped them its own way (a user process). */
 bool poplard_server_serve(PoplarServer *server, GString *error);

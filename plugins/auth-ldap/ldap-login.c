@@ -247,40 +247,58 @@ static PoplarPassdbResult unknown_or_denied(Attempt *t, const char *dn)
   return POPLAR_PASSDB_DENIED;
 }
 
-/* Template mode, after a successful bind: the entry read as the user. */
-static PoplarPassdbResult read_own_entry(Attempt *t, AuthLdapConn *c,
-                                         const char *dn)
+/* Reads @dn's entry on @c, taken from @pool, and applies its attributes.
+ * @c always goes back (or is dropped by op_failed()).  When the server
+ * answers but returns no entry, *@missing describes why and the result
+ * is for the caller to decide. */
+static PoplarPassdbResult read_entry(Attempt *t, AuthLdapPool *pool,
+                                     AuthLdapConn *c, const char *dn,
+                                     char **missing)
 {
   AuthLdap *a = t->a;
+  *missing = NULL;
   struct timeval tv = op_timeout(a);
   LDAPMessage *res = NULL;
   int rc = ldap_search_ext_s(c->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)",
                              a->attributes, 0, NULL, NULL, &tv, 1, &res);
   if (auth_ldap_classify(rc) != AUTH_LDAP_FAIL_NONE) {
     ldap_msgfree(res);
-    return op_failed(t, &a->bind, c, rc, "reading the user's entry");
+    return op_failed(t, pool, c, rc, "reading the user's entry");
   }
   LDAPMessage *entry =
       rc == LDAP_SUCCESS ? ldap_first_entry(c->ld, res) : NULL;
   if (!entry) {
-    /* The mail location would silently fall back to the default one: a
-     * different mailbox.  Better no login than the wrong mailbox. */
-    g_autofree char *why = auth_ldap_error_text(c->ld, rc);
-    auth_log(t, POPLAR_LOG_ERROR,
-             "user '%s': bound as %s but cannot read the entry's "
-             "attributes (%s): does the directory let users read their own "
-             "entry?",
-             t->shown, dn, rc == LDAP_SUCCESS ? "no entry returned" : why);
+    *missing = rc == LDAP_SUCCESS ? g_strdup("no entry returned")
+                                  : auth_ldap_error_text(c->ld, rc);
     ldap_msgfree(res);
-    auth_ldap_pool_give_back(&a->bind, c, true);
+    auth_ldap_pool_give_back(pool, c, true);
     return POPLAR_PASSDB_TEMPFAIL;
   }
   GHashTable *values = entry_values(t, c->ld, entry);
   ldap_msgfree(res);
-  auth_ldap_pool_give_back(&a->bind, c, true);
+  auth_ldap_pool_give_back(pool, c, true);
   apply_values(t, values);
   g_hash_table_unref(values);
   return POPLAR_PASSDB_OK;
+}
+
+/* Template mode, after a successful bind: the entry read as the user. */
+static PoplarPassdbResult read_own_entry(Attempt *t, AuthLdapConn *c,
+                                         const char *dn)
+{
+  g_autofree char *missing = NULL;
+  PoplarPassdbResult r = read_entry(t, &t->a->bind, c, dn, &missing);
+  if (missing) {
+    /* The mail location would silently fall back to the default one: a
+     * different mailbox.  Better no login than the wrong mailbox. */
+    auth_log(t, POPLAR_LOG_ERROR,
+             "user '%s': bound as %s but cannot read the entry's "
+             "attributes (%s): does the directory let users read their own "
+             "entry?",
+             t->shown, dn, missing);
+    return POPLAR_PASSDB_TEMPFAIL;
+  }
+  return r;
 }
 
 /* Binds as @dn with the password.  @values: the attributes found by the
@@ -328,34 +346,18 @@ static PoplarPassdbResult look_up_dn(Attempt *t, const char *dn)
   AuthLdapConn *c = auth_ldap_pool_take(&a->search, &failure, &error);
   if (!c)
     return take_failed(t, error);
-  struct timeval tv = op_timeout(a);
-  LDAPMessage *res = NULL;
-  int rc = ldap_search_ext_s(c->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)",
-                             a->attributes, 0, NULL, NULL, &tv, 1, &res);
-  if (auth_ldap_classify(rc) != AUTH_LDAP_FAIL_NONE) {
-    ldap_msgfree(res);
-    return op_failed(t, &a->search, c, rc, "reading the user's entry");
-  }
-  LDAPMessage *entry =
-      rc == LDAP_SUCCESS ? ldap_first_entry(c->ld, res) : NULL;
-  if (!entry) {
-    g_autofree char *why = auth_ldap_error_text(c->ld, rc);
-    ldap_msgfree(res);
-    auth_ldap_pool_give_back(&a->search, c, true);
+  g_autofree char *missing = NULL;
+  PoplarPassdbResult r = read_entry(t, &a->search, c, dn, &missing);
+  if (missing) {
     /* Without bind-dn the search is anonymous, and a directory that hides
      * entries from anonymous readers looks like one without the user. */
     auth_log(t, POPLAR_LOG_INFO, "unknown user '%s' for a master login (no "
              "entry %s readable as %s: %s)", t->shown, dn,
              a->settings->bind_dn ? a->settings->bind_dn : "anonymous",
-             rc == LDAP_SUCCESS ? "no entry returned" : why);
+             missing);
     return POPLAR_PASSDB_NO_SUCH_USER;
   }
-  GHashTable *values = entry_values(t, c->ld, entry);
-  ldap_msgfree(res);
-  auth_ldap_pool_give_back(&a->search, c, true);
-  apply_values(t, values);
-  g_hash_table_unref(values);
-  return POPLAR_PASSDB_OK;
+  return r;
 }
 
 static PoplarPassdbResult login_by_template(Attempt *t)

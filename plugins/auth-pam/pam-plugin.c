@@ -130,20 +130,31 @@ static void log_failure(const PamSettings *s, PoplarAuthRequest *req,
   }
 }
 
+/* The request's user name is one PAM may be given; *@shown gets its
+ * loggable form (NULL for an empty name). */
+static bool acceptable_user_name(const PamSettings *s, PoplarAuthRequest *req,
+                                 const char *user, char **shown)
+{
+  if (!user || !user[0])
+    return false;
+  *shown = auth_pam_loggable(user);
+  if (strlen(user) > AUTH_PAM_USER_MAX || has_control_char(user)) {
+    auth_log(s, req, POPLAR_LOG_INFO,
+             "user name '%s' refused: control characters or longer than %d "
+             "octets", *shown, AUTH_PAM_USER_MAX);
+    return false;
+  }
+  return true;
+}
+
 static PoplarPassdbResult pam_verify_plain(void *data, PoplarAuthRequest *req,
                                            const char *password)
 {
   const PamSettings *s = data;
   const char *user = poplar_auth_request_user(req);
-  if (!user || !user[0])
+  g_autofree char *shown = NULL;
+  if (!acceptable_user_name(s, req, user, &shown))
     return POPLAR_PASSDB_NO_SUCH_USER;
-  g_autofree char *shown = auth_pam_loggable(user);
-  if (strlen(user) > AUTH_PAM_USER_MAX || has_control_char(user)) {
-    auth_log(s, req, POPLAR_LOG_INFO,
-             "user name '%s' refused: control characters or longer than %d "
-             "octets", shown, AUTH_PAM_USER_MAX);
-    return POPLAR_PASSDB_NO_SUCH_USER;
-  }
   /* Refused here for every user alike: a stack with nullok would let an
    * account without a password in, and POP3 has no such accounts. */
   if (!password || !password[0]) {
@@ -184,15 +195,9 @@ static PoplarPassdbResult pam_lookup_user(void *data, PoplarAuthRequest *req)
 {
   const PamSettings *s = data;
   const char *user = poplar_auth_request_user(req);
-  if (!user || !user[0])
+  g_autofree char *shown = NULL;
+  if (!acceptable_user_name(s, req, user, &shown))
     return POPLAR_PASSDB_NO_SUCH_USER;
-  g_autofree char *shown = auth_pam_loggable(user);
-  if (strlen(user) > AUTH_PAM_USER_MAX || has_control_char(user)) {
-    auth_log(s, req, POPLAR_LOG_INFO,
-             "user name '%s' refused: control characters or longer than %d "
-             "octets", shown, AUTH_PAM_USER_MAX);
-    return POPLAR_PASSDB_NO_SUCH_USER;
-  }
   PamPasswdEntry e;
   switch (auth_pam_passwd_lookup(user, &e)) {
   case PAM_LOOKUP_OK:

@@ -17,7 +17,19 @@ static const struct {
     {0x01161970UL, "gfs2"},     {0x7461636FUL, "ocfs2"},
     {0x01021997UL, "9p"},       {0x0BD00BD0UL, "lustre"},
     {0x47504653UL, "gpfs"},     {0x013111A8UL, "ibrix"},
+    {0x73757245UL, "coda"},
 };
+
+const char *fs_kind_network_name(unsigned long f_type)
+{
+  /* f_type is a signed word on some ABIs: compare the low 32 bits. */
+  unsigned long magic = (unsigned long)(unsigned int)f_type;
+  for (size_t i = 0; i < sizeof network_kinds / sizeof network_kinds[0];
+       i++)
+    if (network_kinds[i].magic == magic)
+      return network_kinds[i].name;
+  return NULL;
+}
 
 bool fs_kind_is_network(int fd, const char **name)
 {
@@ -27,14 +39,11 @@ bool fs_kind_is_network(int fd, const char **name)
       *name = "unknown";
     return true;
   }
-  unsigned long magic = (unsigned long)(unsigned int)sfs.f_type;
-  for (size_t i = 0; i < sizeof network_kinds / sizeof network_kinds[0];
-       i++) {
-    if (network_kinds[i].magic == magic) {
-      if (name)
-        *name = network_kinds[i].name;
-      return true;
-    }
+  const char *network = fs_kind_network_name((unsigned long)sfs.f_type);
+  if (network) {
+    if (name)
+      *name = network;
+    return true;
   }
   if (name)
     *name = "local";

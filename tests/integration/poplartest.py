@@ -246,7 +246,10 @@ class Server:
                 text += "%s = %s\n" % (k, v)
         text += "\n[plugins]\nload = %s\n" % "; ".join(
             load if load is not None else DEFAULT_PLUGINS)
-        all_sections = {"auth-passwd-file": {"path": self.passwd},
+        # reload-interval 0: tests add users to a running server and log
+        # in at once, sooner than the default interval would look again.
+        all_sections = {"auth-passwd-file": {"path": self.passwd,
+                                             "reload-interval": "0"},
                         # Never the system's /run/poplar/control: tests
                         # run side by side.
                         "control": {"socket": self.control_socket}}

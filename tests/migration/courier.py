@@ -8,9 +8,7 @@ Courier runs as root and serves the session as the user's uid from the
 userdb, as a real installation does.
 """
 import os
-import socket
 import subprocess
-import time
 
 import migrationtest as mt
 import privroot
@@ -67,18 +65,15 @@ def sha512_crypt(password):
     return r.stdout.strip()
 
 
-class Courier:
+class Courier(privroot.PrivateServer):
+
+    NAME = "Courier"
 
     def __init__(self, root, user, pop3_port=None):
-        self.root = root
+        super().__init__(root, PACKAGES, "courier", "courier.log")
         self.user = user
-        self.privroot = privroot.PrivateRoot(PACKAGES)
-        self.dir = os.path.join(root, "courier")
-        os.makedirs(self.dir, exist_ok=True)
-        self.pop3_port = pop3_port or mt.free_port()
+        self.port = pop3_port or mt.free_port()
         self.imap_port = mt.free_port()
-        self.log_path = os.path.join(self.dir, "courier.log")
-        self.proc = None
         self.userdb = os.path.join(self.dir, "userdb")
         hashed = sha512_crypt(user.password)
         with open(self.userdb, "w") as f:
@@ -87,38 +82,19 @@ class Courier:
                 user.name, user.uid, user.gid, user.home, user.maildir,
                 hashed))
 
+    @property
+    def pop3_port(self):
+        return self.port
+
     def start(self):
         script = SCRIPT.format(userdb=self.userdb, host=mt.HOST,
-                               pop3_port=self.pop3_port,
+                               pop3_port=self.port,
                                imap_port=self.imap_port)
-        with open(self.log_path, "ab") as log:
-            self.proc = self.privroot.start(
-                script, os.path.join(self.dir, "privroot"), [self.root], log)
-        try:
-            mt.wait_port(self.pop3_port, START_TIMEOUT, self.proc)
-            mt.wait_port(self.imap_port, START_TIMEOUT, self.proc)
-        except RuntimeError as e:
-            self.stop()
-            raise AssertionError("Courier did not start: %s\n%s" % (
-                e, self.log_text()))
 
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+        def ready():
+            mt.wait_port(self.port, START_TIMEOUT, self.proc)
+            mt.wait_port(self.imap_port, START_TIMEOUT, self.proc)
+        self.launch(script, ready)
 
     def stop(self):
-        if self.proc is None:
-            return
-        privroot.stop(self.proc)
-        self.proc = None
-        # The port must be free for the next server.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((mt.HOST, self.pop3_port), 0.5):
-                    time.sleep(0.1)
-            except OSError:
-                return
+        super().stop(mt.HOST)

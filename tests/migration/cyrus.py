@@ -13,7 +13,6 @@ import glob
 import os
 import shlex
 import smtplib
-import socket
 import time
 
 import migrationtest as mt
@@ -76,22 +75,19 @@ exec /usr/lib/cyrus/bin/master -D -l 0
 """
 
 
-class Cyrus:
+class Cyrus(privroot.PrivateServer):
+
+    NAME = "Cyrus"
 
     def __init__(self, root):
-        self.root = root
-        self.privroot = privroot.PrivateRoot(PACKAGES)
-        self.dir = os.path.join(root, "cyrus")
+        super().__init__(root, PACKAGES, "cyrus", "master.log")
         for sub in ("conf", "spool"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         os.chmod(self.dir, 0o755)
         for d in (self.dir, os.path.join(self.dir, "conf"),
                   os.path.join(self.dir, "spool")):
             os.chown(d, CYRUS_ID, CYRUS_ID)
-        self.log_path = os.path.join(self.dir, "master.log")
         self.users = {}
-        self.proc = None
-        self.port = None
 
     def add_user(self, name, password):
         self.users[name] = password
@@ -109,16 +105,11 @@ class Cyrus:
             "%s" % (shlex.quote(pw), self.dir, shlex.quote(name))
             for name, pw in self.users.items())
         script = SCRIPT.format(id=CYRUS_ID, dir=self.dir, passwords=passwords)
-        with open(self.log_path, "ab") as log:
-            self.proc = self.privroot.start(
-                script, os.path.join(self.dir, "privroot"), [self.root], log)
-        try:
+
+        def ready():
             mt.wait_port(self.port, START_TIMEOUT, self.proc)
             self._wait_lmtp()
-        except RuntimeError as e:
-            self.stop()
-            raise AssertionError("Cyrus did not start: %s\n%s" % (
-                e, self.log_text()))
+        self.launch(script, ready)
         return self.port
 
     def _wait_lmtp(self):
@@ -147,23 +138,5 @@ class Cyrus:
                       if n.endswith(".") and n[:-1].isdigit()]
         return sorted(files, key=lambda p: int(os.path.basename(p)[:-1]))
 
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
     def stop(self):
-        if self.proc is None:
-            return
-        privroot.stop(self.proc)
-        self.proc = None
-        # The port must be free for the next server.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((mt.HOST, self.port), 0.5):
-                    time.sleep(0.1)
-            except OSError:
-                return
+        super().stop(mt.HOST)

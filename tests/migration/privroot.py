@@ -30,6 +30,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -199,3 +200,55 @@ def stop(proc, timeout=10):
     # The namespace is gone when its init is; give the kernel a moment to
     # close the listening sockets of the processes it killed.
     time.sleep(0.05)
+
+
+class PrivateServer:
+    """A server run in a PrivateRoot for one test: its directory under the
+    test's @root, its log, its start and its stop.  A subclass sets NAME
+    and `port` (the port whose release stop() waits for)."""
+
+    NAME = "the server"
+
+    def __init__(self, root, packages, subdir, log_name):
+        self.root = root
+        self.privroot = PrivateRoot(packages)
+        self.dir = os.path.join(root, subdir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.log_path = os.path.join(self.dir, log_name)
+        self.proc = None
+        self.port = None
+
+    def launch(self, script, ready):
+        """Runs @script in the private root, with the test's directory
+        bound in, then @ready() (which raises RuntimeError while the
+        server is not up when it gives up)."""
+        with open(self.log_path, "ab") as log:
+            self.proc = self.privroot.start(
+                script, os.path.join(self.dir, "privroot"), [self.root], log)
+        try:
+            ready()
+        except RuntimeError as e:
+            self.stop()
+            raise AssertionError("%s did not start: %s\n%s" % (
+                self.NAME, e, self.log_text()))
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, host="127.0.0.1"):
+        if self.proc is None:
+            return
+        stop(self.proc)
+        self.proc = None
+        # The port must be free for the next server.
+        deadline = time.monotonic() + 10
+        while self.port and time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, self.port), 0.5):
+                    time.sleep(0.1)
+            except OSError:
+                return

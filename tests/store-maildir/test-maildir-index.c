@@ -8,68 +8,24 @@
  * filesystem's clock granularity, so the tests that need one kept wait
  * for that (about two seconds) first.
  */
-#include "maildir.h"
+#include "maildir-fixture.h"
 #include "maildir-test-util.h"
-
-#include "poplar-private.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-const PoplarPluginDescriptor *poplar_plugin_store_maildir(void);
-
-typedef struct Fixture {
-  char *tmp;
-  char *maildir;
-  char *cur;
-  char *new_dir;
-  PoplarRegistry *registry;
-  PoplarConfigFile *config;
-  PoplarPlugin *plugin;
-  const PoplarStoreEntry *store;
-  PoplarSession session;
-} Fixture;
-
 static void setup(Fixture *f, gconstpointer data)
 {
-  const char *conf = data ? data : "";
-  f->tmp = test_make_tmp_dir("poplar-maildir-index");
-  f->maildir = g_build_filename(f->tmp, "Maildir", NULL);
-  f->cur = g_build_filename(f->maildir, "cur", NULL);
-  f->new_dir = g_build_filename(f->maildir, "new", NULL);
+  maildir_fixture_setup(f, "poplar-maildir-index", data);
   test_make_maildir(f->maildir);
-  memset(&f->session, 0, sizeof f->session);
-  g_strlcpy(f->session.id, "s1", sizeof f->session.id);
-  test_log_capture_start(POPLAR_LOG_DEBUG);
-  test_log_clear();
-
-  f->registry = poplarpriv_registry_new();
-  f->config = poplarpriv_config_parse("test.conf", conf, strlen(conf));
-  g_assert_cmpuint(f->config->errors->len, ==, 0);
-  PoplarConfig *section =
-      poplarpriv_config_section_ensure(f->config, "store-maildir");
-  f->plugin = poplarpriv_plugin_new(f->registry, "store-maildir",
-                                    "store-maildir.so");
-  f->plugin->config = section;
-  f->plugin->registering = true;
-  g_assert_true(poplar_plugin_store_maildir()->init(f->plugin, section));
-  f->plugin->registering = false;
-  f->store = poplarpriv_registry_store(f->registry, "maildir");
-  g_assert_nonnull(f->store);
 }
 
 static void teardown(Fixture *f, gconstpointer data)
 {
   (void)data;
-  poplarpriv_registry_free(f->registry);
-  poplarpriv_config_free(f->config);
-  test_remove_tree(f->tmp);
-  g_free(f->tmp);
-  g_free(f->maildir);
-  g_free(f->cur);
-  g_free(f->new_dir);
+  maildir_fixture_teardown(f);
 }
 
 static PoplarMailbox *open_ok(Fixture *f)

@@ -4,10 +4,8 @@
  * parsed [store-maildir] section, then mailboxes opened, read, expunged
  * and closed through libpoplar's mailbox functions.
  */
-#include "maildir.h"
+#include "maildir-fixture.h"
 #include "maildir-test-util.h"
-
-#include "poplar-private.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -18,69 +16,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-const PoplarPluginDescriptor *poplar_plugin_store_maildir(void);
-
-typedef struct Fixture {
-  char *tmp;
-  char *maildir;
-  char *cur;
-  char *new_dir;
-  PoplarRegistry *registry;
-  PoplarConfigFile *config;
-  PoplarPlugin *plugin;
-  const PoplarStoreEntry *store;
-  PoplarSession session;
-  char *open_error; /* the log line of the last failed open */
-} Fixture;
-
-/* Loads the plugin with @conf as the text of poplar.conf. */
-static bool load_plugin(Fixture *f, const char *conf)
-{
-  f->registry = poplarpriv_registry_new();
-  f->config = poplarpriv_config_parse("test.conf", conf, strlen(conf));
-  g_assert_cmpuint(f->config->errors->len, ==, 0);
-  PoplarConfig *section =
-      poplarpriv_config_section_ensure(f->config, "store-maildir");
-  f->plugin = poplarpriv_plugin_new(f->registry, "store-maildir",
-                                    "store-maildir.so");
-  f->plugin->config = section;
-  f->plugin->registering = true;
-  const PoplarPluginDescriptor *desc = poplar_plugin_store_maildir();
-  g_assert_cmpuint(desc->magic, ==, POPLAR_PLUGIN_MAGIC);
-  g_assert_cmpstr(desc->name, ==, "store_maildir");
-  bool ok = desc->init(f->plugin, section);
-  f->plugin->registering = false;
-  poplarpriv_config_report_unused(section);
-  f->store = poplarpriv_registry_store(f->registry, "maildir");
-  return ok;
-}
-
 static void setup(Fixture *f, gconstpointer data)
 {
-  const char *conf = data ? data : "";
-  f->tmp = test_make_tmp_dir("poplar-maildir");
-  f->maildir = g_build_filename(f->tmp, "Maildir", NULL);
-  f->cur = g_build_filename(f->maildir, "cur", NULL);
-  f->new_dir = g_build_filename(f->maildir, "new", NULL);
-  memset(&f->session, 0, sizeof f->session);
-  g_strlcpy(f->session.id, "s1", sizeof f->session.id);
-  test_log_capture_start(POPLAR_LOG_DEBUG);
-  test_log_clear();
-  g_assert_true(load_plugin(f, conf));
-  g_assert_nonnull(f->store);
+  maildir_fixture_setup(f, "poplar-maildir", data);
 }
 
 static void teardown(Fixture *f, gconstpointer data)
 {
   (void)data;
-  poplarpriv_registry_free(f->registry);
-  poplarpriv_config_free(f->config);
-  g_free(f->open_error);
-  test_remove_tree(f->tmp);
-  g_free(f->tmp);
-  g_free(f->maildir);
-  g_free(f->cur);
-  g_free(f->new_dir);
+  maildir_fixture_teardown(f);
 }
 
 static PoplarMailbox *open_at(Fixture *f, PoplarSession *s,
@@ -418,7 +362,7 @@ static void test_uidl_stable(Fixture *f, gconstpointer data)
   /* And the store is loaded afresh, as after a restart. */
   poplarpriv_registry_free(f->registry);
   poplarpriv_config_free(f->config);
-  g_assert_true(load_plugin(f, ""));
+  g_assert_true(maildir_fixture_load(f, ""));
   mbox = open_ok(f);
   g_autoptr(GPtrArray) third = uidls_of(mbox);
   assert_same_strings(first, third);
@@ -1449,7 +1393,7 @@ static void test_config_errors(void)
   for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
     Fixture f = {0};
     test_log_capture_start(POPLAR_LOG_DEBUG);
-    g_assert_false(load_plugin(&f, bad[i]));
+    g_assert_false(maildir_fixture_load(&f, bad[i]));
     g_assert_null(f.store);
     g_assert_cmpuint(f.config->errors->len, >=, 1);
     const char *msg = g_ptr_array_index(f.config->errors, 0);
@@ -1460,7 +1404,7 @@ static void test_config_errors(void)
   }
   /* Good values, and every key known (no "unknown key" report). */
   Fixture f = {0};
-  g_assert_true(load_plugin(&f, "[store-maildir]\ncreate = no\n"
+  g_assert_true(maildir_fixture_load(&f, "[store-maildir]\ncreate = no\n"
                                 "lock-timeout = 90s\nsize-cache = yes\n"));
   g_assert_nonnull(f.store);
   g_assert_cmpuint(f.config->errors->len, ==, 0);
@@ -1471,7 +1415,7 @@ static void test_config_errors(void)
   poplarpriv_registry_free(f.registry);
   poplarpriv_config_free(f.config);
   /* Defaults. */
-  g_assert_true(load_plugin(&f, ""));
+  g_assert_true(maildir_fixture_load(&f, ""));
   store = f.store->data;
   g_assert_true(store->create);
   g_assert_true(store->size_cache);
