@@ -112,8 +112,7 @@ static bool path_valid(const char *path)
   return true;
 }
 
-/* Opens @rest below @dir_fd with no link followed. */
-static int open_untrusted(int dir_fd, const char *rest, int flags)
+int store_path_open_beneath(int dir_fd, const char *rest, int flags)
 {
   if (atomic_load(&openat2_usable)) {
     int fd = open_beneath_openat2(dir_fd, rest, flags);
@@ -180,7 +179,7 @@ int store_path_open_dir(const char *path, int flags, bool *trusted)
       break;
     if (!dir_trusted) {
       /* Everything from here on is for the user to arrange. */
-      int child = open_untrusted(fd, p, last_flags);
+      int child = store_path_open_beneath(fd, p, last_flags);
       int err = errno;
       close(fd);
       if (child >= 0 && trusted)

@@ -35,6 +35,13 @@ bool store_path_dir_trusted(const struct stat *st);
  * trusted, i.e. whether entries in it could be links a user planted. */
 int store_path_open_dir(const char *path, int flags, bool *trusted);
 
+/* Opens @rest (relative, without "." or ".." components) below @dir_fd
+ * with @flags, following no symbolic link in any component: one
+ * openat2() where the kernel has it, one openat() with O_NOFOLLOW per
+ * component otherwise.  Returns the descriptor, or -1 with errno set
+ * (ELOOP for a link). */
+int store_path_open_beneath(int dir_fd, const char *rest, int flags);
+
 /* For tests: when @off, never use openat2() (the per-component fallback
  * for kernels older than 5.6 or seccomp filters that refuse it). */
 void store_path_set_openat2(bool on);

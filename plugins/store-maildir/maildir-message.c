@@ -8,17 +8,24 @@
  * every message is found by its unique part; only a message that is in
  * neither cur/ nor new/ any more is reported as gone.
  *
- * cur/ and new/ are opened from the Maildir's descriptor for each read and
- * each expunge and closed again: between commands a session holds no
- * descriptor here, and while it streams a message, only that file's.
+ * A message is opened by its path below the Maildir's descriptor, and
+ * cur/ and new/ are opened for each expunge and closed again: between
+ * commands a session holds no descriptor here, and while it streams a
+ * message, only that file's.
  */
 #include "maildir.h"
+#include "store-path.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Messages from this size on are read with a wider read-ahead. */
+#define MAILDIR_SEQUENTIAL_MIN ((off_t)1024 * 1024)
 
 typedef struct MaildirStream {
   int fd;
@@ -58,21 +65,19 @@ static bool refind_now(MaildirMailbox *mb, GError **error)
   return found;
 }
 
-/* Returns the open file, or -1 with errno set. */
+/* Returns the open file, or -1 with errno set.  One call where the
+ * kernel has openat2(): no link is followed, in cur/ or new/ either.
+ * O_NONBLOCK: a FIFO planted in the Maildir must not hang the open. */
 static int open_message_file(const MaildirMailbox *mb, const MaildirMsg *m)
 {
-  int dir = maildir_subdir_open(mb->root_fd, dir_name(m));
-  if (dir < 0)
+  char rel[sizeof "new/" + NAME_MAX];
+  int n = snprintf(rel, sizeof rel, "%s/%s", dir_name(m), m->file);
+  if (n < 0 || (size_t)n >= sizeof rel) {
+    errno = ENAMETOOLONG;
     return -1;
-  int fd;
-  do
-    fd = openat(dir, m->file,
-                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-  while (fd < 0 && errno == EINTR);
-  int err = errno;
-  close(dir);
-  errno = err;
-  return fd;
+  }
+  return store_path_open_beneath(
+      mb->root_fd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 }
 
 /* Opens the file of @msg; *@size is its size on disk. */
@@ -125,10 +130,14 @@ static PoplarStoreResult open_stream(PoplarMailbox *mbox, PoplarMessage *msg,
     close(fd);
     return POPLAR_STORE_PERMFAIL;
   }
-  int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0)
-    (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  /* Reads of a regular file ignore O_NONBLOCK on a local disk, not
+   * necessarily on a network or FUSE one: cleared (the open's other
+   * status flags are none that F_SETFL keeps). */
+  (void)fcntl(fd, F_SETFL, 0);
+  /* The default read-ahead serves a message of ordinary size; only a
+   * large one gains from a wider window. */
+  if (st.st_size >= MAILDIR_SEQUENTIAL_MIN)
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   MaildirStream *s = g_new0(MaildirStream, 1);
   s->fd = fd;
   s->mbox = mbox;

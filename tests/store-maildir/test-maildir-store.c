@@ -6,6 +6,7 @@
  */
 #include "maildir-fixture.h"
 #include "maildir-test-util.h"
+#include "store-path.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -1304,6 +1305,48 @@ static void test_subdir_symlink_refused(Fixture *f, gconstpointer data)
   g_assert_cmpuint(lock_files_in(f->maildir), ==, 0);
 }
 
+/* Links planted after the listing, where a message was: neither a link
+ * for the message file nor cur/ made a link to another directory is
+ * followed by a read, with openat2() and with the per-component walk. */
+static void test_read_follows_no_planted_link(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  for (int walk = 0; walk < 2; walk++) {
+    store_path_set_openat2(walk == 0);
+    make_two_messages(f);
+    g_autofree char *secret = g_build_filename(f->tmp, "secret", NULL);
+    test_write_file(f->tmp, "secret", "not yours\n", -1);
+    PoplarMailbox *mbox = open_ok(f);
+    PoplarMessage *in_cur = find_uidl(mbox, "1700000002.M1P1.b");
+    g_assert_nonnull(in_cur);
+
+    /* The file itself */
+    g_autofree char *file = g_build_filename(f->cur, "1700000002.M1P1.b:2,",
+                                             NULL);
+    g_assert_cmpint(unlink(file), ==, 0);
+    g_assert_cmpint(symlink(secret, file), ==, 0);
+    g_assert_null(poplar_message_reader_open(mbox, in_cur));
+    g_autofree char *said = test_log_last_with("1700000002.M1P1.b");
+    g_assert_nonnull(said);
+    g_assert_null(strstr(said, "not yours"));
+
+    /* cur/ itself, pointing at a directory with a file of that name */
+    g_autofree char *elsewhere = g_build_filename(f->tmp, "elsewhere", NULL);
+    g_assert_cmpint(g_mkdir(elsewhere, 0700), ==, 0);
+    test_write_file(elsewhere, "1700000002.M1P1.b:2,", "not yours\n", -1);
+    test_remove_tree(f->cur);
+    g_assert_cmpint(symlink(elsewhere, f->cur), ==, 0);
+    g_assert_null(poplar_message_reader_open(mbox, in_cur));
+
+    poplarpriv_mailbox_free(mbox);
+    g_assert_cmpint(unlink(f->cur), ==, 0);
+    test_remove_tree(elsewhere);
+    test_remove_tree(f->maildir);
+    g_assert_cmpint(unlink(secret), ==, 0);
+  }
+  store_path_set_openat2(true);
+}
+
 /* ~/Maildir made a link to somebody else's Maildir, in a directory the
  * user can write: refused, and nothing of theirs is touched. */
 static void test_root_symlink_refused(Fixture *f, gconstpointer data)
@@ -1466,6 +1509,8 @@ int main(int argc, char **argv)
   ADD("out-of-descriptors", NULL, test_out_of_descriptors);
   ADD("reads-out-of-descriptors", NULL, test_reads_out_of_descriptors);
   ADD("subdir-symlink-refused", NULL, test_subdir_symlink_refused);
+  ADD("read-follows-no-planted-link", NULL,
+      test_read_follows_no_planted_link);
   ADD("duplicate-unique-part", NULL, test_duplicate_unique_part);
   ADD("root-symlink-refused", NULL, test_root_symlink_refused);
   ADD("foreign-message-refused", NULL, test_foreign_message_refused);
