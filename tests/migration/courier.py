@@ -70,7 +70,8 @@ class Courier(privroot.PrivateServer):
     NAME = "Courier"
 
     def __init__(self, root, user, pop3_port=None):
-        super().__init__(root, PACKAGES, "courier", "courier.log")
+        super().__init__(root, PACKAGES, "courier", "courier.log",
+                         mt.HOST)
         self.user = user
         self.port = pop3_port or mt.free_port()
         self.imap_port = mt.free_port()
@@ -95,6 +96,3 @@ class Courier(privroot.PrivateServer):
             mt.wait_port(self.port, START_TIMEOUT, self.proc)
             mt.wait_port(self.imap_port, START_TIMEOUT, self.proc)
         self.launch(script, ready)
-
-    def stop(self):
-        super().stop(mt.HOST)

@@ -80,7 +80,8 @@ class Cyrus(privroot.PrivateServer):
     NAME = "Cyrus"
 
     def __init__(self, root):
-        super().__init__(root, PACKAGES, "cyrus", "master.log")
+        super().__init__(root, PACKAGES, "cyrus", "master.log",
+                         mt.HOST)
         for sub in ("conf", "spool"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         os.chmod(self.dir, 0o755)
@@ -137,6 +138,3 @@ class Cyrus(privroot.PrivateServer):
             files += [os.path.join(d, n) for n in os.listdir(d)
                       if n.endswith(".") and n[:-1].isdigit()]
         return sorted(files, key=lambda p: int(os.path.basename(p)[:-1]))
-
-    def stop(self):
-        super().stop(mt.HOST)

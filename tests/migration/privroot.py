@@ -205,12 +205,13 @@ def stop(proc, timeout=10):
 class PrivateServer:
     """A server run in a PrivateRoot for one test: its directory under the
     test's @root, its log, its start and its stop.  A subclass sets NAME
-    and `port` (the port whose release stop() waits for)."""
+    and `port` (the port on @host whose release stop() waits for)."""
 
     NAME = "the server"
 
-    def __init__(self, root, packages, subdir, log_name):
+    def __init__(self, root, packages, subdir, log_name, host):
         self.root = root
+        self.host = host
         self.privroot = PrivateRoot(packages)
         self.dir = os.path.join(root, subdir)
         os.makedirs(self.dir, exist_ok=True)
@@ -239,7 +240,7 @@ class PrivateServer:
         except OSError:
             return ""
 
-    def stop(self, host="127.0.0.1"):
+    def stop(self):
         if self.proc is None:
             return
         stop(self.proc)
@@ -248,7 +249,7 @@ class PrivateServer:
         deadline = time.monotonic() + 10
         while self.port and time.monotonic() < deadline:
             try:
-                with socket.create_connection((host, self.port), 0.5):
+                with socket.create_connection((self.host, self.port), 0.5):
                     time.sleep(0.1)
             except OSError:
                 return
